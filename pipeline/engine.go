@@ -1,0 +1,278 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+)
+
+// FailurePolicy says what happens to the rest of the run when a task fails on a host.
+type FailurePolicy int
+
+const (
+	// StopOnFailure starts nothing new after the first failure; running tasks finish.
+	StopOnFailure FailurePolicy = iota
+	// ContinueOnFailure skips only what depends on the failed task on that host (or on every
+	// host, for barrier dependencies) and carries on with the others.
+	ContinueOnFailure
+)
+
+// Options tune one run.
+type Options struct {
+	Name        string // run name, shown in events and reports (e.g. "init os")
+	Concurrency int    // bound on task×host executions at once, over all hosts (default 32)
+	Timeout     time.Duration
+	DryRun      bool
+	Failure     FailurePolicy
+	// Grace is how long running tasks may go on after the run's context is cancelled (Ctrl-C)
+	// before their own contexts are cancelled too. Default 30s; negative = cancel at once.
+	Grace    time.Duration
+	Observer Observer
+	Logger   *slog.Logger // engine debug log (nil = discard)
+}
+
+// Run executes the graph: a unit starts when its dependencies are done, with at most
+// Concurrency units at once. It returns the report and, when anything failed or the run was
+// cancelled, an error listing each failure with its host and task.
+func Run(ctx context.Context, g *Graph, o Options) (*Report, error) {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 32
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Minute
+	}
+	if o.Grace == 0 {
+		o.Grace = 30 * time.Second
+	}
+	obs := o.Observer
+	if obs == nil {
+		obs = ObserverFunc(func(Event) {})
+	}
+	emit := func(e Event) {
+		e.Run = o.Name
+		if e.Time.IsZero() {
+			e.Time = time.Now()
+		}
+		obs.Observe(e)
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+
+	// Work keeps going for a grace period after ctx is cancelled, so that a command half way
+	// through (a package install, a file rename) finishes and leaves the host consistent.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stopGrace := context.AfterFunc(ctx, func() {
+		if o.Grace < 0 {
+			cancelWork()
+			return
+		}
+		t := time.NewTimer(o.Grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancelWork()
+		case <-workCtx.Done():
+		}
+	})
+	defer stopGrace()
+
+	start := time.Now()
+	emit(Event{Kind: EventRunStart, Total: len(g.units)})
+	done := make(chan *unit)
+	var ready []*unit
+	for _, u := range g.units {
+		u.state, u.pending = unitWaiting, len(u.deps)
+		if u.pending == 0 {
+			ready = append(ready, u)
+		}
+	}
+	running, finished := 0, 0
+	stopped := ""
+	for finished < len(g.units) {
+		if stopped == "" && ctx.Err() != nil {
+			stopped = "run cancelled"
+		}
+		// settle units that can no longer run
+		for i := 0; i < len(ready); {
+			u := ready[i]
+			if reason := skipReason(u, stopped); reason != "" {
+				ready = slices.Delete(ready, i, i+1)
+				u.state = unitDone
+				u.result = Result{Task: u.task.Name, Host: u.host.Name, Status: StatusSkipped, Message: reason}
+				emit(Event{Kind: EventTaskEnd, Task: u.task.Name, Host: u.host.Name, Result: &u.result})
+				finished++
+				ready = append(ready, release(u)...)
+				continue
+			}
+			i++
+		}
+		slices.SortFunc(ready, func(a, b *unit) int {
+			if a.taskIdx != b.taskIdx {
+				return a.taskIdx - b.taskIdx
+			}
+			return a.hostIdx - b.hostIdx
+		})
+		for running < o.Concurrency && len(ready) > 0 {
+			u := ready[0]
+			ready = ready[1:]
+			u.state = unitRunning
+			running++
+			go func() {
+				u.result = execute(workCtx, u, o, emit)
+				done <- u
+			}()
+		}
+		if finished == len(g.units) {
+			break
+		}
+		if running == 0 && len(ready) == 0 {
+			// cannot happen with an acyclic graph; guard against a scheduler bug hanging forever
+			return nil, fmt.Errorf("pipeline %s: scheduler stalled with %d of %d units finished", o.Name, finished, len(g.units))
+		}
+		var u *unit
+		select {
+		case u = <-done:
+		case <-ctx.Done():
+			if stopped == "" {
+				stopped = "run cancelled"
+				log.Debug("run cancelled; waiting for running tasks", "running", running)
+			}
+			u = <-done
+		}
+		running--
+		finished++
+		u.state = unitDone
+		if u.result.Status == StatusFailed && o.Failure == StopOnFailure && stopped == "" {
+			stopped = fmt.Sprintf("run stopped after %s failed on %s", u.task.Name, u.host.Name)
+		}
+		ready = append(ready, release(u)...)
+	}
+	rep := newReport(o.Name, g, time.Since(start), o.DryRun)
+	emit(Event{Kind: EventRunEnd, Report: rep})
+	return rep, rep.Err(ctx)
+}
+
+// release marks u done for its waiters and returns the ones that became ready.
+func release(u *unit) []*unit {
+	var out []*unit
+	for _, w := range u.waiters {
+		w.pending--
+		if w.pending == 0 {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// skipReason says why a ready unit must not run, or "".
+func skipReason(u *unit, stopped string) string {
+	for _, d := range u.deps {
+		switch d.result.Status {
+		case StatusFailed:
+			return fmt.Sprintf("%s failed on %s", d.task.Name, d.host.Name)
+		case StatusSkipped:
+			if d.host == u.host || u.task.Barrier {
+				return fmt.Sprintf("%s was skipped on %s", d.task.Name, d.host.Name)
+			}
+		}
+	}
+	return stopped
+}
+
+// execute runs one unit: dial, check, run with retries and a per-attempt timeout.
+func execute(ctx context.Context, u *unit, o Options, emit func(Event)) (res Result) {
+	t, h := u.task, u.host
+	res = Result{Task: t.Name, Host: h.Name}
+	emit(Event{Kind: EventTaskStart, Task: t.Name, Host: h.Name})
+	start := time.Now()
+	defer func() {
+		res.Duration = time.Since(start)
+		if res.Err != nil {
+			res.Status = StatusFailed
+			var te *TaskError
+			if !errors.As(res.Err, &te) {
+				res.Err = &TaskError{Host: h.Name, Task: t.Name, Err: res.Err}
+			}
+		}
+		emit(Event{Kind: EventTaskEnd, Task: t.Name, Host: h.Name, Result: &res, Duration: res.Duration})
+	}()
+
+	timeout := t.Timeout
+	if timeout <= 0 {
+		timeout = o.Timeout
+	}
+	backoff := t.Backoff
+	if backoff <= 0 {
+		backoff = time.Second
+	}
+	for attempt := 1; ; attempt++ {
+		res.Attempts = attempt
+		status, msg, err := attemptOnce(ctx, u, o, emit, timeout)
+		if err == nil {
+			res.Status, res.Message = status, msg
+			return res
+		}
+		if attempt > t.Retries || ctx.Err() != nil {
+			res.Err = err
+			if attempt > 1 {
+				res.Err = fmt.Errorf("after %d attempts: %w", attempt, err)
+			}
+			return res
+		}
+		emit(Event{Kind: EventLog, Task: t.Name, Host: h.Name, Message: fmt.Sprintf("attempt %d failed, retrying in %s: %v", attempt, backoff, err)})
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			res.Err = fmt.Errorf("%w (while waiting to retry after: %v)", ctx.Err(), err)
+			return res
+		}
+		backoff = min(backoff*2, time.Minute)
+	}
+}
+
+func attemptOnce(ctx context.Context, u *unit, o Options, emit func(Event), timeout time.Duration) (Status, string, error) {
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, err := u.host.Connector(actx)
+	if err != nil {
+		return 0, "", err
+	}
+	tg := &Target{Host: u.host, Task: u.task.Name, Conn: conn, DryRun: o.DryRun, emit: emit}
+	tg.Log = slog.New(&eventHandler{emit: emit, host: u.host.Name, task: u.task.Name})
+	wrap := func(err error) error {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return fmt.Errorf("timed out after %s: %w", timeout, err)
+		}
+		return err
+	}
+	if u.task.Check != nil {
+		ok, err := u.task.Check(actx, tg)
+		if err != nil {
+			return 0, "", wrap(fmt.Errorf("check: %w", err))
+		}
+		if ok {
+			return StatusOK, "", nil
+		}
+	}
+	if o.DryRun {
+		msg := "would run"
+		if u.task.Check != nil {
+			msg = "would change"
+		}
+		return StatusPlanned, msg, nil
+	}
+	changed, err := u.task.Run(actx, tg)
+	if err != nil {
+		return 0, "", wrap(err)
+	}
+	if changed {
+		return StatusChanged, "", nil
+	}
+	return StatusOK, "", nil
+}
