@@ -1,0 +1,69 @@
+//go:build integration
+
+// Package e2e drives the kk binary against real test machines (e2e/testbed).
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// kkBinary returns the kk binary under test: $KK_BIN (make integration builds it) or a fresh build.
+func kkBinary(t *testing.T) string {
+	t.Helper()
+	if b := os.Getenv("KK_BIN"); b != "" {
+		return b
+	}
+	out := filepath.Join(t.TempDir(), "kk")
+	cmd := exec.Command("go", "build", "-o", out, "../cmd/kk")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build kk: %v\n%s", err, b)
+	}
+	return out
+}
+
+type run struct {
+	out  string
+	code int
+}
+
+func kk(t *testing.T, bin string, args ...string) run {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var b bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &b, &b
+	cmd.Dir = t.TempDir()
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("kk %s: %v", strings.Join(args, " "), err)
+	}
+	t.Logf("$ kk %s  (exit %d)\n%s", strings.Join(args, " "), code, b.String())
+	return run{b.String(), code}
+}
+
+var totals = regexp.MustCompile(`(\d+) ok, (\d+) changed, (\d+) skipped, (\d+) failed`)
+
+// changed returns the "N changed" count of a run's summary line.
+func changed(t *testing.T, out string) string {
+	t.Helper()
+	m := totals.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no summary line in output")
+	}
+	if m[4] != "0" {
+		t.Fatalf("%s tasks failed", m[4])
+	}
+	return m[2]
+}

@@ -1,0 +1,185 @@
+// Package precheck judges whether hosts are fit for Kubernetes from their gathered facts:
+// OS, kernel, arch, CPU, memory, disk, swap, clock skew, required commands, ports in use,
+// SSH and sudo. Nothing here runs on a host: the facts task does the one round trip.
+package precheck
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/kk-project/kk/pipeline"
+)
+
+// Requirement is what one host must offer, from its roles.
+type Requirement struct {
+	Arch         string // expected arch from the config ("" = any supported)
+	MinCPUs      int
+	MinMemoryMiB int
+	MinDiskMiB   int
+	MaxSkewSec   int64
+	Commands     []string
+	Ports        []int // must be free
+}
+
+// Defaults for control-plane and other nodes (kubeadm's own minimums for control planes).
+const (
+	ControlPlaneCPUs      = 2
+	ControlPlaneMemoryMiB = 1700
+	NodeMemoryMiB         = 1024
+	MinDiskMiB            = 2048
+	MaxSkewSec            = 10
+)
+
+// Ports a node's components listen on, by role.
+var (
+	ControlPlanePorts = []int{6443, 10257, 10259}
+	EtcdPorts         = []int{2379, 2380}
+	NodePorts         = []int{10250}
+)
+
+// For returns the requirement for a host with the given roles.
+func For(roles []string, arch string, commands []string) Requirement {
+	r := Requirement{Arch: arch, MinCPUs: 1, MinMemoryMiB: NodeMemoryMiB, MinDiskMiB: MinDiskMiB, MaxSkewSec: MaxSkewSec, Commands: commands}
+	if slices.Contains(roles, "control-plane") {
+		r.MinCPUs, r.MinMemoryMiB = ControlPlaneCPUs, ControlPlaneMemoryMiB
+		r.Ports = append(r.Ports, ControlPlanePorts...)
+	}
+	if slices.Contains(roles, "etcd") {
+		r.Ports = append(r.Ports, EtcdPorts...)
+	}
+	if slices.Contains(roles, "control-plane") || slices.Contains(roles, "worker") {
+		r.Ports = append(r.Ports, NodePorts...)
+	}
+	return r
+}
+
+// Row is one host's verdict.
+type Row struct {
+	Host      string
+	Facts     *pipeline.Facts
+	Err       error // facts could not be gathered (SSH or sudo failed)
+	Missing   []string
+	PortsBusy []int
+	Problems  []string
+}
+
+// OK reports whether the host passed.
+func (r Row) OK() bool { return r.Err == nil && len(r.Problems) == 0 }
+
+// Evaluate checks one host's facts against its requirement.
+func Evaluate(host string, f *pipeline.Facts, gatherErr error, req Requirement) Row {
+	row := Row{Host: host, Facts: f, Err: gatherErr}
+	if gatherErr != nil || f == nil {
+		if row.Err == nil {
+			row.Err = fmt.Errorf("no facts gathered")
+		}
+		row.Problems = append(row.Problems, "cannot reach the host as root: "+row.Err.Error())
+		return row
+	}
+	add := func(format string, a ...any) { row.Problems = append(row.Problems, fmt.Sprintf(format, a...)) }
+	if f.Arch != "amd64" && f.Arch != "arm64" {
+		add("unsupported arch %s (amd64 and arm64 are supported)", f.Arch)
+	} else if req.Arch != "" && f.Arch != req.Arch {
+		add("arch is %s but the config says %s", f.Arch, req.Arch)
+	}
+	if f.CPUs < req.MinCPUs {
+		add("%d CPU(s), need at least %d", f.CPUs, req.MinCPUs)
+	}
+	if f.MemoryMiB < req.MinMemoryMiB {
+		add("%d MiB memory, need at least %d MiB", f.MemoryMiB, req.MinMemoryMiB)
+	}
+	if f.DiskFreeMiB < req.MinDiskMiB {
+		add("%d MiB free on /var/lib, need at least %d MiB", f.DiskFreeMiB, req.MinDiskMiB)
+	}
+	if f.SwapMiB > 0 {
+		add("swap is on (%d MiB): run kk init os", f.SwapMiB)
+	}
+	if abs(f.TimeSkewSec) > req.MaxSkewSec {
+		add("clock is %+ds off kk's clock (limit %ds): sync time (NTP)", f.TimeSkewSec, req.MaxSkewSec)
+	}
+	if f.Init != "systemd" {
+		add("PID 1 is %q, kk needs systemd", f.Init)
+	}
+	for _, c := range req.Commands {
+		if !f.Commands[c] {
+			row.Missing = append(row.Missing, c)
+		}
+	}
+	if len(row.Missing) > 0 {
+		add("missing commands %s: run kk init os", strings.Join(row.Missing, ", "))
+	}
+	for _, p := range req.Ports {
+		if slices.Contains(f.ListeningPorts, p) {
+			row.PortsBusy = append(row.PortsBusy, p)
+		}
+	}
+	if len(row.PortsBusy) > 0 {
+		add("ports in use: %s", joinInts(row.PortsBusy))
+	}
+	return row
+}
+
+// WriteTable prints one line per host, then every problem.
+func WriteTable(w io.Writer, rows []Row) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOST\tSSH/SUDO\tOS\tKERNEL\tARCH\tCPU\tMEMORY\tDISK FREE\tSWAP\tSKEW\tMISSING COMMANDS\tPORTS IN USE\tRESULT")
+	for _, r := range rows {
+		if r.Facts == nil {
+			fmt.Fprintf(tw, "%s\tfailed\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\tFAIL\n", r.Host)
+			continue
+		}
+		f := r.Facts
+		result := "ok"
+		if !r.OK() {
+			result = "FAIL"
+		}
+		fmt.Fprintf(tw, "%s\tok\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%+ds\t%s\t%s\t%s\n", r.Host, f.OSID+" "+f.OSVersion, f.Kernel, f.Arch, f.CPUs,
+			mib(f.MemoryMiB), mib(f.DiskFreeMiB), onOff(f.SwapMiB), f.TimeSkewSec, dash(strings.Join(r.Missing, ",")), dash(joinInts(r.PortsBusy)), result)
+	}
+	tw.Flush()
+	for _, r := range rows {
+		for _, p := range r.Problems {
+			fmt.Fprintf(w, "%s: %s\n", r.Host, p)
+		}
+	}
+}
+
+func mib(n int) string {
+	if n >= 10240 {
+		return strconv.Itoa(n/1024) + " GiB"
+	}
+	return strconv.Itoa(n) + " MiB"
+}
+
+func onOff(swap int) string {
+	if swap > 0 {
+		return mib(swap)
+	}
+	return "off"
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
+}
+
+func abs(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
+}

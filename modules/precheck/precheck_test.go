@@ -1,0 +1,49 @@
+package precheck
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/kk-project/kk/pipeline"
+)
+
+func goodFacts() *pipeline.Facts {
+	return &pipeline.Facts{OSID: "debian", OSVersion: "12", Kernel: "6.1", Arch: "amd64", CPUs: 2, MemoryMiB: 4096,
+		DiskFreeMiB: 50000, Init: "systemd", Commands: map[string]bool{"iptables": true, "conntrack": true}, ListeningPorts: []int{22}}
+}
+
+func TestEvaluate(t *testing.T) {
+	req := For([]string{"control-plane", "etcd"}, "amd64", []string{"iptables", "conntrack"})
+	if r := Evaluate("n1", goodFacts(), nil, req); !r.OK() {
+		t.Fatalf("good host failed: %v", r.Problems)
+	}
+	f := goodFacts()
+	f.SwapMiB, f.MemoryMiB, f.CPUs, f.TimeSkewSec = 512, 1000, 1, -42
+	f.ListeningPorts = []int{22, 2379, 6443}
+	delete(f.Commands, "conntrack")
+	f.Arch = "arm64"
+	r := Evaluate("n2", f, nil, req)
+	got := strings.Join(r.Problems, "\n")
+	for _, want := range []string{"swap is on (512 MiB)", "1000 MiB memory, need at least 1700", "1 CPU(s), need at least 2",
+		"-42s off", "missing commands conntrack", "ports in use: 6443,2379", "arch is arm64 but the config says amd64"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("problems lack %q:\n%s", want, got)
+		}
+	}
+	// a worker may have 1 CPU and 1 GiB and does not need 6443 free
+	w := goodFacts()
+	w.CPUs, w.MemoryMiB, w.ListeningPorts = 1, 1024, []int{6443}
+	if r := Evaluate("w1", w, nil, For([]string{"worker"}, "", nil)); !r.OK() {
+		t.Errorf("worker failed: %v", r.Problems)
+	}
+	r = Evaluate("n3", nil, errors.New("host n3: sudo needs a password"), req)
+	if r.OK() || !strings.Contains(r.Problems[0], "sudo needs a password") {
+		t.Errorf("gather error not reported: %v", r.Problems)
+	}
+	var b strings.Builder
+	WriteTable(&b, []Row{Evaluate("n1", goodFacts(), nil, req), r})
+	if !strings.Contains(b.String(), "n3    failed") && !strings.Contains(b.String(), "n3") {
+		t.Errorf("table:\n%s", b.String())
+	}
+}
