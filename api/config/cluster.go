@@ -1,0 +1,365 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+)
+
+// Cluster is the whole desired state of one cluster.
+type Cluster struct {
+	// Name is metadata.name of the file.
+	Name string
+	// Source is the path of the file the cluster was read from.
+	Source string
+	// Hosts in file order.
+	Hosts []*Host
+
+	ControlPlaneEndpoint Endpoint
+	System               System
+	Kubernetes           Kubernetes
+	Etcd                 Etcd
+	DNS                  DNS
+	Network              Network
+	Storage              Storage
+	Registry             Registry
+	Addons               []Addon
+	KubeSphere           KubeSphere
+}
+
+// HostsWithRole returns the hosts having role r, in file order.
+func (c *Cluster) HostsWithRole(r Role) []*Host {
+	var out []*Host
+	for _, h := range c.Hosts {
+		if h.Has(r) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// Host returns the host named name, or nil.
+func (c *Cluster) Host(name string) *Host {
+	for _, h := range c.Hosts {
+		if h.Name == name {
+			return h
+		}
+	}
+	return nil
+}
+
+// FirstControlPlane returns the first control-plane host in file order (the one
+// that initialises the cluster), or nil when there is none.
+func (c *Cluster) FirstControlPlane() *Host {
+	for _, h := range c.Hosts {
+		if h.Has(RoleControlPlane) {
+			return h
+		}
+	}
+	return nil
+}
+
+// ControlPlaneAddress is the IP the control-plane domain resolves to for the
+// cluster: ControlPlaneEndpoint.Address when set, else the internal IP of the
+// first control plane (KubeKey's behaviour). It is "" only when ExternalDNS is set
+// and no address is given, or the cluster has no control plane.
+func (c *Cluster) ControlPlaneAddress() string {
+	if c.ControlPlaneEndpoint.Address != "" {
+		return c.ControlPlaneEndpoint.Address
+	}
+	if c.ControlPlaneEndpoint.ExternalDNS {
+		return ""
+	}
+	if h := c.FirstControlPlane(); h != nil {
+		return h.InternalIP()
+	}
+	return ""
+}
+
+// APIServerURL is the URL clients use for the API server: https://DOMAIN:PORT.
+func (c *Cluster) APIServerURL() string {
+	e := c.ControlPlaneEndpoint
+	return "https://" + net.JoinHostPort(e.Domain, strconv.Itoa(e.Port))
+}
+
+// String names the cluster and its file, for logs.
+func (c *Cluster) String() string {
+	return fmt.Sprintf("cluster %q (%s)", c.Name, c.Source)
+}
+
+// Internal load balancers for the control-plane endpoint.
+const (
+	LoadBalancerNone    = ""
+	LoadBalancerHAProxy = "haproxy"
+	LoadBalancerKubeVIP = "kube-vip"
+)
+
+// Endpoint is how clients and nodes reach the API servers.
+type Endpoint struct {
+	// InternalLoadbalancer is "", "haproxy" (a local haproxy on every worker)
+	// or "kube-vip" (a virtual IP held by the control planes; Address is the VIP).
+	InternalLoadbalancer string
+	// Domain is the DNS name of the API server (default lb.kubesphere.local).
+	Domain string
+	// Address is the load balancer / VIP address as written ("" if none).
+	// See Cluster.ControlPlaneAddress for the effective address.
+	Address string
+	// Port of the API server endpoint (default 6443).
+	Port int
+	// ExternalDNS means Domain resolves in the environment's DNS, so kk does not
+	// write it into /etc/hosts.
+	ExternalDNS bool
+	// KubeVIPMode is "ARP" (default) or "BGP".
+	KubeVIPMode string
+}
+
+// System is operating-system level configuration applied to every host.
+type System struct {
+	NTPServers []string
+	Timezone   string
+	// Rpms and Debs are extra packages to install.
+	Rpms []string
+	Debs []string
+	// PreInstall runs before anything else, PostInstall after the hosts are set
+	// up, PostClusterInstall once the cluster is up.
+	PreInstall         []Script
+	PostInstall        []Script
+	PostClusterInstall []Script
+	// SkipConfigureOS leaves kernel modules, sysctl, /etc/hosts and NTP alone.
+	SkipConfigureOS bool
+}
+
+// Script is a user shell script run on hosts.
+type Script struct {
+	Name string
+	// Bash is the command line or script body.
+	Bash string
+	// Role restricts the script to hosts with that role ("" for all).
+	Role string
+	// Materials are local files copied next to the script first.
+	Materials []string
+}
+
+// Kubernetes is the configuration of the Kubernetes components.
+type Kubernetes struct {
+	// Version is "vX.Y.Z".
+	Version string
+	// ClusterName is the kubeadm cluster name (default cluster.local).
+	ClusterName string
+	// DNSDomain is the cluster DNS domain (default cluster.local).
+	DNSDomain string
+	// ContainerManager is "containerd" (default) or "docker".
+	ContainerManager string
+	// ContainerRuntimeEndpoint is the CRI socket URL (defaulted from ContainerManager).
+	ContainerRuntimeEndpoint string
+	// AutoRenewCerts installs a timer renewing control-plane certificates.
+	AutoRenewCerts bool
+	// ProxyMode is kube-proxy's mode: "iptables" (kk default), "ipvs" or "nftables".
+	ProxyMode        string
+	DisableKubeProxy bool
+	MasqueradeAll    bool
+	MaxPods          int
+	PodPidsLimit     int
+	NodeCidrMaskSize int
+	// NodeLocalDNS deploys nodelocaldns (default true).
+	NodeLocalDNS         bool
+	Audit                bool
+	Kata                 bool
+	NodeFeatureDiscovery bool
+	FeatureGates         map[string]bool
+	// Extra command-line flags, each "--flag=value".
+	ApiserverArgs         []string
+	ControllerManagerArgs []string
+	SchedulerArgs         []string
+	KubeletArgs           []string
+	KubeProxyArgs         []string
+	// ApiserverCertExtraSans are extra SANs of the API server certificate.
+	ApiserverCertExtraSans []string
+	// KubeletConfiguration and KubeProxyConfiguration are merged into the
+	// generated KubeletConfiguration / KubeProxyConfiguration (nil when unset).
+	KubeletConfiguration   map[string]any
+	KubeProxyConfiguration map[string]any
+}
+
+// Etcd types.
+const (
+	EtcdKubeKey  = "kubekey"
+	EtcdKubeadm  = "kubeadm"
+	EtcdExternal = "external"
+)
+
+// Etcd is the configuration of the etcd cluster.
+type Etcd struct {
+	// Type is "kubekey" (binary etcd on the etcd hosts, default), "kubeadm"
+	// (stacked static pods on the control planes) or "external".
+	Type     string
+	External ExternalEtcd
+	Port     int
+	PeerPort int
+	DataDir  string
+	// BackupDir, BackupPeriod (minutes), KeepBackupNumber and BackupScriptDir
+	// configure the periodic backup installed with Type kubekey.
+	BackupDir               string
+	BackupPeriod            int
+	KeepBackupNumber        int
+	BackupScriptDir         string
+	HeartbeatInterval       int // milliseconds
+	ElectionTimeout         int // milliseconds
+	SnapshotCount           int
+	AutoCompactionRetention int // hours
+	Metrics                 string
+	QuotaBackendBytes       int64
+	MaxRequestBytes         int64
+	MaxSnapshots            int
+	MaxWals                 int
+	LogLevel                string
+}
+
+// ExternalEtcd says how to reach an etcd cluster kk does not manage.
+type ExternalEtcd struct {
+	Endpoints []string
+	// CAFile, CertFile and KeyFile are local paths ("" when TLS is not used).
+	CAFile   string
+	CertFile string
+	KeyFile  string
+}
+
+// DNS is the configuration of cluster DNS.
+type DNS struct {
+	// DNSEtcHosts is extra /etc/hosts content served by CoreDNS.
+	DNSEtcHosts string
+	// NodeEtcHosts is extra content for every node's /etc/hosts.
+	NodeEtcHosts string
+	CoreDNS      CoreDNS
+	NodeLocalDNS NodeLocalDNS
+}
+
+// CoreDNS tunes the CoreDNS deployment.
+type CoreDNS struct {
+	AdditionalConfigs  string
+	ExternalZones      []ExternalZone
+	RewriteBlock       string
+	UpstreamDNSServers []string
+}
+
+// NodeLocalDNS tunes nodelocaldns.
+type NodeLocalDNS struct {
+	ExternalZones []ExternalZone
+}
+
+// ExternalZone forwards some zones to other name servers.
+type ExternalZone struct {
+	Zones       []string
+	Nameservers []string
+	Cache       int
+	Rewrite     []string
+}
+
+// Network is the pod network configuration.
+type Network struct {
+	// Plugin is the CNI plugin: calico (default), flannel, cilium, kubeovn,
+	// hybridnet or none.
+	Plugin string
+	// KubePodsCIDR and KubeServiceCIDR may hold "IPv4CIDR,IPv6CIDR" (dual stack).
+	KubePodsCIDR    string
+	KubeServiceCIDR string
+	Calico          Calico
+	Flannel         Flannel
+	// KubeOVN, Cilium and Hybridnet hold the plugin's section as written
+	// (nil when absent); kk passes them on to the plugin's templates.
+	KubeOVN   map[string]any
+	Cilium    map[string]any
+	Hybridnet map[string]any
+	MultusCNI bool
+}
+
+// Calico tunes Calico.
+type Calico struct {
+	IPIPMode        string // Always (default), CrossSubnet, Never
+	VXLANMode       string // Never (default), Always, CrossSubnet
+	VethMTU         int    // 0: auto-detect
+	IPv4NatOutgoing bool   // default true
+	DefaultIPPool   bool   // default true
+}
+
+// Flannel tunes Flannel.
+type Flannel struct {
+	BackendMode   string // vxlan (default), host-gw, ...
+	DirectRouting bool
+}
+
+// Storage is the built-in storage configuration.
+type Storage struct {
+	// OpenEBSBasePath is the base directory of the OpenEBS local PV provisioner.
+	OpenEBSBasePath string
+}
+
+// Registry is the image registry configuration.
+type Registry struct {
+	// Type of registry kk deploys on registry hosts ("" , "registry" or "harbor").
+	Type               string
+	PrivateRegistry    string
+	NamespaceOverride  string
+	RegistryMirrors    []string
+	InsecureRegistries []string
+	DataRoot           string
+	BridgeIP           string
+	// Auths maps a registry host to its credentials.
+	Auths            map[string]RegistryAuth
+	NamespaceRewrite *NamespaceRewrite
+}
+
+// RegistryAuth holds credentials and TLS options for one registry.
+type RegistryAuth struct {
+	Username      string
+	Password      string
+	SkipTLSVerify bool
+	PlainHTTP     bool
+	// CertsPath is a directory of *.crt, *.cert and *.key files.
+	CertsPath string
+}
+
+// NamespaceRewrite rewrites image namespaces when pulling from PrivateRegistry.
+type NamespaceRewrite struct {
+	Policy string
+	Src    []string
+	Dest   string
+}
+
+// Addon is something installed after the cluster is up: a Helm chart or YAML.
+type Addon struct {
+	Name      string
+	Namespace string
+	Sources   AddonSources
+	Retries   int
+	Delay     int // seconds between retries
+}
+
+// AddonSources says where an addon comes from; exactly one of Chart or Yaml is set.
+type AddonSources struct {
+	Chart Chart
+	Yaml  AddonYaml
+}
+
+// Chart is a Helm chart: Name from Repo, or a local Path.
+type Chart struct {
+	Name       string
+	Repo       string
+	Path       string
+	Version    string
+	ValuesFile string
+	Values     []string
+	Wait       bool
+}
+
+// AddonYaml lists manifests (local paths or URLs) applied in order.
+type AddonYaml struct {
+	Path []string
+}
+
+// KubeSphere is KubeKey's switch to install KubeSphere on top of the cluster.
+type KubeSphere struct {
+	Enabled        bool
+	Version        string
+	Configurations string
+}

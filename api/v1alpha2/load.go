@@ -1,0 +1,232 @@
+package v1alpha2
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/kk-project/kk/api/config"
+)
+
+// ParseOptions tune Parse and Load. The zero value is what Load and Parse use.
+type ParseOptions struct {
+	// SkipFileChecks turns off the checks that look at the local disk: that
+	// privateKeyPath and the external etcd TLS files exist. Use it to check a file
+	// meant for another machine (kk's own tests of examples/ do).
+	SkipFileChecks bool
+	// HomeDir is what "~" expands to; "" means the current user's home directory.
+	HomeDir string
+}
+
+// Load reads the Cluster file at path. See ParseWithOptions.
+func Load(path string) (*config.Cluster, Warnings, error) {
+	return LoadWithOptions(path, ParseOptions{})
+}
+
+// LoadWithOptions reads the Cluster file at path with options o. See ParseWithOptions.
+func LoadWithOptions(path string, o ParseOptions) (*config.Cluster, Warnings, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, nil, ErrorList{{File: path, Msg: "cannot read the file: " + err.Error()}}
+	}
+	return ParseWithOptions(path, data, o)
+}
+
+// Parse reads a Cluster file's content; source names it in messages (a path).
+// See ParseWithOptions.
+func Parse(source string, data []byte) (*config.Cluster, Warnings, error) {
+	return ParseWithOptions(source, data, ParseOptions{})
+}
+
+// ParseWithOptions reads a Cluster file's content: it decodes data, applies the
+// defaults, expands roleGroups and validates the result.
+//
+// On success it returns the cluster, with Source set to source, and the warnings.
+// When anything is wrong it returns a nil cluster, the warnings found so far and
+// an ErrorList holding every problem, sorted by line.
+//
+// data may hold several YAML documents (KubeKey appends ks-installer's
+// ClusterConfiguration to the Cluster); exactly one must be a kind: Cluster, the
+// others are ignored with a warning.
+func ParseWithOptions(source string, data []byte, o ParseOptions) (*config.Cluster, Warnings, error) {
+	rep := &report{file: source, lines: lineIndex{}}
+	if o.HomeDir == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			o.HomeDir = home
+		}
+	}
+	doc := pickClusterDocument(data, rep)
+	if doc == nil {
+		return nil, rep.warns, rep.err()
+	}
+	(&schemaCheck{rep: rep, lines: rep.lines}).walk(doc, reflect.TypeOf(Cluster{}), "", 0)
+
+	// Decode the checked tree, not data: it holds only the Cluster document,
+	// with wrongly typed values dropped and scalars meant as strings quoted.
+	src, err := encodeNode(doc)
+	if err != nil {
+		rep.errorf("", "cannot re-encode the Cluster document: %v", err)
+		return nil, rep.warns, rep.err()
+	}
+	var obj Cluster
+	if err := sigsyaml.Unmarshal(src, &obj); err != nil {
+		rep.errorf("", "%v", err)
+		return nil, rep.warns, rep.err()
+	}
+	c := build(&obj, source, o, rep)
+	if err := rep.err(); err != nil {
+		return nil, rep.warns, err
+	}
+	return c, rep.warns, nil
+}
+
+func encodeNode(n *yaml.Node) ([]byte, error) {
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	if err := enc.Encode(n); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// pickClusterDocument parses data and returns the root mapping of its one
+// kind: Cluster document. It reports
+// syntax errors, a wrong kind or apiVersion, and returns nil when there is no
+// usable Cluster.
+func pickClusterDocument(data []byte, rep *report) *yaml.Node {
+	roots, err := documents(data)
+	if err != nil {
+		line, msg := yamlErrorLine(err)
+		rep.errorAt("", line, "invalid YAML: %s", msg)
+		return nil
+	}
+	if len(roots) == 0 {
+		rep.errorAt("", 0, "the file is empty: expected a kind: Cluster document")
+		return nil
+	}
+	var clusters, others []*yaml.Node
+	var otherKinds []string
+	for _, r := range roots {
+		if r.Kind != yaml.MappingNode {
+			others = append(others, r)
+			otherKinds = append(otherKinds, describe(r))
+			continue
+		}
+		if _, kind := scalarField(r, "kind"); kind == Kind {
+			clusters = append(clusters, r)
+		} else {
+			others = append(others, r)
+			otherKinds = append(otherKinds, strconv.Quote(kind))
+		}
+	}
+	if len(clusters) == 0 {
+		reportNotACluster(roots, otherKinds, rep)
+		return nil
+	}
+	for _, extra := range clusters[1:] {
+		rep.errorAt("", extra.Line, "a second kind: Cluster document: kk reads one cluster per file")
+	}
+	for i, r := range others {
+		rep.warns = append(rep.warns, formatLocated(rep.file, r.Line, "",
+			"document of kind "+otherKinds[i]+" is not a Cluster and is ignored"))
+	}
+	c := clusters[0]
+	checkAPIVersion(c, rep)
+	return c
+}
+
+// documents returns the root node of every non-empty YAML document in data.
+func documents(data []byte) ([]*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var roots []*yaml.Node
+	for {
+		var d yaml.Node
+		err := dec.Decode(&d)
+		if err == io.EOF {
+			return roots, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if d.Kind == yaml.DocumentNode && len(d.Content) == 1 && !isNull(d.Content[0]) {
+			roots = append(roots, d.Content[0])
+		}
+	}
+}
+
+func reportNotACluster(roots []*yaml.Node, kinds []string, rep *report) {
+	if len(roots) > 1 {
+		rep.errorAt("", 0, "no kind: Cluster document in the file (found kinds %s)", strings.Join(kinds, ", "))
+		return
+	}
+	r := roots[0]
+	if r.Kind != yaml.MappingNode {
+		rep.errorAt("", r.Line, "expected a Cluster object (a mapping with apiVersion, kind, metadata and spec), got %s", describe(r))
+		return
+	}
+	line, kind := scalarField(r, "kind")
+	switch kind {
+	case "":
+		rep.errorAt("kind", max(line, r.Line), "kind is missing: expected kind: Cluster with apiVersion: %s", APIVersion)
+	case "Manifest":
+		rep.errorAt("kind", line, "this is a KubeKey Manifest (kind: Manifest lists the artifacts of an offline package), not a Cluster: "+
+			"kk needs a kind: Cluster file here (write one with \"kk create config\")")
+	default:
+		rep.errorAt("kind", line, "kind %q is not supported: expected kind: Cluster with apiVersion: %s", kind, APIVersion)
+	}
+}
+
+func checkAPIVersion(c *yaml.Node, rep *report) {
+	line, v := scalarField(c, "apiVersion")
+	switch {
+	case v == APIVersion:
+	case v == "":
+		rep.errorAt("apiVersion", max(line, c.Line), "apiVersion is missing: expected %s", APIVersion)
+	case strings.HasPrefix(v, Group+"/"):
+		rep.errorAt("apiVersion", line, "apiVersion %q is not supported: kk reads %s (KubeKey 2 and later write it)", v, APIVersion)
+	default:
+		rep.errorAt("apiVersion", line, "apiVersion %q is not supported: expected %s", v, APIVersion)
+	}
+}
+
+// scalarField returns the line and value of a top-level scalar key of mapping m.
+func scalarField(m *yaml.Node, key string) (int, string) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			v := m.Content[i+1]
+			if v.Kind == yaml.ScalarNode && !isNull(v) {
+				return m.Content[i].Line, v.Value
+			}
+			return m.Content[i].Line, ""
+		}
+	}
+	return 0, ""
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): `)
+
+// yamlErrorLine splits a yaml.v3 syntax error into its line and message.
+func yamlErrorLine(err error) (int, string) {
+	msg := err.Error()
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return n, msg[len(m[0]):]
+	}
+	return 0, strings.TrimPrefix(msg, "yaml: ")
+}

@@ -1,0 +1,112 @@
+package v1alpha2
+
+// APIVersion and Kind of the files this package reads.
+const (
+	Group      = "kubekey.kubesphere.io"
+	APIVersion = Group + "/v1alpha2"
+	Kind       = "Cluster"
+)
+
+// Cluster is a KubeKey v1alpha2 Cluster file.
+type Cluster struct {
+	APIVersion string      `json:"apiVersion,omitempty"`
+	Kind       string      `json:"kind,omitempty"`
+	Metadata   ObjectMeta  `json:"metadata,omitempty"`
+	Spec       ClusterSpec `json:"spec,omitempty"`
+}
+
+// ObjectMeta is the subset of Kubernetes object metadata a Cluster file carries.
+type ObjectMeta struct {
+	Name        string            `json:"name,omitempty"`
+	Namespace   string            `json:"namespace,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// ClusterSpec is the body of a Cluster.
+type ClusterSpec struct {
+	Hosts []HostCfg `json:"hosts,omitempty"`
+	// RoleGroups maps a role (etcd, master, control-plane, worker, registry) to
+	// host names; an entry may be a range such as node[1:3].
+	RoleGroups           map[string][]string  `json:"roleGroups,omitempty"`
+	ControlPlaneEndpoint ControlPlaneEndpoint `json:"controlPlaneEndpoint,omitempty"`
+	System               System               `json:"system,omitempty"`
+	Etcd                 EtcdCluster          `json:"etcd,omitempty"`
+	DNS                  DNS                  `json:"dns,omitempty"`
+	Kubernetes           Kubernetes           `json:"kubernetes,omitempty"`
+	Network              NetworkConfig        `json:"network,omitempty"`
+	Storage              StorageConfig        `json:"storage,omitempty"`
+	Registry             RegistryConfig       `json:"registry,omitempty"`
+	Addons               []Addon              `json:"addons,omitempty"`
+	KubeSphere           KubeSphere           `json:"kubesphere,omitempty"`
+}
+
+// HostCfg is one entry of spec.hosts.
+type HostCfg struct {
+	Name            string `json:"name,omitempty"`
+	Address         string `json:"address,omitempty"`
+	InternalAddress string `json:"internalAddress,omitempty"`
+	Port            int    `json:"port,omitempty"`
+	User            string `json:"user,omitempty"`
+	Password        string `json:"password,omitempty"`
+	PrivateKey      string `json:"privateKey,omitempty"`
+	PrivateKeyPath  string `json:"privateKeyPath,omitempty"`
+	Arch            string `json:"arch,omitempty"`
+	// Timeout of the SSH connection, in seconds.
+	Timeout *int64            `json:"timeout,omitempty"`
+	Labels  map[string]string `json:"labels,omitempty"`
+	// JumpHost (kk extension) names another host of spec.hosts to use as SSH bastion.
+	JumpHost string `json:"jumpHost,omitempty"`
+}
+
+// ControlPlaneEndpoint is spec.controlPlaneEndpoint.
+type ControlPlaneEndpoint struct {
+	InternalLoadbalancer string  `json:"internalLoadbalancer,omitempty"`
+	Domain               string  `json:"domain,omitempty"`
+	ExternalDNS          *bool   `json:"externalDNS,omitempty"`
+	Address              string  `json:"address,omitempty"`
+	Port                 int     `json:"port,omitempty"`
+	KubeVip              KubeVip `json:"kubevip,omitempty"`
+}
+
+// KubeVip is spec.controlPlaneEndpoint.kubevip.
+type KubeVip struct {
+	Mode string `json:"mode,omitempty"`
+}
+
+// System is spec.system.
+type System struct {
+	NtpServers         []string        `json:"ntpServers,omitempty"`
+	Timezone           string          `json:"timezone,omitempty"`
+	Rpms               []string        `json:"rpms,omitempty"`
+	Debs               []string        `json:"debs,omitempty"`
+	PreInstall         []CustomScripts `json:"preInstall,omitempty"`
+	PostClusterInstall []CustomScripts `json:"postClusterInstall,omitempty"`
+	PostInstall        []CustomScripts `json:"postInstall,omitempty"`
+	SkipConfigureOS    bool            `json:"skipConfigureOS,omitempty"`
+}
+
+// CustomScripts is one user script of spec.system.
+type CustomScripts struct {
+	Name      string   `json:"name,omitempty"`
+	Bash      string   `json:"bash,omitempty"`
+	Role      string   `json:"role,omitempty"`
+	Materials []string `json:"materials,omitempty"`
+}
+
+// StorageConfig is spec.storage.
+type StorageConfig struct {
+	OpenEBS OpenEBS `json:"openebs,omitempty"`
+}
+
+// OpenEBS is spec.storage.openebs.
+type OpenEBS struct {
+	BasePath string `json:"basePath,omitempty"`
+}
+
+// KubeSphere is spec.kubesphere.
+type KubeSphere struct {
+	Enabled        bool   `json:"enabled,omitempty"`
+	Version        string `json:"version,omitempty"`
+	Configurations string `json:"configurations,omitempty"`
+}
