@@ -1,0 +1,169 @@
+package connector
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path"
+
+	"github.com/pkg/sftp"
+)
+
+// sftpClient returns the connection's shared sftp client, starting it on first use.
+func (s *SSH) sftpClient() (*sftp.Client, error) {
+	s.sftpMu.Lock()
+	defer s.sftpMu.Unlock()
+	if s.sftpConn == nil {
+		c, err := sftp.NewClient(s.client)
+		if err != nil {
+			return nil, s.errorf("start sftp: %w", err)
+		}
+		s.sftpConn = c
+	}
+	return s.sftpConn, nil
+}
+
+// Upload implements Connector. Root writes a temp file next to the target over sftp
+// and renames it into place; other users stage the file in their home directory
+// and install it with one sudo command.
+func (s *SSH) Upload(ctx context.Context, f File) (bool, error) {
+	if err := f.validate(); err != nil {
+		return false, s.errorf("%w", err)
+	}
+	sum, err := f.localSum()
+	if err != nil {
+		return false, s.errorf("%w", err)
+	}
+	same, err := upToDate(ctx, s, f, sum)
+	if err != nil || same {
+		return false, err
+	}
+	if s.isRoot() {
+		err = s.uploadAsRoot(ctx, f)
+	} else {
+		err = s.uploadWithSudo(ctx, f)
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (s *SSH) uploadAsRoot(ctx context.Context, f File) (err error) {
+	sc, err := s.sftpClient()
+	if err != nil {
+		return err
+	}
+	if err := sc.MkdirAll(path.Dir(f.Path)); err != nil {
+		return s.errorf("upload %s: mkdir: %w", f.Path, err)
+	}
+	tmp := stagedName(f.Path)
+	if err := s.writeRemote(ctx, sc, tmp, f); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = sc.Remove(tmp)
+		}
+	}()
+	r, err := s.Exec(ctx, chownChmodCmd(tmp, f), ExecOptions{})
+	if err != nil {
+		return err
+	}
+	if err := r.Err(); err != nil {
+		return s.errorf("upload %s: %w", f.Path, err)
+	}
+	if err := sc.PosixRename(tmp, f.Path); err != nil {
+		return s.errorf("upload %s: rename into place: %w", f.Path, err)
+	}
+	return nil
+}
+
+func (s *SSH) uploadWithSudo(ctx context.Context, f File) error {
+	sc, err := s.sftpClient()
+	if err != nil {
+		return err
+	}
+	home, err := sc.Getwd()
+	if err != nil || home == "" {
+		home = "/tmp"
+	}
+	tmp := path.Join(home, ".kk-upload-"+randomHex(8))
+	if err := s.writeRemote(ctx, sc, tmp, f); err != nil {
+		return err
+	}
+	defer sc.Remove(tmp)
+	r, err := s.Exec(ctx, installCmd(tmp, f), ExecOptions{Sudo: true})
+	if err != nil {
+		return err
+	}
+	if err := r.Err(); err != nil {
+		return s.errorf("upload %s: %w", f.Path, err)
+	}
+	return nil
+}
+
+// writeRemote creates p (mode 0600, must not exist) and streams f's content into
+// it. On failure p is removed. ctx cancellation closes the file mid-transfer.
+func (s *SSH) writeRemote(ctx context.Context, sc *sftp.Client, p string, f File) (err error) {
+	w, err := sc.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if err != nil {
+		return s.errorf("upload %s: create %s: %w", f.Path, p, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = sc.Remove(p)
+		}
+	}()
+	stop := context.AfterFunc(ctx, func() { w.Close() })
+	defer stop()
+	if err := w.Chmod(0o600); err != nil {
+		w.Close()
+		return s.errorf("upload %s: chmod %s: %w", f.Path, p, err)
+	}
+	err = f.copyContent(w)
+	if cerr := w.Close(); err == nil && !errors.Is(cerr, os.ErrClosed) {
+		err = cerr
+	}
+	if ctx.Err() != nil {
+		return s.errorf("upload %s: %w", f.Path, ctx.Err())
+	}
+	if err != nil {
+		return s.errorf("upload %s: write %s: %w", f.Path, p, err)
+	}
+	return nil
+}
+
+// Fetch implements Connector: sftp as root, `sudo cat` otherwise.
+func (s *SSH) Fetch(ctx context.Context, p string) ([]byte, error) {
+	if !s.isRoot() {
+		r, err := s.Exec(ctx, "cat -- "+Quote(p), ExecOptions{Sudo: true})
+		if err != nil {
+			return nil, err
+		}
+		if err := r.Err(); err != nil {
+			return nil, s.errorf("fetch %s: %w", p, err)
+		}
+		return []byte(r.Stdout), nil
+	}
+	sc, err := s.sftpClient()
+	if err != nil {
+		return nil, err
+	}
+	rf, err := sc.Open(p)
+	if err != nil {
+		return nil, s.errorf("fetch %s: %w", p, err)
+	}
+	defer rf.Close()
+	stop := context.AfterFunc(ctx, func() { rf.Close() })
+	defer stop()
+	b, err := io.ReadAll(rf)
+	if ctx.Err() != nil {
+		return nil, s.errorf("fetch %s: %w", p, ctx.Err())
+	}
+	if err != nil {
+		return nil, s.errorf("fetch %s: %w", p, err)
+	}
+	return b, nil
+}

@@ -1,0 +1,184 @@
+package connector
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+)
+
+// This file holds the upload logic shared by SSH and Local: the local checksum,
+// the "is the host already up to date" probe, and the shell snippets that put a
+// staged file into place. Both connectors go through these helpers, so the
+// skip-if-identical rule is the same everywhere.
+
+// defaultMode is used when File.Mode is zero.
+const defaultMode fs.FileMode = 0o644
+
+// open returns the file's content as a stream.
+func (f File) open() (io.ReadCloser, error) {
+	if f.LocalPath != "" {
+		return os.Open(f.LocalPath)
+	}
+	return io.NopCloser(bytes.NewReader(f.Data)), nil
+}
+
+// copyContent streams the file's content into w through a buffer.
+func (f File) copyContent(w io.Writer) error {
+	r, err := f.open()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	bw := bufio.NewWriterSize(w, 256<<10)
+	if _, err := io.Copy(bw, bufio.NewReaderSize(r, 256<<10)); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// unixMode returns the permission bits as chmod understands them (e.g. 0644, 04755).
+func (f File) unixMode() uint32 {
+	m := f.Mode
+	if m == 0 {
+		m = defaultMode
+	}
+	u := uint32(m & 0o7777)
+	if m&fs.ModeSetuid != 0 {
+		u |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		u |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		u |= 0o1000
+	}
+	return u
+}
+
+// modeArg is the mode as an octal chmod argument ("644", "4755").
+func (f File) modeArg() string { return strconv.FormatUint(uint64(f.unixMode()), 8) }
+
+// owner is the "user:group" to chown to. Uploads always write as root (directly or
+// through sudo), so an empty Owner means root:root.
+func (f File) owner() string {
+	if f.Owner == "" {
+		return "root:root"
+	}
+	return f.Owner
+}
+
+func (f File) validate() error {
+	if !path.IsAbs(f.Path) || path.Clean(f.Path) == "/" {
+		return fmt.Errorf("upload: path %q must be an absolute file path", f.Path)
+	}
+	return nil
+}
+
+// localSum returns the hex sha256 of the file's content.
+func (f File) localSum() (string, error) {
+	h := sha256.New()
+	if err := f.copyContent(h); err != nil {
+		return "", fmt.Errorf("upload %s: read local content: %w", f.Path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// stateCmd prints "<mode> <user>:<group> <uid>:<gid>" then the sha256sum line of p.
+func stateCmd(p string) string {
+	return "stat -c '%a %U:%G %u:%g' -- " + Quote(p) + " && sha256sum -- " + Quote(p)
+}
+
+// fileState is what stateCmd reports about a file on the host.
+type fileState struct {
+	mode   string // octal, as stat %a prints it
+	names  string // user:group
+	ids    string // uid:gid
+	sha256 string
+}
+
+func parseState(out string) (fileState, bool) {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		return fileState{}, false
+	}
+	meta := strings.Fields(lines[0])
+	sum := strings.Fields(lines[1])
+	if len(meta) != 3 || len(sum) < 1 {
+		return fileState{}, false
+	}
+	return fileState{mode: meta[0], names: meta[1], ids: meta[2], sha256: strings.TrimPrefix(sum[0], `\`)}, true
+}
+
+// ownerMatches reports whether want ("user", "user:group", names or ids) describes st.
+func ownerMatches(want string, st fileState) bool {
+	wu, wg, hasGroup := strings.Cut(want, ":")
+	nu, ng, _ := strings.Cut(st.names, ":")
+	iu, ig, _ := strings.Cut(st.ids, ":")
+	if wu != "" && wu != nu && wu != iu {
+		return false
+	}
+	if hasGroup && wg != "" && wg != ng && wg != ig {
+		return false
+	}
+	return true
+}
+
+// upToDate reports whether the host already has f with the same content, mode and
+// owner. It runs one privileged command through c. sum is the local sha256.
+func upToDate(ctx context.Context, c Connector, f File, sum string) (bool, error) {
+	r, err := c.Exec(ctx, stateCmd(f.Path), ExecOptions{Sudo: true})
+	if err != nil {
+		return false, err
+	}
+	if r.ExitCode != 0 {
+		return false, nil // missing or unreadable: write it
+	}
+	st, ok := parseState(r.Stdout)
+	if !ok {
+		return false, nil
+	}
+	return st.sha256 == sum && st.mode == f.modeArg() && ownerMatches(f.owner(), st), nil
+}
+
+// stagedName returns "<dir>/.<base>.kk-tmp-<random>": a temp name next to the target,
+// so the final rename stays on one file system and is atomic.
+func stagedName(target string) string {
+	dir, base := path.Split(target)
+	return dir + "." + base + ".kk-tmp-" + randomHex(6)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
+
+// chownChmodCmd sets owner and mode of tmp (chown first: it clears setuid bits).
+func chownChmodCmd(tmp string, f File) string {
+	return "chown -- " + Quote(f.owner()) + " " + Quote(tmp) + " && chmod -- " + f.modeArg() + " " + Quote(tmp)
+}
+
+// installCmd is the privileged half of an upload by a non-root user: src is a file
+// the user wrote; it is copied next to the target, given its owner and mode, then
+// renamed over the target. The staged copy is removed on failure. The caller
+// removes src.
+func installCmd(src string, f File) string {
+	tmp := stagedName(f.Path)
+	return "mkdir -p -- " + Quote(path.Dir(f.Path)) +
+		" && (umask 077 && cp -- " + Quote(src) + " " + Quote(tmp) + ")" +
+		" && " + chownChmodCmd(tmp, f) +
+		" && mv -f -- " + Quote(tmp) + " " + Quote(f.Path) +
+		" || { rc=$?; rm -f -- " + Quote(tmp) + "; exit $rc; }"
+}
