@@ -48,7 +48,7 @@ func (s *schemaCheck) walk(n *yaml.Node, t reflect.Type, path string, depth int)
 			s.typeError(n, path, "a mapping")
 			return
 		}
-		s.walkStruct(n, t, path, map[string]int{}, depth)
+		s.walkStruct(n, t, path, map[string]int{}, false, depth)
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
 			s.typeError(n, path, "a mapping")
@@ -92,13 +92,15 @@ func (s *schemaCheck) walk(n *yaml.Node, t reflect.Type, path string, depth int)
 }
 
 // walkStruct checks the keys of mapping n against the json fields of struct t.
-// seen holds the keys already set (shared with merged mappings).
-func (s *schemaCheck) walkStruct(n *yaml.Node, t reflect.Type, path string, seen map[string]int, depth int) {
+// seen holds the keys already set. Keys of "<<" merges come after the mapping's
+// own keys and never override them; merged is true while walking those.
+func (s *schemaCheck) walkStruct(n *yaml.Node, t reflect.Type, path string, seen map[string]int, merged bool, depth int) {
 	fields := jsonFields(t)
+	var merges []*yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.ShortTag() == "!!merge" {
-			s.walkMerge(v, t, path, seen, depth)
+			merges = append(merges, v)
 			continue
 		}
 		name := k.Value
@@ -113,23 +115,31 @@ func (s *schemaCheck) walkStruct(n *yaml.Node, t reflect.Type, path string, seen
 			continue
 		}
 		if first, dup := seen[f.Name]; dup {
-			s.rep.errorAt(child, k.Line, "duplicate key %q (first set on line %d)", name, first)
+			if !merged {
+				s.rep.errorAt(child, k.Line, "duplicate key %q (first set on line %d)", name, first)
+			}
 			continue
 		}
 		seen[f.Name] = k.Line
 		s.lines[child] = k.Line
 		s.walk(v, f.Type, child, depth+1)
 	}
+	for _, m := range merges {
+		s.walkMerge(m, t, path, seen, depth)
+	}
 }
 
 // walkMerge handles a "<<" merge key: its mapping(s) fill the same struct.
 func (s *schemaCheck) walkMerge(v *yaml.Node, t reflect.Type, path string, seen map[string]int, depth int) {
+	if depth > maxDepth {
+		return
+	}
 	if v.Kind == yaml.AliasNode && v.Alias != nil {
 		v = v.Alias
 	}
 	switch v.Kind {
 	case yaml.MappingNode:
-		s.walkStruct(v, t, path, seen, depth+1)
+		s.walkStruct(v, t, path, seen, true, depth+1)
 	case yaml.SequenceNode:
 		for _, m := range v.Content {
 			s.walkMerge(m, t, path, seen, depth+1)

@@ -1,0 +1,156 @@
+package v1alpha2
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kk-project/kk/api/config"
+)
+
+// loadNoDisk loads a file without the checks that look at the local disk.
+func loadNoDisk(t *testing.T, path string) (*config.Cluster, Warnings) {
+	t.Helper()
+	c, w, err := LoadWithOptions(path, ParseOptions{SkipFileChecks: true})
+	if err != nil {
+		t.Fatalf("%s:\n%v", path, err)
+	}
+	return c, w
+}
+
+// TestKubeKeyFixtures loads files written in KubeKey's own format.
+func TestKubeKeyFixtures(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.yaml")
+	if len(files) < 5 {
+		t.Fatalf("fixtures missing: %v", files)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) { loadNoDisk(t, f) })
+	}
+}
+
+func TestFixtureMasterRoleAndKubeSphereDocument(t *testing.T) {
+	c, w := loadNoDisk(t, "testdata/kubekey-master.yaml")
+	if cp := c.FirstControlPlane(); cp == nil || cp.Name != "master1" || !cp.Has(config.RoleEtcd) {
+		t.Errorf("master not read as control plane: %+v", cp)
+	}
+	if c.Host("node1").User != "ubuntu" || c.Kubernetes.ContainerManager != "docker" || !c.Kubernetes.AutoRenewCerts {
+		t.Errorf("values: %+v %+v", c.Host("node1"), c.Kubernetes)
+	}
+	if c.Kubernetes.ContainerRuntimeEndpoint != DefaultCriDockerdEndpoint {
+		t.Errorf("docker endpoint %q", c.Kubernetes.ContainerRuntimeEndpoint)
+	}
+	if !hasWarning(w, "ClusterConfiguration") {
+		t.Errorf("ks-installer document not reported: %v", w)
+	}
+}
+
+func TestFixtureRegistry(t *testing.T) {
+	c, _ := loadNoDisk(t, "testdata/kubekey-registry.yaml")
+	if r := c.HostsWithRole(config.RoleRegistry); len(r) != 1 || r[0].Name != "registry1" {
+		t.Errorf("registry hosts %v", r)
+	}
+	a, ok := c.Registry.Auths["dockerhub.kubekey.local"]
+	if !ok || a.Username != "admin" || !a.SkipTLSVerify || a.CertsPath == "" {
+		t.Errorf("auths %+v", c.Registry.Auths)
+	}
+	if c.Registry.PrivateRegistry != "dockerhub.kubekey.local" || c.Registry.NamespaceOverride != "kubesphereio" || c.Registry.Type != "harbor" {
+		t.Errorf("registry %+v", c.Registry)
+	}
+}
+
+func TestFixtureAddons(t *testing.T) {
+	c, _ := loadNoDisk(t, "testdata/kubekey-addons.yaml")
+	if len(c.Addons) != 3 {
+		t.Fatalf("addons %d", len(c.Addons))
+	}
+	ch := c.Addons[0].Sources.Chart
+	if ch.Name != "nfs-client-provisioner" || ch.Repo == "" || len(ch.Values) != 3 || ch.ValuesFile == "" {
+		t.Errorf("chart %+v", ch)
+	}
+	if c.Addons[1].Sources.Chart.Path != "/root/charts/demo" || c.Addons[1].Retries != 3 || !c.Addons[1].Sources.Chart.Wait {
+		t.Errorf("local chart %+v", c.Addons[1])
+	}
+	if y := c.Addons[2].Sources.Yaml.Path; len(y) != 2 {
+		t.Errorf("yaml %v", y)
+	}
+}
+
+func TestFixtureCalico(t *testing.T) {
+	c, _ := loadNoDisk(t, "testdata/kubekey-calico.yaml")
+	if n := c.Network.Calico; n.IPIPMode != "Always" || n.VXLANMode != "Never" || !n.IPv4NatOutgoing || !n.DefaultIPPool {
+		t.Errorf("calico %+v", n)
+	}
+	h := c.Host("node1")
+	if h.Port != 8022 || len(c.HostsWithRole(config.RoleControlPlane)) != 3 {
+		t.Errorf("node1 %+v", h)
+	}
+	if c.Host("node3").Arch != "arm64" || c.Host("node3").Timeout.Seconds() != 60 || c.Host("node2").Labels["disk"] != "SSD" {
+		t.Error("host fields lost")
+	}
+	k := c.Kubernetes
+	if k.ProxyMode != "ipvs" || !k.FeatureGates["TTLAfterFinished"] || k.KubeProxyConfiguration["ipvs"] == nil ||
+		len(k.KubeletArgs) != 1 || len(k.ApiserverCertExtraSans) != 2 || k.KubeletConfiguration["maxParallelImagePulls"] == nil {
+		t.Errorf("kubernetes %+v", k)
+	}
+	if c.Etcd.HeartbeatInterval != 250 || c.Etcd.QuotaBackendBytes != 2147483648 || c.Etcd.Metrics != "basic" {
+		t.Errorf("etcd %+v", c.Etcd)
+	}
+	s := c.System
+	if len(s.NTPServers) != 3 || s.Timezone != "Asia/Shanghai" || len(s.PreInstall) != 1 || !strings.Contains(s.PostInstall[0].Bash, "rm -fr") {
+		t.Errorf("system %+v", s)
+	}
+	if len(c.DNS.CoreDNS.ExternalZones) != 1 || c.DNS.CoreDNS.ExternalZones[0].Cache != 300 || c.DNS.DNSEtcHosts == "" {
+		t.Errorf("dns %+v", c.DNS)
+	}
+	if c.ControlPlaneEndpoint.InternalLoadbalancer != "haproxy" {
+		t.Errorf("endpoint %+v", c.ControlPlaneEndpoint)
+	}
+}
+
+func TestFixtureKubeOVN(t *testing.T) {
+	c, _ := loadNoDisk(t, "testdata/kubekey-kubeovn.yaml")
+	if c.Network.Plugin != "kubeovn" || c.Network.KubeOVN["joinCIDR"] != "100.64.0.0/16" || c.Network.Cilium["hubble"] == nil {
+		t.Errorf("network %+v", c.Network)
+	}
+	if c.Host("node1").InternalIPv6() != "fd00::2" {
+		t.Errorf("internal v6 %q", c.Host("node1").InternalIPv6())
+	}
+}
+
+// TestExamples loads every kind: Cluster file of examples/.
+func TestExamples(t *testing.T) {
+	files, _ := filepath.Glob("../../examples/*.yaml")
+	n := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(data), "\nkind: Cluster\n") {
+			continue
+		}
+		n++
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, w := loadNoDisk(t, f)
+			for _, x := range w {
+				t.Logf("warning: %s", x)
+			}
+		})
+	}
+	if n < 4 {
+		t.Errorf("only %d Cluster examples found", n)
+	}
+}
+
+func TestExampleHA(t *testing.T) {
+	c, w := loadNoDisk(t, "../../examples/ha-3cp-2w.yaml")
+	if len(w) != 0 {
+		t.Errorf("warnings: %v", w)
+	}
+	if len(c.HostsWithRole(config.RoleControlPlane)) != 3 || len(c.HostsWithRole(config.RoleEtcd)) != 3 ||
+		len(c.HostsWithRole(config.RoleWorker)) != 2 || c.ControlPlaneEndpoint.InternalLoadbalancer != "haproxy" {
+		t.Errorf("ha layout wrong")
+	}
+}
