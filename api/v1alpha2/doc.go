@@ -1,15 +1,56 @@
 // Package v1alpha2 reads KubeKey's kubekey.kubesphere.io/v1alpha2 "kind: Cluster"
 // files as they are and turns them into kk's internal model (package config).
 //
-// Load and Parse decode a file, check it against the schema (unknown fields and
-// wrong types are errors, with their line), apply KubeKey's defaults (with kk's own
-// choices where they differ: containerd, iptables, a recent Kubernetes), expand
-// roleGroups ranges such as node[1:3], and validate the result. Every problem is
-// collected and returned at once as an ErrorList, each entry naming the file, the
-// line and the field path; non-fatal findings are returned as Warnings. When a file
-// is invalid no *config.Cluster is returned, so nothing can touch a host.
+// Load and Parse (and their WithOptions forms) decode a file, check it against the
+// schema, apply KubeKey's defaults (with kk's own choices where they differ:
+// containerd, iptables, a recent Kubernetes), expand roleGroups ranges such as
+// node[1:3], and validate the result. Every problem is collected and returned at
+// once as an ErrorList, each entry naming the file, the line and the field path:
 //
-// The versioned types in this package mirror KubeKey's, with the same json names,
-// so that every field KubeKey accepts is accepted here, even those kk does not use.
-// kk adds one field: spec.hosts[].jumpHost.
+//	cluster.yaml:12: spec.hosts[1].name: duplicate host name "n1" (also spec.hosts[0])
+//
+// Non-fatal findings come back as Warnings in the same format. When a file is
+// invalid no *config.Cluster is returned, so nothing can touch a host.
+//
+// # Schema
+//
+// The versioned types mirror KubeKey's with the same json names, so every field
+// KubeKey knows is accepted, even those kk does not use; network.cilium,
+// network.hybridnet, kubernetes.kubeletConfiguration and
+// kubernetes.kubeProxyConfiguration are free-form. kk adds spec.hosts[].jumpHost.
+// Unknown fields (with a "did you mean" hint), duplicate keys and values of the
+// wrong type are errors. Values meant as strings keep their text (version: 1.30
+// stays "1.30"); YAML 1.1 booleans (yes/no/on/off) are read as KubeKey reads them.
+// A file may hold other documents (KubeKey appends ks-installer's
+// ClusterConfiguration): they are ignored with a warning.
+//
+// # Validation
+//
+// Errors: malformed YAML; apiVersion other than kubekey.kubesphere.io/v1alpha2;
+// kind other than Cluster (a KubeKey Manifest is named as such); no hosts; host
+// name missing, duplicate or not a valid node name; address missing or invalid;
+// two hosts on the same address and SSH port; internalAddress not an IP (or
+// IPv4,IPv6 pair) or duplicate; port outside 1-65535; arch other than amd64 and
+// arm64; privateKeyPath (after "~" expansion; ~/.ssh/id_rsa when a host has no
+// password or key) that does not exist; jumpHost unknown, the host itself, or in
+// a cycle; unknown roleGroups key (etcd, master, control-plane, worker,
+// registry); malformed range; a name in roleGroups that is not in spec.hosts; no
+// control plane; no etcd host with etcd type kubekey; internalLoadbalancer other
+// than "", haproxy, kube-vip; kube-vip without address; haproxy with an address;
+// a load balancer address that is not an IP; kubernetes version not vX.Y.Z;
+// containerManager other than containerd and docker; proxyMode other than
+// iptables, ipvs, nftables; invalid clusterName, dnsDomain, extra SANs; etcd type
+// other than kubekey, kubeadm, external; external etcd without endpoints or with
+// non-URL endpoints, certFile without keyFile, TLS files that do not exist;
+// invalid pod or service CIDR, overlapping pod and service CIDRs, a host inside
+// either; unknown network plugin; calico modes, with IPIP and VXLAN both on;
+// privateRegistry with a scheme; addons without a name, duplicated, or without
+// exactly one source (a chart needs repo or path).
+//
+// Warnings: an even number of etcd members; several control planes and no load
+// balancer; no worker; a host without a role; roleGroups.etcd with a non-kubekey
+// etcd; a host listed twice in a role; documents that are not the Cluster.
+//
+// The checks that read the local disk (private keys, etcd TLS files) are skipped
+// with ParseOptions.SkipFileChecks.
 package v1alpha2

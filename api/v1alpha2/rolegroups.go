@@ -10,14 +10,20 @@ import (
 	"github.com/kk-project/kk/api/config"
 )
 
-// roleNames maps the keys accepted under spec.roleGroups to roles. KubeKey
-// accepts "master" and "control-plane" for the same role.
-var roleNames = map[string]config.Role{
-	"etcd":          config.RoleEtcd,
-	"master":        config.RoleControlPlane,
-	"control-plane": config.RoleControlPlane,
-	"worker":        config.RoleWorker,
-	"registry":      config.RoleRegistry,
+// roleOf maps a key of spec.roleGroups to its role. KubeKey accepts "master"
+// and "control-plane" for the same role.
+func roleOf(key string) (config.Role, bool) {
+	switch key {
+	case "etcd":
+		return config.RoleEtcd, true
+	case "master", "control-plane":
+		return config.RoleControlPlane, true
+	case "worker":
+		return config.RoleWorker, true
+	case "registry":
+		return config.RoleRegistry, true
+	}
+	return "", false
 }
 
 // maxRange bounds the hosts one range may name, to catch typos such as node[1:10000000].
@@ -69,7 +75,7 @@ func expandRoleGroups(groups map[string][]string, known map[string]int, rep *rep
 	sort.Strings(keys)
 	for _, key := range keys {
 		gpath := childPath("spec.roleGroups", key)
-		role, ok := roleNames[key]
+		role, ok := roleOf(key)
 		if !ok {
 			rep.errorf(gpath, "unknown role %q: use etcd, control-plane (or master), worker or registry", key)
 			continue

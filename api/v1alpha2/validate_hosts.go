@@ -171,16 +171,26 @@ func (v *validator) roles(c *config.Cluster) {
 	if len(cps) == 0 {
 		v.rep.errorf("spec.roleGroups", "no control-plane host: list at least one host under roleGroups.control-plane (or master)")
 	}
+	if len(c.Hosts) == 0 {
+		v.rep.errorf("spec.hosts", "no hosts: list the cluster's machines under spec.hosts")
+	}
 	switch c.Etcd.Type {
+	case config.EtcdKubeadm:
+		if n := len(cps); n > 0 && n%2 == 0 {
+			v.rep.warnf("spec.roleGroups", "%d control planes with etcd type kubeadm make %d etcd members: use an odd number", n, n)
+		}
+		if len(etcd) > 0 {
+			v.rep.warnf("spec.roleGroups.etcd", "roleGroups.etcd is ignored with etcd type kubeadm (etcd runs on the control planes)")
+		}
 	case config.EtcdKubeKey:
 		if len(etcd) == 0 {
 			v.rep.errorf("spec.roleGroups", "no etcd host: etcd type kubekey needs hosts under roleGroups.etcd")
 		} else if len(etcd)%2 == 0 {
-			v.rep.warnf("spec.roleGroups.etcd", "%d etcd members: an even number tolerates no more failures than %d; use an odd number", len(etcd), len(etcd)-1)
+			v.rep.warnf("spec.roleGroups.etcd", "%d etcd members tolerate no more failures than %d would: use an odd number", len(etcd), len(etcd)-1)
 		}
-	default:
+	case config.EtcdExternal:
 		if len(etcd) > 0 {
-			v.rep.warnf("spec.roleGroups.etcd", "roleGroups.etcd is ignored with etcd type %s", c.Etcd.Type)
+			v.rep.warnf("spec.roleGroups.etcd", "roleGroups.etcd is ignored with etcd type external")
 		}
 	}
 	if len(c.HostsWithRole(config.RoleWorker)) == 0 && len(cps) > 0 {

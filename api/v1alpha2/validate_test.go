@@ -33,6 +33,7 @@ func TestValidation(t *testing.T) {
 		{"non-numeric range", "worker: [n2, n3]", `worker: ["n[1:x]"]`, 13, []string{`malformed range "n[1:x]"`}},
 		{"no control plane", "    control-plane: [n1]\n", "", 10, []string{"spec.roleGroups: no control-plane host"}},
 		{"no etcd", "    etcd: [n1]\n", "", 10, []string{"spec.roleGroups: no etcd host"}},
+		{"no hosts", "  - {name: n1, address: 10.0.0.1, password: x}\n  - {name: n2, address: 10.0.0.2, password: x}\n  - {name: n3, address: 10.0.0.3, password: x}\n  roleGroups:\n    etcd: [n1]\n    control-plane: [n1]\n    worker: [n2, n3]\n", "", 6, []string{"spec.hosts: no hosts"}},
 		{"jump host unknown", "address: 10.0.0.2,", "address: 10.0.0.2, jumpHost: bastion,", 8, []string{`spec.hosts[1].jumpHost: jump host "bastion" is not in spec.hosts`}},
 		{"jump host self", "address: 10.0.0.2,", "address: 10.0.0.2, jumpHost: n2,", 8, []string{"cannot be its own jump host"}},
 		{"jump host cycle", "address: 10.0.0.2,", "address: 10.0.0.2, jumpHost: n3,", 0, nil}, // set up below
@@ -134,6 +135,12 @@ func TestWarnings(t *testing.T) {
 	_, w = mustParse(t, src)
 	if !hasWarning(w, "roleGroups.etcd is ignored") {
 		t.Errorf("ignored etcd warning missing: %v", w)
+	}
+
+	src = strings.Replace(base, "control-plane: [n1]", "control-plane: [n1, n2]", 1) + "  etcd:\n    type: kubeadm\n  controlPlaneEndpoint:\n    internalLoadbalancer: haproxy\n"
+	_, w = mustParse(t, src)
+	if !hasWarning(w, "2 control planes with etcd type kubeadm make 2 etcd members") {
+		t.Errorf("kubeadm even warning missing: %v", w)
 	}
 
 	_, w = mustParse(t, base)
