@@ -44,6 +44,9 @@ func (h *Host) Connector(ctx context.Context) (connector.Connector, error) {
 			h.err = fmt.Errorf("host %s: no connector configured", h.Name)
 		} else {
 			h.conn, h.err = h.dial(ctx)
+			if h.err != nil {
+				h.conn = nil // never keep a typed nil behind the interface
+			}
 			if h.err != nil && ctx.Err() != nil {
 				// a cancelled dial is not a property of the host: allow a later retry
 				return nil, h.err
