@@ -353,3 +353,20 @@ func TestEventsAndTargetCommandsReachObservers(t *testing.T) {
 		t.Errorf("events: %v", kinds)
 	}
 }
+
+type nilConn struct{ fakeConn }
+
+func (*nilConn) Close() error { panic("Close on a connector whose dial failed") }
+
+func TestFailedDialLeavesNothingToClose(t *testing.T) {
+	h := NewHost("h1", nil, func(context.Context) (connector.Connector, error) {
+		var c *nilConn // a typed nil, as a dial function returning (*T)(nil), err does
+		return c, errors.New("refused")
+	})
+	if _, err := h.Connector(context.Background()); err == nil {
+		t.Fatal("want the dial error")
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
