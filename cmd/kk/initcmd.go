@@ -22,7 +22,7 @@ func newInitOSCommand(g *globals) *cobra.Command {
 		Short: "Prepare every host's OS for Kubernetes (hostname, /etc/hosts, swap, modules, sysctl, packages)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := loadCluster(file)
+			cl, err := loadCluster(file, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

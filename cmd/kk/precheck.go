@@ -20,7 +20,7 @@ func newPrecheckCommand(g *globals) *cobra.Command {
 		Short: "Check that every host is fit for Kubernetes (read-only)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := loadCluster(file)
+			cl, err := loadCluster(file, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -51,14 +52,14 @@ It reads KubeKey's kubekey.kubesphere.io/v1alpha2 Cluster files as they are.`,
 	return root
 }
 
-// loadCluster reads and validates a Cluster file; warnings go to stderr.
-func loadCluster(path string) (*config.Cluster, error) {
+// loadCluster reads and validates a Cluster file; warnings go to warn.
+func loadCluster(path string, warn io.Writer) (*config.Cluster, error) {
 	if path == "" {
 		return nil, fmt.Errorf("no cluster file: pass -f FILE (kk create config writes a sample)")
 	}
 	c, warns, err := v1alpha2.Load(path)
 	for _, w := range warns {
-		fmt.Fprintln(os.Stderr, "warning:", w)
+		fmt.Fprintln(warn, "warning:", w)
 	}
 	if err != nil {
 		return nil, err
