@@ -33,12 +33,15 @@ type testServer struct {
 	Dir     string   // working directory of commands and sftp ("home")
 	Env     []string // extra environment for commands
 	Forward bool     // accept direct-tcpip
+	// IgnoreSignals drops "signal" requests, like sshd for a command sudo runs as root.
+	IgnoreSignals bool
 
 	Password      string        // accepted password ("" = password auth off)
 	KeyboardOnly  bool          // offer keyboard-interactive instead of password
 	AuthorizedKey ssh.PublicKey // accepted public key
 
 	mu          sync.Mutex
+	procs       map[int]bool // running command process groups, killed on cleanup
 	sessions    int32
 	MaxSessions atomic.Int32 // highest number of commands running at once
 	Forwards    atomic.Int32 // direct-tcpip channels served
@@ -88,7 +91,15 @@ func newTestServer(t *testing.T, setup func(*testServer)) *testServer {
 	}
 	s.Addr = ln.Addr().String()
 	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	t.Cleanup(func() {
+		ln.Close()
+		s.mu.Lock()
+		for pg := range s.procs {
+			syscall.Kill(-pg, syscall.SIGKILL)
+		}
+		s.mu.Unlock()
+		wg.Wait()
+	})
 	go func() {
 		for {
 			nc, err := ln.Accept()
@@ -170,9 +181,17 @@ func (s *testServer) serveConn(nc net.Conn, cfg *ssh.ServerConfig) {
 	}
 }
 
-func (s *testServer) running(d int32) {
+func (s *testServer) running(pid int, d int32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.procs == nil {
+		s.procs = map[int]bool{}
+	}
+	if d > 0 {
+		s.procs[pid] = true
+	} else {
+		delete(s.procs, pid)
+	}
 	s.sessions += d
 	if s.sessions > s.MaxSessions.Load() {
 		s.MaxSessions.Store(s.sessions)
@@ -204,11 +223,11 @@ func (s *testServer) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
 				return
 			}
 			req.Reply(true, nil)
-			s.running(1)
+			s.running(cmd.Process.Pid, 1)
 			go func() {
 				defer close(exited)
 				cmd.Wait()
-				s.running(-1)
+				s.running(cmd.Process.Pid, -1)
 				code := cmd.ProcessState.ExitCode()
 				if code < 0 {
 					code = 128 + int(cmd.ProcessState.Sys().(syscall.WaitStatus).Signal())
@@ -217,7 +236,7 @@ func (s *testServer) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
 				ch.Close()
 			}()
 		case "signal":
-			if cmd != nil && cmd.Process != nil {
+			if cmd != nil && cmd.Process != nil && !s.IgnoreSignals {
 				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			}
 			if req.WantReply {

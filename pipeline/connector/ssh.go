@@ -210,7 +210,7 @@ func (s *SSH) isRoot() bool { return s.cfg.user() == "root" }
 // shell does not change its meaning.
 func (s *SSH) Exec(ctx context.Context, cmd string, opts ExecOptions) (Result, error) {
 	res := Result{Cmd: cmd}
-	line := Cmd("/bin/sh", "-c", cmd)
+	line := Cmd("/bin/sh", "-c", withPgid(cmd))
 	stdin := opts.Stdin
 	mode := sudoNone
 	if opts.Sudo && !s.isRoot() {
@@ -220,8 +220,11 @@ func (s *SSH) Exec(ctx context.Context, cmd string, opts ExecOptions) (Result, e
 		}
 		line, stdin = s.sudoWrap(mode, line, stdin)
 	}
-	out, errOut, code, err := s.run(ctx, line, stdin)
+	out, errOut, code, pgid, err := s.run(ctx, line, stdin)
 	if err != nil {
+		if ctx.Err() != nil {
+			s.killRemote(ctx, pgid, mode)
+		}
 		return res, err
 	}
 	res.Stdout, res.Stderr, res.ExitCode = out, errOut, code
@@ -231,26 +234,28 @@ func (s *SSH) Exec(ctx context.Context, cmd string, opts ExecOptions) (Result, e
 	return res, nil
 }
 
-// run executes line in a new session and waits, honouring ctx.
-func (s *SSH) run(ctx context.Context, line string, stdin []byte) (stdout, stderr string, code int, err error) {
+// run executes line in a new session and waits, honouring ctx. pgid is the
+// process group the command reported (see withPgid), for killing it on cancel.
+func (s *SSH) run(ctx context.Context, line string, stdin []byte) (stdout, stderr string, code, pgid int, err error) {
 	select {
 	case s.sem <- struct{}{}:
 		defer func() { <-s.sem }()
 	case <-ctx.Done():
-		return "", "", -1, s.errorf("%w", ctx.Err())
+		return "", "", -1, 0, s.errorf("%w", ctx.Err())
 	}
 	sess, err := s.client.NewSession()
 	if err != nil {
-		return "", "", -1, s.errorf("open session: %w", err)
+		return "", "", -1, 0, s.errorf("open session: %w", err)
 	}
 	defer sess.Close()
-	var o, e bytes.Buffer
-	sess.Stdout, sess.Stderr = &o, &e
+	var o bytes.Buffer
+	e := &pgidWriter{}
+	sess.Stdout, sess.Stderr = &o, e
 	if stdin != nil {
 		sess.Stdin = bytes.NewReader(stdin)
 	}
 	if err := sess.Start(line); err != nil {
-		return "", "", -1, s.errorf("start command: %w", err)
+		return "", "", -1, 0, s.errorf("start command: %w", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- sess.Wait() }()
@@ -260,19 +265,19 @@ func (s *SSH) run(ctx context.Context, line string, stdin []byte) (stdout, stder
 		_ = sess.Signal(ssh.SIGKILL)
 		sess.Close()
 		// The output buffers may still be written to: don't read them.
-		return "", "", -1, s.errorf("%w", ctx.Err())
+		return "", "", -1, e.PGID(), s.errorf("%w", ctx.Err())
 	}
 	var exit *ssh.ExitError
 	var missing *ssh.ExitMissingError
 	switch {
 	case err == nil:
-		return o.String(), e.String(), 0, nil
+		return o.String(), e.String(), 0, 0, nil
 	case errors.As(err, &exit):
-		return o.String(), e.String(), exit.ExitStatus(), nil
+		return o.String(), e.String(), exit.ExitStatus(), 0, nil
 	case errors.As(err, &missing):
-		return o.String(), e.String(), -1, s.errorf("command ended without an exit status (connection lost?)")
+		return o.String(), e.String(), -1, 0, s.errorf("command ended without an exit status (connection lost?)")
 	default:
-		return o.String(), e.String(), -1, s.errorf("command: %w", err)
+		return o.String(), e.String(), -1, 0, s.errorf("command: %w", err)
 	}
 }
 

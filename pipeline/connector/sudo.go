@@ -24,7 +24,7 @@ func (s *SSH) sudoMode(ctx context.Context) (sudoMode, error) {
 		return s.sudo, s.sudoErr
 	}
 	// -k ignores cached credentials, so this answers "is a password needed at all".
-	_, errOut, code, err := s.run(ctx, "sudo -k -n true", nil)
+	_, errOut, code, _, err := s.run(ctx, "sudo -k -n true", nil)
 	if err != nil {
 		return sudoNone, err
 	}
@@ -42,7 +42,7 @@ func (s *SSH) sudoMode(ctx context.Context) (sudoMode, error) {
 	}
 	// Check the password once with nothing else on stdin, so a wrong one cannot make
 	// sudo read the command's own input as further password attempts.
-	_, errOut, code, err = s.run(ctx, "sudo -k -S -p '' true", []byte(s.cfg.Password+"\n"))
+	_, errOut, code, _, err = s.run(ctx, "sudo -k -S -p '' true", []byte(s.cfg.Password+"\n"))
 	if err != nil {
 		return sudoNone, err
 	}
