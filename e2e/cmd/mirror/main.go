@@ -1,0 +1,90 @@
+// Command mirror builds and serves kk's local upstream mirror (see
+// package e2e/mirror):
+//
+//	mirror build [--dir /var/tmp/kk-mirror] [--only k8s,etcd,...]
+//	mirror serve [--dir /var/tmp/kk-mirror] [--addr 127.0.0.1:8089]
+//	mirror paths                  # the URL paths the mirror serves
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kk-project/kk/e2e/mirror"
+)
+
+const defaultDir = "/var/tmp/kk-mirror"
+
+func usage() {
+	fmt.Fprintf(os.Stderr, `usage:
+  mirror build [--dir %[1]s] [--only %[2]s]
+  mirror serve [--dir %[1]s] [--addr 127.0.0.1:8089]
+  mirror paths
+`, defaultDir, strings.Join(mirror.Components, ","))
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch os.Args[1] {
+	case "build":
+		err = build(ctx, os.Args[2:])
+	case "serve":
+		err = serve(ctx, os.Args[2:])
+	case "paths":
+		for _, a := range mirror.DefaultSpec().Artifacts() {
+			fmt.Printf("%s\n%s\n", a.Path, a.Checksum)
+		}
+	case "-h", "--help", "help":
+		usage()
+	default:
+		usage()
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func build(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("mirror build", flag.ExitOnError)
+	dir := fs.String("dir", defaultDir, "mirror directory (also the build cache)")
+	only := fs.String("only", "", "comma-separated components to build: "+strings.Join(mirror.Components, ","))
+	fs.Parse(args)
+	var opts mirror.BuildOptions
+	if *only != "" {
+		opts.Only = strings.Split(*only, ",")
+	}
+	start := time.Now()
+	if err := mirror.BuildWith(ctx, *dir, mirror.DefaultSpec(), opts, os.Stderr); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "mirror: %s ready in %s\n", *dir, time.Since(start).Round(time.Second))
+	return nil
+}
+
+func serve(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("mirror serve", flag.ExitOnError)
+	dir := fs.String("dir", defaultDir, "mirror directory")
+	addr := fs.String("addr", "127.0.0.1:8089", "listen address")
+	fs.Parse(args)
+	_, base, err := mirror.Serve(ctx, *dir, *addr)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("mirror: serving %s at %s\n", *dir, base)
+	<-ctx.Done()
+	return nil
+}

@@ -1,0 +1,271 @@
+// Package mirror builds and serves a local stand-in for the upstream
+// download sites kk fetches release binaries from (dl.k8s.io and GitHub
+// release pages), so that end-to-end tests run without internet access.
+//
+// Every binary is built from its real upstream Go module at a pinned
+// version (fetched through the Go module proxy) and laid out at the same
+// URL path, with the same archive format and checksum-file format, as the
+// real site. The only exception is runc, which needs cgo and libseccomp:
+// it is taken from Debian's runc package instead.
+//
+// Build is cached: an artifact is rebuilt only when its stamp file (under
+// <dir>/.stamps) is missing, records another version or recipe, or one of
+// its files is gone or has changed size.
+package mirror
+
+import (
+	"fmt"
+	"path"
+	"strings"
+)
+
+// Arch is the only architecture the mirror builds.
+const Arch = "amd64"
+
+// Spec pins every upstream version the mirror builds. DefaultSpec is the
+// one place where the versions used by kk's e2e tests are chosen.
+type Spec struct {
+	// Kubernetes lists the k8s.io/kubernetes releases to build (kubeadm,
+	// kubelet, kubectl and the control-plane binaries), e.g. "v1.34.4".
+	Kubernetes []string
+	// Etcd is the go.etcd.io/etcd release (etcd, etcdctl, etcdutl).
+	Etcd string
+	// Crictl is the sigs.k8s.io/cri-tools release.
+	Crictl string
+	// CNIPlugins is the github.com/containernetworking/plugins release.
+	CNIPlugins string
+	// Flannel is the github.com/flannel-io/flannel release (flanneld).
+	Flannel string
+	// FlannelCNIModule and FlannelCNI name the module and release the
+	// "flannel" CNI plugin binary is built from. Upstream it lives in
+	// github.com/flannel-io/cni-plugin, which the module proxy here does
+	// not serve; containernetworking/plugins carried the same plugin
+	// (plugins/meta/flannel) up to v0.9.x.
+	FlannelCNIModule string
+	FlannelCNI       string
+	// CoreDNS is the github.com/coredns/coredns release.
+	CoreDNS string
+	// Containerd is the github.com/containerd/containerd/v2 release.
+	Containerd string
+	// Runc is the upstream runc release tag the Debian package stands in
+	// for (the URL path uses it), RuncDeb the exact Debian package version
+	// fetched with apt-get download.
+	Runc    string
+	RuncDeb string
+}
+
+// DefaultSpec returns the pinned versions used by kk's e2e tests: the
+// newest patch releases the module proxy serves for each line.
+func DefaultSpec() Spec {
+	return Spec{
+		Kubernetes: []string{"v1.34.4", "v1.33.13"},
+		// kubeadm v1.34's DefaultEtcdVersion is 3.6.5, so the etcd built
+		// here can also back an image tagged the way kubeadm expects.
+		Etcd:             "v3.6.5",
+		Crictl:           "v1.34.0",
+		CNIPlugins:       "v1.9.1",
+		Flannel:          "v0.28.10",
+		FlannelCNIModule: "github.com/containernetworking/plugins",
+		FlannelCNI:       "v0.9.1",
+		CoreDNS:          "v1.14.7",
+		Containerd:       "v2.2.9",
+		Runc:             "v1.1.5",
+		RuncDeb:          "1.1.5+ds1-1+deb12u1",
+	}
+}
+
+// Components are the names accepted by BuildOptions.Only, in build order.
+var Components = []string{"k8s", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc"}
+
+// Checksum-file formats.
+const (
+	// HexOnly: the file holds just the lowercase hex digest (dl.k8s.io,
+	// cri-tools).
+	HexOnly = "hex"
+	// SumLines: sha256sum(1) output, "<hex>  <file name>" per line
+	// (etcd SHA256SUMS, CNI plugins, containerd, runc).
+	SumLines = "sha256sum"
+)
+
+// Artifact is one downloadable file of the mirror.
+type Artifact struct {
+	Component string // one of Components
+	Name      string // binary or archive name, e.g. "kubeadm"
+	Version   string // upstream version, e.g. "v1.34.4"
+	// Path is the URL path (and the path under the mirror dir), with a
+	// leading slash, e.g. "/release/v1.34.4/bin/linux/amd64/kubeadm".
+	Path string
+	// Checksum is the URL path of its sha256 checksum file.
+	Checksum       string
+	ChecksumFormat string // HexOnly or SumLines
+	// Members lists the regular files an archive must contain; nil for
+	// plain binaries.
+	Members []string
+}
+
+// KubernetesBinaries are the binaries built per Kubernetes release.
+var KubernetesBinaries = []string{"kubeadm", "kubelet", "kubectl", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"}
+
+// CNIPluginNames returns the plugins packed into the CNI plugins archive.
+// (The windows plugins are left out: they do not build for linux.)
+func CNIPluginNames() []string {
+	return []string{
+		// plugins/main
+		"bridge", "dummy", "host-device", "ipvlan", "loopback", "macvlan", "ptp", "tap", "vlan",
+		// plugins/ipam
+		"dhcp", "host-local", "static",
+		// plugins/meta
+		"bandwidth", "firewall", "portmap", "sbr", "tuning", "vrf",
+	}
+}
+
+// cniPluginPkg maps a plugin name to its directory in the module.
+func cniPluginPkg(name string) string {
+	switch name {
+	case "dhcp", "host-local", "static":
+		return "plugins/ipam/" + name
+	case "bandwidth", "firewall", "portmap", "sbr", "tuning", "vrf", "flannel":
+		return "plugins/meta/" + name
+	}
+	return "plugins/main/" + name
+}
+
+// KubernetesPath is the dl.k8s.io path of a Kubernetes release binary.
+func KubernetesPath(version, bin string) string {
+	return fmt.Sprintf("/release/%s/bin/linux/%s/%s", version, Arch, bin)
+}
+
+// EtcdPath is the GitHub release path of the etcd archive.
+func EtcdPath(version string) string {
+	return fmt.Sprintf("/etcd-io/etcd/releases/download/%s/etcd-%s-linux-%s.tar.gz", version, version, Arch)
+}
+
+// CrictlPath is the GitHub release path of the crictl archive.
+func CrictlPath(version string) string {
+	return fmt.Sprintf("/kubernetes-sigs/cri-tools/releases/download/%s/crictl-%s-linux-%s.tar.gz", version, version, Arch)
+}
+
+// CNIPluginsPath is the GitHub release path of the CNI plugins archive.
+func CNIPluginsPath(version string) string {
+	return fmt.Sprintf("/containernetworking/plugins/releases/download/%s/cni-plugins-linux-%s-%s.tgz", version, Arch, version)
+}
+
+// ContainerdPath is the GitHub release path of the containerd archive
+// (its file name carries the version without the leading "v").
+func ContainerdPath(version string) string {
+	return fmt.Sprintf("/containerd/containerd/releases/download/%s/containerd-%s-linux-%s.tar.gz", version, strings.TrimPrefix(version, "v"), Arch)
+}
+
+// RuncPath is the GitHub release path of the runc binary.
+func RuncPath(version string) string {
+	return fmt.Sprintf("/opencontainers/runc/releases/download/%s/runc.%s", version, Arch)
+}
+
+// BinPath is where binaries that have no upstream download of their own
+// (they ship as container images) are put: /bin/<project>/<version>/linux/amd64/<bin>.
+func BinPath(project, version, bin string) string {
+	return fmt.Sprintf("/bin/%s/%s/linux/%s/%s", project, version, Arch, bin)
+}
+
+// Artifacts lists every file the mirror serves for spec, with its
+// checksum file and, for archives, the members it must contain.
+func (s Spec) Artifacts() []Artifact {
+	var out []Artifact
+	for _, v := range s.Kubernetes {
+		for _, b := range KubernetesBinaries {
+			p := KubernetesPath(v, b)
+			out = append(out, Artifact{Component: "k8s", Name: b, Version: v, Path: p, Checksum: p + ".sha256", ChecksumFormat: HexOnly})
+		}
+	}
+	if s.Etcd != "" {
+		p := EtcdPath(s.Etcd)
+		top := fmt.Sprintf("etcd-%s-linux-%s/", s.Etcd, Arch)
+		out = append(out, Artifact{Component: "etcd", Name: path.Base(p), Version: s.Etcd, Path: p,
+			Checksum: path.Dir(p) + "/SHA256SUMS", ChecksumFormat: SumLines,
+			Members: []string{top + "etcd", top + "etcdctl", top + "etcdutl"}})
+	}
+	if s.Crictl != "" {
+		p := CrictlPath(s.Crictl)
+		out = append(out, Artifact{Component: "crictl", Name: path.Base(p), Version: s.Crictl, Path: p,
+			Checksum: p + ".sha256", ChecksumFormat: HexOnly, Members: []string{"crictl"}})
+	}
+	if s.CNIPlugins != "" {
+		p := CNIPluginsPath(s.CNIPlugins)
+		var members []string
+		for _, n := range CNIPluginNames() {
+			members = append(members, "./"+n)
+		}
+		out = append(out, Artifact{Component: "cni", Name: path.Base(p), Version: s.CNIPlugins, Path: p,
+			Checksum: p + ".sha256", ChecksumFormat: SumLines, Members: members})
+	}
+	if s.Flannel != "" {
+		p := BinPath("flannel", s.Flannel, "flanneld")
+		out = append(out, Artifact{Component: "flannel", Name: "flanneld", Version: s.Flannel, Path: p, Checksum: p + ".sha256", ChecksumFormat: HexOnly})
+	}
+	if s.FlannelCNI != "" {
+		p := BinPath("flannel-cni-plugin", s.FlannelCNI, "flannel")
+		out = append(out, Artifact{Component: "flannel", Name: "flannel", Version: s.FlannelCNI, Path: p, Checksum: p + ".sha256", ChecksumFormat: HexOnly})
+	}
+	if s.CoreDNS != "" {
+		p := BinPath("coredns", s.CoreDNS, "coredns")
+		out = append(out, Artifact{Component: "coredns", Name: "coredns", Version: s.CoreDNS, Path: p, Checksum: p + ".sha256", ChecksumFormat: HexOnly})
+	}
+	if s.Containerd != "" {
+		p := ContainerdPath(s.Containerd)
+		out = append(out, Artifact{Component: "containerd", Name: path.Base(p), Version: s.Containerd, Path: p,
+			Checksum: p + ".sha256sum", ChecksumFormat: SumLines,
+			Members: []string{"bin/containerd", "bin/containerd-shim-runc-v2", "bin/ctr"}})
+	}
+	if s.Runc != "" {
+		p := RuncPath(s.Runc)
+		out = append(out, Artifact{Component: "runc", Name: path.Base(p), Version: s.Runc, Path: p,
+			Checksum: path.Dir(p) + "/runc.sha256sum", ChecksumFormat: SumLines})
+	}
+	return out
+}
+
+// validate reports a Spec that cannot be built.
+func (s Spec) validate() error {
+	check := func(what, v string) error {
+		if v == "" {
+			return nil
+		}
+		if !strings.HasPrefix(v, "v") || strings.ContainsAny(v, "/ \t\n") {
+			return fmt.Errorf("mirror: %s version %q: want a tag like v1.2.3", what, v)
+		}
+		return nil
+	}
+	for _, v := range s.Kubernetes {
+		if err := check("kubernetes", v); err != nil {
+			return err
+		}
+		if _, _, _, err := semverParts(v); err != nil {
+			return fmt.Errorf("mirror: kubernetes version %q: %w", v, err)
+		}
+	}
+	for what, v := range map[string]string{"etcd": s.Etcd, "crictl": s.Crictl, "cni": s.CNIPlugins, "flannel": s.Flannel,
+		"flannel-cni": s.FlannelCNI, "coredns": s.CoreDNS, "containerd": s.Containerd, "runc": s.Runc} {
+		if err := check(what, v); err != nil {
+			return err
+		}
+	}
+	if s.FlannelCNI != "" && s.FlannelCNIModule == "" {
+		return fmt.Errorf("mirror: flannel-cni %s: FlannelCNIModule is empty", s.FlannelCNI)
+	}
+	if s.Runc != "" && s.RuncDeb == "" {
+		return fmt.Errorf("mirror: runc %s: RuncDeb (the Debian package version) is empty", s.Runc)
+	}
+	return nil
+}
+
+// semverParts splits "v1.34.4" into 1, 34, 4.
+func semverParts(v string) (major, minor, patch int, err error) {
+	core := strings.TrimPrefix(v, "v")
+	if i := strings.IndexAny(core, "-+"); i >= 0 {
+		core = core[:i]
+	}
+	if n, _ := fmt.Sscanf(core, "%d.%d.%d", &major, &minor, &patch); n != 3 {
+		return 0, 0, 0, fmt.Errorf("not a vMAJOR.MINOR.PATCH version")
+	}
+	return major, minor, patch, nil
+}
