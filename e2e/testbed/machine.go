@@ -502,6 +502,9 @@ func down(ctx context.Context, o Options, kind string) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	for _, f := range []string{"cluster.yaml", "known_hosts"} { // they describe machines that are gone
+		_ = os.Remove(filepath.Join(b.dir, f))
+	}
 	if left := b.leftovers(); len(left) > 0 {
 		return b.errf("down", fmt.Errorf("left behind: %s", strings.Join(left, "; ")))
 	}
