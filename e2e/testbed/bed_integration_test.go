@@ -287,3 +287,42 @@ func TestSubnetsDistinct(t *testing.T) {
 		seen[s] = n
 	}
 }
+
+// Two beds started at the same moment get their own networks and machines.
+func TestTwoBedsAtOnce(t *testing.T) {
+	opts := []Options{{Name: "tbpa"}, {Name: "tbpb"}}
+	beds := make([]*Bed, len(opts))
+	errs := make([]error, len(opts))
+	var wg sync.WaitGroup
+	for i, o := range opts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			beds[i], errs[i] = Up(context.Background(), o, 1)
+		}()
+	}
+	wg.Wait()
+	t.Cleanup(func() {
+		for _, o := range opts {
+			if err := Down(context.Background(), o); err != nil {
+				t.Error(err)
+			}
+			assertNoLeftovers(t, o)
+		}
+	})
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if beds[0].Machines[0].Address == beds[1].Machines[0].Address {
+		t.Fatalf("both beds use %s", beds[0].Machines[0].Address)
+	}
+	for _, b := range beds {
+		c := dial(t, b, b.Machines[0], "root")
+		if out, err := execSSH(c, "hostname", ""); err != nil || out != "n1" {
+			t.Errorf("%s: %q %v", b.Name, out, err)
+		}
+		c.Close()
+	}
+}

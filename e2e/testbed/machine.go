@@ -20,6 +20,9 @@ import (
 // bootTimeout bounds the wait for every machine's sshd after its start.
 const bootTimeout = 3 * time.Minute
 
+// nspawnPropagate is where systemd-nspawn keeps a runtime dir per machine name.
+const nspawnPropagate = "/run/systemd/nspawn/propagate"
+
 // stopTimeout bounds a clean guest shutdown before the machine is killed.
 const stopTimeout = 20 * time.Second
 
@@ -555,6 +558,10 @@ func (b *bed) stopMachine(ctx context.Context, m mdir) error {
 	}
 	if err := b.delHostNet(ctx, b.netns(m.i)); err != nil {
 		errs = append(errs, err)
+	}
+	// nspawn's own per-machine runtime dir (it removes it itself unless it was killed)
+	if err := removeTree(filepath.Join(nspawnPropagate, b.netns(m.i))); err != nil {
+		errs = append(errs, fmt.Errorf("remove nspawn runtime dir: %w", err))
 	}
 	_ = os.Remove(m.runnerPid)
 	_ = os.Remove(m.nspawnPid)

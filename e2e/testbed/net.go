@@ -120,9 +120,24 @@ func nsIndex(ns string) int {
 	return n
 }
 
-// ensureBridge creates the bed bridge with the gateway address (the only address the bed puts
-// into the root namespace).
+// netLock serializes subnet choice and bridge creation among all beds of this machine (whatever
+// their state dir), so that two beds starting at once never take the same subnet.
+const netLock = "/run/kk-testbed-net.lock"
+
+// ensureBridge settles the bed's subnet and creates its bridge with the gateway address (the only
+// address the bed puts into the root namespace).
 func (b *bed) ensureBridge(ctx context.Context) error {
+	unlock, err := lockFile(ctx, netLock)
+	if err != nil {
+		return b.errf("lock network setup", err)
+	}
+	defer unlock()
+	if err := b.chooseSubnet(b.prev); err != nil {
+		return err
+	}
+	if err := b.writeState(&state{Kind: b.kind, Subnet: b.subnet}); err != nil {
+		return b.errf("write state", err)
+	}
 	br, gw := b.bridge(), b.gateway()
 	if !linkExists(br) {
 		if err := run(ctx, nil, "ip", "link", "add", br, "type", "bridge"); err != nil {

@@ -74,6 +74,8 @@ type bed struct {
 	dir     string // root/<name>
 	baseDir string // root/base
 	subnet  int
+	kind    string // "machines" or "light", once open
+	prev    *state // state left by an earlier call, if any
 }
 
 func (o Options) resolve() (*bed, error) {
@@ -176,7 +178,7 @@ func (b *bed) writeState(s *state) error {
 	return writeFileAtomic(b.statePath(), append(data, '\n'), 0o600)
 }
 
-// open prepares the bed directory, takes the bed lock and settles kind and subnet.
+// open prepares the bed directory, takes the bed lock and checks the kind of bed.
 func (b *bed) open(ctx context.Context, kind string) (unlock func(), err error) {
 	if err := os.MkdirAll(b.dir, 0o700); err != nil {
 		return nil, b.errf("create state dir", err)
@@ -197,12 +199,7 @@ func (b *bed) open(ctx context.Context, kind string) (unlock func(), err error) 
 	if st != nil && st.Kind != kind && b.anythingUp() {
 		return nil, b.errf("open", fmt.Errorf("bed is up as %q, not %q: take it down first or use another name", st.Kind, kind))
 	}
-	if err := b.chooseSubnet(st); err != nil {
-		return nil, err
-	}
-	if err := b.writeState(&state{Kind: kind, Subnet: b.subnet}); err != nil {
-		return nil, b.errf("write state", err)
-	}
+	b.prev, b.kind = st, kind
 	return unlock, nil
 }
 
@@ -346,6 +343,13 @@ func (b *bed) leftovers() []string {
 	}
 	for _, c := range findCgroups(b.isOwnObj) {
 		out = append(out, "cgroup "+c)
+	}
+	if ents, err := os.ReadDir(nspawnPropagate); err == nil {
+		for _, e := range ents {
+			if b.isOwnObj(e.Name()) {
+				out = append(out, "nspawn runtime dir "+filepath.Join(nspawnPropagate, e.Name()))
+			}
+		}
 	}
 	for _, p := range procsMentioning(b.dir + "/") {
 		out = append(out, fmt.Sprintf("process %d (%s)", p, cmdline(p)))

@@ -185,3 +185,10 @@ func TestNewKeyAndPassword(t *testing.T) {
 		t.Errorf("passwords %q %q", p1, p2)
 	}
 }
+
+func TestNeedCommandsNamesTheMissingOne(t *testing.T) {
+	err := needCommands("sh", "kk-no-such-command")
+	if err == nil || !strings.Contains(err.Error(), `"kk-no-such-command"`) {
+		t.Fatalf("got %v", err)
+	}
+}
