@@ -109,6 +109,7 @@ func run(ctx context.Context, c config, log io.Writer) error {
 		rows = append(rows, r)
 		failed = append(failed, r.errs()...)
 	}
+	facts.loadAfter = loadAvg()
 	md := renderMarkdown(c, facts, rows)
 	fmt.Fprint(log, "\n"+md)
 	if err := os.WriteFile(c.out, []byte(md), 0o644); err != nil {

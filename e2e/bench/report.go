@@ -14,6 +14,20 @@ import (
 // facts describe the machine the numbers were taken on.
 type facts struct {
 	date, cpus, cpuModel, memory, kernel, goVersion, ansible, openssh, commit string
+	loadBefore, loadAfter                                                     string
+}
+
+// loadAvg is the 1, 5 and 15 minute load average: other work on the machine skews the times.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func gatherFacts(ctx context.Context) facts {
@@ -26,15 +40,16 @@ func gatherFacts(ctx context.Context) facts {
 		return line
 	}
 	f := facts{
-		date:      time.Now().UTC().Format("2006-01-02 15:04 UTC"),
-		cpus:      fmt.Sprint(runtime.NumCPU()),
-		cpuModel:  procField("/proc/cpuinfo", "model name"),
-		memory:    procField("/proc/meminfo", "MemTotal"),
-		kernel:    "unknown",
-		goVersion: runtime.Version(),
-		ansible:   first("ansible-playbook", "--version"),
-		openssh:   first("ssh", "-V"),
-		commit:    first("git", "rev-parse", "--short", "HEAD"),
+		date:       time.Now().UTC().Format("2006-01-02 15:04 UTC"),
+		cpus:       fmt.Sprint(runtime.NumCPU()),
+		cpuModel:   procField("/proc/cpuinfo", "model name"),
+		memory:     procField("/proc/meminfo", "MemTotal"),
+		kernel:     "unknown",
+		goVersion:  runtime.Version(),
+		ansible:    first("ansible-playbook", "--version"),
+		openssh:    first("ssh", "-V"),
+		commit:     first("git", "rev-parse", "--short", "HEAD"),
+		loadBefore: loadAvg(),
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		f.kernel = strings.TrimSpace(string(b))
@@ -150,7 +165,7 @@ func renderMarkdown(c config, f facts, rows []row) string {
 			p("- N=%d: probe failed: %v\n", r.n, r.probe.err)
 			continue
 		}
-		p("- N=%d: empty command (`true`) on an open connection, idle hosts: %s (median of 10)\n", r.n, ms(r.probe.execRTT))
+		p("- N=%d: empty command (`true`) on an open connection, no other bench traffic: %s (median of 10)\n", r.n, ms(r.probe.execRTT))
 	}
 	if pr := rows[0].probe; pr.err == nil && pr.shellSSH > 0 && pr.shellBare > 0 {
 		p("- root's login shell `%s` started the way sshd starts it (it reads ~/.bashrc when run by sshd): %s; without rc files: %s\n",
@@ -168,7 +183,7 @@ func renderMarkdown(c config, f facts, rows []row) string {
 	}
 
 	p("\n## Machine\n\n")
-	p("- date: %s\n- CPUs: %s (%s)\n- memory: %s\n- kernel: %s\n- Go: %s\n- %s\n- %s\n- kk commit: %s\n",
-		f.date, f.cpus, f.cpuModel, f.memory, f.kernel, f.goVersion, f.ansible, f.openssh, f.commit)
+	p("- date: %s\n- CPUs: %s (%s)\n- memory: %s\n- kernel: %s\n- Go: %s\n- %s\n- %s\n- kk commit: %s\n- load average (1, 5, 15 min) before / after: %s / %s (other work on the machine skews every time above)\n",
+		f.date, f.cpus, f.cpuModel, f.memory, f.kernel, f.goVersion, f.ansible, f.openssh, f.commit, f.loadBefore, f.loadAfter)
 	return b.String()
 }
