@@ -101,9 +101,10 @@ func Up(ctx context.Context, o Options, n int) (*Bed, error) {
 	}
 	hosts := b.hostsFile(total)
 	bootStart := time.Now()
-	var started []mdir
+	var started, all []mdir
 	for i := 1; i <= n; i++ {
 		m := b.mdir(i)
+		all = append(all, m)
 		if b.running(m) {
 			if err := appendMissingHosts(filepath.Join(m.root, "etc/hosts"), b, total); err != nil {
 				return nil, b.merrf(m.name, "update /etc/hosts", err)
@@ -120,7 +121,7 @@ func Up(ctx context.Context, o Options, n int) (*Bed, error) {
 			_ = appendMissingHosts(filepath.Join(m.root, "etc/hosts"), b, total)
 		}
 	}
-	if err := b.waitBoot(ctx, started); err != nil {
+	if err := b.waitBoot(ctx, all); err != nil { // kept machines answer at once
 		return nil, err
 	}
 	if len(started) > 0 {

@@ -11,7 +11,13 @@
 //     filesystem is shared with this machine, no systemd), for SSH fan-out with many hosts.
 //
 // Down/LightDown remove everything the bed created except its small state directory (key,
-// password) and the cached base rootfs. Everything needs root.
+// password) and the cached base rootfs. Everything needs root. Machines outlive the process that
+// started them (a detached runner script per machine restarts it on a guest reboot); Require and
+// RequireLight take them down at test cleanup unless KK_TESTBED_KEEP=1.
+//
+// The tests that boot machines carry the "integration" build tag:
+//
+//	go test -tags integration ./e2e/testbed/
 package testbed
 
 import (
