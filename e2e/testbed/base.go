@@ -2,16 +2,20 @@ package testbed
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -176,11 +180,16 @@ func (b *bed) debootstrap(ctx context.Context, target, mirror, logPath string) e
 	args := []string{"--variant=minbase", "--cache-dir=" + filepath.Join(b.baseDir, "cache"),
 		"--include=" + strings.Join(basePackages, ","), baseSuite, target, mirror}
 	fmt.Fprintf(logf, "debootstrap %s\n", strings.Join(args, " "))
-	out, err := output(ctx, nil, "debootstrap", args...)
-	logf.WriteString(out)
-	if err != nil {
+	cmd := exec.CommandContext(ctx, "debootstrap", args...)
+	var out bytes.Buffer
+	w := io.MultiWriter(logf, &out)
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the build
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Run(); err != nil {
+		killProcsUnder(target)
 		_ = unmountAll(target)
-		return b.errf("base rootfs: debootstrap (log "+logPath+")", fmt.Errorf("%w\n%s", errors.Unwrap(err), tail(out, 3000)))
+		return b.errf("base rootfs: debootstrap (log "+logPath+")", fmt.Errorf("%w\n%s", err, tail(out.String(), 3000)))
 	}
 	return nil
 }
@@ -222,8 +231,9 @@ func postProcessBase(ctx context.Context, r string) error {
 	return nil
 }
 
-// removeTree removes dir after unmounting anything below it; it refuses while mounts remain.
+// removeTree removes dir after killing what runs from it (an orphaned build) and unmounting anything below it; it refuses while mounts remain.
 func removeTree(dir string) error {
+	killProcsUnder(dir)
 	if err := unmountAll(dir); err != nil {
 		return err
 	}

@@ -257,6 +257,41 @@ func procsMentioning(s string) []int {
 	return pids
 }
 
+// killProcsUnder kills the processes whose command line names dir or whose root is inside it
+// (a build chrooted there).
+func killProcsUnder(dir string) {
+	dir = filepath.Clean(dir)
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() || !alive(pid) {
+			continue
+		}
+		root, _ := os.Readlink("/proc/" + e.Name() + "/root")
+		if root == dir || strings.HasPrefix(root, dir+"/") || mentionsPath(cmdline(pid), dir) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			pids = append(pids, pid)
+		}
+	}
+	waitGone(context.Background(), 5*time.Second, pids...)
+}
+
+// mentionsPath reports whether cmd names dir or something below it ("/x/n1" is not in "/x/n10").
+func mentionsPath(cmd, dir string) bool {
+	for i := 0; ; {
+		j := strings.Index(cmd[i:], dir)
+		if j < 0 {
+			return false
+		}
+		end := i + j + len(dir)
+		if end == len(cmd) || cmd[end] == '/' || cmd[end] == ' ' {
+			return true
+		}
+		i = end
+	}
+}
+
 // waitGone waits until none of pids is alive or ctx/timeout expires; reports whether all are gone.
 func waitGone(ctx context.Context, timeout time.Duration, pids ...int) bool {
 	deadline := time.Now().Add(timeout)

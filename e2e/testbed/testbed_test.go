@@ -192,3 +192,17 @@ func TestNeedCommandsNamesTheMissingOne(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestMentionsPath(t *testing.T) {
+	for _, c := range []struct {
+		cmd  string
+		want bool
+	}{
+		{"/bin/sh /x/n1/run.sh", true}, {"debootstrap bookworm /x/n1 http://m", true}, {"foo /x/n1", true},
+		{"/bin/sh /x/n10/run.sh", false}, {"/x/n10 /x/n1", true}, {"", false},
+	} {
+		if got := mentionsPath(c.cmd, "/x/n1"); got != c.want {
+			t.Errorf("%q: got %v", c.cmd, got)
+		}
+	}
+}
