@@ -23,6 +23,9 @@ import (
 var basePackages = []string{
 	"systemd", "systemd-sysv", "dbus", "openssh-server", "sudo", "iproute2", "iptables", "procps",
 	"kmod", "ca-certificates", "netbase", "python3", "iputils-ping", "less",
+	// what a Kubernetes node needs (kk init os checks them; the machines are offline, so they
+	// must be in the base rather than installed by kk's package step)
+	"conntrack", "socat", "ebtables", "ethtool", "ipset",
 }
 
 const (
