@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kk-project/kk/e2e/testbed"
+	"github.com/kk-project/kk/pipeline/connector"
 )
 
 // kkBinary returns the kk binary under test: $KK_BIN (make integration builds it) or a fresh build.
@@ -66,4 +69,25 @@ func changed(t *testing.T, out string) string {
 		t.Fatalf("%s tasks failed", m[4])
 	}
 	return m[2]
+}
+
+// rootSSH runs cmd as root on machine m through kk's own SSH connector and returns stdout.
+func rootSSH(t *testing.T, bed *testbed.Bed, m testbed.Machine, cmd string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := connector.DialSSH(ctx, connector.SSHConfig{Host: m.Name, Address: m.Address, Port: 22, User: "root",
+		PrivateKeyPath: bed.KeyPath, KnownHostsPath: bed.KnownHosts})
+	if err != nil {
+		t.Fatalf("ssh %s: %v", m.Name, err)
+	}
+	defer c.Close()
+	res, err := c.Exec(ctx, cmd, connector.ExecOptions{})
+	if err == nil {
+		err = res.Err()
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", m.Name, err)
+	}
+	return res.Stdout
 }

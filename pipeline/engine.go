@@ -260,7 +260,7 @@ func attemptOnce(ctx context.Context, u *unit, o Options, emit func(Event), time
 			return StatusOK, "", nil
 		}
 	}
-	if o.DryRun {
+	if o.DryRun && !u.task.ReadOnly {
 		msg := "would run"
 		if u.task.Check != nil {
 			msg = "would change"

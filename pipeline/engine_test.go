@@ -274,7 +274,13 @@ func TestDryRunCallsOnlyCheck(t *testing.T) {
 		Run:   func(ctx context.Context, t *Target) (bool, error) { ran.Add(1); return true, nil }}
 	noCheck := Task{Name: "cmd", Hosts: AllHosts(), After: []string{"swap-off"},
 		Run: func(ctx context.Context, t *Target) (bool, error) { ran.Add(1); return true, nil }}
-	rep := mustRun(t, []Task{task, noCheck}, hosts(2), Options{DryRun: true})
+	var looked atomic.Int32
+	inspect := Task{Name: "facts", Hosts: AllHosts(), ReadOnly: true,
+		Run: func(ctx context.Context, t *Target) (bool, error) { looked.Add(1); return false, nil }}
+	rep := mustRun(t, []Task{inspect, task, noCheck}, hosts(2), Options{DryRun: true})
+	if looked.Load() != 2 {
+		t.Errorf("read-only task ran %d times in dry-run, want 2", looked.Load())
+	}
 	if ran.Load() != 0 {
 		t.Fatalf("Run was called %d times in dry-run", ran.Load())
 	}
@@ -285,7 +291,7 @@ func TestDryRunCallsOnlyCheck(t *testing.T) {
 			t.Errorf("plan lacks %q:\n%s", want, plan.String())
 		}
 	}
-	if rep.Count(StatusPlanned) != 3 || rep.Count(StatusOK) != 1 {
+	if rep.Count(StatusPlanned) != 3 || rep.Count(StatusOK) != 3 {
 		t.Errorf("planned=%d ok=%d", rep.Count(StatusPlanned), rep.Count(StatusOK))
 	}
 }

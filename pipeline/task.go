@@ -26,6 +26,9 @@ type Task struct {
 	// Barrier makes the task wait until each dependency has finished on every one of its hosts.
 	Barrier bool
 
+	// ReadOnly marks a task that only inspects hosts (gathering facts): it runs in dry-run too.
+	ReadOnly bool
+
 	Check func(ctx context.Context, t *Target) (done bool, err error)
 	Run   func(ctx context.Context, t *Target) (changed bool, err error)
 

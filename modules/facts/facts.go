@@ -49,12 +49,12 @@ echo "time=$(date +%s)"
 // Task gathers facts on every host, as root (so it also proves SSH and sudo work).
 func Task() pipeline.Task {
 	return pipeline.Task{
-		Name:    TaskName,
-		Desc:    "gather OS, hardware, clock and port facts (proves SSH and sudo)",
-		Hosts:   pipeline.AllHosts(),
-		Retries: 1,
-		Timeout: time.Minute,
-		// gathering never changes a host: it is a check that is never "done", and Run reports no change
+		Name:     TaskName,
+		Desc:     "gather OS, hardware, clock and port facts (proves SSH and sudo)",
+		Hosts:    pipeline.AllHosts(),
+		Retries:  1,
+		Timeout:  time.Minute,
+		ReadOnly: true, // gathering never changes a host, so dry runs gather too
 		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
 			before := time.Now()
 			out, err := t.Sudo(ctx, script())
