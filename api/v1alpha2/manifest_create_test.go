@@ -1,0 +1,93 @@
+package v1alpha2
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kk-project/kk/artifacts/catalog"
+)
+
+func TestNewManifestRoundTrip(t *testing.T) {
+	c, _, errs := parse(t, base+`  controlPlaneEndpoint: {internalLoadbalancer: haproxy}
+  kubernetes: {version: v1.33.2}
+  etcd: {type: kubeadm}
+`)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	c.Hosts[2].Arch = "arm64"
+	m, err := NewManifest(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, w, err := ParseManifest("out.yaml", data)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, data)
+	}
+	if len(w) != 0 {
+		t.Errorf("warnings on kk's own manifest: %v", w)
+	}
+	if !slices.Equal(back.Spec.Arches, []string{"amd64", "arm64"}) {
+		t.Errorf("arches %v", back.Spec.Arches)
+	}
+	comps := back.Components()
+	for _, want := range []string{"kubeadm", "kubelet", "kubectl", "containerd", "runc", "crictl", "cni-plugins", "helm", "calicoctl"} {
+		if !slices.ContainsFunc(comps, func(c catalog.Component) bool { return c.Name == want && c.Arch == "arm64" }) {
+			t.Errorf("no %s for arm64 in %v", want, comps)
+		}
+	}
+	if slices.ContainsFunc(comps, func(c catalog.Component) bool { return c.Name == "etcd" }) {
+		t.Error("etcd binary listed for a stacked (kubeadm) etcd")
+	}
+	imgs := strings.Join(back.Images(), "\n")
+	for _, want := range []string{"registry.k8s.io/kube-apiserver:v1.33.2", "registry.k8s.io/pause:3.10\n", "registry.k8s.io/etcd:3.5.21-0",
+		"registry.k8s.io/coredns/coredns:v1.12.0", "docker.io/calico/node:", "docker.io/library/haproxy:", "k8s-dns-node-cache"} {
+		if !strings.Contains(imgs+"\n", want) {
+			t.Errorf("missing %s in\n%s", want, imgs)
+		}
+	}
+	if !strings.HasPrefix(string(data), "# kk Manifest") || !strings.Contains(string(data), "kind: Manifest") {
+		t.Errorf("output:\n%s", data)
+	}
+}
+
+func TestNewManifestDockerFlannelBinaryEtcd(t *testing.T) {
+	c, _, errs := parse(t, base+`  kubernetes: {version: v1.30.1, containerManager: docker}
+  network: {plugin: flannel}
+`)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	m, err := NewManifest(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	comps := m.Components()
+	for _, want := range []string{"docker", "cri-dockerd", "etcd"} {
+		if !slices.ContainsFunc(comps, func(c catalog.Component) bool { return c.Name == want }) {
+			t.Errorf("no %s in %v", want, comps)
+		}
+	}
+	if slices.ContainsFunc(comps, func(c catalog.Component) bool { return c.Name == "runc" || c.Name == "calicoctl" }) {
+		t.Errorf("runc or calicoctl listed: %v", comps)
+	}
+	imgs := strings.Join(m.Images(), " ")
+	if !strings.Contains(imgs, "flannel/flannel:") || strings.Contains(imgs, "calico") || strings.Contains(imgs, "registry.k8s.io/etcd") {
+		t.Errorf("images %s", imgs)
+	}
+}
+
+func TestNewManifestUnknownKubernetesMinor(t *testing.T) {
+	c, _, errs := parse(t, base+"  kubernetes: {version: v1.19.3}\n")
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	if _, err := NewManifest(c); err == nil || !strings.Contains(err.Error(), "no version table for v1.19") || !strings.Contains(err.Error(), "test.yaml") {
+		t.Errorf("%v", err)
+	}
+}

@@ -1,0 +1,84 @@
+package versions
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Upstream registries of the images kk installs.
+const (
+	K8sRegistry = "registry.k8s.io"
+	DockerHub   = "docker.io"
+	Quay        = "quay.io"
+	GHCR        = "ghcr.io"
+)
+
+// KubeImages are the control-plane and node images: kube-apiserver, kube-controller-manager,
+// kube-scheduler, kube-proxy (unless withProxy is false), pause and CoreDNS.
+func (s Set) KubeImages(withProxy bool) []string {
+	names := []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"}
+	if withProxy {
+		names = append(names, "kube-proxy")
+	}
+	var out []string
+	for _, n := range names {
+		out = append(out, K8sRegistry+"/"+n+":"+s.Kubernetes)
+	}
+	return append(out, s.PauseImage(), s.CoreDNSImage())
+}
+
+// PauseImage is the sandbox image.
+func (s Set) PauseImage() string { return K8sRegistry + "/pause:" + s.Pause }
+
+// CoreDNSImage is the cluster DNS image.
+func (s Set) CoreDNSImage() string { return K8sRegistry + "/coredns/coredns:" + s.CoreDNS }
+
+// EtcdImageRef is the image of a stacked (kubeadm) etcd.
+func (s Set) EtcdImageRef() string { return K8sRegistry + "/etcd:" + s.EtcdImage }
+
+// NodeLocalDNSImage is the node-local DNS cache.
+func (s Set) NodeLocalDNSImage() string {
+	return K8sRegistry + "/dns/k8s-dns-node-cache:" + s.Addons.NodeLocalDNS
+}
+
+// HAProxyImage is the local API server load balancer run on workers.
+func (s Set) HAProxyImage() string { return DockerHub + "/library/haproxy:" + s.Addons.HAProxy }
+
+// KubeVIPImage holds the control-plane virtual IP.
+func (s Set) KubeVIPImage() string { return GHCR + "/kube-vip/kube-vip:" + s.Addons.KubeVIP }
+
+// MultusImage is the Multus meta-plugin.
+func (s Set) MultusImage() string {
+	return GHCR + "/k8snetworkplumbingwg/multus-cni:" + s.Addons.Multus
+}
+
+// CNIImages are the images of a network plugin: calico, flannel, cilium, kubeovn, hybridnet;
+// none (or "") has none.
+func (s Set) CNIImages(plugin string) ([]string, error) {
+	a := s.Addons
+	switch strings.ToLower(plugin) {
+	case "", "none":
+		return nil, nil
+	case "calico":
+		return []string{
+			DockerHub + "/calico/cni:" + a.Calico,
+			DockerHub + "/calico/node:" + a.Calico,
+			DockerHub + "/calico/kube-controllers:" + a.Calico,
+		}, nil
+	case "flannel":
+		return []string{
+			DockerHub + "/flannel/flannel:" + a.Flannel,
+			DockerHub + "/flannel/flannel-cni-plugin:" + a.FlannelCNIPlugin,
+		}, nil
+	case "cilium":
+		return []string{
+			Quay + "/cilium/cilium:" + a.Cilium,
+			Quay + "/cilium/operator-generic:" + a.Cilium,
+		}, nil
+	case "kubeovn", "kube-ovn":
+		return []string{DockerHub + "/kubeovn/kube-ovn:" + a.KubeOVN}, nil
+	case "hybridnet":
+		return []string{DockerHub + "/hybridnetdev/hybridnet:" + a.Hybridnet}, nil
+	}
+	return nil, fmt.Errorf("network plugin %q: kk knows no images for it (known: calico, flannel, cilium, kubeovn, hybridnet, none)", plugin)
+}
