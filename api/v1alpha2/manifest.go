@@ -115,4 +115,3 @@ func reportNotAManifest(r *yaml.Node, rep *report) {
 		rep.errorAt("kind", line, "kind %q is not supported here: expected kind: Manifest with apiVersion: %s", kind, APIVersion)
 	}
 }
-
