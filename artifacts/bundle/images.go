@@ -25,7 +25,7 @@ import (
 type pulledImage struct {
 	entry      ImageEntry
 	mediaType  string
-	manifest   int64    // size of the manifest blob
+	manifest   int64     // size of the manifest blob
 	blobs      []v1.Hash // manifest, config, layers
 	downloaded int64
 	reused     int64
