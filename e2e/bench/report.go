@@ -159,7 +159,7 @@ func renderMarkdown(c config, f facts, rows []row) string {
 	}
 
 	p("\n### What one remote command costs on these hosts\n\n")
-	p("Every command either tool runs is an SSH exec session, for which sshd starts the login shell; what that shell reads at start-up is paid on every command, by both tools, on the same 2-core machine as everything else.\n\n")
+	p("Every command either tool runs is an SSH exec session, for which sshd starts the login shell; what that shell reads at start-up is paid on every command, by both tools, on the same 2-core machine as everything else. Light hosts share this machine's filesystem, so each light host's sshd runs in its own mount namespace where root's rc files are hidden (bind-mounted /dev/null), as on a clean host: this VM's ~/.bashrc runs `pyenv init`, which would otherwise add the cost below to every command of both tools.\n\n")
 	for _, r := range rows {
 		if r.probe.err != nil {
 			p("- N=%d: probe failed: %v\n", r.n, r.probe.err)
@@ -168,7 +168,7 @@ func renderMarkdown(c config, f facts, rows []row) string {
 		p("- N=%d: empty command (`true`) on an open connection, no other bench traffic: %s (median of 10)\n", r.n, ms(r.probe.execRTT))
 	}
 	if pr := rows[0].probe; pr.err == nil && pr.shellSSH > 0 && pr.shellBare > 0 {
-		p("- root's login shell `%s` started the way sshd starts it (it reads ~/.bashrc when run by sshd): %s; without rc files: %s\n",
+		p("- for reference, on this machine (not on the light hosts): root's login shell `%s` started the way sshd starts it (it reads ~/.bashrc when run by sshd): %s; without rc files: %s\n",
 			pr.shell, ms(pr.shellSSH), ms(pr.shellBare))
 	}
 

@@ -156,8 +156,13 @@ Subsystem sftp internal-sftp
 		return m, b.merrf(l.name, "write sshd_config", err)
 	}
 	_ = os.Remove(l.pid)
-	// sshd daemonizes and writes its pid file; it runs in the namespace, detached from us
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", b.netns(i), sshdPath, "-f", l.config)
+	// sshd daemonizes and writes its pid file; it runs in the namespace, detached from us.
+	// Light hosts share this machine's filesystem, root's home included: a heavy ~/.bashrc
+	// (this VM's runs `pyenv init`) would be paid by every command of every tool. A real host's
+	// non-interactive shell starts in a millisecond, so inside sshd's own mount namespace
+	// (`ip netns exec` makes one, slave to ours) root's rc files are hidden behind /dev/null.
+	hide := `for f in /root/.bashrc /root/.profile /root/.bash_profile; do [ -f "$f" ] && mount --bind /dev/null "$f"; done; exec "$0" "$@"`
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", b.netns(i), "/bin/sh", "-c", hide, sshdPath, "-f", l.config)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return m, b.merrf(l.name, "start sshd", fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out))))
