@@ -85,19 +85,24 @@ func (h *Host) SetFacts(f *Facts) {
 
 // Facts is what kk knows about a host after gathering: typed, never a string-keyed map.
 type Facts struct {
-	Hostname       string
-	OSID           string // "debian", "ubuntu", "centos", ...
-	OSVersion      string
-	OSPretty       string
-	Kernel         string
-	Arch           string // amd64, arm64 (normalised from uname -m)
-	CPUs           int
-	MemoryMiB      int
-	SwapMiB        int
-	DiskFreeMiB    int    // on the filesystem of /var/lib
-	Time           int64  // host clock, unix seconds, when gathered
-	TimeSkewSec    int64  // host clock minus kk's clock
-	Init           string // "systemd" or what PID 1 is
+	Hostname    string
+	OSID        string // "debian", "ubuntu", "centos", ...
+	OSVersion   string
+	OSPretty    string
+	Kernel      string
+	Arch        string // amd64, arm64 (normalised from uname -m)
+	CPUs        int
+	MemoryMiB   int
+	SwapMiB     int
+	DiskFreeMiB int    // on the filesystem of /var/lib
+	Time        int64  // host clock, unix seconds, when gathered
+	TimeSkewSec int64  // host clock minus kk's clock
+	Init        string // "systemd" or what PID 1 is
+	// Container is the container technology the host runs in ("systemd-nspawn",
+	// "docker", "lxc", ...; "" on a VM or bare metal). Modules adapt to it as kind
+	// does: containerd restricts oom_score_adj, kube-proxy leaves conntrack alone.
+	Container      string
+	CgroupVersion  int    // 1 or 2
 	PackageManager string // apt-get, dnf, yum, zypper or ""
 	Commands       map[string]bool
 	ListeningPorts []int

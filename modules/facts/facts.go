@@ -38,6 +38,8 @@ echo "cpus=$(nproc 2>/dev/null || grep -c ^processor /proc/cpuinfo)"
 awk '/^MemTotal:/{print "mem_kb="$2} /^SwapTotal:/{print "swap_kb="$2}' /proc/meminfo
 echo "disk_free_kb=$(df -Pk /var/lib 2>/dev/null | awk 'NR==2{print $4}')"
 echo "init=$(cat /proc/1/comm 2>/dev/null)"
+echo "container=$(systemd-detect-virt --container 2>/dev/null || { [ -f /run/.containerenv ] && echo podman; } || { [ -f /.dockerenv ] && echo docker; } || echo none)"
+echo "cgroup=$( [ "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" = cgroup2fs ] && echo 2 || echo 1)"
 echo "uid=$(id -u)"
 for c in ` + strings.Join(Commands, " ") + `; do command -v "$c" >/dev/null 2>&1 && echo "cmd=$c"; done
 if command -v ss >/dev/null 2>&1; then ss -Htln 2>/dev/null | awk '{print "port="$4}'
@@ -104,6 +106,12 @@ func Parse(out string) *pipeline.Facts {
 			f.DiskFreeMiB = num() / 1024
 		case "init":
 			f.Init = v
+		case "container":
+			if v != "none" {
+				f.Container = v
+			}
+		case "cgroup":
+			f.CgroupVersion = num()
 		case "uid":
 			f.Privileged = v == "0"
 		case "cmd":
