@@ -48,6 +48,7 @@ It reads KubeKey's kubekey.kubesphere.io/v1alpha2 Cluster files as they are.`,
 		newCreateCommand(g),
 		newPrecheckCommand(g),
 		newInitCommand(g),
+		newArtifactCommand(g),
 	)
 	return root
 }
