@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
@@ -64,19 +65,23 @@ func BuildWith(ctx context.Context, dir string, spec Spec, opts BuildOptions, lo
 	}
 	defer unlock()
 
+	// A failed build does not stop the others: every failure is reported.
 	b := &builder{dir: dir, spec: spec, log: log}
+	var errs []error
 	for _, job := range b.jobs() {
 		if len(opts.Only) > 0 && !slices.Contains(opts.Only, job.component) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
-			return err
+			return errors.Join(append(errs, err)...)
 		}
 		if err := b.run(ctx, job); err != nil {
-			return fmt.Errorf("mirror: %s %s: %w", job.name, job.version, err)
+			err = fmt.Errorf("mirror: %s %s: %w", job.name, job.version, err)
+			fmt.Fprintf(log, "%v\n", err)
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 type builder struct {
@@ -140,18 +145,32 @@ func (b *builder) fresh(j job) bool {
 	return true
 }
 
-// ReadStamp returns how long the cached build of name@version took, for
-// reports; ok is false when there is no stamp.
-func ReadStamp(dir, name, version string) (seconds float64, built time.Time, ok bool) {
-	data, err := os.ReadFile(filepath.Join(dir, ".stamps", name+"-"+version+".json"))
-	if err != nil {
-		return 0, time.Time{}, false
+// BuildTime is what a stamp records about one cached build.
+type BuildTime struct {
+	Name, Version string
+	Seconds       float64   // cold build time; 0 when not built
+	Built         time.Time // zero when not built
+	Bytes         int64     // total size of its files
+}
+
+// BuildTimes reads the stamps of spec's builds in dir, in build order.
+func BuildTimes(dir string, spec Spec) []BuildTime {
+	b := &builder{dir: dir, spec: spec, log: io.Discard}
+	var out []BuildTime
+	for _, j := range b.jobs() {
+		bt := BuildTime{Name: j.name, Version: j.version}
+		if data, err := os.ReadFile(b.stampPath(j)); err == nil {
+			var st stamp
+			if json.Unmarshal(data, &st) == nil {
+				bt.Seconds, bt.Built = st.Seconds, st.Built
+				for _, f := range st.Files {
+					bt.Bytes += f.Size
+				}
+			}
+		}
+		out = append(out, bt)
 	}
-	var st stamp
-	if json.Unmarshal(data, &st) != nil {
-		return 0, time.Time{}, false
-	}
-	return st.Seconds, st.Built, true
+	return out
 }
 
 func (b *builder) run(ctx context.Context, j job) error {
@@ -387,12 +406,13 @@ func (b *builder) cniJob(v string) job {
 
 func (b *builder) flannelJob(v string) job {
 	p := BinPath("flannel", v, "flanneld")
-	return job{component: "flannel", name: "flanneld", version: v, recipe: recipeRev, outputs: withChecksum(p, p+".sha256"),
+	return job{component: "flannel", name: "flanneld", version: v, recipe: recipeRev + " cgo-static stub:tencentcloud-vpc", outputs: withChecksum(p, p+".sha256"),
 		build: func(ctx context.Context, stage string) error {
 			mod := "github.com/flannel-io/flannel"
 			bins := filepath.Join(stage, "gobin")
 			if err := b.goBuild(ctx, goBuild{key: "flanneld-" + v, require: []string{mod + " " + v}, replaceFrom: []string{mod + "@" + v},
-				pkgs: []string{mod}, ldflags: []string{"-X " + mod + "/pkg/version.Version=" + v}, out: bins}); err != nil {
+				pkgs: []string{mod}, ldflags: []string{"-X " + mod + "/pkg/version.Version=" + v}, out: bins, cgo: true,
+				stubs: map[string]map[string]string{"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vpc": tencentVPCStub}}); err != nil {
 				return err
 			}
 			if err := placeBinary(filepath.Join(bins, "flannel"), stage, p); err != nil {
@@ -628,7 +648,13 @@ type goBuild struct {
 	replaceFrom []string
 	pkgs        []string
 	ldflags     []string
-	out         string // directory for the binaries
+	// cgo builds with CGO_ENABLED=1, statically linked (netgo, osusergo),
+	// for packages with C parts (flannel's udp backend).
+	cgo bool
+	// stubs maps a module path to the files of a local stand-in module
+	// (see stubs.go) that replaces it.
+	stubs map[string]map[string]string
+	out   string // directory for the binaries
 }
 
 func (b *builder) goEnv() []string {
@@ -655,6 +681,19 @@ func (b *builder) goBuild(ctx context.Context, g goBuild) error {
 			return err
 		}
 		reps = append(reps, r...)
+	}
+	for _, mod := range slices.Sorted(maps.Keys(g.stubs)) {
+		rdir := "stubs/" + sanitize(mod)
+		for name, content := range g.stubs[mod] {
+			p := filepath.Join(work, filepath.FromSlash(rdir), filepath.FromSlash(name))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return err
+			}
+			if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+				return err
+			}
+		}
+		reps = append(reps, mod+" => ./"+rdir)
 	}
 	if len(reps) > 0 {
 		gomod.WriteString("\nreplace (\n")
@@ -686,6 +725,15 @@ func (b *builder) goBuild(ctx context.Context, g goBuild) error {
 		return err
 	}
 	env := b.goEnv()
+	var tags []string
+	if g.cgo {
+		if _, err := exec.LookPath("gcc"); err != nil {
+			return fmt.Errorf("%s needs cgo and no gcc was found (apt-get install gcc libc6-dev): %w", g.pkgs[0], err)
+		}
+		env = append(env, "CGO_ENABLED=1")
+		g.ldflags = append(g.ldflags, "-linkmode external", `-extldflags "-static"`)
+		tags = []string{"-tags", "netgo,osusergo"}
+	}
 	if err := b.cmd(ctx, work, env, "go", "mod", "tidy"); err != nil {
 		return fmt.Errorf("go mod tidy in %s: %w", work, err)
 	}
@@ -694,7 +742,7 @@ func (b *builder) goBuild(ctx context.Context, g goBuild) error {
 	}
 	args := []string{"build", "-trimpath", "-o", g.out + string(filepath.Separator),
 		"-ldflags", "-s -w " + strings.Join(g.ldflags, " ")}
-	args = append(args, g.pkgs...)
+	args = append(append(args, tags...), g.pkgs...)
 	if err := b.cmd(ctx, work, env, "go", args...); err != nil {
 		return fmt.Errorf("go build %s: %w", strings.Join(g.pkgs, " "), err)
 	}

@@ -4,6 +4,7 @@
 //	mirror build [--dir /var/tmp/kk-mirror] [--only k8s,etcd,...]
 //	mirror serve [--dir /var/tmp/kk-mirror] [--addr 127.0.0.1:8089]
 //	mirror paths                  # the URL paths the mirror serves
+//	mirror times [--dir ...]      # cold build times recorded in the stamps
 package main
 
 import (
@@ -26,6 +27,7 @@ func usage() {
   mirror build [--dir %[1]s] [--only %[2]s]
   mirror serve [--dir %[1]s] [--addr 127.0.0.1:8089]
   mirror paths
+  mirror times [--dir %[1]s]
 `, defaultDir, strings.Join(mirror.Components, ","))
 }
 
@@ -42,6 +44,8 @@ func main() {
 		err = build(ctx, os.Args[2:])
 	case "serve":
 		err = serve(ctx, os.Args[2:])
+	case "times":
+		err = times(os.Args[2:])
 	case "paths":
 		for _, a := range mirror.DefaultSpec().Artifacts() {
 			fmt.Printf("%s\n%s\n", a.Path, a.Checksum)
@@ -86,5 +90,25 @@ func serve(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("mirror: serving %s at %s\n", *dir, base)
 	<-ctx.Done()
+	return nil
+}
+
+func times(args []string) error {
+	fs := flag.NewFlagSet("mirror times", flag.ExitOnError)
+	dir := fs.String("dir", defaultDir, "mirror directory")
+	fs.Parse(args)
+	fmt.Println("| build | version | cold build time | size (MiB) | built (UTC) |")
+	fmt.Println("|---|---|---|---|---|")
+	var total float64
+	for _, bt := range mirror.BuildTimes(*dir, mirror.DefaultSpec()) {
+		if bt.Built.IsZero() {
+			fmt.Printf("| %s | %s | not built | | |\n", bt.Name, bt.Version)
+			continue
+		}
+		total += bt.Seconds
+		fmt.Printf("| %s | %s | %s | %.0f | %s |\n", bt.Name, bt.Version,
+			(time.Duration(bt.Seconds) * time.Second).String(), float64(bt.Bytes)/(1<<20), bt.Built.Format("2006-01-02 15:04"))
+	}
+	fmt.Printf("| **total** | | %s | | |\n", (time.Duration(total) * time.Second).String())
 	return nil
 }
