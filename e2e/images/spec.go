@@ -1,0 +1,380 @@
+package images
+
+import (
+	"archive/tar"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/kk-project/kk/e2e/mirror"
+)
+
+// recipeRev is part of every layer's cache key: bump it whenever the way
+// layers are put together changes.
+const recipeRev = "1"
+
+// Image is one image the build produces.
+type Image struct {
+	// Repository is the upstream repository with its registry host:
+	// "registry.k8s.io/kube-apiserver", "docker.io/library/haproxy".
+	Repository string
+	// Tags: Tags[0] is the version of the software inside; any further
+	// tag is an alias for the same image (see Note).
+	Tags []string
+	// Version is the upstream version of the main program inside.
+	Version string
+	// Note says where the content comes from when that is not obvious
+	// (an alias tag, a substitute build).
+	Note string
+
+	layers   []*layerSpec
+	config   imageConfig
+	requires []string // paths that must resolve in the flattened image
+}
+
+// Ref is the upstream reference of the image's first tag.
+func (i Image) Ref() string { return i.Repository + ":" + i.Tags[0] }
+
+// Refs are the upstream references of all its tags.
+func (i Image) Refs() []string {
+	out := make([]string, len(i.Tags))
+	for n, t := range i.Tags {
+		out[n] = i.Repository + ":" + t
+	}
+	return out
+}
+
+// imageConfig is the part of the OCI image config a recipe sets.
+type imageConfig struct {
+	Entrypoint []string
+	Cmd        []string
+	Env        []string
+	User       string
+	WorkingDir string
+	StopSignal string
+	Ports      []string
+}
+
+// layerSpec is one cached layer: what goes in, from where.
+type layerSpec struct {
+	name  string   // unique within a build, e.g. "glibc", "kube-apiserver-v1.34.4"
+	files []input  // binaries and other files from this machine
+	debs  []string // Debian packages unpacked whole (minus debPrune)
+	extra []Entry  // generated files and links, applied last
+}
+
+// input is a regular file taken from this machine, or from a member of
+// a .tar.gz archive on this machine.
+type input struct {
+	dst     string // path in the image
+	mode    int64
+	uid     int
+	gid     int
+	xattrs  map[string]string
+	src     string // file, or the archive when member is set
+	member  string // path inside the archive
+	builtBy string // set for files kk builds itself ("pause", "install-conf")
+}
+
+// kubeadmTags are the image tags `kubeadm config images list` asks for
+// in one Kubernetes minor (cmd/kubeadm/app/constants: PauseVersion,
+// CoreDNSVersion, DefaultEtcdVersion / SupportedEtcdVersion).
+type kubeadmTags struct{ Pause, CoreDNS, Etcd string }
+
+func kubeadmTagsFor(k8sVersion string) (kubeadmTags, error) {
+	minor := k8sVersion
+	if parts := strings.SplitN(strings.TrimPrefix(k8sVersion, "v"), ".", 3); len(parts) >= 2 {
+		minor = "v" + parts[0] + "." + parts[1]
+	}
+	switch minor {
+	case "v1.34":
+		return kubeadmTags{Pause: "3.10.1", CoreDNS: "v1.12.1", Etcd: "3.6.5-0"}, nil
+	case "v1.33":
+		return kubeadmTags{Pause: "3.10", CoreDNS: "v1.12.0", Etcd: "3.5.24-0"}, nil
+	}
+	return kubeadmTags{}, fmt.Errorf("kubernetes %s: kubeadm's pause/coredns/etcd image tags for %s are not known here (add them to kubeadmTagsFor)", k8sVersion, minor)
+}
+
+// flannelCNIPluginTag is the flannel-cni-plugin tag the kube-flannel.yml
+// of a flannel release refers to.
+func flannelCNIPluginTag(flannel string) (string, error) {
+	switch flannel {
+	case "v0.28.10":
+		return "v1.9.1-flannel3", nil
+	}
+	return "", fmt.Errorf("flannel %s: the flannel-cni-plugin tag its manifest uses is not known here (add it to flannelCNIPluginTag)", flannel)
+}
+
+// Environment shared by the images, as in the distroless and Debian bases.
+const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// Users of the base layer (uid:gid), as in distroless.
+const (
+	nonrootUID = 65532
+	pauseUser  = "65535:65535"
+	haproxyUID = 99
+)
+
+// capNetBindService is a version 2 security.capability xattr granting
+// cap_net_bind_service in the permitted and effective sets (what
+// `setcap cap_net_bind_service=+ep` writes): magic 0x02000001, then
+// permitted/inheritable pairs of little-endian 32-bit words.
+const capNetBindService = "\x01\x00\x00\x02" + "\x00\x04\x00\x00" + "\x00\x00\x00\x00" + "\x00\x00\x00\x00" + "\x00\x00\x00\x00"
+
+// busyboxApplets are linked in /bin of every image that has a shell.
+func busyboxApplets() []string {
+	return []string{
+		"[", "awk", "basename", "cat", "chmod", "chown", "cp", "cut", "date", "dirname", "echo", "env",
+		"false", "find", "grep", "head", "hostname", "id", "kill", "ln", "ls", "mkdir", "mktemp", "mv",
+		"nslookup", "ping", "printf", "ps", "readlink", "rm", "rmdir", "sed", "sh", "sleep", "sort",
+		"stat", "tail", "tar", "tee", "test", "touch", "tr", "true", "uname", "wc", "which", "xargs",
+	}
+}
+
+// recipes holds the layer specs shared between images.
+type recipes struct {
+	mirrorDir string
+	binDir    string // where kk's own builds (pause, install-conf) go
+	base      *layerSpec
+	busybox   *layerSpec
+	glibc     *layerSpec
+	iptables  *layerSpec
+	// proxyTools: what kube-proxy runs besides iptables.
+	proxyTools *layerSpec
+}
+
+func newRecipes(mirrorDir, binDir string) *recipes {
+	r := &recipes{mirrorDir: mirrorDir, binDir: binDir}
+	r.base = &layerSpec{name: "base", extra: baseFiles(nil)}
+	busybox := []Entry{}
+	for _, a := range busyboxApplets() {
+		busybox = append(busybox, Symlink("bin/"+a, "busybox"))
+	}
+	r.busybox = &layerSpec{name: "busybox", debs: []string{"busybox-static"}, extra: busybox}
+	r.glibc = &layerSpec{name: "glibc", debs: []string{"libc6", "libgcc-s1"}}
+	var links []Entry
+	for _, fam := range []string{"iptables", "ip6tables"} {
+		for _, suf := range []string{"", "-save", "-restore"} {
+			links = append(links, Symlink("usr/sbin/"+fam+suf, fam+"-nft"+suf))
+		}
+	}
+	r.iptables = &layerSpec{name: "iptables",
+		debs:  []string{"iptables", "libip4tc2", "libip6tc2", "libmnl0", "libnetfilter-conntrack3", "libnfnetlink0", "libnftnl11", "libxtables12", "netbase"},
+		extra: links}
+	r.proxyTools = &layerSpec{name: "kube-proxy-tools", debs: []string{"conntrack", "ipset", "libipset13",
+		"nftables", "libnftables1", "libedit2", "libbsd0", "libmd0", "libtinfo6", "libgmp10", "libjansson4"}}
+	return r
+}
+
+// baseFiles is a distroless-like static base: users, groups, resolver
+// configuration, /tmp and home directories. extraUsers are added as
+// "name:uid" with a group of the same id.
+func baseFiles(extraUsers map[string]int) []Entry {
+	users := map[string]int{"root": 0, "nobody": 65534, "nonroot": nonrootUID}
+	for n, id := range extraUsers {
+		users[n] = id
+	}
+	names := make([]string, 0, len(users))
+	for n := range users {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return users[names[i]] < users[names[j]] })
+	var passwd, group strings.Builder
+	for _, n := range names {
+		home := "/home/" + n
+		switch n {
+		case "root":
+			home = "/root"
+		case "nobody":
+			home = "/nonexistent"
+		case "haproxy":
+			home = "/var/lib/haproxy"
+		}
+		fmt.Fprintf(&passwd, "%s:x:%d:%d:%s:%s:/sbin/nologin\n", n, users[n], users[n], n, home)
+		fmt.Fprintf(&group, "%s:x:%d:\n", n, users[n])
+	}
+	return []Entry{
+		File("etc/passwd", 0o644, []byte(passwd.String())),
+		File("etc/group", 0o644, []byte(group.String())),
+		File("etc/nsswitch.conf", 0o644, []byte("hosts: files dns\nnetworks: files\npasswd: files\ngroup: files\n")),
+		Dir("tmp", 0o1777),
+		Dir("root", 0o700),
+		{Path: "home/nonroot", Type: tar.TypeDir, Mode: 0o700, UID: nonrootUID, GID: nonrootUID},
+	}
+}
+
+func (r *recipes) mirrorFile(p string) string { return r.mirrorDir + p }
+
+// haproxyEntrypoint mirrors the behaviour of the upstream image's
+// docker-entrypoint.sh: options alone mean "haproxy <options>", and
+// haproxy runs in master-worker mode in the foreground.
+const haproxyEntrypoint = `#!/bin/sh
+set -e
+case "$1" in
+-*) set -- haproxy "$@" ;;
+esac
+if [ "$1" = haproxy ]; then
+	shift
+	set -- haproxy -W -db "$@"
+fi
+exec "$@"
+`
+
+// Images lists every image built for spec, in build order. mirrorDir is
+// the mirror the binaries come from; binDir is where kk's own small
+// builds (pause, flannel's install-conf) are put. haproxyVersion is the
+// Debian haproxy package version (e.g. "2.6.12-1+deb12u4").
+func Images(spec mirror.Spec, mirrorDir, binDir, haproxyVersion string) ([]Image, error) {
+	r := newRecipes(mirrorDir, binDir)
+	var imgs []Image
+
+	// kubeadm's tags for pause, coredns and etcd, over all k8s versions.
+	var pauseTags, corednsTags, etcdTags []string
+	add := func(list []string, t string) []string {
+		for _, x := range list {
+			if x == t {
+				return list
+			}
+		}
+		return append(list, t)
+	}
+	for _, v := range spec.Kubernetes {
+		kt, err := kubeadmTagsFor(v)
+		if err != nil {
+			return nil, err
+		}
+		pauseTags = add(pauseTags, kt.Pause)
+		corednsTags = add(corednsTags, kt.CoreDNS)
+		etcdTags = add(etcdTags, kt.Etcd)
+	}
+
+	if len(pauseTags) > 0 {
+		imgs = append(imgs, Image{
+			Repository: "registry.k8s.io/pause", Tags: pauseTags, Version: pauseTags[0],
+			Note:     "kk's own pause (e2e/images/pause, static Go): sleeps, reaps children, exits on SIGINT/SIGTERM",
+			layers:   []*layerSpec{{name: "pause", files: []input{{dst: "pause", mode: 0o755, src: binDir + "/pause", builtBy: "pause"}}}},
+			config:   imageConfig{Entrypoint: []string{"/pause"}, User: pauseUser},
+			requires: []string{"pause"},
+		})
+	}
+
+	for _, v := range spec.Kubernetes {
+		for _, name := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"} {
+			bin := &layerSpec{name: name + "-" + v, files: []input{{
+				dst: "usr/local/bin/" + name, mode: 0o755, src: r.mirrorFile(mirror.KubernetesPath(v, name))}}}
+			img := Image{
+				Repository: "registry.k8s.io/" + name, Tags: []string{v}, Version: v,
+				config:   imageConfig{Entrypoint: []string{"/usr/local/bin/" + name}, Env: []string{defaultPath}},
+				requires: []string{"usr/local/bin/" + name},
+			}
+			if name == "kube-proxy" {
+				img.layers = []*layerSpec{r.base, r.busybox, r.glibc, r.iptables, r.proxyTools, bin}
+				img.requires = append(img.requires, "bin/sh", "usr/sbin/iptables", "usr/sbin/ip6tables", "usr/sbin/iptables-save",
+					"usr/sbin/iptables-restore", "usr/sbin/ip6tables-save", "usr/sbin/ip6tables-restore",
+					"usr/sbin/conntrack", "usr/sbin/ipset", "usr/sbin/nft", "etc/protocols")
+			} else {
+				img.layers = []*layerSpec{r.base, bin}
+			}
+			imgs = append(imgs, img)
+		}
+	}
+
+	if spec.Etcd != "" {
+		tag := strings.TrimPrefix(spec.Etcd, "v") + "-0"
+		tags := []string{tag}
+		for _, t := range etcdTags {
+			tags = add(tags, t)
+		}
+		img := Image{Repository: "registry.k8s.io/etcd", Tags: tags, Version: spec.Etcd,
+			config:   imageConfig{Cmd: []string{"/usr/local/bin/etcd"}, Env: []string{defaultPath}, Ports: []string{"2379/tcp", "2380/tcp"}},
+			requires: []string{"usr/local/bin/etcd", "usr/local/bin/etcdctl", "usr/local/bin/etcdutl", "bin/sh"},
+		}
+		if len(tags) > 1 {
+			img.Note = fmt.Sprintf("etcd %s; tags %s are aliases so that every kubeadm version finds its etcd image", spec.Etcd, strings.Join(tags[1:], ", "))
+		}
+		archive := r.mirrorFile(mirror.EtcdPath(spec.Etcd))
+		top := fmt.Sprintf("etcd-%s-linux-%s/", spec.Etcd, mirror.Arch)
+		var files []input
+		for _, b := range []string{"etcd", "etcdctl", "etcdutl"} {
+			files = append(files, input{dst: "usr/local/bin/" + b, mode: 0o755, src: archive, member: top + b})
+		}
+		img.layers = []*layerSpec{r.base, r.busybox, {name: "etcd-" + spec.Etcd, files: files}}
+		imgs = append(imgs, img)
+	}
+
+	if spec.CoreDNS != "" {
+		tags := []string{spec.CoreDNS}
+		for _, t := range corednsTags {
+			tags = add(tags, t)
+		}
+		img := Image{Repository: "registry.k8s.io/coredns/coredns", Tags: tags, Version: spec.CoreDNS,
+			layers: []*layerSpec{r.base, {name: "coredns-" + spec.CoreDNS, files: []input{{
+				dst: "coredns", mode: 0o755, src: r.mirrorFile(mirror.BinPath("coredns", spec.CoreDNS, "coredns")),
+				xattrs: map[string]string{"security.capability": capNetBindService}}}}},
+			config: imageConfig{Entrypoint: []string{"/coredns"}, User: fmt.Sprintf("%d:%d", nonrootUID, nonrootUID),
+				WorkingDir: "/", Env: []string{defaultPath}, Ports: []string{"53/tcp", "53/udp"}},
+			requires: []string{"coredns"},
+		}
+		if len(tags) > 1 {
+			img.Note = fmt.Sprintf("coredns %s; tags %s are aliases so that every kubeadm version finds its coredns image", spec.CoreDNS, strings.Join(tags[1:], ", "))
+		}
+		imgs = append(imgs, img)
+	}
+
+	if spec.Flannel != "" {
+		imgs = append(imgs, Image{Repository: "ghcr.io/flannel-io/flannel", Tags: []string{spec.Flannel}, Version: spec.Flannel,
+			layers: []*layerSpec{r.base, r.busybox, r.glibc, r.iptables, {name: "flannel-" + spec.Flannel, files: []input{
+				{dst: "opt/bin/flanneld", mode: 0o755, src: r.mirrorFile(mirror.BinPath("flannel", spec.Flannel, "flanneld"))},
+				{dst: "opt/bin/install-conf", mode: 0o755, src: binDir + "/install-conf-" + spec.Flannel, builtBy: "install-conf"},
+			}}},
+			config:   imageConfig{Entrypoint: []string{"/opt/bin/flanneld"}, Env: []string{defaultPath}},
+			requires: []string{"opt/bin/flanneld", "opt/bin/install-conf", "usr/sbin/iptables", "usr/sbin/ip6tables", "usr/sbin/iptables-restore", "bin/sh"},
+		})
+	}
+
+	if spec.FlannelCNI != "" && spec.Flannel != "" {
+		tag, err := flannelCNIPluginTag(spec.Flannel)
+		if err != nil {
+			return nil, err
+		}
+		imgs = append(imgs, Image{Repository: "ghcr.io/flannel-io/flannel-cni-plugin", Tags: []string{tag}, Version: tag,
+			Note: fmt.Sprintf("the flannel CNI plugin is built from %s %s (plugins/meta/flannel), tagged as kube-flannel.yml of flannel %s expects",
+				spec.FlannelCNIModule, spec.FlannelCNI, spec.Flannel),
+			layers: []*layerSpec{r.base, r.busybox, {name: "flannel-cni-plugin-" + spec.FlannelCNI, files: []input{
+				{dst: "flannel", mode: 0o755, src: r.mirrorFile(mirror.BinPath("flannel-cni-plugin", spec.FlannelCNI, "flannel"))}}}},
+			config:   imageConfig{Env: []string{defaultPath}, Cmd: []string{"/bin/sh"}},
+			requires: []string{"flannel", "bin/cp"},
+		})
+	}
+
+	if haproxyVersion != "" {
+		upstream := haproxyVersion
+		if i := strings.IndexAny(upstream, "-+~"); i > 0 {
+			upstream = upstream[:i]
+		}
+		if i := strings.Index(upstream, ":"); i >= 0 {
+			upstream = upstream[i+1:]
+		}
+		tags := []string{upstream}
+		if parts := strings.Split(upstream, "."); len(parts) == 3 {
+			tags = append(tags, parts[0]+"."+parts[1])
+		}
+		hp := &layerSpec{name: "haproxy",
+			debs: []string{"haproxy", "libcrypt1", "liblua5.3-0", "libopentracing-c-wrapper0", "libopentracing1", "libstdc++6",
+				"libpcre2-8-0", "libssl3", "libsystemd0", "libcap2", "libgcrypt20", "libgpg-error0", "liblz4-1", "liblzma5", "libzstd1"},
+			extra: append(baseFiles(map[string]int{"haproxy": haproxyUID})[:2],
+				Symlink("usr/local/sbin/haproxy", "/usr/sbin/haproxy"),
+				File("usr/local/bin/docker-entrypoint.sh", 0o755, []byte(haproxyEntrypoint)),
+				Dir("usr/local/etc/haproxy", 0o755),
+				Entry{Path: "var/lib/haproxy", Type: tar.TypeDir, Mode: 0o755, UID: haproxyUID, GID: haproxyUID},
+			)}
+		imgs = append(imgs, Image{Repository: "docker.io/library/haproxy", Tags: tags, Version: upstream,
+			Note:   "haproxy from Debian 12 (" + haproxyVersion + ")",
+			layers: []*layerSpec{r.base, r.busybox, r.glibc, hp},
+			config: imageConfig{Entrypoint: []string{"docker-entrypoint.sh"}, Cmd: []string{"haproxy", "-f", "/usr/local/etc/haproxy/haproxy.cfg"},
+				User: "haproxy", WorkingDir: "/var/lib/haproxy", StopSignal: "SIGUSR1", Env: []string{defaultPath}},
+			requires: []string{"usr/local/sbin/haproxy", "usr/local/bin/docker-entrypoint.sh", "bin/sh"},
+		})
+	}
+	return imgs, nil
+}
