@@ -11,7 +11,7 @@ import (
 
 func newCreateCommand(g *globals) *cobra.Command {
 	c := &cobra.Command{Use: "create", Short: "Create a cluster config, or a cluster"}
-	c.AddCommand(newCreateConfigCommand(), newCreateManifestCommand(g))
+	c.AddCommand(newCreateConfigCommand(), newCreateManifestCommand(g), newCreateClusterCommand(g), newCreatePhaseCommand(g))
 	return c
 }
 

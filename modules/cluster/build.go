@@ -1,0 +1,65 @@
+package cluster
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/kk-project/kk/api/config"
+	"github.com/kk-project/kk/artifacts/versions"
+	"github.com/kk-project/kk/modules/osprep"
+	"github.com/kk-project/kk/pipeline"
+)
+
+// Validate checks what the config loader cannot: that kk supports the versions asked for
+// and that the phases named exist. It runs before anything is downloaded or touched.
+func Validate(c *config.Cluster, o Options) error {
+	if _, err := versions.For(c.Kubernetes.Version); err != nil {
+		return fmt.Errorf("%s: spec.kubernetes.version: %w", c.Source, err)
+	}
+	if len(c.HostsWithRole(config.RoleControlPlane)) == 0 {
+		return fmt.Errorf("%s: spec.roleGroups: a cluster needs at least one control-plane host", c.Source)
+	}
+	_, err := (&Plan{Phases: phaseSkeleton()}).Tasks(o)
+	return err
+}
+
+// Warnings are things worth saying before a run that do not stop it.
+func Warnings(c *config.Cluster) []string {
+	var out []string
+	if n := len(c.HostsWithRole(config.RoleEtcd)); c.Etcd.Type == config.EtcdKubeKey && n > 1 && n%2 == 0 {
+		out = append(out, fmt.Sprintf("%d etcd members: an even number tolerates no more failures than %d; use an odd number", n, n-1))
+	}
+	return out
+}
+
+func phaseSkeleton() []Phase {
+	var out []Phase
+	for _, n := range PhaseNames() {
+		out = append(out, Phase{Name: n})
+	}
+	return out
+}
+
+// NewPlan builds every phase's tasks for cluster c from the resolved artifacts.
+func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
+	p := &Plan{Cluster: c, Artifacts: a, Kubeconfig: filepath.Join(o.Workdir, "config-"+c.Name)}
+	phases := phaseSkeleton()
+	set := func(name, desc string, tasks []pipeline.Task) {
+		for i := range phases {
+			if phases[i].Name == name {
+				phases[i].Desc, phases[i].Tasks = desc, tasks
+			}
+		}
+	}
+	set("precheck", "every host fit for its roles", []pipeline.Task{PrecheckTask(c)})
+	set("os", "hostname, /etc/hosts, swap, kernel modules, sysctl, packages", osprep.Tasks(osSpec(c)))
+	chain(phases)
+	p.Phases = phases
+	return p, nil
+}
+
+// osSpec is the OS spec with the API server's domain mapped per host the way the internal
+// load balancer needs it.
+func osSpec(c *config.Cluster) osprep.Spec {
+	return osprep.SpecFor(c)
+}

@@ -1,0 +1,180 @@
+// Package cluster is `kk create cluster`: the list of phases that turns machines into a
+// Kubernetes cluster, each phase a set of tasks from a module (OS, container runtime, etcd,
+// load balancer, kubeadm, CNI, addons) on the one task-graph engine.
+//
+// Like kubeadm's phase workflow, phases have names, run in order, and can be skipped
+// (--skip-phases) or run alone (kk create phase NAME); every task checks before it acts, so
+// running the whole list again on a healthy cluster changes nothing, and a run that failed or
+// was interrupted in any phase converges when run again.
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/kk-project/kk/api/config"
+	"github.com/kk-project/kk/modules/facts"
+	"github.com/kk-project/kk/modules/osprep"
+	"github.com/kk-project/kk/modules/precheck"
+	"github.com/kk-project/kk/pipeline"
+)
+
+// Phase is one named step of cluster creation.
+type Phase struct {
+	Name  string
+	Desc  string
+	Tasks []pipeline.Task
+}
+
+// Options configure a plan.
+type Options struct {
+	Workdir string
+	// SkipPhases are left out; Only, when set, are the only phases kept (facts always run).
+	SkipPhases []string
+	Only       []string
+}
+
+// Plan is the phases of one `kk create cluster` run, ready to run.
+type Plan struct {
+	Cluster   *config.Cluster
+	Artifacts *Artifacts
+	Phases    []Phase
+	// Kubeconfig is where the admin kubeconfig is written on the machine kk runs on.
+	Kubeconfig string
+}
+
+// PhaseNames lists the phases in order, for help texts and validation.
+func PhaseNames() []string {
+	return []string{"precheck", "os", "runtime", "etcd", "loadbalancer", "control-plane", "workers", "kubeconfig", "network", "addons"}
+}
+
+// PrecheckTaskName is the task that stops the run before anything changes when a host is unfit.
+const PrecheckTaskName = "precheck"
+
+// PrecheckTask judges each host's facts against what its roles need (CPU, memory, disk, swap
+// off, clock skew, arch, commands); an unfit host fails with every problem listed, before any
+// host is changed (the task is a barrier).
+func PrecheckTask(c *config.Cluster) pipeline.Task {
+	var cmds []string
+	for _, p := range osprep.DefaultPackages {
+		cmds = append(cmds, p.Command)
+	}
+	return pipeline.Task{
+		Name: PrecheckTaskName, Desc: "check every host is fit (CPU, memory, disk, swap, clock, arch)",
+		Hosts: pipeline.AllHosts(), After: []string{facts.TaskName}, Barrier: true, ReadOnly: true,
+		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
+			h := c.Host(t.Name)
+			if h == nil {
+				return false, fmt.Errorf("host %s is not in the cluster", t.Name)
+			}
+			roles := make([]string, len(h.Roles))
+			for i, r := range h.Roles {
+				roles[i] = string(r)
+			}
+			req := precheck.For(roles, h.Arch, nil)
+			// Ports in use are not checked here: on a re-run they are this cluster's own
+			// components. Packages are installed by the os phase.
+			req.Ports = nil
+			row := precheck.Evaluate(t.Name, t.Facts(), nil, req)
+			if !row.OK() {
+				return false, fmt.Errorf("not fit for its roles (%s): %s", strings.Join(roles, ", "), strings.Join(row.Problems, "; "))
+			}
+			return false, nil
+		},
+	}
+}
+
+// Tasks flattens the phases into the engine's task list, leaving out skipped phases and the
+// dependencies on their tasks (a skipped phase is assumed done, as with kubeadm's
+// --skip-phases). The facts task is always first.
+func (p *Plan) Tasks(o Options) ([]pipeline.Task, error) {
+	known := map[string]bool{}
+	for _, ph := range p.Phases {
+		known[ph.Name] = true
+	}
+	var unknown []string
+	for _, n := range append(slices.Clone(o.SkipPhases), o.Only...) {
+		if !known[n] {
+			unknown = append(unknown, n)
+		}
+	}
+	if len(unknown) > 0 {
+		names := make([]string, 0, len(p.Phases))
+		for _, ph := range p.Phases {
+			names = append(names, ph.Name)
+		}
+		return nil, fmt.Errorf("unknown phase %s (phases: %s)", strings.Join(unknown, ", "), strings.Join(names, ", "))
+	}
+	tasks := []pipeline.Task{facts.Task()}
+	for _, ph := range p.Phases {
+		if slices.Contains(o.SkipPhases, ph.Name) || (len(o.Only) > 0 && !slices.Contains(o.Only, ph.Name)) {
+			continue
+		}
+		tasks = append(tasks, ph.Tasks...)
+	}
+	have := map[string]bool{}
+	for _, t := range tasks {
+		have[t.Name] = true
+	}
+	for i := range tasks {
+		var after []string
+		for _, a := range tasks[i].After {
+			if have[a] {
+				after = append(after, a)
+			}
+		}
+		if len(after) == 0 && tasks[i].Name != facts.TaskName {
+			after = []string{facts.TaskName}
+		}
+		tasks[i].After = after
+	}
+	return tasks, nil
+}
+
+// chain makes every task of later depend on the last tasks of earlier phases that none of
+// their own phase depends on, so phases run in order while tasks inside a phase keep their
+// own graph.
+func chain(phases []Phase) {
+	var prev []string
+	for i := range phases {
+		ph := &phases[i]
+		if len(ph.Tasks) == 0 {
+			continue
+		}
+		inPhase := map[string]bool{}
+		for _, t := range ph.Tasks {
+			inPhase[t.Name] = true
+		}
+		for j := range ph.Tasks {
+			t := &ph.Tasks[j]
+			internal := false
+			for _, a := range t.After {
+				internal = internal || inPhase[a]
+			}
+			if !internal {
+				for _, p := range prev {
+					if !slices.Contains(t.After, p) {
+						t.After = append(t.After, p)
+					}
+				}
+			}
+		}
+		// the phase's sinks: tasks no other task of the phase waits for
+		waited := map[string]bool{}
+		for _, t := range ph.Tasks {
+			for _, a := range t.After {
+				waited[a] = true
+			}
+		}
+		prev = prev[:0:0]
+		for _, t := range ph.Tasks {
+			if !waited[t.Name] {
+				prev = append(prev, t.Name)
+			}
+		}
+		sort.Strings(prev)
+	}
+}
