@@ -575,6 +575,8 @@ func (b *builder) ensureOwnBinary(ctx context.Context, f input) error {
 	switch f.builtBy {
 	case "pause":
 		err = b.goBuild(ctx, "", "github.com/kk-project/kk/e2e/images/pause", f.src)
+	case "probe":
+		err = b.goBuild(ctx, "", "github.com/kk-project/kk/e2e/images/probe", f.src)
 	case "install-conf":
 		if _, serr := os.Stat(f.src); serr == nil {
 			break

@@ -173,6 +173,9 @@ func TestBuildServeRun(t *testing.T) {
 			if !layerHasXattr(t, img, "coredns", "security.capability") {
 				t.Error("coredns: /coredns lacks its cap_net_bind_service file capability")
 			}
+		case ProbeRepository:
+			root := flatten(t, img)
+			chrootWant(t, ctx, root, "kk-probe", "/probe", "-v")
 		case "registry.k8s.io/pause":
 			root := flatten(t, img)
 			chrootWant(t, ctx, root, "kk-pause", "/pause", "-v")

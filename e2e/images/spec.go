@@ -220,6 +220,12 @@ fi
 exec "$@"
 `
 
+// ProbeRepository and ProbeTag name the e2e probe image (see e2e/images/probe).
+const (
+	ProbeRepository = "docker.io/kksphere/e2e-probe"
+	ProbeTag        = "v1"
+)
+
 // Images lists every image built for spec, in build order. mirrorDir is
 // the mirror the binaries come from; binDir is where kk's own small
 // builds (pause, flannel's install-conf) are put. haproxyVersion is the
@@ -257,6 +263,14 @@ func Images(spec mirror.Spec, mirrorDir, binDir, haproxyVersion string) ([]Image
 			requires: []string{"pause"},
 		})
 	}
+
+	imgs = append(imgs, Image{
+		Repository: ProbeRepository, Tags: []string{ProbeTag}, Version: ProbeTag,
+		Note:     "kk's e2e probe (e2e/images/probe, static Go): DNS and API checks from inside a pod",
+		layers:   []*layerSpec{{name: "probe", files: []input{{dst: "probe", mode: 0o755, src: binDir + "/probe", builtBy: "probe"}}}},
+		config:   imageConfig{Entrypoint: []string{"/probe"}},
+		requires: []string{"probe"},
+	})
 
 	for _, v := range spec.Kubernetes {
 		for _, name := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"} {
