@@ -113,6 +113,19 @@ func specs() map[string]spec {
 				}
 			},
 		},
+		"registry": {
+			// The CNCF distribution registry kk deploys on hosts with role registry.
+			group: GroupGitHub, base: github, repo: "/distribution/distribution/releases/download",
+			arches: commonArches, version: withV,
+			build: func(v, arch string) entry {
+				file := fmt.Sprintf("registry_%s_linux_%s.tar.gz", withoutV(v), arch)
+				return entry{
+					rest: "/" + v + "/" + file, file: file,
+					sumRest: "/" + v + "/" + file + ".sha256", sumEntry: file,
+					layout: Layout{Format: TarGz, Members: []Member{{Path: "registry"}}},
+				}
+			},
+		},
 		"helm": {
 			group: GroupHelm, base: "https://get.helm.sh", repo: "",
 			arches: commonArches, version: withV,

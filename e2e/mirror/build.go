@@ -258,6 +258,9 @@ func (b *builder) jobs() []job {
 	if s.Runc != "" {
 		jobs = append(jobs, b.runcJob(s.Runc, s.RuncDeb))
 	}
+	if s.Registry != "" {
+		jobs = append(jobs, b.registryJob(s.Registry))
+	}
 	return jobs
 }
 

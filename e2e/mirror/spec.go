@@ -52,6 +52,8 @@ type Spec struct {
 	// fetched with apt-get download.
 	Runc    string
 	RuncDeb string
+	// Registry is the github.com/distribution/distribution/v3 release (cmd/registry).
+	Registry string
 }
 
 // DefaultSpec returns the pinned versions used by kk's e2e tests: the
@@ -71,11 +73,12 @@ func DefaultSpec() Spec {
 		Containerd:       "v2.2.9",
 		Runc:             "v1.1.5",
 		RuncDeb:          "1.1.5+ds1-1+deb12u1",
+		Registry:         "v3.0.0",
 	}
 }
 
 // Components are the names accepted by BuildOptions.Only, in build order.
-var Components = []string{"k8s", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc"}
+var Components = []string{"k8s", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc", "registry"}
 
 // Checksum-file formats.
 const (
