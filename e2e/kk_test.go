@@ -1,4 +1,4 @@
-//go:build integration
+//go:build integration || e2e
 
 // Package e2e drives the kk binary against real test machines (e2e/testbed).
 package e2e
