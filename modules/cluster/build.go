@@ -6,6 +6,7 @@ import (
 
 	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/artifacts/versions"
+	"github.com/kk-project/kk/modules/etcd"
 	"github.com/kk-project/kk/modules/osprep"
 	"github.com/kk-project/kk/pipeline"
 )
@@ -53,6 +54,11 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 	}
 	set("precheck", "every host fit for its roles", []pipeline.Task{PrecheckTask(c)})
 	set("os", "hostname, /etc/hosts, swap, kernel modules, sysctl, packages", osprep.Tasks(osSpec(c)))
+	es, err := etcd.SpecFor(c, o.Workdir, a.Files)
+	if err != nil {
+		return nil, err
+	}
+	set("etcd", "etcd members with kk's own TLS, health, backup timer", append(etcd.Tasks(es), etcd.ClientTasks(es)...))
 	chain(phases)
 	p.Phases = phases
 	return p, nil
