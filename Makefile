@@ -7,7 +7,7 @@ KK       := bin/kk
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 
-.PHONY: all build test unit integration mirror demo demo-down testbed-up testbed-down bench deps vet clean
+.PHONY: all build test unit integration e2e mirror demo demo-down testbed-up testbed-down bench deps vet clean
 
 all: build
 
@@ -26,6 +26,11 @@ unit:
 
 integration: build mirror
 	KK_BIN=$(CURDIR)/$(KK) $(GO) test -tags integration -count=1 -p 2 -timeout 40m ./...
+
+# Whole clusters on test machines, from a bundle exported from the local mirror: the HA layout
+# (3 etcd + control planes, 2 workers behind haproxy) and an all-in-one machine.
+e2e: build mirror
+	KK_BIN=$(CURDIR)/$(KK) $(GO) test -tags e2e -count=1 -p 1 -timeout 55m -run 'TestCreateCluster' ./e2e
 
 # The local upstream mirror (/var/tmp/kk-mirror: release binaries built from their Go modules at
 # pinned versions, laid out as the download sites) and the test images (/var/tmp/kk-images: one

@@ -1,0 +1,260 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kk-project/kk/e2e/images"
+	"github.com/kk-project/kk/e2e/mirror"
+	"github.com/kk-project/kk/e2e/testbed"
+)
+
+const e2eK8s = "v1.34.4"
+
+// haCluster writes the Cluster file of the HA layout on bed's 5 machines: n1-n3 hold etcd
+// (kk's binary etcd) and the control plane, n4-n5 are workers reaching the API servers
+// through haproxy on themselves.
+func haCluster(t *testing.T, bed *testbed.Bed) string {
+	t.Helper()
+	data, err := os.ReadFile(bed.ClusterFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(data)
+	for _, r := range [][2]string{
+		{"etcd: [n1]", "etcd: [n1, n2, n3]"},
+		{"control-plane: [n1]", "control-plane: [n1, n2, n3]"},
+		{"worker: [n1, n2, n3, n4, n5]", "worker: [n4, n5]"},
+		{`port: 6443}`, `port: 6443, internalLoadbalancer: haproxy}`},
+	} {
+		if !strings.Contains(s, r[0]) {
+			t.Fatalf("testbed cluster file has no %q", r[0])
+		}
+		s = strings.Replace(s, r[0], r[1], 1)
+	}
+	s = regexp.MustCompile(`version: v[0-9.]+`).ReplaceAllString(s, "version: "+e2eK8s)
+	p := filepath.Join(t.TempDir(), "cluster-ha.yaml")
+	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// kubectl is the mirror's kubectl of the e2e version, run on this machine.
+func kubectl(t *testing.T, kubeconfig string, args ...string) (string, error) {
+	t.Helper()
+	bin := filepath.Join(envOr("KK_MIRROR_DIR", images.DefaultMirrorDir), mirror.KubernetesPath(e2eK8s, "kubectl"))
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--kubeconfig", kubeconfig}, args...)...)
+	out, err := cmd.CombinedOutput()
+	t.Logf("$ kubectl %s\n%s", strings.Join(args, " "), out)
+	if err != nil {
+		return string(out), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+func mustKubectl(t *testing.T, kubeconfig string, args ...string) string {
+	t.Helper()
+	out, err := kubectl(t, kubeconfig, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+const probeDaemonSet = `apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: e2e-probe, namespace: default}
+spec:
+  selector: {matchLabels: {app: e2e-probe}}
+  template:
+    metadata: {labels: {app: e2e-probe}}
+    spec:
+      tolerations: [{operator: Exists}]
+      containers:
+      - {name: probe, image: %[1]s, args: [sleep]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: e2e-probe-dns, namespace: default}
+spec:
+  nodeName: %[2]s
+  restartPolicy: Never
+  containers:
+  - {name: dns, image: %[1]s, args: [dns, kubernetes.default.svc.cluster.local]}
+  - {name: api, image: %[1]s, args: [api]}
+`
+
+
+func TestCreateClusterHA(t *testing.T) {
+	bin := kkBinary(t)
+	bundle := exportBundle(t, bin, e2eK8s)
+	bed := testbed.Require(t, testbed.Options{Name: "kkha"}, 5)
+	cfg := haCluster(t, bed)
+	work := filepath.Join(e2eDir(t), "work-ha")
+	os.RemoveAll(work)
+	args := []string{"create", "cluster", "-f", cfg, "-a", bundle, "-y", "--known-hosts", bed.KnownHosts, "--workdir", work}
+
+	start := time.Now()
+	r := kkLong(t, bin, args...)
+	createTime := time.Since(start)
+	if r.code != 0 {
+		t.Fatalf("kk create cluster failed (exit %d)", r.code)
+	}
+	kcfg := filepath.Join(work, "config-"+bed.Name)
+	if st, err := os.Stat(kcfg); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("admin kubeconfig %s: %v (mode %v), want mode 0600", kcfg, err, st)
+	}
+
+	// Every node Ready.
+	mustKubectl(t, kcfg, "wait", "--for=condition=Ready", "node", "--all", "--timeout=300s")
+	nodes := mustKubectl(t, kcfg, "get", "nodes", "-o", "name")
+	if n := strings.Count(nodes, "node/"); n != 5 {
+		t.Fatalf("%d nodes, want 5", n)
+	}
+
+	// A DaemonSet pod Running on every node; a pod on a worker resolves kubernetes.default
+	// through CoreDNS and reaches the API through the service IP.
+	probe := images.ProbeRepository + ":" + images.ProbeTag
+	manifest := filepath.Join(t.TempDir(), "probe.yaml")
+	os.WriteFile(manifest, []byte(fmt.Sprintf(probeDaemonSet, probe, "n4")), 0o644)
+	mustKubectl(t, kcfg, "apply", "-f", manifest)
+	mustKubectl(t, kcfg, "rollout", "status", "daemonset/e2e-probe", "--timeout=300s")
+	if out := mustKubectl(t, kcfg, "get", "daemonset", "e2e-probe", "-o", "jsonpath={.status.numberReady}"); strings.TrimSpace(out) != "5" {
+		t.Errorf("probe DaemonSet ready on %s nodes, want 5", out)
+	}
+	mustKubectl(t, kcfg, "wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/e2e-probe-dns", "--timeout=180s")
+	if out := mustKubectl(t, kcfg, "logs", "e2e-probe-dns", "-c", "dns"); !strings.Contains(out, "OK dns") {
+		t.Errorf("DNS from a pod on n4: %s", out)
+	}
+	if out := mustKubectl(t, kcfg, "logs", "e2e-probe-dns", "-c", "api"); !strings.Contains(out, "OK api") {
+		t.Errorf("API through the service IP from a pod on n4: %s", out)
+	}
+
+	// etcd: every member healthy.
+	n1 := bed.Machines[0]
+	health := rootSSH(t, bed, n1, "ETCDCTL_API=3 etcdctl --cacert /etc/ssl/etcd/ssl/ca.pem --cert /etc/ssl/etcd/ssl/admin.pem "+
+		"--key /etc/ssl/etcd/ssl/admin-key.pem --endpoints https://127.0.0.1:2379 endpoint health --cluster")
+	if c := strings.Count(health, "is healthy"); c != 3 {
+		t.Errorf("etcd: %d healthy members, want 3:\n%s", c, health)
+	}
+
+	// From the workers, the API answers through the internal load balancer; kubectl on a
+	// worker goes through it too.
+	lbCheck := `python3 -c 'import ssl,urllib.request; print(urllib.request.urlopen("https://lb.kubesphere.local:6443/healthz", context=ssl._create_unverified_context(), timeout=5).read().decode())'`
+	workers := bed.Machines[3:]
+	for _, w := range workers {
+		if out := rootSSH(t, bed, w, lbCheck); strings.TrimSpace(out) != "ok" {
+			t.Errorf("%s: /healthz through the LB: %q", w.Name, out)
+		}
+	}
+	kubectlBin := filepath.Join(envOr("KK_MIRROR_DIR", images.DefaultMirrorDir), mirror.KubernetesPath(e2eK8s, "kubectl"))
+	copyToMachine(t, bed, workers[0], kubectlBin, "/usr/local/bin/kubectl")
+	copyToMachine(t, bed, workers[0], kcfg, "/root/admin.conf")
+	rootSSH(t, bed, workers[0], "kubectl --kubeconfig /root/admin.conf --server https://lb.kubesphere.local:6443 get nodes")
+
+	// Stop n1's API server: workers stay Ready and kubectl through the LB still works.
+	rootSSH(t, bed, n1, "mkdir -p /root/stopped && mv /etc/kubernetes/manifests/kube-apiserver.yaml /root/stopped/")
+	waitFor(t, 2*time.Minute, "n1's API server to stop", func() bool {
+		_, err := sshOut(bed, n1, `python3 -c 'import ssl,urllib.request; urllib.request.urlopen("https://127.0.0.1:6443/healthz", context=ssl._create_unverified_context(), timeout=2)'`)
+		return err != nil
+	})
+	for i := 0; i < 5; i++ {
+		rootSSH(t, bed, workers[0], "kubectl --kubeconfig /root/admin.conf --server https://lb.kubesphere.local:6443 get nodes")
+		for _, w := range workers {
+			if out := rootSSH(t, bed, w, lbCheck); strings.TrimSpace(out) != "ok" {
+				t.Errorf("%s: /healthz through the LB with n1's API server down: %q", w.Name, out)
+			}
+		}
+		time.Sleep(3 * time.Second)
+	}
+	out := rootSSH(t, bed, workers[0], "kubectl --kubeconfig /root/admin.conf --server https://lb.kubesphere.local:6443 get nodes --no-headers")
+	if strings.Count(out, " Ready") != 5 {
+		t.Errorf("with n1's API server down, nodes:\n%s", out)
+	}
+	rootSSH(t, bed, n1, "mv /root/stopped/kube-apiserver.yaml /etc/kubernetes/manifests/")
+	waitFor(t, 3*time.Minute, "n1's API server back", func() bool {
+		_, err := sshOut(bed, n1, `python3 -c 'import ssl,urllib.request; urllib.request.urlopen("https://127.0.0.1:6443/healthz", context=ssl._create_unverified_context(), timeout=2)'`)
+		return err == nil
+	})
+
+	// The re-run changes nothing.
+	start = time.Now()
+	r = kkLong(t, bin, args...)
+	rerunTime := time.Since(start)
+	if r.code != 0 {
+		t.Fatalf("re-run failed (exit %d)", r.code)
+	}
+	if c := changed(t, r.out); c != "0" {
+		t.Errorf("re-run changed %s tasks, want 0", c)
+	}
+	recordTimes(t, "HA create (5 machines: 3 etcd + control plane, 2 workers, haproxy)", createTime, rerunTime)
+}
+
+// recordTimes appends the create and re-run wall times to $KK_E2E_RESULTS (make bench).
+func recordTimes(t *testing.T, what string, create, rerun time.Duration) {
+	t.Logf("%s: create %s, re-run %s (%.0f%%)", what, create.Round(time.Second), rerun.Round(time.Second), 100*rerun.Seconds()/create.Seconds())
+	p := os.Getenv("KK_E2E_RESULTS")
+	if p == "" {
+		return
+	}
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "| %s | %s | %s | %.0f%% |\n", what, create.Round(time.Second), rerun.Round(time.Second), 100*rerun.Seconds()/create.Seconds())
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s after %s", what, d)
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+func sshOut(bed *testbed.Bed, m testbed.Machine, cmd string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	args := append(bed.SSHArgs(m)[1:], cmd)
+	out, err := exec.CommandContext(ctx, "ssh", args...).CombinedOutput()
+	return string(out), err
+}
+
+func copyToMachine(t *testing.T, bed *testbed.Bed, m testbed.Machine, local, remote string) {
+	t.Helper()
+	data, err := os.ReadFile(local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	args := append(bed.SSHArgs(m)[1:], "cat > "+remote+" && chmod 0755 "+remote)
+	cmd := exec.CommandContext(ctx, "ssh", args...)
+	cmd.Stdin = strings.NewReader(string(data))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("copy %s to %s:%s: %v: %s", local, m.Name, remote, err, out)
+	}
+}
+
+// kkLong runs kk with a long time limit (a whole cluster).
+func kkLong(t *testing.T, bin string, args ...string) run {
+	t.Helper()
+	return kkTimeout(t, 30*time.Minute, bin, args...)
+}
