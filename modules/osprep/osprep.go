@@ -34,6 +34,14 @@ type Spec struct {
 	Sysctls   []Sysctl
 	// Packages maps a required command to the package that provides it, per package manager.
 	Packages []Package
+	// PerHost adds entries for one host (by kk host name), e.g. the API server's domain on
+	// 127.0.0.1 where a local load balancer listens.
+	PerHost map[string][]HostEntry
+}
+
+// HostsFor is the /etc/hosts block of host name: the common entries, then its own.
+func (s Spec) HostsFor(name string) []HostEntry {
+	return append(slices.Clone(s.Hosts), s.PerHost[name]...)
 }
 
 // Package is a command a node needs and where it comes from.
@@ -151,7 +159,7 @@ func hostsTask(s Spec, after []string) pipeline.Task {
 		if err != nil {
 			return "", "", fmt.Errorf("read /etc/hosts: %w", err)
 		}
-		return string(data), RenderHosts(string(data), s.Hosts), nil
+		return string(data), RenderHosts(string(data), s.HostsFor(t.Name)), nil
 	}
 	return pipeline.Task{
 		Name: "os/etc-hosts", Desc: "every node's name in /etc/hosts", Hosts: pipeline.AllHosts(), After: after,
