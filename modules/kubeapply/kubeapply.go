@@ -309,7 +309,7 @@ func (c *Client) mapping(ctx context.Context, gvk schema.GroupVersionKind, timeo
 		if err == nil || !meta.IsNoMatchError(err) {
 			return m, err
 		}
-		if time.Now().After(deadline) {
+		if !time.Now().Before(deadline) {
 			return nil, fmt.Errorf("the API server does not serve %s (is its CRD installed?): %w", gvk, err)
 		}
 		select {
@@ -321,7 +321,15 @@ func (c *Client) mapping(ctx context.Context, gvk schema.GroupVersionKind, timeo
 }
 
 func (c *Client) applyOne(ctx context.Context, o *unstructured.Unstructured, opts Options) (ObjectResult, error) {
-	ri, err := c.resource(ctx, o, opts.Namespace, opts.MappingTimeout)
+	timeout := opts.MappingTimeout
+	if opts.DryRun {
+		timeout = 0
+	}
+	ri, err := c.resource(ctx, o, opts.Namespace, timeout)
+	if opts.DryRun && meta.IsNoMatchError(err) {
+		// Its kind is not served (its CRD is not applied yet): the object cannot exist.
+		return ObjectResult{Object: o, Action: Created}, nil
+	}
 	if err != nil {
 		return ObjectResult{}, err
 	}
@@ -355,6 +363,10 @@ func (c *Client) applyOne(ctx context.Context, o *unstructured.Unstructured, opt
 			return ObjectResult{}, ctx.Err()
 		case <-time.After(time.Second):
 		}
+	}
+	if err != nil && opts.DryRun && before == nil && apierrors.IsNotFound(err) {
+		// Its namespace would be created by the same apply.
+		return ObjectResult{Object: o, Action: Created}, nil
 	}
 	if err != nil {
 		return ObjectResult{}, err

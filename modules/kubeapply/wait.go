@@ -118,6 +118,20 @@ func (c *Client) Wait(ctx context.Context, objs []*unstructured.Unstructured, o 
 	return &TimeoutError{Waited: time.Since(start), NotReady: notReady, Cause: ctx.Err()}
 }
 
+// NotReady polls objs once and returns those that are not Current (nil when all are).
+func (c *Client) NotReady(ctx context.Context, objs []*unstructured.Unstructured, namespace string) []NotReady {
+	if namespace == "" {
+		namespace = metav1.NamespaceDefault
+	}
+	var out []NotReady
+	for _, obj := range objs {
+		if nr, ok := c.check(ctx, obj.DeepCopy(), namespace); !ok {
+			out = append(out, nr)
+		}
+	}
+	return out
+}
+
 // check reads obj and computes its kstatus; ok means Current.
 func (c *Client) check(ctx context.Context, obj *unstructured.Unstructured, defaultNS string) (NotReady, bool) {
 	ri, err := c.resource(ctx, obj, defaultNS, 0)

@@ -1,0 +1,433 @@
+// Package cni installs the cluster's pod network: it renders the manifests of the configured
+// plugin (templates/files/cni) from the cluster model and applies them from the machine kk runs
+// on, through the API server (package kubeapply), then waits until the plugin's DaemonSet is
+// ready on every node.
+//
+// Flannel is the plugin kk's end-to-end tests run. Calico and Cilium are shipped as compact
+// manifests written for kk: they render, decode and apply, but no test here runs their pods.
+// Plugin "none" installs nothing (the user brings a network).
+package cni
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
+
+	"github.com/kk-project/kk/api/config"
+	"github.com/kk-project/kk/modules/kubeapply"
+	"github.com/kk-project/kk/pipeline"
+	"github.com/kk-project/kk/templates"
+)
+
+// Plugin names (config.Network.Plugin).
+const (
+	Flannel = "flannel"
+	Calico  = "calico"
+	Cilium  = "cilium"
+	None    = "none"
+)
+
+// Upstream images of each plugin. The flannel ones are those of flannel v0.28.10's
+// kube-flannel.yml (and of kk's e2e image layout).
+const (
+	FlannelVersion        = "v0.28.10"
+	FlannelImage          = "ghcr.io/flannel-io/flannel:v0.28.10"
+	FlannelCNIPluginImage = "ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3"
+
+	CalicoVersion          = "v3.29.3"
+	CalicoCNIImage         = "docker.io/calico/cni:v3.29.3"
+	CalicoNodeImage        = "docker.io/calico/node:v3.29.3"
+	CalicoControllersImage = "docker.io/calico/kube-controllers:v3.29.3"
+
+	CiliumVersion       = "v1.17.4"
+	CiliumImage         = "quay.io/cilium/cilium:v1.17.4"
+	CiliumOperatorImage = "quay.io/cilium/operator-generic:v1.17.4"
+)
+
+// Options tunes Manifests. Images are upstream references (before the cluster's registry
+// settings are applied); empty ones take the defaults above.
+type Options struct {
+	FlannelImage           string
+	FlannelCNIPluginImage  string
+	CalicoCNIImage         string
+	CalicoNodeImage        string
+	CalicoControllersImage string
+	CiliumImage            string
+	CiliumOperatorImage    string
+}
+
+// Manifests renders the multi-document YAML of c.Network.Plugin; it returns nil for "none".
+// Images follow c.Registry (see ImageRef).
+func Manifests(c *config.Cluster, o Options) ([]byte, error) {
+	switch c.Network.Plugin {
+	case None, "":
+		return nil, nil
+	case Flannel:
+		return flannel(c, o)
+	case Calico:
+		return calico(c, o)
+	case Cilium:
+		return cilium(c, o)
+	}
+	return nil, fmt.Errorf("network plugin %q: kk ships manifests for flannel, calico and cilium (or none)", c.Network.Plugin)
+}
+
+func or(v, def string) string {
+	if v != "" {
+		return v
+	}
+	return def
+}
+
+// podCIDRs splits KubePodsCIDR ("v4", "v6" or "v4,v6") into its IPv4 and IPv6 parts.
+func podCIDRs(c *config.Cluster) (v4, v6 string, err error) {
+	for _, s := range strings.Split(c.Network.KubePodsCIDR, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		ip, _, perr := net.ParseCIDR(s)
+		if perr != nil {
+			return "", "", fmt.Errorf("kubePodsCIDR %q: %w", c.Network.KubePodsCIDR, perr)
+		}
+		if ip.To4() != nil {
+			v4 = s
+		} else {
+			v6 = s
+		}
+	}
+	if v4 == "" && v6 == "" {
+		return "", "", fmt.Errorf("kubePodsCIDR is empty")
+	}
+	return v4, v6, nil
+}
+
+func jsonIndent(v any) (string, error) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	return string(b), err
+}
+
+// FlannelNetConf is flannel's net-conf.json.
+type FlannelNetConf struct {
+	Network        string         `json:"Network,omitempty"`
+	IPv6Network    string         `json:"IPv6Network,omitempty"`
+	EnableIPv4     bool           `json:"EnableIPv4"`
+	EnableIPv6     bool           `json:"EnableIPv6"`
+	EnableNFTables bool           `json:"EnableNFTables"`
+	Backend        FlannelBackend `json:"Backend"`
+}
+
+// FlannelBackend is the Backend section of net-conf.json.
+type FlannelBackend struct {
+	Type          string `json:"Type"`
+	DirectRouting bool   `json:"DirectRouting,omitempty"`
+}
+
+func flannel(c *config.Cluster, o Options) ([]byte, error) {
+	v4, v6, err := podCIDRs(c)
+	if err != nil {
+		return nil, err
+	}
+	backend := or(c.Network.Flannel.BackendMode, "vxlan")
+	nc := FlannelNetConf{Network: v4, IPv6Network: v6, EnableIPv4: v4 != "", EnableIPv6: v6 != "",
+		Backend: FlannelBackend{Type: backend, DirectRouting: c.Network.Flannel.DirectRouting}}
+	netConf, err := jsonIndent(nc)
+	if err != nil {
+		return nil, err
+	}
+	cniConf, err := jsonIndent(map[string]any{
+		"name": "cbr0", "cniVersion": "1.0.0",
+		"plugins": []any{
+			map[string]any{"type": "flannel", "delegate": map[string]any{"hairpinMode": true, "isDefaultGateway": true}},
+			map[string]any{"type": "portmap", "capabilities": map[string]any{"portMappings": true}},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	var extra []string
+	return templates.Render("cni/flannel.yaml", map[string]any{
+		"Version":        FlannelVersion,
+		"Backend":        backend,
+		"NetConf":        netConf,
+		"CNIConf":        cniConf,
+		"Image":          ImageRef(c.Registry, or(o.FlannelImage, FlannelImage)),
+		"CNIPluginImage": ImageRef(c.Registry, or(o.FlannelCNIPluginImage, FlannelCNIPluginImage)),
+		"ExtraArgs":      extra,
+	})
+}
+
+type crd struct{ Kind, Plural, Singular, Scope string }
+
+func calicoCRDs() []crd {
+	cluster := []string{"BGPConfiguration:bgpconfigurations", "BGPFilter:bgpfilters", "BGPPeer:bgppeers",
+		"BlockAffinity:blockaffinities", "CalicoNodeStatus:caliconodestatuses", "ClusterInformation:clusterinformations",
+		"FelixConfiguration:felixconfigurations", "GlobalNetworkPolicy:globalnetworkpolicies",
+		"GlobalNetworkSet:globalnetworksets", "HostEndpoint:hostendpoints", "IPAMBlock:ipamblocks",
+		"IPAMConfig:ipamconfigs", "IPAMHandle:ipamhandles", "IPPool:ippools", "IPReservation:ipreservations",
+		"KubeControllersConfiguration:kubecontrollersconfigurations", "Tier:tiers"}
+	namespaced := []string{"NetworkPolicy:networkpolicies", "NetworkSet:networksets"}
+	var out []crd
+	add := func(list []string, scope string) {
+		for _, kp := range list {
+			k, p, _ := strings.Cut(kp, ":")
+			out = append(out, crd{Kind: k, Plural: p, Singular: strings.ToLower(k), Scope: scope})
+		}
+	}
+	add(cluster, "Cluster")
+	add(namespaced, "Namespaced")
+	return out
+}
+
+func calico(c *config.Cluster, o Options) ([]byte, error) {
+	v4, _, err := podCIDRs(c)
+	if err != nil {
+		return nil, err
+	}
+	if v4 == "" {
+		return nil, fmt.Errorf("calico: kk's calico manifest needs an IPv4 pod CIDR (kubePodsCIDR %q)", c.Network.KubePodsCIDR)
+	}
+	cc := c.Network.Calico
+	ipip, vxlan := or(cc.IPIPMode, "Always"), or(cc.VXLANMode, "Never")
+	backend := "bird"
+	if ipip == "Never" && vxlan != "Never" {
+		backend = "vxlan"
+	}
+	mtu := cc.VethMTU // 0: calico detects it
+	blockSize := c.Kubernetes.NodeCidrMaskSize
+	if blockSize == 0 {
+		blockSize = 24
+	}
+	cniConf, err := jsonIndent(map[string]any{
+		"name": "k8s-pod-network", "cniVersion": "0.3.1",
+		"plugins": []any{
+			map[string]any{"type": "calico", "log_level": "info", "log_file_path": "/var/log/calico/cni/cni.log",
+				"datastore_type": "kubernetes", "nodename": "__KUBERNETES_NODE_NAME__", "mtu": "__CNI_MTU__",
+				"ipam":       map[string]any{"type": "calico-ipam"},
+				"policy":     map[string]any{"type": "k8s"},
+				"kubernetes": map[string]any{"kubeconfig": "__KUBECONFIG_FILEPATH__"}},
+			map[string]any{"type": "portmap", "snat": true, "capabilities": map[string]any{"portMappings": true}},
+			map[string]any{"type": "bandwidth", "capabilities": map[string]any{"bandwidth": true}},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	// mtu is an int in the JSON the install container fills in: it replaces the quoted token.
+	cniConf = strings.Replace(cniConf, `"__CNI_MTU__"`, "__CNI_MTU__", 1)
+	return templates.Render("cni/calico.yaml", map[string]any{
+		"Version":          CalicoVersion,
+		"CRDs":             calicoCRDs(),
+		"Accounts":         []string{"calico-node", "calico-cni-plugin", "calico-kube-controllers"},
+		"Backend":          backend,
+		"VethMTU":          mtu,
+		"CNIConf":          cniConf,
+		"PodCIDR":          v4,
+		"BlockSize":        blockSize,
+		"IPIPMode":         ipip,
+		"VXLANMode":        vxlan,
+		"NatOutgoing":      cc.IPv4NatOutgoing,
+		"NoDefaultPools":   !cc.DefaultIPPool,
+		"CNIImage":         ImageRef(c.Registry, or(o.CalicoCNIImage, CalicoCNIImage)),
+		"NodeImage":        ImageRef(c.Registry, or(o.CalicoNodeImage, CalicoNodeImage)),
+		"ControllersImage": ImageRef(c.Registry, or(o.CalicoControllersImage, CalicoControllersImage)),
+	})
+}
+
+func cilium(c *config.Cluster, o Options) ([]byte, error) {
+	v4, _, err := podCIDRs(c)
+	if err != nil {
+		return nil, err
+	}
+	if v4 == "" {
+		return nil, fmt.Errorf("cilium: kk's cilium manifest needs an IPv4 pod CIDR (kubePodsCIDR %q)", c.Network.KubePodsCIDR)
+	}
+	mask := c.Kubernetes.NodeCidrMaskSize
+	if mask == 0 {
+		mask = 24
+	}
+	return templates.Render("cni/cilium.yaml", map[string]any{
+		"Version":       CiliumVersion,
+		"Accounts":      []string{"cilium", "cilium-operator"},
+		"ClusterName":   or(c.Name, "default"),
+		"PodCIDR":       v4,
+		"MaskSize":      mask,
+		"Image":         ImageRef(c.Registry, or(o.CiliumImage, CiliumImage)),
+		"OperatorImage": ImageRef(c.Registry, or(o.CiliumOperatorImage, CiliumOperatorImage)),
+	})
+}
+
+// ImageRef rewrites an upstream image reference for the cluster's registry settings, as
+// KubeKey does. Without a PrivateRegistry the reference is returned unchanged. With one, the
+// registry host is replaced by PrivateRegistry and the namespace (the path between host and
+// repository name; "library" for Docker Hub images that have none) becomes:
+//   - NamespaceOverride, when set;
+//   - else, with NamespaceRewrite policy "changePrefix", the namespace with its first matching
+//     Src prefix replaced by Dest (or Dest/namespace when no Src matches);
+//   - else the namespace unchanged.
+//
+// ghcr.io/flannel-io/flannel:v0.28.10 with PrivateRegistry reg.local:5000 becomes
+// reg.local:5000/flannel-io/flannel:v0.28.10, and reg.local:5000/kubesphereio/flannel:v0.28.10
+// with NamespaceOverride kubesphereio.
+func ImageRef(reg config.Registry, ref string) string {
+	if reg.PrivateRegistry == "" {
+		return ref
+	}
+	host, rest := splitHost(ref)
+	ns, repo := "", rest
+	if i := strings.LastIndex(rest, "/"); i >= 0 {
+		ns, repo = rest[:i], rest[i+1:]
+	}
+	if ns == "" && host == "docker.io" {
+		ns = "library"
+	}
+	switch {
+	case reg.NamespaceOverride != "":
+		ns = reg.NamespaceOverride
+	case reg.NamespaceRewrite != nil && strings.EqualFold(reg.NamespaceRewrite.Policy, "changePrefix") && reg.NamespaceRewrite.Dest != "":
+		rw := reg.NamespaceRewrite
+		matched := false
+		for _, src := range rw.Src {
+			if src != "" && strings.HasPrefix(ns, src) {
+				ns = rw.Dest + strings.TrimPrefix(ns, src)
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			ns = strings.Trim(rw.Dest+"/"+ns, "/")
+		}
+	}
+	out := strings.TrimSuffix(reg.PrivateRegistry, "/") + "/"
+	if ns != "" {
+		out += ns + "/"
+	}
+	return out + repo
+}
+
+// splitHost splits "host/path:tag" into host and "path:tag"; references without a registry
+// host are Docker Hub's.
+func splitHost(ref string) (host, rest string) {
+	first, after, ok := strings.Cut(ref, "/")
+	if ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
+		return first, after
+	}
+	return "docker.io", ref
+}
+
+// Spec is what the network task applies.
+type Spec struct {
+	// Plugin is c.Network.Plugin.
+	Plugin string
+	// Objects are the decoded manifests (none for plugin "none").
+	Objects []*unstructured.Unstructured
+	// WaitTimeout bounds the wait for the plugin to be ready (default 10 minutes).
+	WaitTimeout time.Duration
+}
+
+// NewSpec renders and decodes the manifests of c's network plugin.
+func NewSpec(c *config.Cluster, o Options) (Spec, error) {
+	docs, err := Manifests(c, o)
+	if err != nil {
+		return Spec{}, err
+	}
+	objs, err := kubeapply.Decode(docs)
+	if err != nil {
+		return Spec{}, fmt.Errorf("network plugin %s: %w", c.Network.Plugin, err)
+	}
+	return Spec{Plugin: c.Network.Plugin, Objects: objs, WaitTimeout: 10 * time.Minute}, nil
+}
+
+// Install applies s's manifests with server-side apply and waits until every object is ready
+// (the DaemonSet available on every node). It returns what the apply did.
+func Install(ctx context.Context, cfg *rest.Config, s Spec) (kubeapply.Result, error) {
+	if len(s.Objects) == 0 {
+		return kubeapply.Result{}, nil
+	}
+	c, err := kubeapply.NewClient(cfg)
+	if err != nil {
+		return kubeapply.Result{}, err
+	}
+	res, err := c.Apply(ctx, s.Objects, kubeapply.Options{})
+	if err != nil {
+		return res, fmt.Errorf("network plugin %s: %w", s.Plugin, err)
+	}
+	timeout := s.WaitTimeout
+	if timeout == 0 {
+		timeout = 10 * time.Minute
+	}
+	if err := c.Wait(ctx, res.Applied(), kubeapply.WaitOptions{Timeout: timeout}); err != nil {
+		return res, fmt.Errorf("network plugin %s not ready: %w", s.Plugin, err)
+	}
+	return res, nil
+}
+
+// Converged reports whether s is applied as is (a server-side dry run changes nothing) and
+// every object is ready; not-ready objects are described in the returned reason.
+func Converged(ctx context.Context, cfg *rest.Config, s Spec) (bool, string, error) {
+	if len(s.Objects) == 0 {
+		return true, "", nil
+	}
+	c, err := kubeapply.NewClient(cfg)
+	if err != nil {
+		return false, "", err
+	}
+	res, err := c.Apply(ctx, s.Objects, kubeapply.Options{DryRun: true})
+	if err != nil {
+		return false, "", fmt.Errorf("network plugin %s (dry run): %w", s.Plugin, err)
+	}
+	if n := res.Changed(); n > 0 {
+		return false, fmt.Sprintf("%d object(s) would change (%s)", n, res), nil
+	}
+	if nr := c.NotReady(ctx, s.Objects, ""); len(nr) > 0 {
+		return false, fmt.Sprintf("%s: %s %s", nr[0].Ref, nr[0].Status, nr[0].Message), nil
+	}
+	return true, "", nil
+}
+
+// TaskName is the name of the task Task returns.
+const TaskName = "network/cni"
+
+// Task returns the pipeline task that installs the network plugin. It runs once, on the first
+// control-plane host, but talks to the API server from the kk machine with the rest.Config
+// that kubeconfig returns (the admin kubeconfig, fetched after kubeadm init). Check is a
+// server-side dry run plus a readiness poll, so a converged cluster reports ok; Run applies
+// and waits, and reports changed only when an object was created or configured.
+func Task(s Spec, kubeconfig func(ctx context.Context) (*rest.Config, error), after []string) pipeline.Task {
+	return pipeline.Task{
+		Name: TaskName, Desc: "install the " + s.Plugin + " pod network", After: after,
+		Hosts: pipeline.FirstOf(string(config.RoleControlPlane)),
+		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
+			if len(s.Objects) == 0 {
+				return true, nil
+			}
+			cfg, err := kubeconfig(ctx)
+			if err != nil {
+				return false, err
+			}
+			ok, why, err := Converged(ctx, cfg, s)
+			if err == nil && !ok && t.Log != nil {
+				t.Log.Info("network plugin not converged", "reason", why)
+			}
+			return ok, err
+		},
+		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
+			cfg, err := kubeconfig(ctx)
+			if err != nil {
+				return false, err
+			}
+			res, err := Install(ctx, cfg, s)
+			if t.Log != nil && len(res.Objects) > 0 {
+				t.Log.Info("network plugin applied", "plugin", s.Plugin, "result", res.String())
+			}
+			return res.Changed() > 0, err
+		},
+		Timeout: max(s.WaitTimeout, 10*time.Minute) + 2*time.Minute,
+	}
+}
