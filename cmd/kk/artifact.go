@@ -16,7 +16,8 @@ import (
 
 func newArtifactCommand(g *globals) *cobra.Command {
 	c := &cobra.Command{Use: "artifact", Short: "Build, check and unpack offline bundles (artifacts)"}
-	c.AddCommand(newArtifactExportCommand(g), newArtifactInspectCommand(), newArtifactVerifyCommand(), newArtifactImportCommand(g))
+	c.AddCommand(newArtifactExportCommand(g), newArtifactInspectCommand(), newArtifactVerifyCommand(), newArtifactImportCommand(g),
+		newArtifactImageCommand(g))
 	return c
 }
 

@@ -50,6 +50,7 @@ It reads KubeKey's kubekey.kubesphere.io/v1alpha2 Cluster files as they are.`,
 		newInitCommand(g),
 		newArtifactCommand(g),
 	)
+	registerInitRegistry(root, g)
 	return root
 }
 
