@@ -1,0 +1,348 @@
+package runtime
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kk-project/kk/modules/binaries"
+	"github.com/kk-project/kk/modules/facts"
+	"github.com/kk-project/kk/pipeline"
+	"github.com/kk-project/kk/pipeline/connector"
+)
+
+// remote places for the image import
+const importDir = "/var/lib/kk/images"
+
+// Tasks returns the tasks that install and start the spec's container runtime on every
+// control plane and worker, after facts. ReadyTask comes last on each host.
+func Tasks(s Spec) []pipeline.Task {
+	if s.ContainerManager == Docker {
+		return dockerTasks(s)
+	}
+	return containerdTasks(s)
+}
+
+func inContainer(t *pipeline.Target) bool {
+	f := t.Facts()
+	return f != nil && f.Container != ""
+}
+
+func containerdTasks(s Spec) []pipeline.Task {
+	after := []string{facts.TaskName}
+	sel := Nodes()
+	list := append(binaries.To(BinDir, "containerd", "containerd-shim-runc-v2", "ctr", "crictl"),
+		binaries.Install{Name: "runc", Dest: RuncPath})
+	tasks := []pipeline.Task{
+		binaries.Task(TaskBinaries, "containerd, runc and crictl", sel, after, s.Files, list),
+	}
+	if len(s.CNIPlugins) > 0 {
+		tasks = append(tasks, cniTask(s, sel, after))
+	}
+	tasks = append(tasks,
+		filesTask(TaskConfig, "containerd configuration "+ContainerdConf, sel, after, func(t *pipeline.Target) ([]connector.File, error) {
+			b, err := RenderContainerdConfig(s, inContainer(t))
+			mode := fs.FileMode(0o644)
+			if len(s.auths()) > 0 {
+				mode = 0o600 // it holds registry passwords
+			}
+			return []connector.File{{Path: ContainerdConf, Data: b, Mode: mode}}, err
+		}),
+		registryHostsTask(s, sel, after, CertsDir, RegistryFiles),
+		filesTask(TaskUnits, "containerd.service", sel, after, func(t *pipeline.Target) ([]connector.File, error) {
+			b, err := RenderContainerdUnit(inContainer(t))
+			return []connector.File{{Path: path.Join(UnitDir, "containerd.service"), Data: b, Mode: 0o644}}, err
+		}),
+		filesTask(TaskCrictl, "crictl configuration "+CrictlConf, sel, after, func(*pipeline.Target) ([]connector.File, error) {
+			b, err := RenderCrictl(s)
+			return []connector.File{{Path: CrictlConf, Data: b, Mode: 0o644}}, err
+		}),
+		serviceTask(serviceSpec{
+			services: []string{"containerd"},
+			watched:  []string{ContainerdConf, path.Join(UnitDir, "containerd.service"), path.Join(BinDir, "containerd")},
+			stamp:    "/etc/containerd/.kk-applied",
+			wait:     "ctr version",
+		}, sel, []string{TaskBinaries, TaskConfig, TaskUnits, TaskRegistryHosts}),
+	)
+	readyAfter := []string{TaskService, TaskCrictl, TaskRegistryHosts}
+	if len(s.CNIPlugins) > 0 {
+		readyAfter = append(readyAfter, TaskCNIPlugins)
+	}
+	if s.ImageArchive != "" {
+		tasks = append(tasks, importTask(s, sel, importer{
+			list: "ctr -n k8s.io images ls -q",
+			// the layout's index names each image (io.containerd.image.name); every platform
+			// the archive holds is imported and the host's own one unpacked
+			load: func(p string) string {
+				return "ctr -n k8s.io images import --all-platforms " + connector.Quote(p)
+			},
+		}))
+		readyAfter = append(readyAfter, TaskImages)
+	}
+	return append(tasks, readyTask(s, sel, readyAfter, "containerd"))
+}
+
+func cniTask(s Spec, sel pipeline.Selector, after []string) pipeline.Task {
+	var names []string
+	for _, p := range s.CNIPlugins {
+		names = append(names, "cni/"+p)
+	}
+	return binaries.Task(TaskCNIPlugins, "CNI plugins into "+CNIBinDir, sel, after, s.Files, binaries.To(CNIBinDir, names...))
+}
+
+// filesCheck is a shell test that every file has its content and mode.
+func filesCheck(files []connector.File) string {
+	if len(files) == 0 {
+		return "true"
+	}
+	var sums, modes []string
+	for _, f := range files {
+		sum := sha256.Sum256(f.Data)
+		sums = append(sums, connector.Quote(hex.EncodeToString(sum[:])+"  "+f.Path))
+		modes = append(modes, fmt.Sprintf(`[ "$(stat -c %%a %s 2>/dev/null)" = %o ]`, connector.Quote(f.Path), f.Mode.Perm()))
+	}
+	return "printf '%s\\n' " + strings.Join(sums, " ") + " | sha256sum -c --status - 2>/dev/null && " + strings.Join(modes, " && ")
+}
+
+func uploadAll(ctx context.Context, t *pipeline.Target, files []connector.File) (bool, error) {
+	changed := false
+	for _, f := range files {
+		c, err := t.Upload(ctx, f)
+		if err != nil {
+			return changed, fmt.Errorf("write %s: %w", f.Path, err)
+		}
+		changed = changed || c
+	}
+	return changed, nil
+}
+
+// filesTask keeps files (rendered per host) in place.
+func filesTask(name, desc string, sel pipeline.Selector, after []string, render func(*pipeline.Target) ([]connector.File, error)) pipeline.Task {
+	return pipeline.Task{
+		Name: name, Desc: desc, Hosts: sel, After: after,
+		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
+			files, err := render(t)
+			if err != nil {
+				return false, err
+			}
+			return t.Test(ctx, filesCheck(files))
+		},
+		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
+			files, err := render(t)
+			if err != nil {
+				return false, err
+			}
+			return uploadAll(ctx, t, files)
+		},
+	}
+}
+
+// registryHostsTask keeps kk's registry directories under base and removes the ones kk wrote
+// for registries no longer configured.
+func registryHostsTask(s Spec, sel pipeline.Selector, after []string, base string, render func(Spec) ([]connector.File, []string, error)) pipeline.Task {
+	stale := func(ctx context.Context, t *pipeline.Target, want []string) ([]string, error) {
+		out, err := t.Sudo(ctx, fmt.Sprintf(`for m in %s/*/%s; do [ -f "$m" ] && dirname "$m"; done; true`, connector.Quote(base), managedMarker))
+		if err != nil {
+			return nil, err
+		}
+		var old []string
+		for _, d := range strings.Fields(out) {
+			if !slices.Contains(want, d) {
+				old = append(old, d)
+			}
+		}
+		return old, nil
+	}
+	return pipeline.Task{
+		Name: TaskRegistryHosts, Desc: "registry mirrors, insecure registries and certificates under " + base, Hosts: sel, After: after,
+		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
+			files, dirs, err := render(s)
+			if err != nil {
+				return false, err
+			}
+			old, err := stale(ctx, t, dirs)
+			if err != nil || len(old) > 0 {
+				return false, err
+			}
+			return t.Test(ctx, filesCheck(files))
+		},
+		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
+			files, dirs, err := render(s)
+			if err != nil {
+				return false, err
+			}
+			old, err := stale(ctx, t, dirs)
+			if err != nil {
+				return false, err
+			}
+			changed := false
+			if len(old) > 0 {
+				var q []string
+				for _, d := range old {
+					q = append(q, connector.Quote(d))
+				}
+				if _, err := t.Sudo(ctx, "rm -rf "+strings.Join(q, " ")); err != nil {
+					return false, err
+				}
+				changed = true
+			}
+			c, err := uploadAll(ctx, t, files)
+			return changed || c, err
+		},
+	}
+}
+
+// serviceSpec is a set of systemd services restarted together when a watched file changed.
+type serviceSpec struct {
+	services []string // in start order
+	watched  []string // config, units, binaries: a restart applies them
+	stamp    string   // records the watched files' digest at the last (re)start
+	wait     string   // command that succeeds once the service answers
+}
+
+func (sv serviceSpec) digest() string {
+	var q []string
+	for _, w := range sv.watched {
+		q = append(q, connector.Quote(w))
+	}
+	return "sha256sum " + strings.Join(q, " ") + " | sha256sum | cut -d' ' -f1"
+}
+
+func (sv serviceSpec) logs() string {
+	var parts []string
+	for _, s := range sv.services {
+		parts = append(parts, "systemctl status --no-pager -l "+s+" 2>&1 | tail -n 15; journalctl --no-pager -u "+s+" -n 30 2>&1")
+	}
+	return strings.Join(parts, "; ")
+}
+
+// serviceTask enables and runs the services, restarting them only when a watched file changed
+// since the last (re)start (or a service is not running).
+func serviceTask(sv serviceSpec, sel pipeline.Selector, after []string) pipeline.Task {
+	names := strings.Join(sv.services, " ")
+	return pipeline.Task{
+		Name: TaskService, Desc: "run " + names + " (restarted when its configuration, unit or program changed)", Hosts: sel, After: after,
+		Timeout: 5 * time.Minute,
+		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
+			return t.Test(ctx, fmt.Sprintf(`[ -f %[1]s ] && [ "$(%[2]s)" = "$(cat %[1]s)" ] && systemctl is-enabled -q %[3]s && systemctl is-active -q %[3]s`,
+				connector.Quote(sv.stamp), sv.digest(), names))
+		},
+		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
+			cmd := fmt.Sprintf(`set -e; h=$(%s); systemctl daemon-reload; systemctl enable -q %s; for s in %s; do systemctl restart "$s"; done
+ok=; for i in $(seq 1 60); do if %s >/dev/null 2>&1; then ok=1; break; fi; sleep 1; done
+if [ -z "$ok" ]; then echo "%s did not answer within 60s after its restart:" >&2; { %s; } >&2; exit 1; fi
+printf '%%s\n' "$h" > %s`, sv.digest(), names, names, sv.wait, names, sv.logs(), connector.Quote(sv.stamp))
+			if _, err := t.Sudo(ctx, cmd); err != nil {
+				return false, err
+			}
+			return true, nil
+		},
+	}
+}
+
+type importer struct {
+	list string                // prints the present image references, one a line
+	load func(p string) string // imports the archive at p
+}
+
+// archiveImages lists what the import must provide: Spec.Images, else every reference the
+// archive's index names.
+func archiveImages(s Spec) ([]string, error) {
+	if len(s.Images) > 0 {
+		return s.Images, nil
+	}
+	refs, err := ArchiveRefs(s.ImageArchive)
+	if err != nil {
+		return nil, err
+	}
+	if len(refs) == 0 {
+		return nil, fmt.Errorf("image archive %s names no image (no %s annotation in its index.json): set the images to expect", s.ImageArchive, "org.opencontainers.image.ref.name")
+	}
+	return refs, nil
+}
+
+func missingImages(ctx context.Context, t *pipeline.Target, im importer, want []string) ([]string, error) {
+	out, err := t.Sudo(ctx, im.list)
+	if err != nil {
+		return nil, err
+	}
+	have := strings.Fields(out)
+	var missing []string
+	for _, w := range want {
+		if !slices.Contains(have, w) && !slices.Contains(have, "docker.io/"+w) {
+			missing = append(missing, w)
+		}
+	}
+	return missing, nil
+}
+
+// importTask uploads the image archive and imports it when an expected image is missing.
+func importTask(s Spec, sel pipeline.Selector, im importer) pipeline.Task {
+	return pipeline.Task{
+		Name: TaskImages, Desc: "import the image archive " + filepath.Base(s.ImageArchive), Hosts: sel, After: []string{TaskService},
+		Timeout: 30 * time.Minute,
+		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
+			want, err := archiveImages(s)
+			if err != nil {
+				return false, err
+			}
+			res, err := t.Exec(ctx, im.list, connector.ExecOptions{Sudo: true})
+			if err != nil || res.ExitCode != 0 {
+				return false, err // the runtime is not running yet (dry run): would import
+			}
+			m, err := missingImages(ctx, t, im, want)
+			return len(m) == 0, err
+		},
+		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
+			want, err := archiveImages(s)
+			if err != nil {
+				return false, err
+			}
+			remote := path.Join(importDir, "kk-images-"+fmt.Sprint(time.Now().UnixNano())+".tar")
+			if _, err := t.Upload(ctx, connector.File{Path: remote, LocalPath: s.ImageArchive, Mode: 0o600}); err != nil {
+				return false, fmt.Errorf("upload image archive %s: %w", s.ImageArchive, err)
+			}
+			_, err = t.Sudo(ctx, im.load(remote))
+			_, _ = t.Sudo(ctx, "rm -f "+connector.Quote(remote))
+			if err != nil {
+				return true, fmt.Errorf("import image archive %s: %w", s.ImageArchive, err)
+			}
+			m, err := missingImages(ctx, t, im, want)
+			if err != nil {
+				return true, err
+			}
+			if len(m) > 0 {
+				return true, fmt.Errorf("image archive %s was imported but these images are still missing (not in the archive?): %s", s.ImageArchive, strings.Join(m, ", "))
+			}
+			return true, nil
+		},
+	}
+}
+
+// crictlReady succeeds once the CRI reports the RuntimeReady condition true.
+const crictlReady = `crictl info 2>/dev/null | tr -d ' \n\t' | grep -q '"type":"RuntimeReady","status":true'`
+
+// readyTask waits until the CRI answers and reports RuntimeReady.
+func readyTask(s Spec, sel pipeline.Selector, after []string, service string) pipeline.Task {
+	return pipeline.Task{
+		Name: ReadyTask, Desc: "wait until the CRI (" + s.CRISocket + ") reports RuntimeReady", Hosts: sel, After: after,
+		Timeout: 3 * time.Minute,
+		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
+			return t.Test(ctx, crictlReady)
+		},
+		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
+			cmd := fmt.Sprintf(`for i in $(seq 1 120); do if %s; then exit 0; fi; sleep 1; done
+echo "the CRI at %s did not report RuntimeReady within 120s; crictl info says:" >&2; crictl info >&2 2>&1; journalctl --no-pager -u %s -n 30 >&2 2>&1; exit 1`,
+				crictlReady, s.CRISocket, service)
+			_, err := t.Sudo(ctx, cmd)
+			return false, err // waiting changes nothing
+		},
+	}
+}
