@@ -39,7 +39,13 @@ type run struct {
 
 func kk(t *testing.T, bin string, args ...string) run {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	return kkTimeout(t, 10*time.Minute, bin, args...)
+}
+
+// kkTimeout runs kk with a time limit; the output goes to the test log.
+func kkTimeout(t *testing.T, limit time.Duration, bin string, args ...string) run {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	var b bytes.Buffer
