@@ -8,6 +8,7 @@ import (
 	"github.com/kk-project/kk/artifacts/versions"
 	"github.com/kk-project/kk/modules/etcd"
 	"github.com/kk-project/kk/modules/osprep"
+	"github.com/kk-project/kk/modules/runtime"
 	"github.com/kk-project/kk/pipeline"
 )
 
@@ -54,6 +55,9 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 	}
 	set("precheck", "every host fit for its roles", []pipeline.Task{PrecheckTask(c)})
 	set("os", "hostname, /etc/hosts, swap, kernel modules, sysctl, packages", osprep.Tasks(osSpec(c)))
+	rs := runtime.SpecFor(c, a.Files)
+	rs.ImageArchive, rs.Images = a.ImageArchive, a.ImageRefs
+	set("runtime", "containerd, runc, crictl, CNI plugins; images from the bundle", runtime.Tasks(rs))
 	es, err := etcd.SpecFor(c, o.Workdir, a.Files)
 	if err != nil {
 		return nil, err
