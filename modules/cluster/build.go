@@ -6,6 +6,7 @@ import (
 
 	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/artifacts/versions"
+	"github.com/kk-project/kk/modules/cni"
 	"github.com/kk-project/kk/modules/etcd"
 	"github.com/kk-project/kk/modules/osprep"
 	"github.com/kk-project/kk/modules/runtime"
@@ -63,6 +64,14 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 		return nil, err
 	}
 	set("etcd", "etcd members with kk's own TLS, health, backup timer", append(etcd.Tasks(es), etcd.ClientTasks(es)...))
+	kc := restConfig(p.Kubeconfig)
+	ns, err := cni.NewSpec(c, cni.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if ns.Plugin != cni.None && len(ns.Objects) > 0 {
+		set("network", "the CNI plugin, applied and ready on every node", []pipeline.Task{cni.Task(ns, kc, nil)})
+	}
 	chain(phases)
 	p.Phases = phases
 	return p, nil
