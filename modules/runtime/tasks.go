@@ -327,7 +327,7 @@ func importTask(s Spec, sel pipeline.Selector, im importer) pipeline.Task {
 }
 
 // crictlReady succeeds once the CRI reports the RuntimeReady condition true.
-const crictlReady = `crictl info 2>/dev/null | tr -d ' \n\t' | grep -q '"type":"RuntimeReady","status":true'`
+const crictlReady = `crictl info -o go-template --template '{{range .status.conditions}}{{.type}}={{.status}} {{end}}' 2>/dev/null | grep -qw 'RuntimeReady=true'`
 
 // readyTask waits until the CRI answers and reports RuntimeReady.
 func readyTask(s Spec, sel pipeline.Selector, after []string, service string) pipeline.Task {
@@ -339,7 +339,7 @@ func readyTask(s Spec, sel pipeline.Selector, after []string, service string) pi
 		},
 		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
 			cmd := fmt.Sprintf(`for i in $(seq 1 120); do if %s; then exit 0; fi; sleep 1; done
-echo "the CRI at %s did not report RuntimeReady within 120s; crictl info says:" >&2; crictl info >&2 2>&1; journalctl --no-pager -u %s -n 30 >&2 2>&1; exit 1`,
+echo "the CRI at %s did not report RuntimeReady within 120s; crictl info says:" >&2; crictl info 2>&1 | head -c 1500 >&2; journalctl --no-pager -u %s -n 10 >&2 2>&1; exit 1`,
 				crictlReady, s.CRISocket, service)
 			_, err := t.Sudo(ctx, cmd)
 			return false, err // waiting changes nothing
