@@ -32,6 +32,10 @@ const (
 	CriDockerdSocket = "unix:///var/run/cri-dockerd.sock"
 )
 
+// CgroupDriver is the cgroup driver both runtimes are configured with (runc's SystemdCgroup,
+// docker's native.cgroupdriver): kubelet's cgroupDriver must match it.
+const CgroupDriver = "systemd"
+
 // Task names, for other modules' After lists. ReadyTask is the last one: it runs after every
 // other runtime task on the host and succeeds once the CRI reports RuntimeReady, so a module
 // that needs a working runtime with the images imported orders after ReadyTask only.

@@ -405,4 +405,16 @@ crictl stopp "$pod" >/dev/null; crictl rmp "$pod" >/dev/null; echo removed`, pod
 	if got := changedTasks(runTasks(t, c, bed, work, s)); !slices.Equal(got, want) {
 		t.Errorf("back to the original: changed %v, want %v", got, want)
 	}
+
+	// a dry run on converged hosts plans nothing
+	var out bytes.Buffer
+	sess, err := session.New(c, session.Options{Workdir: work, KnownHosts: bed.KnownHosts, Out: &out, Err: &out, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	dry, err := sess.Run(context.Background(), "runtime", append([]pipeline.Task{facts.Task()}, runtime.Tasks(s)...))
+	if err != nil || dry.Count(pipeline.StatusPlanned) != 0 || dry.Count(pipeline.StatusChanged) != 0 {
+		t.Errorf("dry run on converged hosts: %v, %d would change\n%s", err, dry.Count(pipeline.StatusPlanned), out.String())
+	}
 }

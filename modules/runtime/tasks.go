@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kk-project/kk/modules/binaries"
@@ -285,11 +286,19 @@ func missingImages(ctx context.Context, t *pipeline.Target, im importer, want []
 
 // importTask uploads the image archive and imports it when an expected image is missing.
 func importTask(s Spec, sel pipeline.Selector, im importer) pipeline.Task {
+	// the archive's index is read once for all hosts
+	var once sync.Once
+	var images []string
+	var imagesErr error
+	wantImages := func(s Spec) ([]string, error) {
+		once.Do(func() { images, imagesErr = archiveImages(s) })
+		return images, imagesErr
+	}
 	return pipeline.Task{
 		Name: TaskImages, Desc: "import the image archive " + filepath.Base(s.ImageArchive), Hosts: sel, After: []string{TaskService},
 		Timeout: 30 * time.Minute,
 		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
-			want, err := archiveImages(s)
+			want, err := wantImages(s)
 			if err != nil {
 				return false, err
 			}
@@ -301,7 +310,7 @@ func importTask(s Spec, sel pipeline.Selector, im importer) pipeline.Task {
 			return len(m) == 0, err
 		},
 		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
-			want, err := archiveImages(s)
+			want, err := wantImages(s)
 			if err != nil {
 				return false, err
 			}
