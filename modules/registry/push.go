@@ -237,6 +237,10 @@ func ping(ctx context.Context, tr http.RoundTripper, reg name.Registry, o PushOp
 		return fmt.Errorf("registry %s is unreachable: %w", where, err)
 	}
 	resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized && o.Username == "" &&
+		strings.HasPrefix(strings.ToLower(resp.Header.Get("WWW-Authenticate")), "basic") {
+		return fmt.Errorf("registry %s requires a username and password: add them to spec.registry.auths[%q]", where, reg.RegistryStr())
+	}
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusUnauthorized {
 		return fmt.Errorf("registry %s answered GET /v2/ with %s: not a container registry?", where, resp.Status)
 	}

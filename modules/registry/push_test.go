@@ -119,6 +119,11 @@ func TestPushTLSAuthAndSkipExisting(t *testing.T) {
 	if _, err := Push(context.Background(), o); err == nil {
 		t.Error("push with a wrong password succeeded")
 	}
+	// no credentials: said so before anything is pushed
+	o.Username, o.Password = "", ""
+	if _, err := Push(context.Background(), o); err == nil || !strings.Contains(err.Error(), "registry "+reg+" (dialed at 127.0.0.1) requires a username and password") {
+		t.Errorf("push without credentials: %v", err)
+	}
 }
 
 func TestPushUntrustedCA(t *testing.T) {

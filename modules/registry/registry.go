@@ -445,7 +445,7 @@ func (s Spec) Probe() string {
 	}
 	curl := "code=$(timeout 10 curl -s -o /dev/null -w '%{http_code}' --cacert " + CAFile +
 		" --connect-to " + connector.Quote(connectTo) + " " + connector.Quote(url) + "); [ \"$code\" = 200 ] || [ \"$code\" = 401 ]"
-	ossl := "printf 'GET /v2/ HTTP/1.0\\r\\nHost: %s\\r\\n\\r\\n' " + connector.Quote(endpointOf(s.Domain, s.Port)) +
+	ossl := "printf 'GET /v2/ HTTP/1.1\\r\\nHost: %s\\r\\nConnection: close\\r\\n\\r\\n' " + connector.Quote(endpointOf(s.Domain, s.Port)) +
 		" | timeout 10 openssl s_client -quiet -verify_return_error -CAfile " + CAFile + sni +
 		" -connect 127.0.0.1:" + port + " 2>/dev/null | head -n1 | grep -Eq '^HTTP/[0-9.]+ (200|401)'"
 	return "if command -v curl >/dev/null 2>&1; then " + curl + "; else " + ossl + "; fi"
