@@ -112,8 +112,27 @@ func (m *Manifest) placed(arches []string) []placedComponent {
 		add("cri-dockerd", comps.CriDockerd.Version, cp("cri-dockerd"))
 		add("crictl", comps.Crictl.Version, cp("crictl"))
 		add("calicoctl", comps.Calicoctl.Version, cp("calicoctl"))
+		add("registry", RegistryVersion(comps.DockerRegistry.Version), cp("docker-registry"))
 	}
 	return out
+}
+
+// DefaultRegistryVersion is the distribution registry kk packages for
+// spec.components.docker-registry when the Manifest names only a major version ("2", as
+// KubeKey's manifests do: KubeKey runs the registry:2 image, kk runs the program).
+const DefaultRegistryVersion = "v3.0.0"
+
+// RegistryVersion is the registry release packaged for a docker-registry version as written:
+// a full release (v3.0.0, 3.0.1) as is, a bare major version as DefaultRegistryVersion.
+func RegistryVersion(v string) string {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return ""
+	}
+	if strings.Count(v, ".") < 2 {
+		return DefaultRegistryVersion
+	}
+	return v
 }
 
 // hasRuntime says whether spec.components.containerRuntimes lists a runtime of type t.

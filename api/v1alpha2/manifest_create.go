@@ -35,6 +35,9 @@ func NewManifest(c *config.Cluster) (*Manifest, error) {
 	comps.Helm.Version = set.Helm
 	comps.CNI.Version = set.CNI
 	comps.Crictl.Version = set.Crictl
+	if len(c.HostsWithRole(config.RoleRegistry)) > 0 {
+		comps.DockerRegistry.Version = DefaultRegistryVersion // kk init registry runs it
+	}
 	if c.Etcd.Type == config.EtcdKubeKey {
 		comps.Etcd.Version = set.Etcd
 	}

@@ -89,8 +89,9 @@ type ManifestComponents struct {
 	ContainerRuntimes []ContainerRuntime `json:"containerRuntimes,omitempty" yaml:"containerRuntimes,omitempty"`
 	Crictl            ComponentVersion   `json:"crictl,omitempty" yaml:"crictl,omitempty"`
 	Calicoctl         ComponentVersion   `json:"calicoctl,omitempty" yaml:"calicoctl,omitempty"`
-	// DockerRegistry, Harbor and DockerCompose are KubeKey's registry packages; kk reads
-	// them but does not package them (a warning says so).
+	// DockerRegistry, Harbor and DockerCompose are KubeKey's registry packages. kk packages
+	// the distribution registry program for DockerRegistry (kk init registry runs it) and
+	// reads but does not package Harbor and DockerCompose (a warning says so).
 	DockerRegistry ComponentVersion `json:"docker-registry,omitempty" yaml:"docker-registry,omitempty"`
 	Harbor         ComponentVersion `json:"harbor,omitempty" yaml:"harbor,omitempty"`
 	DockerCompose  ComponentVersion `json:"docker-compose,omitempty" yaml:"docker-compose,omitempty"`

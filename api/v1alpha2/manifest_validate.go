@@ -121,7 +121,10 @@ func (v *manifestCheck) ignored() {
 		v.rep.warnf("spec.operatingSystems", "kk does not package operating system repository ISOs: ignored (kk installs OS packages from the hosts' own repositories)")
 	}
 	c := v.m.Spec.Components
-	for field, ver := range map[string]string{"docker-registry": c.DockerRegistry.Version, "harbor": c.Harbor.Version, "docker-compose": c.DockerCompose.Version} {
+	if rv := strings.TrimSpace(c.DockerRegistry.Version); rv != "" && RegistryVersion(rv) != rv {
+		v.rep.warnf(manifestComponentsPrefix+".docker-registry", "kk packages the distribution registry program %s for docker-registry %q", DefaultRegistryVersion, rv)
+	}
+	for field, ver := range map[string]string{"harbor": c.Harbor.Version, "docker-compose": c.DockerCompose.Version} {
 		if strings.TrimSpace(ver) != "" {
 			v.rep.warnf(manifestComponentsPrefix+"."+field, "kk does not package %s: ignored", field)
 		}
