@@ -1,0 +1,132 @@
+// Package upstream stands in for the internet in kk's end-to-end runs: it serves the local
+// mirror (release binaries at the upstream URL paths) and the test images (an OCI registry)
+// on loopback, writes the kind: Manifest of a test cluster pinned to what the mirror builds,
+// and exports its bundle with kk itself (kk artifact export --mirror --registry-mirror), the
+// same code path a user with their own mirror takes.
+package upstream
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/kk-project/kk/e2e/images"
+	"github.com/kk-project/kk/e2e/mirror"
+)
+
+// Dirs says where the mirror and images were built (make mirror).
+type Dirs struct {
+	Mirror string // default /var/tmp/kk-mirror ($KK_MIRROR_DIR)
+	Images string // default /var/tmp/kk-images ($KK_IMAGES_DIR)
+}
+
+// DefaultDirs reads $KK_MIRROR_DIR and $KK_IMAGES_DIR.
+func DefaultDirs() Dirs {
+	return Dirs{Mirror: envOr("KK_MIRROR_DIR", images.DefaultMirrorDir), Images: envOr("KK_IMAGES_DIR", images.DefaultOutDir)}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// Served is a running upstream.
+type Served struct {
+	Mirror   string // http://127.0.0.1:PORT
+	Registry string // 127.0.0.1:PORT
+}
+
+// Serve serves the mirror and the images on loopback until ctx ends.
+func Serve(ctx context.Context, d Dirs) (Served, error) {
+	if _, err := os.Stat(filepath.Join(d.Mirror, "release")); err != nil {
+		return Served{}, fmt.Errorf("the local mirror %s is not built (make mirror): %w", d.Mirror, err)
+	}
+	_, base, err := mirror.Serve(ctx, d.Mirror, "127.0.0.1:0")
+	if err != nil {
+		return Served{}, err
+	}
+	reg, _, err := images.Serve(ctx, images.LayoutDir(d.Images), "127.0.0.1:0")
+	if err != nil {
+		return Served{}, err
+	}
+	return Served{Mirror: base, Registry: reg}, nil
+}
+
+// Manifest is the kind: Manifest of a cluster of Kubernetes version k8s, pinned to what the
+// local mirror builds (a user pins versions the same way) and listing every test image of
+// that version.
+func Manifest(d Dirs, k8s string) (string, error) {
+	spec := mirror.DefaultSpec()
+	data, err := os.ReadFile(filepath.Join(d.Images, "images.json"))
+	if err != nil {
+		return "", fmt.Errorf("test images are not built (make mirror): %w", err)
+	}
+	var sum images.Summary
+	if err := json.Unmarshal(data, &sum); err != nil {
+		return "", fmt.Errorf("%s: %w", filepath.Join(d.Images, "images.json"), err)
+	}
+	var refs []string
+	for _, im := range sum.Images {
+		for _, r := range im.Refs {
+			if strings.HasPrefix(r, "registry.k8s.io/kube-") && !strings.HasSuffix(r, ":"+k8s) {
+				continue // another Kubernetes version
+			}
+			refs = append(refs, r)
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `apiVersion: kubekey.kubesphere.io/v1alpha2
+kind: Manifest
+metadata:
+  name: e2e-%s
+spec:
+  arches: [amd64]
+  kubernetesDistributions:
+  - {type: kubernetes, version: %s}
+  components:
+    etcd: {version: %s}
+    containerRuntimes:
+    - {type: containerd, version: %s}
+    crictl: {version: %s}
+    cni: {version: %s}
+    runc: {version: %s}
+  images:
+`, k8s, k8s, spec.Etcd, spec.Containerd, spec.Crictl, spec.CNIPlugins, spec.Runc)
+	for _, r := range refs {
+		fmt.Fprintf(&b, "  - %s\n", r)
+	}
+	return b.String(), nil
+}
+
+// Export writes the Manifest for k8s into dir and runs `kk artifact export` (the kk binary
+// kk) against the served upstream; the bundle is dir/bundle-<k8s>.tar.gz and the download
+// cache dir/work, so a second export downloads nothing. kk's output goes to out.
+func Export(ctx context.Context, kk string, d Dirs, s Served, dir, k8s string, out io.Writer) (string, error) {
+	man, err := Manifest(d, k8s)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	mp := filepath.Join(dir, "manifest-"+k8s+".yaml")
+	if err := os.WriteFile(mp, []byte(man), 0o644); err != nil {
+		return "", err
+	}
+	bundle := filepath.Join(dir, "bundle-"+k8s+".tar.gz")
+	reg := "http://" + s.Registry
+	cmd := exec.CommandContext(ctx, kk, "artifact", "export", "-m", mp, "-o", bundle, "--workdir", filepath.Join(dir, "work"),
+		"--mirror", s.Mirror, "--registry-mirror", "registry.k8s.io="+reg+",ghcr.io="+reg+",docker.io="+reg)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("kk artifact export: %w", err)
+	}
+	return bundle, nil
+}
