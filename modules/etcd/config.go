@@ -47,8 +47,12 @@ func (s Spec) InitialCluster() string {
 	return strings.Join(parts, ",")
 }
 
-// RenderEnv renders member name's /etc/etcd.env with initial cluster state state.
-func (s Spec) RenderEnv(name, state string) ([]byte, error) {
+// RenderEnv renders member name's /etc/etcd.env with initial cluster state state and the
+// configured members as initial cluster.
+func (s Spec) RenderEnv(name, state string) ([]byte, error) { return s.renderEnv(name, state, "") }
+
+// renderEnv renders the env file; initialCluster "" means every configured member.
+func (s Spec) renderEnv(name, state, initialCluster string) ([]byte, error) {
 	m, ok := s.member(name)
 	if !ok {
 		return nil, fmt.Errorf("%s is not an etcd member of the config", name)
@@ -64,7 +68,7 @@ func (s Spec) RenderEnv(name, state string) ([]byte, error) {
 		Name: m.Name, DataDir: dataDir(e),
 		ClientURL: m.ClientURL(port(e)), PeerURL: m.PeerURL(peerPort(e)),
 		ListenClientURLs: []string{m.ClientURL(port(e)), "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port(e)))},
-		InitialCluster:   s.InitialCluster(), State: state, Token: ClusterToken,
+		InitialCluster:   initialCluster, State: state, Token: ClusterToken,
 		HeartbeatInterval: e.HeartbeatInterval, ElectionTimeout: e.ElectionTimeout,
 		SnapshotCount: e.SnapshotCount, AutoCompactionRetention: e.AutoCompactionRetention,
 		QuotaBackendBytes: e.QuotaBackendBytes, MaxRequestBytes: e.MaxRequestBytes,
@@ -72,6 +76,9 @@ func (s Spec) RenderEnv(name, state string) ([]byte, error) {
 		Metrics: or(e.Metrics, "basic"), LogLevel: or(e.LogLevel, "info"),
 		CAFile: caFile, CertFile: serverCert(name), KeyFile: serverKey(name),
 		PeerCertFile: peerCert(name), PeerKeyFile: peerKey(name),
+	}
+	if d.InitialCluster == "" {
+		d.InitialCluster = s.InitialCluster()
 	}
 	if m.IP == "127.0.0.1" {
 		d.ListenClientURLs = d.ListenClientURLs[:1]
@@ -93,114 +100,191 @@ func (s Spec) RenderUnit(name string, inContainer bool) ([]byte, error) {
 
 // memberList is the part of `etcdctl member list -w json` kk reads.
 type memberList struct {
-	Members []struct {
-		ID         uint64   `json:"ID"`
-		Name       string   `json:"name"`
-		PeerURLs   []string `json:"peerURLs"`
-		ClientURLs []string `json:"clientURLs"`
-	} `json:"members"`
+	Members []listedMember `json:"members"`
 }
 
-// clusterState decides the member's ETCD_INITIAL_CLUSTER_STATE. A member with data keeps the
-// state its file already has (etcd ignores it then, and changing it would restart it). A member
-// without data joins with "existing" when the other members already form a cluster (and must
-// be added to it first: needAdd), else it bootstraps a new cluster with the others.
-func (s Spec) clusterState(ctx context.Context, t *pipeline.Target, m Member) (state string, needAdd bool, err error) {
-	res, err := t.Exec(ctx, fmt.Sprintf(`if [ -d %s ]; then echo data; sed -n 's/^ETCD_INITIAL_CLUSTER_STATE=//p' %s 2>/dev/null; fi`,
-		connector.Quote(dataDir(s.Etcd)+"/member"), EnvFile), connector.ExecOptions{Sudo: true})
-	if err != nil {
-		return "", false, err
-	}
-	if res.ExitCode != 0 {
-		return "", false, fmt.Errorf("inspect etcd data dir: %w", res.Err())
-	}
-	lines := strings.Fields(res.Stdout)
-	if len(lines) > 0 && lines[0] == "data" {
-		if len(lines) > 1 && (lines[1] == StateNew || lines[1] == StateExisting) {
-			return lines[1], false, nil
-		}
-		return StateExisting, false, nil
-	}
+type listedMember struct {
+	ID         uint64   `json:"ID"`
+	Name       string   `json:"name"`
+	PeerURLs   []string `json:"peerURLs"`
+	ClientURLs []string `json:"clientURLs"`
+}
+
+// hasData is a shell test that the member's data dir holds a member (it was started before).
+func (s Spec) hasData() string {
+	return "[ -d " + connector.Quote(dataDir(s.Etcd)+"/member") + " ]"
+}
+
+func (s Spec) otherEndpoints(m Member) []string {
 	var others []string
 	for _, o := range s.Members {
 		if o.Name != m.Name {
 			others = append(others, o.ClientURL(port(s.Etcd)))
 		}
 	}
-	if len(others) == 0 {
-		return StateNew, false, nil
-	}
-	res, err = t.Exec(ctx, etcdctlCmd(others, "member", "list", "-w", "json"), connector.ExecOptions{Sudo: true})
+	return others
+}
+
+// clusterState decides the member's ETCD_INITIAL_CLUSTER_STATE and ETCD_INITIAL_CLUSTER (""
+// for every configured member). etcd reads both only when its data dir is empty, so a member
+// with data keeps what its file already has (changing it would restart the member for
+// nothing). A member without data joins with "existing" when the other members already form a
+// cluster (etcd/service adds it and writes the cluster's actual membership then), else it
+// bootstraps a new cluster with the others.
+func (s Spec) clusterState(ctx context.Context, t *pipeline.Target, m Member) (state, initialCluster string, err error) {
+	res, err := t.Exec(ctx, fmt.Sprintf(`if %s; then echo data; sed -n 's/^ETCD_INITIAL_CLUSTER_STATE=/state=/p; s/^ETCD_INITIAL_CLUSTER=/cluster=/p' %s 2>/dev/null; fi`,
+		s.hasData(), EnvFile), connector.ExecOptions{Sudo: true})
 	if err != nil {
-		return "", false, err
+		return "", "", err
 	}
 	if res.ExitCode != 0 {
+		return "", "", fmt.Errorf("inspect etcd data dir: %w", res.Err())
+	}
+	lines := strings.Fields(res.Stdout)
+	if len(lines) > 0 && lines[0] == "data" {
+		state = StateExisting
+		for _, l := range lines[1:] {
+			if v, ok := strings.CutPrefix(l, "state="); ok && (v == StateNew || v == StateExisting) {
+				state = v
+			}
+			if v, ok := strings.CutPrefix(l, "cluster="); ok {
+				initialCluster = v
+			}
+		}
+		return state, initialCluster, nil
+	}
+	if len(s.Members) == 1 {
+		return StateNew, "", nil
+	}
+	// nothing listening on any other member's client port: no cluster yet (etcdctl would only
+	// retry until its timeout)
+	open, err := t.Exec(ctx, portProbe(s, m), connector.ExecOptions{Sudo: true})
+	if err != nil {
+		return "", "", err
+	}
+	if open.ExitCode == 1 {
+		return StateNew, "", nil
+	}
+	if _, err := s.members(ctx, t, m); err != nil {
 		// no cluster answers: this member bootstraps one with the others
-		return StateNew, false, nil
+		return StateNew, "", nil
+	}
+	// joining: the initial cluster is rewritten from the membership when etcd/service adds it
+	cur, err := t.Exec(ctx, `sed -n 's/^ETCD_INITIAL_CLUSTER=//p' `+EnvFile+` 2>/dev/null`, connector.ExecOptions{Sudo: true})
+	if err != nil {
+		return "", "", err
+	}
+	return StateExisting, strings.TrimSpace(cur.Stdout), nil
+}
+
+// members lists the cluster's members, asking the other members.
+func (s Spec) members(ctx context.Context, t *pipeline.Target, m Member) (*memberList, error) {
+	out, err := t.Sudo(ctx, etcdctlCmd(s.otherEndpoints(m), "member", "list", "-w", "json"))
+	if err != nil {
+		return nil, err
 	}
 	var ml memberList
-	if err := json.Unmarshal([]byte(res.Stdout), &ml); err != nil {
-		return "", false, fmt.Errorf("read etcdctl member list output: %w", err)
+	if err := json.Unmarshal([]byte(out), &ml); err != nil {
+		return nil, fmt.Errorf("read etcdctl member list output: %w", err)
+	}
+	return &ml, nil
+}
+
+// join adds member m to the running cluster unless it is already listed (by name or peer
+// URL) and returns the initial cluster it must start with: every member of the cluster, itself
+// included (etcd refuses to join when the list differs from the cluster's membership).
+func (s Spec) join(ctx context.Context, t *pipeline.Target, m Member) (string, error) {
+	ml, err := s.members(ctx, t, m)
+	if err != nil {
+		return "", fmt.Errorf("list the members of the running etcd cluster: %w", err)
 	}
 	peer := m.PeerURL(peerPort(s.Etcd))
-	for _, x := range ml.Members {
-		if x.Name == m.Name || slices.Contains(x.PeerURLs, peer) {
-			return StateExisting, false, nil
+	listed := slices.ContainsFunc(ml.Members, func(x listedMember) bool {
+		return x.Name == m.Name || slices.Contains(x.PeerURLs, peer)
+	})
+	if !listed {
+		t.Log.Info("adding the member to the running etcd cluster", "member", m.Name, "peer", peer)
+		if _, err := t.Sudo(ctx, etcdctlCmd(s.otherEndpoints(m), "member", "add", m.Name, "--peer-urls="+peer)); err != nil {
+			return "", fmt.Errorf("add %s to the running etcd cluster: %w", m.Name, err)
+		}
+		// the cluster may have no quorum until this member starts: no second list
+		ml.Members = append(ml.Members, listedMember{Name: m.Name, PeerURLs: []string{peer}})
+	}
+	return s.membership(ml), nil
+}
+
+// membership is the initial-cluster value for the listed members. A member that never started
+// has no name in the list: the configured member with its peer URL names it.
+func (s Spec) membership(ml *memberList) string {
+	var parts []string
+	for i, x := range ml.Members {
+		name := x.Name
+		for _, c := range s.Members {
+			if name == "" && slices.Contains(x.PeerURLs, c.PeerURL(peerPort(s.Etcd))) {
+				name = c.Name
+			}
+		}
+		if name == "" {
+			name = fmt.Sprintf("unstarted-%d", i)
+		}
+		for _, u := range x.PeerURLs {
+			parts = append(parts, name+"="+u)
 		}
 	}
-	return StateExisting, true, nil
+	return strings.Join(parts, ",")
+}
+
+// portProbe exits 0 when some other member's client port accepts a TCP connection, 1 when
+// none does, 2 when the host cannot tell (no bash or timeout).
+func portProbe(s Spec, m Member) string {
+	var b strings.Builder
+	b.WriteString("( command -v bash >/dev/null 2>&1 && command -v timeout >/dev/null 2>&1 || exit 2; ")
+	for _, o := range s.Members {
+		if o.Name != m.Name {
+			fmt.Fprintf(&b, "timeout 3 bash -c %s 2>/dev/null && exit 0; ", connector.Quote("exec 3<>/dev/tcp/"+o.IP+"/"+strconv.Itoa(port(s.Etcd))))
+		}
+	}
+	b.WriteString("exit 1 )")
+	return b.String()
 }
 
 func configTask(s Spec, sel pipeline.Selector) pipeline.Task {
-	desired := func(ctx context.Context, t *pipeline.Target) (files []connector.File, needAdd bool, m Member, err error) {
+	desired := func(ctx context.Context, t *pipeline.Target) ([]connector.File, error) {
 		m, ok := s.member(t.Name)
 		if !ok {
-			return nil, false, m, fmt.Errorf("%s is not an etcd member of the config", t.Name)
+			return nil, fmt.Errorf("%s is not an etcd member of the config", t.Name)
 		}
-		state, needAdd, err := s.clusterState(ctx, t, m)
+		state, initialCluster, err := s.clusterState(ctx, t, m)
 		if err != nil {
-			return nil, false, m, err
+			return nil, err
 		}
-		env, err := s.RenderEnv(t.Name, state)
+		env, err := s.renderEnv(t.Name, state, initialCluster)
 		if err != nil {
-			return nil, false, m, err
+			return nil, err
 		}
 		f := t.Facts()
 		unit, err := s.RenderUnit(t.Name, f != nil && f.Container != "")
 		if err != nil {
-			return nil, false, m, err
+			return nil, err
 		}
-		return []connector.File{{Path: EnvFile, Data: env, Mode: 0o644}, {Path: UnitFile, Data: unit, Mode: 0o644}}, needAdd, m, nil
+		return []connector.File{{Path: EnvFile, Data: env, Mode: 0o644}, {Path: UnitFile, Data: unit, Mode: 0o644}}, nil
 	}
 	return pipeline.Task{
 		Name: TaskConfig, Desc: "/etc/etcd.env (initial cluster, new or existing) and etcd.service",
 		Hosts: sel, After: []string{TaskCerts, TaskInstall},
 		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
-			files, needAdd, _, err := desired(ctx, t)
-			if err != nil || needAdd {
+			files, err := desired(ctx, t)
+			if err != nil {
 				return false, err
 			}
 			return t.Test(ctx, sameFiles(files))
 		},
 		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
-			files, needAdd, m, err := desired(ctx, t)
+			files, err := desired(ctx, t)
 			if err != nil {
 				return false, err
 			}
-			if needAdd {
-				var others []string
-				for _, o := range s.Members {
-					if o.Name != m.Name {
-						others = append(others, o.ClientURL(port(s.Etcd)))
-					}
-				}
-				t.Log.Info("adding the member to the running etcd cluster", "member", m.Name)
-				if _, err := t.Sudo(ctx, etcdctlCmd(others, "member", "add", m.Name, "--peer-urls="+m.PeerURL(peerPort(s.Etcd)))); err != nil {
-					return false, fmt.Errorf("add %s to the running etcd cluster: %w", m.Name, err)
-				}
-			}
-			changed, err := uploadAll(ctx, t, files)
-			return changed || needAdd, err
+			return uploadAll(ctx, t, files)
 		},
 	}
 }

@@ -440,7 +440,7 @@ func serviceTask(s Spec, sel pipeline.Selector) pipeline.Task {
 		return []string{"https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port(s.Etcd)))}
 	}
 	return pipeline.Task{
-		Name: TaskService, Desc: "etcd.service enabled and running; restarted one member at a time when its configuration, certificates or binary changed",
+		Name: TaskService, Desc: "etcd.service enabled and running (a new cluster's members start together; new members join, and changed ones restart, one at a time)",
 		Hosts: sel, After: []string{TaskCerts, TaskInstall, TaskConfig},
 		// a new cluster needs a quorum of members to start: every member starts in this one step
 		Barrier: true,
@@ -462,11 +462,40 @@ func serviceTask(s Spec, sel pipeline.Selector) pipeline.Task {
 				return false, err
 			}
 			stamp := s.inputsSum(t.Name) + " > " + AppliedFile
+			start := stamp + " && { systemctl reset-failed etcd 2>/dev/null; systemctl start --no-block etcd; }"
 			if !active {
-				// not running (first start, or stopped): start without waiting, so that every
-				// member of a new cluster starts at once; etcd/health waits for the quorum
-				_, err := t.Sudo(ctx, stamp+" && systemctl reset-failed etcd 2>/dev/null; systemctl start --no-block etcd")
-				return true, err
+				joining, err := t.Test(ctx, "! "+s.hasData()+" && grep -qx ETCD_INITIAL_CLUSTER_STATE="+StateExisting+" "+EnvFile)
+				if err != nil {
+					return false, err
+				}
+				if !joining {
+					// not running (first start, or stopped): start without waiting, so that every
+					// member of a new cluster starts at once; etcd/health waits for the quorum
+					_, err := t.Sudo(ctx, start)
+					return true, err
+				}
+				// a new member of a running cluster: added and started one at a time (etcd
+				// refuses to add a member while an added one has not started)
+				restart.Lock()
+				defer restart.Unlock()
+				initialCluster, err := s.join(ctx, t, m)
+				if err != nil {
+					return false, err
+				}
+				env, err := s.renderEnv(m.Name, StateExisting, initialCluster)
+				if err != nil {
+					return false, err
+				}
+				if _, err := t.Upload(ctx, connector.File{Path: EnvFile, Data: env, Mode: 0o644}); err != nil {
+					return false, err
+				}
+				if _, err := t.Sudo(ctx, start); err != nil {
+					return true, err
+				}
+				if err := waitHealthy(ctx, t, local(m), HealthTimeout); err != nil {
+					return true, fmt.Errorf("etcd on %s did not join the cluster: %w", t.Name, err)
+				}
+				return true, nil
 			}
 			if ok, err := t.Test(ctx, `[ "$(`+s.inputsSum(t.Name)+`)" = "$(cat `+AppliedFile+` 2>/dev/null)" ]`); err != nil || ok {
 				return false, err

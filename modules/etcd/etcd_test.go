@@ -325,3 +325,24 @@ func TestTypesAndClientFiles(t *testing.T) {
 		t.Errorf("external without TLS: client files %q %q %q", a, b, k)
 	}
 }
+
+func TestMembership(t *testing.T) {
+	s, err := SpecFor(testCluster(), t.TempDir(), testFiles(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ml := &memberList{Members: []listedMember{
+		{Name: "n1", PeerURLs: []string{"https://10.0.0.1:2380"}},
+		{Name: "", PeerURLs: []string{"https://10.0.0.3:2380"}}, // added, not started yet
+	}}
+	if got := s.membership(ml); got != "n1=https://10.0.0.1:2380,n3=https://10.0.0.3:2380" {
+		t.Errorf("membership %q", got)
+	}
+	if got := s.InitialCluster(); got != "n1=https://10.0.0.1:2380,n2=https://10.0.0.2:2380,n3=https://10.0.0.3:2380" {
+		t.Errorf("initial cluster %q", got)
+	}
+	env, err := s.renderEnv("n3", StateExisting, s.membership(ml))
+	if err != nil || !strings.Contains(string(env), "ETCD_INITIAL_CLUSTER=n1=https://10.0.0.1:2380,n3=https://10.0.0.3:2380\n") {
+		t.Errorf("joining env: %v\n%s", err, env)
+	}
+}

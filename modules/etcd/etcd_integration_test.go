@@ -1,0 +1,338 @@
+//go:build integration
+
+package etcd_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kk-project/kk/api/config"
+	"github.com/kk-project/kk/api/v1alpha2"
+	"github.com/kk-project/kk/e2e/mirror"
+	"github.com/kk-project/kk/e2e/testbed"
+	"github.com/kk-project/kk/modules/binaries"
+	"github.com/kk-project/kk/modules/etcd"
+	"github.com/kk-project/kk/modules/facts"
+	"github.com/kk-project/kk/pipeline"
+	"github.com/kk-project/kk/pipeline/connector"
+	"github.com/kk-project/kk/pipeline/session"
+)
+
+const etcdVersion = "v3.6.5"
+
+// etcdFiles extracts etcd, etcdctl and etcdutl from the local mirror's release tarball.
+func etcdFiles(t *testing.T) binaries.Files {
+	t.Helper()
+	tgz := filepath.Join("/var/tmp/kk-mirror", mirror.EtcdPath(etcdVersion))
+	fh, err := os.Open(tgz)
+	if err != nil {
+		t.Fatalf("etcd release from the local mirror: %v (build the mirror first)", err)
+	}
+	defer fh.Close()
+	gz, err := gzip.NewReader(fh)
+	if err != nil {
+		t.Fatalf("%s: %v", tgz, err)
+	}
+	dir := t.TempDir()
+	var files binaries.Files
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tgz, err)
+		}
+		name := path.Base(h.Name)
+		if h.Typeflag != tar.TypeReg || !slices.Contains(etcd.Programs, name) {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		out, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(out, tr); err != nil {
+			t.Fatal(err)
+		}
+		out.Close()
+		files.Add("amd64", name, p)
+	}
+	if err := files.Check([]string{"amd64"}, etcd.Programs); err != nil {
+		t.Fatalf("%s: %v", tgz, err)
+	}
+	return files
+}
+
+func rootSSH(t *testing.T, bed *testbed.Bed, m testbed.Machine, cmd string) string {
+	t.Helper()
+	out, err := trySSH(bed, m, cmd)
+	if err != nil {
+		t.Fatalf("%s: %s: %v", m.Name, cmd, err)
+	}
+	return out
+}
+
+func trySSH(bed *testbed.Bed, m testbed.Machine, cmd string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := connector.DialSSH(ctx, connector.SSHConfig{Host: m.Name, Address: m.Address, Port: 22, User: "root",
+		PrivateKeyPath: bed.KeyPath, KnownHostsPath: bed.KnownHosts})
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	res, err := c.Exec(ctx, cmd, connector.ExecOptions{})
+	if err == nil {
+		err = res.Err()
+	}
+	return res.Stdout, err
+}
+
+// run gathers facts and runs the etcd tasks (and the control planes' client certificates).
+func run(t *testing.T, c *config.Cluster, bed *testbed.Bed, work string, s etcd.Spec) *pipeline.Report {
+	t.Helper()
+	var out bytes.Buffer
+	sess, err := session.New(c, session.Options{Workdir: work, KnownHosts: bed.KnownHosts, Out: &out, Err: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	tasks := append([]pipeline.Task{facts.Task()}, etcd.Tasks(s)...)
+	tasks = append(tasks, etcd.ClientTasks(s)...)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	rep, err := sess.Run(ctx, "etcd", tasks)
+	if err != nil {
+		t.Fatalf("etcd run failed: %v\n%s", err, out.String())
+	}
+	t.Logf("%s", out.String())
+	return rep
+}
+
+func changedOn(rep *pipeline.Report) []string {
+	var out []string
+	for _, r := range rep.Results {
+		if r.Status == pipeline.StatusChanged {
+			out = append(out, r.Task+"@"+r.Host)
+		}
+	}
+	return out
+}
+
+const adminFlags = "--cacert=/etc/ssl/etcd/ssl/ca.pem --cert=/etc/ssl/etcd/ssl/admin.pem --key=/etc/ssl/etcd/ssl/admin-key.pem"
+
+// clusterHealth runs etcdctl endpoint health --cluster on m and returns its JSON.
+func clusterHealth(t *testing.T, bed *testbed.Bed, m testbed.Machine, c *config.Cluster) string {
+	t.Helper()
+	return rootSSH(t, bed, m, "etcdctl --endpoints="+strings.Join(etcd.Endpoints(c), ",")+" "+adminFlags+" endpoint health --cluster -w json")
+}
+
+func loadCluster(t *testing.T, bed *testbed.Bed, etcdHosts int) *config.Cluster {
+	t.Helper()
+	c, _, err := v1alpha2.Load(bed.ClusterFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, h := range c.Hosts {
+		h.Roles = slices.DeleteFunc(h.Roles, func(r config.Role) bool { return r == config.RoleEtcd })
+		if i < etcdHosts {
+			h.Roles = append([]config.Role{config.RoleEtcd}, h.Roles...)
+		}
+	}
+	c.Etcd.Type = config.EtcdKubeKey
+	c.Etcd.KeepBackupNumber = 2
+	return c
+}
+
+// Three members bootstrap together, converge, re-run with nothing changed, recover a stopped
+// member, restart one at a time after a configuration change; then a one-member cluster.
+func TestEtcdCluster(t *testing.T) {
+	bed := testbed.Require(t, testbed.Options{Name: "etcd"}, 3)
+	files := etcdFiles(t)
+	c := loadCluster(t, bed, 3)
+	work := t.TempDir()
+	s, err := etcd.SpecFor(c, work, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n1, n2, n3 := bed.Machines[0], bed.Machines[1], bed.Machines[2]
+
+	first := run(t, c, bed, work, s)
+	if len(changedOn(first)) == 0 {
+		t.Fatal("first run changed nothing")
+	}
+	health := clusterHealth(t, bed, n2, c)
+	if strings.Count(health, `"health":true`) != 3 {
+		t.Fatalf("want 3 healthy members:\n%s", health)
+	}
+	for _, m := range bed.Machines {
+		if env := rootSSH(t, bed, m, "cat /etc/etcd.env"); !strings.Contains(env, "ETCD_INITIAL_CLUSTER_STATE=new\n") {
+			t.Errorf("%s bootstrapped without state new:\n%s", m.Name, env)
+		}
+	}
+
+	// a put on one member, a get on another
+	rootSSH(t, bed, n1, "etcdctl --endpoints=https://127.0.0.1:2379 "+adminFlags+" put /kk/test hello-from-n1")
+	if got := rootSSH(t, bed, n3, "etcdctl --endpoints=https://127.0.0.1:2379 "+adminFlags+" get --print-value-only /kk/test"); strings.TrimSpace(got) != "hello-from-n1" {
+		t.Errorf("get on n3: %q", got)
+	}
+	// kube-apiserver's client certificate on the control plane reaches every member
+	ca, cert, key := etcd.ClientFiles(c)
+	if got := rootSSH(t, bed, n1, "etcdctl --endpoints="+strings.Join(etcd.Endpoints(c), ",")+" --cacert="+ca+" --cert="+cert+" --key="+key+
+		" get --print-value-only /kk/test"); strings.TrimSpace(got) != "hello-from-n1" {
+		t.Errorf("get with the kube-apiserver client certificate: %q", got)
+	}
+
+	// backups: the timer is active on every member; the service writes a snapshot, keeps 2
+	for _, m := range bed.Machines {
+		rootSSH(t, bed, m, "systemctl is-active backup-etcd.timer && systemctl is-enabled backup-etcd.timer")
+	}
+	for range 3 {
+		rootSSH(t, bed, n2, "systemctl start backup-etcd.service")
+	}
+	snaps := strings.Fields(rootSSH(t, bed, n2, "ls /var/backups/kube_etcd"))
+	if len(snaps) != 2 {
+		t.Errorf("want the 2 newest snapshots kept, got %v", snaps)
+	} else {
+		st := rootSSH(t, bed, n2, "etcdutl snapshot status -w json /var/backups/kube_etcd/"+snaps[len(snaps)-1])
+		if !strings.Contains(st, `"revision"`) {
+			t.Errorf("snapshot status: %s", st)
+		}
+	}
+
+	// a second run changes nothing
+	if ch := changedOn(run(t, c, bed, work, s)); len(ch) != 0 {
+		t.Errorf("second run changed %v", ch)
+	}
+	// and a second SpecFor issues no certificate
+	s2, err := etcd.SpecFor(c, work, files)
+	if err != nil || len(s2.Issued) != 0 {
+		t.Errorf("second SpecFor: %v, issued %v", err, s2.Issued)
+	}
+
+	// a stopped member: the health check names it and says why
+	rootSSH(t, bed, n3, "systemctl stop etcd")
+	t.Run("health names the unhealthy member", func(t *testing.T) {
+		var health pipeline.Task
+		for _, task := range etcd.Tasks(s2) {
+			if task.Name == etcd.TaskHealth {
+				health = task
+			}
+		}
+		health.After = []string{facts.TaskName}
+		saved := etcd.HealthTimeout
+		etcd.HealthTimeout = 5 * time.Second
+		defer func() { etcd.HealthTimeout = saved }()
+		var out bytes.Buffer
+		sess, err := session.New(c, session.Options{Workdir: work, KnownHosts: bed.KnownHosts, Out: &out, Err: &out})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sess.Close()
+		_, err = sess.Run(context.Background(), "etcd-health", []pipeline.Task{facts.Task(), health})
+		want := "n3 (https://" + n3.Address + ":2379): "
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "host n1, task etcd/health") ||
+			strings.Contains(err.Error(), "n1 (https://") || strings.Contains(err.Error(), "n2 (https://") {
+			t.Errorf("want an error from n1's etcd/health naming only n3 (%q), got %v", want, err)
+		} else {
+			t.Logf("health error: %v", err)
+		}
+	})
+
+	// the stopped member is started again and the cluster converges
+	rep := run(t, c, bed, work, s2)
+	if ch := changedOn(rep); !slices.Equal(ch, []string{etcd.TaskService + "@n3"}) {
+		t.Errorf("after stopping n3: changed %v, want only etcd/service on n3", ch)
+	}
+	rootSSH(t, bed, n3, "systemctl is-active etcd")
+	if health := clusterHealth(t, bed, n1, c); strings.Count(health, `"health":true`) != 3 {
+		t.Errorf("after recovery want 3 healthy members:\n%s", health)
+	}
+
+	// a configuration change restarts every member (one at a time), the data survives
+	inv := func(m testbed.Machine) string {
+		return rootSSH(t, bed, m, "systemctl show -p InvocationID --value etcd")
+	}
+	before := map[string]string{}
+	for _, m := range bed.Machines {
+		before[m.Name] = inv(m)
+	}
+	c.Etcd.LogLevel = "warn"
+	s3, err := etcd.SpecFor(c, work, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := changedOn(run(t, c, bed, work, s3))
+	for _, m := range bed.Machines {
+		if !slices.Contains(ch, etcd.TaskService+"@"+m.Name) || inv(m) == before[m.Name] {
+			t.Errorf("%s was not restarted after its configuration changed (changed %v)", m.Name, ch)
+		}
+		if env := rootSSH(t, bed, m, "cat /etc/etcd.env"); !strings.Contains(env, "ETCD_LOG_LEVEL=warn\n") {
+			t.Errorf("%s env lacks the new log level", m.Name)
+		}
+	}
+	if got := rootSSH(t, bed, n2, "etcdctl --endpoints=https://127.0.0.1:2379 "+adminFlags+" get --print-value-only /kk/test"); strings.TrimSpace(got) != "hello-from-n1" {
+		t.Errorf("data after rolling restart: %q", got)
+	}
+	if ch := changedOn(run(t, c, bed, work, s3)); len(ch) != 0 {
+		t.Errorf("run after the restart changed %v", ch)
+	}
+
+	// one member: wipe etcd on every machine, then n1 alone
+	t.Run("single member", func(t *testing.T) {
+		for _, m := range bed.Machines {
+			rootSSH(t, bed, m, "systemctl disable --now etcd backup-etcd.timer; rm -rf /var/lib/etcd /etc/etcd.env /etc/etcd.kk-applied /etc/ssl/etcd /var/backups/kube_etcd")
+		}
+		c1 := loadCluster(t, bed, 1)
+		work1 := t.TempDir()
+		s1, err := etcd.SpecFor(c1, work1, files)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, c1, bed, work1, s1)
+		if h := clusterHealth(t, bed, n1, c1); strings.Count(h, `"health":true`) != 1 || strings.Contains(h, n2.Address) {
+			t.Errorf("want one healthy member:\n%s", h)
+		}
+		if ch := changedOn(run(t, c1, bed, work1, s1)); len(ch) != 0 {
+			t.Errorf("second single-member run changed %v", ch)
+		}
+		if _, err := trySSH(bed, n2, "systemctl is-active etcd"); err == nil {
+			t.Error("etcd runs on n2, which has no etcd role")
+		}
+
+		// grow to three members: n2 and n3 join the running cluster one at a time
+		rootSSH(t, bed, n1, "etcdctl --endpoints=https://127.0.0.1:2379 "+adminFlags+" put /kk/single one")
+		c3 := loadCluster(t, bed, 3)
+		s3, err := etcd.SpecFor(c3, work1, files)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, c3, bed, work1, s3)
+		if h := clusterHealth(t, bed, n1, c3); strings.Count(h, `"health":true`) != 3 {
+			t.Errorf("after growing want 3 healthy members:\n%s", h)
+		}
+		for _, m := range []testbed.Machine{n2, n3} {
+			if env := rootSSH(t, bed, m, "cat /etc/etcd.env"); !strings.Contains(env, "ETCD_INITIAL_CLUSTER_STATE=existing\n") {
+				t.Errorf("%s joined a running cluster without state existing:\n%s", m.Name, env)
+			}
+		}
+		if got := rootSSH(t, bed, n3, "etcdctl --endpoints=https://127.0.0.1:2379 "+adminFlags+" get --print-value-only /kk/single"); strings.TrimSpace(got) != "one" {
+			t.Errorf("data of the single member on n3: %q", got)
+		}
+		if ch := changedOn(run(t, c3, bed, work1, s3)); len(ch) != 0 {
+			t.Errorf("run after growing changed %v", ch)
+		}
+	})
+}
