@@ -436,9 +436,7 @@ func (s Spec) inputsSum(name string) string {
 func serviceTask(s Spec, sel pipeline.Selector) pipeline.Task {
 	// restarts of running members take this lock so that only one member is down at a time
 	var restart sync.Mutex
-	local := func(m Member) []string {
-		return []string{"https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port(s.Etcd)))}
-	}
+	local := []string{"https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port(s.Etcd)))}
 	return pipeline.Task{
 		Name: TaskService, Desc: "etcd.service enabled and running (a new cluster's members start together; new members join, and changed ones restart, one at a time)",
 		Hosts: sel, After: []string{TaskCerts, TaskInstall, TaskConfig},
@@ -453,6 +451,10 @@ func serviceTask(s Spec, sel pipeline.Selector) pipeline.Task {
 			m, ok := s.member(t.Name)
 			if !ok {
 				return false, fmt.Errorf("%s is not an etcd member of the config", t.Name)
+			}
+			enabled, err := t.Test(ctx, "systemctl is-enabled --quiet etcd")
+			if err != nil {
+				return false, err
 			}
 			if _, err := t.Sudo(ctx, "systemctl daemon-reload && systemctl enable etcd"); err != nil {
 				return false, err
@@ -492,13 +494,13 @@ func serviceTask(s Spec, sel pipeline.Selector) pipeline.Task {
 				if _, err := t.Sudo(ctx, start); err != nil {
 					return true, err
 				}
-				if err := waitHealthy(ctx, t, local(m), HealthTimeout); err != nil {
+				if err := waitHealthy(ctx, t, local, HealthTimeout); err != nil {
 					return true, fmt.Errorf("etcd on %s did not join the cluster: %w", t.Name, err)
 				}
 				return true, nil
 			}
 			if ok, err := t.Test(ctx, `[ "$(`+s.inputsSum(t.Name)+`)" = "$(cat `+AppliedFile+` 2>/dev/null)" ]`); err != nil || ok {
-				return false, err
+				return !enabled, err
 			}
 			restart.Lock()
 			defer restart.Unlock()
@@ -506,7 +508,7 @@ func serviceTask(s Spec, sel pipeline.Selector) pipeline.Task {
 			if _, err := t.Sudo(ctx, stamp+" && systemctl restart --no-block etcd"); err != nil {
 				return true, err
 			}
-			if err := waitHealthy(ctx, t, local(m), HealthTimeout); err != nil {
+			if err := waitHealthy(ctx, t, local, HealthTimeout); err != nil {
 				return true, fmt.Errorf("etcd on %s is not healthy after its restart: %w", t.Name, err)
 			}
 			return true, nil

@@ -216,6 +216,19 @@ func TestEtcdCluster(t *testing.T) {
 	if ch := changedOn(run(t, c, bed, work, s)); len(ch) != 0 {
 		t.Errorf("second run changed %v", ch)
 	}
+	// a dry run on the converged cluster plans nothing
+	func() {
+		var out bytes.Buffer
+		sess, err := session.New(c, session.Options{Workdir: work, KnownHosts: bed.KnownHosts, DryRun: true, Out: &out, Err: &out})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sess.Close()
+		rep, err := sess.Run(context.Background(), "etcd-plan", append([]pipeline.Task{facts.Task()}, etcd.Tasks(s)...))
+		if err != nil || rep.Count(pipeline.StatusPlanned) != 0 {
+			t.Errorf("dry run on the converged cluster: %v\n%s", err, out.String())
+		}
+	}()
 	// and a second SpecFor issues no certificate
 	s2, err := etcd.SpecFor(c, work, files)
 	if err != nil || len(s2.Issued) != 0 {
