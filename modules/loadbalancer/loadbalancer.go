@@ -1,0 +1,349 @@
+// Package loadbalancer sets up the internal load balancer of the API servers
+// (controlPlaneEndpoint.internalLoadbalancer): a local haproxy on every worker, or a
+// virtual IP held by kube-vip on the control planes.
+//
+// # haproxy
+//
+// On every worker that is not a control plane, kk writes /etc/kubekey/haproxy/haproxy.cfg
+// and the static pod /etc/kubernetes/manifests/haproxy.yaml. haproxy listens on
+// 127.0.0.1:<endpoint port> and forwards TCP to every control plane's internal
+// address:6443, health-checked with GET /healthz over TLS; a dead API server leaves the
+// rotation after about 4 seconds. 127.0.0.1:8081/healthz answers the liveness probe.
+// On those workers the load-balancer domain resolves to 127.0.0.1 (EndpointAddress), so
+// kubelet and kube-proxy (host network, the node's /etc/hosts) go through haproxy.
+//
+// # Joining a worker before haproxy runs
+//
+// haproxy only runs once kubelet runs, and kubelet only runs from kubeadm join's
+// kubelet-start phase. But kubeadm join needs the API server before that: with token
+// discovery it takes the API server URL for the TLS bootstrap (and for reading the
+// kubeadm and kubelet configuration) from the cluster-info ConfigMap, which names
+// https://<LB domain>:<port>, and that is 127.0.0.1 on the worker, where nothing listens yet.
+//
+// kk breaks the cycle with kubeadm's file discovery: the kubeadm module writes
+// DiscoveryKubeconfig (server https://<first control plane>:6443, the cluster CA, no
+// credential) on the node and joins with discovery.file.kubeConfigPath plus
+// discovery.tlsBootstrapToken. kubeadm's file discovery keeps the file's server (it only
+// warns that cluster-info names another one; the kubeadm v1.33 and v1.34 binaries carry that
+// code), so the TLS bootstrap, bootstrap-kubelet.conf and thus kubelet.conf use the first control
+// plane directly. Once kubelet has started the haproxy static pod, KubeletServerTasks
+// points kubelet.conf at KubeletServer (the load-balancer URL, through haproxy) and
+// restarts kubelet. Running haproxy before join as a plain container or systemd unit was
+// rejected: a second copy of the same program with its own life cycle, a binary or image
+// to run outside kubelet, and a hand-over to the static pod.
+//
+// kubeadm join refuses a non-empty /etc/kubernetes/manifests (preflight check
+// DirAvailable--etc-kubernetes-manifests): the join configuration of every node that
+// gets a manifest from this package before it joins must ignore that check.
+//
+// # kube-vip
+//
+// On every control plane kk writes the static pod /etc/kubernetes/manifests/kube-vip.yaml:
+// ARP mode with leader election by default (one control plane answers for the VIP),
+// BGP when asked (every control plane announces the VIP to its peers, by default the other
+// control planes). The interface is Spec.KubeVIP.Interface or, when empty, the one the
+// host routes the VIP through. kube-vip talks to its local API server as "kubernetes"
+// (a host alias for 127.0.0.1). From Kubernetes v1.29 admin.conf has no rights until
+// kubeadm init has bound them, so on the first control plane, while admin.conf does not
+// exist yet, the manifest mounts super-admin.conf; running the manifest task again after
+// kubeadm init switches it to admin.conf (KubeVIPManifestTask with another name).
+package loadbalancer
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/kk-project/kk/api/config"
+	"github.com/kk-project/kk/templates"
+)
+
+// Defaults.
+const (
+	// APIServerPort is the port every kube-apiserver binds; haproxy's backends use it.
+	APIServerPort = 6443
+	// DefaultMonitorPort serves haproxy's /healthz on 127.0.0.1.
+	DefaultMonitorPort = 8081
+	// DefaultHAProxyImage is the upstream haproxy image.
+	DefaultHAProxyImage = "docker.io/library/haproxy:2.6"
+	// KubeVIPVersion is the pinned kube-vip release.
+	KubeVIPVersion = "v0.8.9"
+	// DefaultKubeVIPImage is the upstream kube-vip image.
+	DefaultKubeVIPImage = "ghcr.io/kube-vip/kube-vip:" + KubeVIPVersion
+	// DefaultBGPAS is the AS number of the control planes (and of their peers) in BGP mode.
+	DefaultBGPAS = 65000
+
+	// HAProxyConfigDir holds haproxy.cfg on the host.
+	HAProxyConfigDir = "/etc/kubekey/haproxy"
+	// ManifestDir is kubelet's static pod directory.
+	ManifestDir = "/etc/kubernetes/manifests"
+	// DiscoveryKubeconfigPath is where the kubeadm module should write DiscoveryKubeconfig.
+	DiscoveryKubeconfigPath = "/etc/kubekey/discovery.conf"
+	// KubeletKubeconfig is kubelet's kubeconfig written by kubeadm join.
+	KubeletKubeconfig = "/etc/kubernetes/kubelet.conf"
+)
+
+// Modes (the values of config.Endpoint.InternalLoadbalancer).
+const (
+	None    = config.LoadBalancerNone
+	HAProxy = config.LoadBalancerHAProxy
+	KubeVIP = config.LoadBalancerKubeVIP
+)
+
+// Backend is one API server behind haproxy.
+type Backend struct {
+	Name    string
+	Address string
+	Port    int
+}
+
+// HostPort is Address:Port (IPv6 in brackets).
+func (b Backend) HostPort() string { return net.JoinHostPort(b.Address, strconv.Itoa(b.Port)) }
+
+// HAProxySpec is the haproxy on the workers.
+type HAProxySpec struct {
+	// Hosts are the kk host names that run haproxy: workers that are not control planes.
+	Hosts []string
+	// Bind is the address haproxy listens on (127.0.0.1).
+	Bind string
+	// Port is the frontend port: the control-plane endpoint's port.
+	Port int
+	// MonitorPort serves /healthz (the liveness probe).
+	MonitorPort int
+	// Backends are the control planes' API servers.
+	Backends []Backend
+	Image    string
+	// ConfigDir holds haproxy.cfg on the host; ManifestDir is kubelet's static pod directory.
+	ConfigDir   string
+	ManifestDir string
+}
+
+// KubeVIPSpec is kube-vip on the control planes.
+type KubeVIPSpec struct {
+	// Hosts are the control planes (Name, internal Address).
+	Hosts []Backend
+	// FirstHost initialises the cluster (it mounts super-admin.conf until admin.conf exists
+	// when SuperAdminOnInit).
+	FirstHost string
+	// Address is the VIP; Port the API server port it fronts.
+	Address string
+	Port    int
+	// Mode is "ARP" or "BGP".
+	Mode string
+	// Interface carries the VIP; "" = the interface the host routes the VIP through.
+	Interface string
+	Image     string
+	// SuperAdminOnInit: Kubernetes >= v1.29 (admin.conf is powerless before init ends).
+	SuperAdminOnInit bool
+	// LocalAS and PeerAS are the BGP AS numbers; Peers the BGP peers' addresses
+	// (default: the other control planes).
+	LocalAS, PeerAS int
+	Peers           []string
+	ManifestDir     string
+}
+
+// Spec is the internal load balancer of a cluster.
+type Spec struct {
+	// Mode is None, HAProxy or KubeVIP; Tasks returns nothing for None.
+	Mode string
+	// Domain is the API server's name (lb.kubesphere.local); its URL is https://Domain:Port.
+	Domain  string
+	Port    int
+	HAProxy HAProxySpec
+	KubeVIP KubeVIPSpec
+}
+
+// SpecFor derives the load balancer from the cluster.
+func SpecFor(c *config.Cluster) Spec {
+	e := c.ControlPlaneEndpoint
+	port := e.Port
+	if port == 0 {
+		port = APIServerPort
+	}
+	s := Spec{Mode: e.InternalLoadbalancer, Domain: e.Domain, Port: port}
+	cps := c.HostsWithRole(config.RoleControlPlane)
+	switch s.Mode {
+	case HAProxy:
+		h := HAProxySpec{Bind: "127.0.0.1", Port: port, MonitorPort: DefaultMonitorPort,
+			Image: imageRef(c.Registry, DefaultHAProxyImage), ConfigDir: HAProxyConfigDir, ManifestDir: ManifestDir}
+		for _, cp := range cps {
+			h.Backends = append(h.Backends, Backend{Name: cp.Name, Address: cp.InternalIP(), Port: APIServerPort})
+		}
+		for _, w := range c.HostsWithRole(config.RoleWorker) {
+			if !w.Has(config.RoleControlPlane) {
+				h.Hosts = append(h.Hosts, w.Name)
+			}
+		}
+		s.HAProxy = h
+	case KubeVIP:
+		k := KubeVIPSpec{Address: e.Address, Port: port, Mode: strings.ToUpper(e.KubeVIPMode),
+			Image: imageRef(c.Registry, DefaultKubeVIPImage), SuperAdminOnInit: atLeast(c.Kubernetes.Version, 1, 29),
+			LocalAS: DefaultBGPAS, PeerAS: DefaultBGPAS, ManifestDir: ManifestDir}
+		if k.Mode == "" {
+			k.Mode = "ARP"
+		}
+		for _, cp := range cps {
+			k.Hosts = append(k.Hosts, Backend{Name: cp.Name, Address: cp.InternalIP(), Port: port})
+		}
+		if f := c.FirstControlPlane(); f != nil {
+			k.FirstHost = f.Name
+		}
+		s.KubeVIP = k
+	}
+	return s
+}
+
+// runsHAProxy: a worker that is not a control plane, in haproxy mode.
+func runsHAProxy(c *config.Cluster, h *config.Host) bool {
+	return c.ControlPlaneEndpoint.InternalLoadbalancer == HAProxy && h != nil &&
+		h.Has(config.RoleWorker) && !h.Has(config.RoleControlPlane)
+}
+
+// EndpointAddress is the address the load-balancer domain must map to in hostName's
+// /etc/hosts once the host is part of the cluster: 127.0.0.1 on a worker running haproxy,
+// the host's own internal address on a control plane in haproxy mode (its own API server),
+// the VIP with kube-vip, and otherwise Cluster.ControlPlaneAddress (the external load
+// balancer's address, or the first control plane's). "" for an unknown host or when there
+// is nothing to map (ExternalDNS without an address).
+func EndpointAddress(c *config.Cluster, hostName string) string {
+	h := c.Host(hostName)
+	if h == nil {
+		return ""
+	}
+	switch c.ControlPlaneEndpoint.InternalLoadbalancer {
+	case HAProxy:
+		if runsHAProxy(c, h) {
+			return "127.0.0.1"
+		}
+		if h.Has(config.RoleControlPlane) {
+			return h.InternalIP()
+		}
+	case KubeVIP:
+		if c.ControlPlaneEndpoint.Address != "" {
+			return c.ControlPlaneEndpoint.Address
+		}
+	}
+	return c.ControlPlaneAddress()
+}
+
+// JoinEndpointAddress is what the load-balancer domain must map to while hostName runs
+// kubeadm join: EndpointAddress, except on a control plane in haproxy mode, whose own API
+// server does not answer until join is done (stacked etcd joins through the API server), so
+// it maps to the first control plane (KubeKey also switches control planes to their own
+// address only after join).
+func JoinEndpointAddress(c *config.Cluster, hostName string) string {
+	h := c.Host(hostName)
+	if h != nil && c.ControlPlaneEndpoint.InternalLoadbalancer == HAProxy && h.Has(config.RoleControlPlane) {
+		if f := c.FirstControlPlane(); f != nil {
+			return f.InternalIP()
+		}
+	}
+	return EndpointAddress(c, hostName)
+}
+
+// UsesFileDiscovery reports whether hostName must join with DiscoveryKubeconfig (file
+// discovery with a bootstrap token) instead of token discovery: every node but the first
+// control plane in haproxy mode, where the cluster-info URL may not answer before join.
+func UsesFileDiscovery(c *config.Cluster, hostName string) bool {
+	if c.ControlPlaneEndpoint.InternalLoadbalancer != HAProxy {
+		return false
+	}
+	f := c.FirstControlPlane()
+	return f != nil && f.Name != hostName
+}
+
+// JoinAddress is the API server host:port kubeadm join on hostName must discover the
+// cluster at: the first control plane's internal address:6443 in haproxy mode (the server of
+// DiscoveryKubeconfig), else the load-balancer domain:port (token discovery works there).
+func JoinAddress(c *config.Cluster, hostName string) string {
+	if UsesFileDiscovery(c, hostName) {
+		return net.JoinHostPort(c.FirstControlPlane().InternalIP(), strconv.Itoa(APIServerPort))
+	}
+	port := c.ControlPlaneEndpoint.Port
+	if port == 0 {
+		port = APIServerPort
+	}
+	return net.JoinHostPort(c.ControlPlaneEndpoint.Domain, strconv.Itoa(port))
+}
+
+// KubeletServer is the server URL of hostName's kubelet.conf once it has joined:
+// https://127.0.0.1:<port> on a haproxy worker when the domain is left to an external DNS
+// (kk does not map it to 127.0.0.1 then), else Cluster.APIServerURL (https://domain:port,
+// the domain resolving per EndpointAddress).
+func KubeletServer(c *config.Cluster, hostName string) string {
+	if runsHAProxy(c, c.Host(hostName)) && c.ControlPlaneEndpoint.ExternalDNS {
+		port := c.ControlPlaneEndpoint.Port
+		if port == 0 {
+			port = APIServerPort
+		}
+		return "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	}
+	return c.APIServerURL()
+}
+
+// CertSANs are the extra subject alternative names the API server certificate needs for
+// this load balancer: 127.0.0.1 and localhost for haproxy (workers reach it on loopback),
+// the VIP for kube-vip, the external address when one is given.
+func CertSANs(c *config.Cluster) []string {
+	e := c.ControlPlaneEndpoint
+	var out []string
+	switch e.InternalLoadbalancer {
+	case HAProxy:
+		out = append(out, "127.0.0.1", "localhost")
+	}
+	if e.Address != "" && !slices.Contains(out, e.Address) {
+		out = append(out, e.Address)
+	}
+	return out
+}
+
+// DiscoveryKubeconfig renders the kubeconfig kubeadm join reads with file discovery on
+// hostName: the server https://JoinAddress and the cluster CA (PEM), no credential (the
+// bootstrap token goes in JoinConfiguration.discovery.tlsBootstrapToken).
+func DiscoveryKubeconfig(c *config.Cluster, hostName string, caPEM []byte) ([]byte, error) {
+	if len(caPEM) == 0 {
+		return nil, fmt.Errorf("discovery kubeconfig for %s: no cluster CA certificate", hostName)
+	}
+	if c.FirstControlPlane() == nil {
+		return nil, fmt.Errorf("discovery kubeconfig for %s: the cluster has no control plane", hostName)
+	}
+	return templates.Render("loadbalancer/discovery.conf", map[string]string{
+		"Server": "https://" + JoinAddress(c, hostName),
+		"CAData": base64.StdEncoding.EncodeToString(caPEM),
+	})
+}
+
+// imageRef maps an upstream image to the cluster's private registry: the registry host is
+// replaced and, with a namespace override, the namespace too (KubeKey's rule).
+func imageRef(r config.Registry, upstream string) string {
+	if r.PrivateRegistry == "" {
+		return upstream
+	}
+	rest := upstream
+	if i := strings.IndexByte(upstream, '/'); i > 0 && strings.ContainsAny(upstream[:i], ".:") {
+		rest = upstream[i+1:]
+	}
+	if r.NamespaceOverride != "" {
+		rest = r.NamespaceOverride + "/" + path.Base(rest)
+	}
+	return strings.TrimSuffix(r.PrivateRegistry, "/") + "/" + rest
+}
+
+// atLeast reports whether version "vX.Y.Z" is at least major.minor ("" counts as new).
+func atLeast(version string, major, minor int) bool {
+	v := strings.TrimPrefix(version, "v")
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return true
+	}
+	ma, err1 := strconv.Atoi(parts[0])
+	mi, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return true
+	}
+	return ma > major || (ma == major && mi >= minor)
+}
