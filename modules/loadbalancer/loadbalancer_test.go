@@ -1,0 +1,453 @@
+package loadbalancer
+
+import (
+	"context"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/kk-project/kk/api/config"
+	"github.com/kk-project/kk/modules/facts"
+	"github.com/kk-project/kk/pipeline"
+	"github.com/kk-project/kk/pipeline/connector"
+)
+
+// cluster returns n control planes (cp1..) and two pure workers (w1, w2) plus a control
+// plane that is also a worker when n > 1 (cp2).
+func cluster(lb string, n int) *config.Cluster {
+	c := &config.Cluster{
+		ControlPlaneEndpoint: config.Endpoint{InternalLoadbalancer: lb, Domain: "lb.kubesphere.local", Port: 6443},
+		Kubernetes:           config.Kubernetes{Version: "v1.34.4"},
+	}
+	for i := 1; i <= n; i++ {
+		roles := []config.Role{config.RoleControlPlane, config.RoleEtcd}
+		if i == 2 {
+			roles = append(roles, config.RoleWorker)
+		}
+		name := "cp" + string(rune('0'+i))
+		c.Hosts = append(c.Hosts, &config.Host{Name: name, Address: "10.0.0." + string(rune('0'+i)), InternalAddress: "10.0.0." + string(rune('0'+i)), Roles: roles})
+	}
+	c.Hosts = append(c.Hosts,
+		&config.Host{Name: "w1", Address: "10.0.1.1", InternalAddress: "10.0.1.1", Roles: []config.Role{config.RoleWorker}},
+		&config.Host{Name: "w2", Address: "10.0.1.2", InternalAddress: "10.0.1.2", Roles: []config.Role{config.RoleWorker}})
+	if lb == KubeVIP {
+		c.ControlPlaneEndpoint.Address = "10.0.0.100"
+	}
+	return c
+}
+
+func TestHAProxyConfig(t *testing.T) {
+	for _, n := range []int{1, 3} {
+		s := SpecFor(cluster(HAProxy, n))
+		if strings.Join(s.HAProxy.Hosts, ",") != "w1,w2" {
+			t.Errorf("%d control planes: haproxy hosts %v, want the pure workers w1,w2", n, s.HAProxy.Hosts)
+		}
+		cfg, err := RenderHAProxyConfig(s.HAProxy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(cfg)
+		var servers []string
+		for _, l := range strings.Split(text, "\n") {
+			if f := strings.Fields(l); len(f) > 0 && f[0] == "server" {
+				servers = append(servers, strings.Join(f[1:], " "))
+			}
+		}
+		if len(servers) != n {
+			t.Fatalf("%d control planes: %d server lines:\n%s", n, len(servers), text)
+		}
+		for i, sv := range servers {
+			want := "cp" + string(rune('1'+i)) + " 10.0.0." + string(rune('1'+i)) + ":6443 check check-ssl verify none"
+			if sv != want {
+				t.Errorf("server line %q, want %q", sv, want)
+			}
+		}
+		for _, want := range []string{
+			"bind 127.0.0.1:6443", "bind 127.0.0.1:8081", "monitor-uri /healthz", "mode tcp",
+			"option httpchk GET /healthz", "http-check expect status 200", "fall 2 rise 2", "inter 2s",
+		} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%d control planes: haproxy.cfg lacks %q:\n%s", n, want, text)
+			}
+		}
+	}
+}
+
+func TestHAProxyConfigPort(t *testing.T) {
+	c := cluster(HAProxy, 1)
+	c.ControlPlaneEndpoint.Port = 7443
+	cfg, err := RenderHAProxyConfig(SpecFor(c).HAProxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the frontend follows the endpoint port, the backends stay on the API server's port
+	if !strings.Contains(string(cfg), "bind 127.0.0.1:7443") || !strings.Contains(string(cfg), "10.0.0.1:6443 check") {
+		t.Errorf("haproxy.cfg:\n%s", cfg)
+	}
+	if _, err := RenderHAProxyConfig(HAProxySpec{Bind: "127.0.0.1", Port: 6443, MonitorPort: 8081}); err == nil {
+		t.Error("a config without a control plane rendered")
+	}
+}
+
+type pod struct {
+	Metadata struct {
+		Name        string
+		Namespace   string
+		Annotations map[string]string
+	}
+	Spec struct {
+		HostNetwork       bool `json:"hostNetwork"`
+		PriorityClassName string
+		HostAliases       []struct {
+			IP        string
+			Hostnames []string
+		} `json:"hostAliases"`
+		Containers []struct {
+			Name          string
+			Image         string
+			Args          []string
+			Env           []struct{ Name, Value string }
+			LivenessProbe struct {
+				HTTPGet struct {
+					Host string
+					Path string
+					Port int
+				} `json:"httpGet"`
+			} `json:"livenessProbe"`
+			VolumeMounts []struct{ Name, MountPath string } `json:"volumeMounts"`
+		}
+		Volumes []struct {
+			Name     string
+			HostPath struct{ Path, Type string } `json:"hostPath"`
+		}
+	}
+}
+
+func parsePod(t *testing.T, data []byte) pod {
+	t.Helper()
+	var p pod
+	if err := yaml.Unmarshal(data, &p); err != nil {
+		t.Fatalf("manifest is not YAML: %v\n%s", err, data)
+	}
+	if len(p.Spec.Containers) != 1 {
+		t.Fatalf("manifest has %d containers:\n%s", len(p.Spec.Containers), data)
+	}
+	return p
+}
+
+func TestHAProxyManifest(t *testing.T) {
+	s := SpecFor(cluster(HAProxy, 3))
+	data, err := RenderHAProxyManifest(s.HAProxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := parsePod(t, data)
+	cfg, _ := RenderHAProxyConfig(s.HAProxy)
+	c := p.Spec.Containers[0]
+	switch {
+	case p.Metadata.Name != "haproxy" || p.Metadata.Namespace != "kube-system":
+		t.Errorf("pod %s/%s", p.Metadata.Namespace, p.Metadata.Name)
+	case !p.Spec.HostNetwork:
+		t.Error("not hostNetwork")
+	case p.Spec.PriorityClassName != "system-node-critical":
+		t.Errorf("priorityClassName %q", p.Spec.PriorityClassName)
+	case c.Image != "docker.io/library/haproxy:2.6":
+		t.Errorf("image %q", c.Image)
+	case c.LivenessProbe.HTTPGet.Path != "/healthz" || c.LivenessProbe.HTTPGet.Port != 8081 || c.LivenessProbe.HTTPGet.Host != "127.0.0.1":
+		t.Errorf("liveness probe %+v", c.LivenessProbe)
+	case len(p.Spec.Volumes) != 1 || p.Spec.Volumes[0].HostPath.Path != "/etc/kubekey/haproxy":
+		t.Errorf("volumes %+v", p.Spec.Volumes)
+	case len(c.VolumeMounts) != 1 || c.VolumeMounts[0].MountPath != "/usr/local/etc/haproxy/":
+		t.Errorf("mounts %+v", c.VolumeMounts)
+	case p.Metadata.Annotations["kk.io/haproxy-cfg-sha256"] != sha256hex(cfg):
+		t.Errorf("the manifest does not carry the config's checksum: %v", p.Metadata.Annotations)
+	}
+}
+
+func TestImageUnderPrivateRegistry(t *testing.T) {
+	for _, tc := range []struct {
+		reg, ns, upstream, want string
+	}{
+		{"", "", DefaultHAProxyImage, "docker.io/library/haproxy:2.6"},
+		{"reg.local:5000", "", DefaultHAProxyImage, "reg.local:5000/library/haproxy:2.6"},
+		{"reg.local:5000", "kubesphereio", DefaultHAProxyImage, "reg.local:5000/kubesphereio/haproxy:2.6"},
+		{"reg.local", "", DefaultKubeVIPImage, "reg.local/kube-vip/kube-vip:" + KubeVIPVersion},
+		{"reg.local/", "mirror", DefaultKubeVIPImage, "reg.local/mirror/kube-vip:" + KubeVIPVersion},
+	} {
+		got := imageRef(config.Registry{PrivateRegistry: tc.reg, NamespaceOverride: tc.ns}, tc.upstream)
+		if got != tc.want {
+			t.Errorf("%s under %q/%q = %q, want %q", tc.upstream, tc.reg, tc.ns, got, tc.want)
+		}
+	}
+	c := cluster(HAProxy, 1)
+	c.Registry.PrivateRegistry = "reg.local"
+	if got := SpecFor(c).HAProxy.Image; got != "reg.local/library/haproxy:2.6" {
+		t.Errorf("SpecFor image %q", got)
+	}
+}
+
+func TestEndpointAddress(t *testing.T) {
+	type want struct{ cp1, cp2, w1, unknown string }
+	ext := cluster(None, 3)
+	ext.ControlPlaneEndpoint.Address = "10.9.9.9" // an external load balancer
+	for name, tc := range map[string]struct {
+		c    *config.Cluster
+		want want
+	}{
+		"haproxy":  {cluster(HAProxy, 3), want{"10.0.0.1", "10.0.0.2", "127.0.0.1", ""}},
+		"kube-vip": {cluster(KubeVIP, 3), want{"10.0.0.100", "10.0.0.100", "10.0.0.100", ""}},
+		"none":     {cluster(None, 3), want{"10.0.0.1", "10.0.0.1", "10.0.0.1", ""}},
+		"external": {ext, want{"10.9.9.9", "10.9.9.9", "10.9.9.9", ""}},
+	} {
+		got := want{EndpointAddress(tc.c, "cp1"), EndpointAddress(tc.c, "cp2"), EndpointAddress(tc.c, "w1"), EndpointAddress(tc.c, "nope")}
+		if got != tc.want {
+			t.Errorf("%s: EndpointAddress cp1, cp2 (also a worker), w1, unknown = %+v, want %+v", name, got, tc.want)
+		}
+	}
+	// while joining, a haproxy-mode control plane maps the domain to the first one
+	c := cluster(HAProxy, 3)
+	if got := JoinEndpointAddress(c, "cp3"); got != "10.0.0.1" {
+		t.Errorf("JoinEndpointAddress(cp3) = %q", got)
+	}
+	if got := JoinEndpointAddress(c, "w1"); got != "127.0.0.1" {
+		t.Errorf("JoinEndpointAddress(w1) = %q", got)
+	}
+}
+
+func TestJoinAndKubelet(t *testing.T) {
+	c := cluster(HAProxy, 3)
+	for host, want := range map[string]bool{"cp1": false, "cp2": true, "w1": true} {
+		if UsesFileDiscovery(c, host) != want {
+			t.Errorf("UsesFileDiscovery(%s) = %v", host, !want)
+		}
+	}
+	if got := JoinAddress(c, "w1"); got != "10.0.0.1:6443" {
+		t.Errorf("haproxy JoinAddress(w1) = %q", got)
+	}
+	if got := KubeletServer(c, "w1"); got != "https://lb.kubesphere.local:6443" {
+		t.Errorf("KubeletServer(w1) = %q", got)
+	}
+	c.ControlPlaneEndpoint.ExternalDNS = true
+	if got := KubeletServer(c, "w1"); got != "https://127.0.0.1:6443" {
+		t.Errorf("ExternalDNS KubeletServer(w1) = %q", got)
+	}
+	if got := KubeletServer(c, "cp1"); got != "https://lb.kubesphere.local:6443" {
+		t.Errorf("ExternalDNS KubeletServer(cp1) = %q", got)
+	}
+	v := cluster(KubeVIP, 3)
+	if UsesFileDiscovery(v, "w1") || JoinAddress(v, "w1") != "lb.kubesphere.local:6443" {
+		t.Errorf("kube-vip join: file discovery %v, address %q", UsesFileDiscovery(v, "w1"), JoinAddress(v, "w1"))
+	}
+	if got := strings.Join(CertSANs(c), ","); got != "127.0.0.1,localhost" {
+		t.Errorf("haproxy CertSANs %q", got)
+	}
+	if got := strings.Join(CertSANs(v), ","); got != "10.0.0.100" {
+		t.Errorf("kube-vip CertSANs %q", got)
+	}
+}
+
+func TestDiscoveryKubeconfig(t *testing.T) {
+	c := cluster(HAProxy, 3)
+	ca := []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+	data, err := DiscoveryKubeconfig(c, "w1", ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kc struct {
+		Clusters []struct {
+			Name    string
+			Cluster struct {
+				Server string
+				CAData string `json:"certificate-authority-data"`
+			}
+		}
+		Contexts []struct {
+			Name    string
+			Context struct{ Cluster, User string }
+		}
+		CurrentContext string `json:"current-context"`
+		Users          []struct {
+			Name string
+			User map[string]any
+		}
+	}
+	if err := yaml.Unmarshal(data, &kc); err != nil {
+		t.Fatalf("%v\n%s", err, data)
+	}
+	if len(kc.Clusters) != 1 || kc.Clusters[0].Cluster.Server != "https://10.0.0.1:6443" {
+		t.Fatalf("clusters %+v", kc.Clusters)
+	}
+	if got, _ := base64.StdEncoding.DecodeString(kc.Clusters[0].Cluster.CAData); string(got) != string(ca) {
+		t.Errorf("CA data %q", got)
+	}
+	if kc.CurrentContext != "kk-discovery" || len(kc.Contexts) != 1 || len(kc.Users) != 1 || kc.Contexts[0].Context.User != kc.Users[0].Name {
+		t.Errorf("context/user: %+v %+v %q", kc.Contexts, kc.Users, kc.CurrentContext)
+	}
+	if len(kc.Users[0].User) != 0 {
+		t.Errorf("the discovery file holds a credential: %v", kc.Users[0].User)
+	}
+	if _, err := DiscoveryKubeconfig(c, "w1", nil); err == nil {
+		t.Error("no CA accepted")
+	}
+}
+
+func env(p pod) map[string]string {
+	m := map[string]string{}
+	for _, e := range p.Spec.Containers[0].Env {
+		m[e.Name] = e.Value
+	}
+	return m
+}
+
+func TestKubeVIPManifest(t *testing.T) {
+	s := SpecFor(cluster(KubeVIP, 3))
+	k := s.KubeVIP
+	if k.Mode != "ARP" || k.Image != DefaultKubeVIPImage || k.FirstHost != "cp1" || len(k.Hosts) != 3 || !k.SuperAdminOnInit {
+		t.Fatalf("spec %+v", k)
+	}
+	data, err := RenderKubeVIPManifest(k, "cp1", "eth0", KubeVIPKubeconfig(k, "cp1", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := parsePod(t, data)
+	e := env(p)
+	for name, want := range map[string]string{
+		"vip_address": "10.0.0.100", "vip_interface": "eth0", "vip_arp": "true", "vip_leaderelection": "true",
+		"cp_enable": "true", "port": "6443", "vip_cidr": "32",
+	} {
+		if e[name] != want {
+			t.Errorf("ARP env %s = %q, want %q", name, e[name], want)
+		}
+	}
+	if _, ok := e["bgp_enable"]; ok {
+		t.Error("ARP manifest enables BGP")
+	}
+	if !p.Spec.HostNetwork || p.Spec.Containers[0].Image != DefaultKubeVIPImage || p.Spec.Containers[0].Args[0] != "manager" {
+		t.Errorf("pod %+v", p.Spec)
+	}
+	if len(p.Spec.HostAliases) != 1 || p.Spec.HostAliases[0].IP != "127.0.0.1" || p.Spec.HostAliases[0].Hostnames[0] != "kubernetes" {
+		t.Errorf("host aliases %+v", p.Spec.HostAliases)
+	}
+	if p.Spec.Volumes[0].HostPath.Path != "/etc/kubernetes/super-admin.conf" {
+		t.Errorf("first control plane before init mounts %q", p.Spec.Volumes[0].HostPath.Path)
+	}
+	// after init, and on the other control planes: admin.conf
+	for _, tc := range []struct {
+		host  string
+		admin bool
+	}{{"cp1", true}, {"cp2", false}, {"cp3", true}} {
+		if got := KubeVIPKubeconfig(k, tc.host, tc.admin); got != "/etc/kubernetes/admin.conf" {
+			t.Errorf("%s (admin.conf exists: %v) mounts %s", tc.host, tc.admin, got)
+		}
+	}
+	old := k
+	old.SuperAdminOnInit = false
+	if got := KubeVIPKubeconfig(old, "cp1", false); got != "/etc/kubernetes/admin.conf" {
+		t.Errorf("Kubernetes < 1.29 mounts %s", got)
+	}
+
+	// BGP: every control plane announces, peers are the other control planes
+	c := cluster(KubeVIP, 3)
+	c.ControlPlaneEndpoint.KubeVIPMode = "BGP"
+	k = SpecFor(c).KubeVIP
+	data, err = RenderKubeVIPManifest(k, "cp2", "ens3", "/etc/kubernetes/admin.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e = env(parsePod(t, data))
+	for name, want := range map[string]string{
+		"bgp_enable": "true", "bgp_routerid": "10.0.0.2", "bgp_as": "65000", "bgp_peeras": "65000",
+		"bgp_peers": "10.0.0.1:65000::false,10.0.0.3:65000::false", "vip_interface": "ens3",
+	} {
+		if e[name] != want {
+			t.Errorf("BGP env %s = %q, want %q", name, e[name], want)
+		}
+	}
+	if _, ok := e["vip_arp"]; ok {
+		t.Error("BGP manifest enables ARP")
+	}
+
+	if _, err := RenderKubeVIPManifest(k, "cp1", "", "x"); err == nil {
+		t.Error("no interface accepted")
+	}
+	k.Address = "lb.example"
+	if _, err := RenderKubeVIPManifest(k, "cp1", "eth0", "x"); err == nil {
+		t.Error("a VIP that is not an IP accepted")
+	}
+}
+
+func TestNoneHasNoTasks(t *testing.T) {
+	if ts := Tasks(SpecFor(cluster(None, 3))); len(ts) != 0 {
+		t.Errorf("no load balancer: %d tasks", len(ts))
+	}
+	if ts := KubeletServerTasks(cluster(KubeVIP, 3), nil); len(ts) != 0 {
+		t.Errorf("kube-vip: %d kubelet-server tasks", len(ts))
+	}
+	if ts := KubeletServerTasks(cluster(HAProxy, 1), nil); len(ts) != 1 {
+		t.Errorf("haproxy: %d kubelet-server tasks", len(ts))
+	}
+}
+
+// TestTasksConverge runs the tasks on this machine (files under a temp dir) twice: the
+// first run writes every file, the second changes nothing; a changed file is rewritten.
+func TestTasksConverge(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("the local connector runs sudo tasks directly only as root: run the tests as root")
+	}
+	dir := t.TempDir()
+	hc := cluster(HAProxy, 3)
+	hs := SpecFor(hc)
+	hs.HAProxy.ConfigDir = filepath.Join(dir, "haproxy")
+	hs.HAProxy.ManifestDir = filepath.Join(dir, "manifests")
+	vs := SpecFor(cluster(KubeVIP, 3))
+	vs.KubeVIP.Interface = "eth0"
+	vs.KubeVIP.ManifestDir = filepath.Join(dir, "vip-manifests")
+	vs.KubeVIP.Hosts = vs.KubeVIP.Hosts[:1] // one control plane on this machine
+
+	tasks := append(Tasks(hs), Tasks(vs)...)
+	tasks = append([]pipeline.Task{{Name: facts.TaskName, Hosts: pipeline.AllHosts(), ReadOnly: true,
+		Run: func(context.Context, *pipeline.Target) (bool, error) { return false, nil }}}, tasks...)
+	run := func() *pipeline.Report {
+		t.Helper()
+		var hosts []*pipeline.Host
+		for _, n := range []string{"cp1", "w1"} {
+			hosts = append(hosts, pipeline.NewHost(n, nil, func(context.Context) (connector.Connector, error) { return connector.NewLocal(), nil }))
+		}
+		g, err := pipeline.NewGraph(tasks, hosts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := pipeline.Run(context.Background(), g, pipeline.Options{Name: "lb"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rep.Err(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	// w1 writes haproxy.cfg and haproxy.yaml, cp1 kube-vip.yaml
+	if rep := run(); rep.Count(pipeline.StatusChanged) != 3 {
+		t.Fatalf("first run changed %d, want 3: %s", rep.Count(pipeline.StatusChanged), rep.Totals())
+	}
+	cfg, _ := RenderHAProxyConfig(hs.HAProxy)
+	if got, _ := os.ReadFile(filepath.Join(dir, "haproxy/haproxy.cfg")); string(got) != string(cfg) {
+		t.Errorf("haproxy.cfg on disk differs from the rendered one")
+	}
+	for _, f := range []string{"manifests/haproxy.yaml", "vip-manifests/kube-vip.yaml"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	if rep := run(); rep.Count(pipeline.StatusChanged) != 0 {
+		t.Errorf("second run changed %d: %s", rep.Count(pipeline.StatusChanged), rep.Totals())
+	}
+	os.WriteFile(filepath.Join(dir, "haproxy/haproxy.cfg"), []byte("edited\n"), 0o644)
+	if rep := run(); rep.Count(pipeline.StatusChanged) != 1 {
+		t.Errorf("after an edit, changed %d, want 1: %s", rep.Count(pipeline.StatusChanged), rep.Totals())
+	}
+}
