@@ -400,3 +400,25 @@ func sameContent(a, b *unstructured.Unstructured) bool {
 	}
 	return reflect.DeepEqual(strip(a), strip(b))
 }
+
+// Delete deletes objs (namespaced ones without a namespace are looked for in namespace, default
+// "default"); objects that are already gone, or whose kind is no longer served, are skipped.
+func (c *Client) Delete(ctx context.Context, objs []*unstructured.Unstructured, namespace string) error {
+	if namespace == "" {
+		namespace = metav1.NamespaceDefault
+	}
+	for _, o := range objs {
+		o = o.DeepCopy()
+		ri, err := c.resource(ctx, o, namespace, 0)
+		if meta.IsNoMatchError(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("delete %s: %w", Ref(o), err)
+		}
+		if err := ri.Delete(ctx, o.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete %s: %w", Ref(o), err)
+		}
+	}
+	return nil
+}
