@@ -1,0 +1,507 @@
+//go:build integration
+
+package kubernetes_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kk-project/kk/api/config"
+	"github.com/kk-project/kk/api/v1alpha2"
+	"github.com/kk-project/kk/e2e/images"
+	"github.com/kk-project/kk/e2e/mirror"
+	"github.com/kk-project/kk/e2e/testbed"
+	"github.com/kk-project/kk/modules/binaries"
+	"github.com/kk-project/kk/modules/facts"
+	"github.com/kk-project/kk/modules/kubernetes"
+	"github.com/kk-project/kk/modules/osprep"
+	"github.com/kk-project/kk/modules/runtime"
+	"github.com/kk-project/kk/pipeline"
+	"github.com/kk-project/kk/pipeline/connector"
+	"github.com/kk-project/kk/pipeline/session"
+)
+
+const (
+	mirrorDir = "/var/tmp/kk-mirror"
+	version   = "v1.34.4"
+)
+
+// kubeadm's images for v1.34.4 (`kubeadm config images list --kubernetes-version v1.34.4`).
+var kubeadmImages = []string{
+	"registry.k8s.io/kube-apiserver:" + version,
+	"registry.k8s.io/kube-controller-manager:" + version,
+	"registry.k8s.io/kube-scheduler:" + version,
+	"registry.k8s.io/kube-proxy:" + version,
+	"registry.k8s.io/coredns/coredns:v1.12.1",
+	"registry.k8s.io/pause:3.10.1",
+	"registry.k8s.io/etcd:3.6.5-0",
+}
+
+// untar copies the regular files of a .tar.gz into dir, recording each base name keep
+// accepts in files under the name keep returns.
+func untar(t *testing.T, tgz, dir string, files *binaries.Files, keep func(base string) string) {
+	t.Helper()
+	fh, err := os.Open(tgz)
+	if err != nil {
+		t.Fatalf("from the local mirror: %v (build it first: make mirror)", err)
+	}
+	defer fh.Close()
+	gz, err := gzip.NewReader(fh)
+	if err != nil {
+		t.Fatalf("%s: %v", tgz, err)
+	}
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tgz, err)
+		}
+		name := keep(path.Base(h.Name))
+		if h.Typeflag != tar.TypeReg || name == "" {
+			continue
+		}
+		p := filepath.Join(dir, strings.ReplaceAll(name, "/", "_"))
+		out, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(out, tr); err != nil {
+			t.Fatal(err)
+		}
+		out.Close()
+		files.Add("amd64", name, p)
+	}
+}
+
+// programs are the runtime's and Kubernetes' programs from the local mirror.
+func programs(t *testing.T) binaries.Files {
+	t.Helper()
+	spec := mirror.DefaultSpec()
+	dir := t.TempDir()
+	var f binaries.Files
+	same := func(b string) string { return b }
+	untar(t, filepath.Join(mirrorDir, mirror.ContainerdPath(spec.Containerd)), dir, &f, same)
+	untar(t, filepath.Join(mirrorDir, mirror.CrictlPath(spec.Crictl)), dir, &f, same)
+	untar(t, filepath.Join(mirrorDir, mirror.CNIPluginsPath(spec.CNIPlugins)), dir, &f, func(b string) string {
+		if b == "LICENSE" || b == "README.md" {
+			return ""
+		}
+		return "cni/" + b
+	})
+	f.Add("amd64", "runc", filepath.Join(mirrorDir, mirror.RuncPath(spec.Runc)))
+	for _, p := range kubernetes.Programs {
+		f.Add("amd64", p, filepath.Join(mirrorDir, mirror.KubernetesPath(version, p)))
+	}
+	if err := f.Check([]string{"amd64"}, append([]string{"containerd", "runc", "crictl", "cni/loopback"}, kubernetes.Programs...)); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// imageArchive writes a tar of an OCI layout with only refs, taken from the test images.
+func imageArchive(t *testing.T, refs []string) string {
+	t.Helper()
+	layout := images.LayoutDir(images.DefaultOutDir)
+	idxData, err := os.ReadFile(filepath.Join(layout, "index.json"))
+	if err != nil {
+		t.Fatalf("test images: %v (build them first: make mirror)", err)
+	}
+	type desc struct {
+		MediaType   string            `json:"mediaType"`
+		Digest      string            `json:"digest"`
+		Size        int64             `json:"size"`
+		Annotations map[string]string `json:"annotations,omitempty"`
+		Platform    map[string]any    `json:"platform,omitempty"`
+	}
+	var idx struct {
+		SchemaVersion int    `json:"schemaVersion"`
+		MediaType     string `json:"mediaType,omitempty"`
+		Manifests     []desc `json:"manifests"`
+	}
+	if err := json.Unmarshal(idxData, &idx); err != nil {
+		t.Fatal(err)
+	}
+	blob := func(d string) string { return filepath.Join(layout, "blobs", "sha256", strings.TrimPrefix(d, "sha256:")) }
+	var keep []desc
+	blobs := map[string]bool{}
+	for _, d := range idx.Manifests {
+		if !slices.Contains(refs, d.Annotations[images.AnnotationContainerdRef]) {
+			continue
+		}
+		keep = append(keep, d)
+		blobs[d.Digest] = true
+		var m struct {
+			Config desc   `json:"config"`
+			Layers []desc `json:"layers"`
+		}
+		b, err := os.ReadFile(blob(d.Digest))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("manifest %s: %v", d.Digest, err)
+		}
+		blobs[m.Config.Digest] = true
+		for _, l := range m.Layers {
+			blobs[l.Digest] = true
+		}
+	}
+	if len(keep) != len(refs) {
+		var have []string
+		for _, d := range keep {
+			have = append(have, d.Annotations[images.AnnotationContainerdRef])
+		}
+		t.Fatalf("test images: want %v, the layout has only %v of them", refs, have)
+	}
+	idx.Manifests = keep
+	newIdx, _ := json.Marshal(idx)
+	p := filepath.Join(t.TempDir(), "images.tar")
+	out, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := tar.NewWriter(out)
+	add := func(name string, data []byte) {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg, ModTime: time.Unix(946684800, 0)}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(data)
+	}
+	add("oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`))
+	add("index.json", newIdx)
+	for d := range blobs {
+		b, err := os.ReadFile(blob(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		add("blobs/sha256/"+strings.TrimPrefix(d, "sha256:"), b)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+	return p
+}
+
+func rootSSH(t *testing.T, bed *testbed.Bed, m testbed.Machine, cmd string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, err := connector.DialSSH(ctx, connector.SSHConfig{Host: m.Name, Address: m.Address, Port: 22, User: "root",
+		PrivateKeyPath: bed.KeyPath, KnownHostsPath: bed.KnownHosts})
+	if err != nil {
+		t.Fatalf("%s: %v", m.Name, err)
+	}
+	defer c.Close()
+	res, err := c.Exec(ctx, cmd, connector.ExecOptions{})
+	if err == nil {
+		err = res.Err()
+	}
+	if err != nil {
+		t.Fatalf("%s: %v\nstdout: %s", m.Name, err, res.Stdout)
+	}
+	return res.Stdout
+}
+
+func decodeB64(s string) (string, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	return string(b), err
+}
+
+type cluster struct {
+	bed   *testbed.Bed
+	c     *config.Cluster
+	work  string
+	tasks []pipeline.Task
+	spec  kubernetes.Spec
+}
+
+// setUp boots n machines and builds the whole pipeline up to Kubernetes: facts, the OS, the
+// container runtime with kubeadm's images imported offline, and this package's tasks.
+func setUp(t *testing.T, n int, edit func(c *config.Cluster)) *cluster {
+	t.Helper()
+	bed := testbed.Require(t, testbed.Options{Name: "kube"}, n)
+	c, _, err := v1alpha2.Load(bed.ClusterFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Kubernetes.Version = version
+	c.Etcd.Type = config.EtcdKubeadm
+	if edit != nil {
+		edit(c)
+	}
+	files := programs(t)
+	rs := runtime.SpecFor(c, files)
+	rs.ImageArchive, rs.Images = imageArchive(t, kubeadmImages), kubeadmImages
+	work := t.TempDir()
+	ks, err := kubernetes.SpecFor(c, work, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks := []pipeline.Task{facts.Task()}
+	tasks = append(tasks, osprep.Tasks(osprep.SpecFor(c))...)
+	tasks = append(tasks, runtime.Tasks(rs)...)
+	tasks = append(tasks, kubernetes.Tasks(ks)...)
+	return &cluster{bed: bed, c: c, work: work, tasks: tasks, spec: ks}
+}
+
+func (cl *cluster) run(t *testing.T, dryRun bool) *pipeline.Report {
+	t.Helper()
+	var out bytes.Buffer
+	sess, err := session.New(cl.c, session.Options{Workdir: cl.work, KnownHosts: cl.bed.KnownHosts, Out: &out, Err: &out, DryRun: dryRun})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	rep, err := sess.Run(ctx, "create cluster", cl.tasks)
+	t.Logf("%s", out.String())
+	if err != nil {
+		t.Fatalf("run failed: %v", err)
+	}
+	return rep
+}
+
+// noChange fails for every task×host a run changed (or, in a dry run, would change).
+func noChange(t *testing.T, rep *pipeline.Report, what string) {
+	t.Helper()
+	for _, r := range rep.Results {
+		if r.Status == pipeline.StatusChanged || r.Status == pipeline.StatusPlanned {
+			t.Errorf("%s: %s on %s: %s %s", what, r.Task, r.Host, r.Status, r.Message)
+		}
+	}
+}
+
+// kubectl runs the mirror's kubectl on this machine with the kubeconfig kk fetched.
+func (cl *cluster) kubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	bin := filepath.Join(mirrorDir, mirror.KubernetesPath(version, "kubectl"))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--kubeconfig", cl.spec.Kubeconfig}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return string(out)
+}
+
+type nodeInfo struct {
+	Labels map[string]string
+	Taints []string
+	IP     string
+}
+
+func (cl *cluster) nodes(t *testing.T) map[string]nodeInfo {
+	t.Helper()
+	var l struct {
+		Items []struct {
+			Metadata struct {
+				Name   string            `json:"name"`
+				Labels map[string]string `json:"labels"`
+			} `json:"metadata"`
+			Spec struct {
+				Taints []struct{ Key, Effect string } `json:"taints"`
+			} `json:"spec"`
+			Status struct {
+				Addresses []struct{ Type, Address string } `json:"addresses"`
+			} `json:"status"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(cl.kubectl(t, "get", "nodes", "-o", "json")), &l); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]nodeInfo{}
+	for _, it := range l.Items {
+		ni := nodeInfo{Labels: it.Metadata.Labels}
+		for _, tn := range it.Spec.Taints {
+			ni.Taints = append(ni.Taints, tn.Key+":"+tn.Effect)
+		}
+		for _, a := range it.Status.Addresses {
+			if a.Type == "InternalIP" {
+				ni.IP = a.Address
+			}
+		}
+		out[it.Metadata.Name] = ni
+	}
+	return out
+}
+
+// waitStaticPods waits (bounded) until the control-plane static pods of node report Running.
+func (cl *cluster) waitStaticPods(t *testing.T, node string) {
+	t.Helper()
+	want := []string{"etcd-" + node, "kube-apiserver-" + node, "kube-controller-manager-" + node, "kube-scheduler-" + node}
+	var last string
+	for range 60 {
+		last = cl.kubectl(t, "get", "pods", "-n", "kube-system", "-o", "jsonpath={range .items[*]}{.metadata.name}={.status.phase}{\"\\n\"}{end}")
+		ok := true
+		for _, p := range want {
+			ok = ok && strings.Contains(last, p+"=Running\n")
+		}
+		if ok {
+			return
+		}
+		time.Sleep(2 * time.Second)
+	}
+	t.Errorf("static pods of %s not all Running:\n%s", node, last)
+}
+
+// secretsNotLogged checks that no bootstrap token secret and no certificate key reached kk's
+// logs or the machines' shell history of commands.
+func (cl *cluster) secretsNotLogged(t *testing.T) {
+	t.Helper()
+	secrets := strings.Fields(cl.kubectl(t, "get", "secrets", "-n", "kube-system", "--field-selector", "type=bootstrap.kubernetes.io/token",
+		"-o", "jsonpath={range .items[*]}{.data.token-secret}{\"\\n\"}{end}"))
+	logs, _ := filepath.Glob(filepath.Join(cl.work, "logs", "*", "*.log"))
+	if len(logs) == 0 {
+		t.Fatalf("no host logs under %s", cl.work)
+	}
+	for _, b64 := range secrets {
+		raw, err := decodeB64(b64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range logs {
+			b, _ := os.ReadFile(l)
+			if bytes.Contains(b, []byte(raw)) {
+				t.Errorf("%s holds a bootstrap token secret", l)
+			}
+		}
+	}
+}
+
+// Bed "kube", one machine with every role (etcd stacked by kubeadm): the node registers, the
+// static pods run, kubectl works from this machine through the fetched kubeconfig, the node is
+// schedulable, a second run changes nothing and a dry run plans nothing.
+func TestAllInOne(t *testing.T) {
+	cl := setUp(t, 1, func(c *config.Cluster) {
+		c.Hosts = c.Hosts[:1]
+		for _, h := range c.Hosts {
+			h.Roles = []config.Role{config.RoleEtcd, config.RoleControlPlane, config.RoleWorker}
+		}
+	})
+	first := cl.run(t, false)
+	if first.Count(pipeline.StatusChanged) == 0 {
+		t.Fatal("first run changed nothing")
+	}
+	m := cl.bed.Machines[0]
+
+	// the kubeconfig kk fetched: 0600, pointing at the machine's address
+	fi, err := os.Stat(cl.spec.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s has mode %v", cl.spec.Kubeconfig, fi.Mode())
+	}
+	if b, _ := os.ReadFile(cl.spec.Kubeconfig); !strings.Contains(string(b), "server: https://"+m.Address+":6443") {
+		t.Errorf("kubeconfig does not point at %s:\n%s", m.Address, b)
+	}
+	nodes := cl.nodes(t)
+	n1, ok := nodes[m.Name]
+	if !ok || len(nodes) != 1 {
+		t.Fatalf("nodes %v", nodes)
+	}
+	if n1.IP != m.Address {
+		t.Errorf("node IP %s, want %s", n1.IP, m.Address)
+	}
+	if _, ok := n1.Labels["node-role.kubernetes.io/worker"]; !ok {
+		t.Errorf("worker label missing: %v", n1.Labels)
+	}
+	if _, ok := n1.Labels["node-role.kubernetes.io/control-plane"]; !ok {
+		t.Errorf("control-plane label missing: %v", n1.Labels)
+	}
+	if slices.Contains(n1.Taints, "node-role.kubernetes.io/control-plane:NoSchedule") {
+		t.Errorf("an all-in-one node keeps the control-plane taint: %v", n1.Taints)
+	}
+	cl.waitStaticPods(t, m.Name)
+	t.Logf("kube-system:\n%s", cl.kubectl(t, "get", "pods", "-n", "kube-system", "-o", "wide"))
+
+	// on the machine: root's kubeconfig works, kube-proxy runs in iptables mode with conntrack left alone
+	if out := rootSSH(t, cl.bed, m, "kubectl get nodes -o name"); out != "node/"+m.Name+"\n" {
+		t.Errorf("kubectl on the node: %q", out)
+	}
+	if out := cl.kubectl(t, "get", "configmap", "-n", "kube-system", "kube-proxy", "-o", "jsonpath={.data.config\\.conf}"); !strings.Contains(out, "maxPerCore: 0") || !strings.Contains(out, "mode: iptables") {
+		t.Errorf("kube-proxy config:\n%s", out)
+	}
+
+	second := cl.run(t, false)
+	noChange(t, second, "second run")
+	dry := cl.run(t, true)
+	noChange(t, dry, "dry run")
+	cl.secretsNotLogged(t)
+
+	// the local kubeconfig is put back when it was lost or opened up
+	os.Chmod(cl.spec.Kubeconfig, 0o644)
+	third := cl.run(t, false)
+	if third.Count(pipeline.StatusChanged) != 1 {
+		t.Errorf("a world-readable local kubeconfig: want exactly 1 change, got %d", third.Count(pipeline.StatusChanged))
+	}
+	if fi, _ := os.Stat(cl.spec.Kubeconfig); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode not repaired: %v", fi.Mode())
+	}
+}
+
+// Bed "kube", two machines: n1 control plane (and worker), n2 a worker that joins with kk's
+// own bootstrap token; a second run changes nothing (no new token is made).
+func TestControlPlaneAndWorker(t *testing.T) {
+	cl := setUp(t, 2, nil)
+	if len(cl.spec.Joiners()) != 1 {
+		t.Fatalf("joiners %v", cl.spec.Joiners())
+	}
+	first := cl.run(t, false)
+	if first.Count(pipeline.StatusChanged) == 0 {
+		t.Fatal("first run changed nothing")
+	}
+	nodes := cl.nodes(t)
+	for _, m := range cl.bed.Machines {
+		n, ok := nodes[m.Name]
+		if !ok {
+			t.Fatalf("%s is not registered: %v", m.Name, nodes)
+		}
+		if n.IP != m.Address {
+			t.Errorf("%s: node IP %s, want %s", m.Name, n.IP, m.Address)
+		}
+		if _, ok := n.Labels["node-role.kubernetes.io/worker"]; !ok {
+			t.Errorf("%s: worker label missing", m.Name)
+		}
+	}
+	if _, ok := nodes["n2"].Labels["node-role.kubernetes.io/control-plane"]; ok {
+		t.Errorf("the worker became a control plane")
+	}
+	cl.waitStaticPods(t, "n1")
+	tokens := func() int {
+		return len(strings.Fields(cl.kubectl(t, "get", "secrets", "-n", "kube-system", "--field-selector", "type=bootstrap.kubernetes.io/token", "-o", "name")))
+	}
+	before := tokens()
+	// the worker's kubelet reaches the API through the load-balancer name in its /etc/hosts
+	if out := rootSSH(t, cl.bed, cl.bed.Machines[1], "grep -c server:.https://lb.kubesphere.local:6443 /etc/kubernetes/kubelet.conf; [ ! -e /etc/kubernetes/kk-join.yaml ] && echo no-join-file"); out != "1\nno-join-file\n" {
+		t.Errorf("worker kubelet.conf / join file: %q", out)
+	}
+	second := cl.run(t, false)
+	noChange(t, second, "second run")
+	if after := tokens(); after != before {
+		t.Errorf("second run made bootstrap tokens: %d -> %d", before, after)
+	}
+	cl.secretsNotLogged(t)
+	t.Logf("nodes:\n%s", cl.kubectl(t, "get", "nodes", "-o", "wide"))
+}
