@@ -1,6 +1,7 @@
 package cni
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -191,5 +192,17 @@ func TestNoneAndUnknown(t *testing.T) {
 	}
 	if _, err := Manifests(cluster(Flannel, "not-a-cidr"), Options{}); err == nil || !strings.Contains(err.Error(), "not-a-cidr") {
 		t.Fatalf("bad CIDR: %v", err)
+	}
+}
+
+func TestTaskNoneIsConverged(t *testing.T) {
+	s, _ := NewSpec(cluster(None, "10.233.64.0/18"), Options{})
+	task := Task(s, nil, nil)
+	if task.Name != TaskName {
+		t.Fatalf("task %+v", task)
+	}
+	ok, err := task.Check(context.Background(), nil)
+	if !ok || err != nil {
+		t.Fatalf("plugin none: Check = %v, %v", ok, err)
 	}
 }
