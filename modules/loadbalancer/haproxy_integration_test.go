@@ -369,4 +369,3 @@ func untar(r io.Reader, dir string) error {
 		}
 	}
 }
-
