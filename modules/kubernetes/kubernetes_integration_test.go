@@ -137,7 +137,9 @@ func imageArchive(t *testing.T, refs []string) string {
 	if err := json.Unmarshal(idxData, &idx); err != nil {
 		t.Fatal(err)
 	}
-	blob := func(d string) string { return filepath.Join(layout, "blobs", "sha256", strings.TrimPrefix(d, "sha256:")) }
+	blob := func(d string) string {
+		return filepath.Join(layout, "blobs", "sha256", strings.TrimPrefix(d, "sha256:"))
+	}
 	var keep []desc
 	blobs := map[string]bool{}
 	for _, d := range idx.Manifests {
@@ -228,7 +230,7 @@ type cluster struct {
 	bed   *testbed.Bed
 	c     *config.Cluster
 	work  string
-	tasks []pipeline.Task
+	tasks func() []pipeline.Task // a fresh set per run, as kk builds it
 	spec  kubernetes.Spec
 }
 
@@ -254,10 +256,12 @@ func setUp(t *testing.T, n int, edit func(c *config.Cluster)) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tasks := []pipeline.Task{facts.Task()}
-	tasks = append(tasks, osprep.Tasks(osprep.SpecFor(c))...)
-	tasks = append(tasks, runtime.Tasks(rs)...)
-	tasks = append(tasks, kubernetes.Tasks(ks)...)
+	tasks := func() []pipeline.Task {
+		tasks := []pipeline.Task{facts.Task()}
+		tasks = append(tasks, osprep.Tasks(osprep.SpecFor(c))...)
+		tasks = append(tasks, runtime.Tasks(rs)...)
+		return append(tasks, kubernetes.Tasks(ks)...)
+	}
 	return &cluster{bed: bed, c: c, work: work, tasks: tasks, spec: ks}
 }
 
@@ -271,7 +275,7 @@ func (cl *cluster) run(t *testing.T, dryRun bool) *pipeline.Report {
 	defer sess.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	rep, err := sess.Run(ctx, "create cluster", cl.tasks)
+	rep, err := sess.Run(ctx, "create cluster", cl.tasks())
 	t.Logf("%s", out.String())
 	if err != nil {
 		t.Fatalf("run failed: %v", err)
@@ -504,4 +508,41 @@ func TestControlPlaneAndWorker(t *testing.T) {
 	}
 	cl.secretsNotLogged(t)
 	t.Logf("nodes:\n%s", cl.kubectl(t, "get", "nodes", "-o", "wide"))
+}
+
+// Bed "kube", two control planes (both workers, stacked etcd): n2 joins as a control plane with
+// the certificates kk uploaded under a fresh certificate key; both run the static pods.
+func TestTwoControlPlanes(t *testing.T) {
+	cl := setUp(t, 2, func(c *config.Cluster) {
+		c.Host("n2").Roles = []config.Role{config.RoleControlPlane, config.RoleWorker}
+	})
+	first := cl.run(t, false)
+	if first.Count(pipeline.StatusChanged) == 0 {
+		t.Fatal("first run changed nothing")
+	}
+	nodes := cl.nodes(t)
+	for _, m := range cl.bed.Machines {
+		n, ok := nodes[m.Name]
+		if !ok {
+			t.Fatalf("%s is not registered: %v", m.Name, nodes)
+		}
+		if _, ok := n.Labels["node-role.kubernetes.io/control-plane"]; !ok {
+			t.Errorf("%s: control-plane label missing", m.Name)
+		}
+		if slices.Contains(n.Taints, "node-role.kubernetes.io/control-plane:NoSchedule") {
+			t.Errorf("%s (also a worker) keeps the control-plane taint", m.Name)
+		}
+		cl.waitStaticPods(t, m.Name)
+		if out := rootSSH(t, cl.bed, m, "kubectl get nodes -o name | wc -l; [ ! -e /etc/kubernetes/kk-upload-certs.yaml ] && [ ! -e /etc/kubernetes/kk-join.yaml ] && echo clean"); out != "2\nclean\n" {
+			t.Errorf("%s: root kubeconfig / transient credential files: %q", m.Name, out)
+		}
+	}
+	// the API server certificate names both control planes
+	if out := rootSSH(t, cl.bed, cl.bed.Machines[1], "openssl x509 -noout -ext subjectAltName -in /etc/kubernetes/pki/apiserver.crt 2>/dev/null || kubeadm certs check-expiration >/dev/null && echo no-openssl"); !strings.Contains(out, cl.bed.Machines[0].Address) && !strings.Contains(out, "no-openssl") {
+		t.Errorf("n2's API server certificate: %s", out)
+	}
+	second := cl.run(t, false)
+	noChange(t, second, "second run")
+	cl.secretsNotLogged(t)
+	t.Logf("nodes:\n%s\nkube-system:\n%s", cl.kubectl(t, "get", "nodes", "-o", "wide"), cl.kubectl(t, "get", "pods", "-n", "kube-system", "-o", "wide"))
 }

@@ -266,9 +266,6 @@ func joinCredentialsTask(s Spec, st *runState, sel pipeline.Selector) pipeline.T
 			if len(joiners) == 0 {
 				return true, nil
 			}
-			if _, have := st.get(); have {
-				return true, nil
-			}
 			if t.DryRun {
 				// before init there is no API to ask
 				if ok, err := t.Test(ctx, apiReady); err != nil || !ok {
