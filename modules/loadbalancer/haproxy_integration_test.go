@@ -100,6 +100,16 @@ func TestHAProxyBalancesAndFailsOver(t *testing.T) {
 		return resp.StatusCode == http.StatusOK, resp.Status
 	})
 
+	// The wait kk runs before pointing kubelet at haproxy passes now, and fails without one.
+	if out, err := exec.CommandContext(ctx, "sh", "-c", waitHAProxy(h, 3)).CombinedOutput(); err != nil {
+		t.Errorf("waitHAProxy with haproxy running: %v: %s", err, out)
+	}
+	none := h
+	none.MonitorPort = freePort(t)
+	if out, err := exec.CommandContext(ctx, "sh", "-c", waitHAProxy(none, 2)).CombinedOutput(); err == nil || !strings.Contains(string(out), "haproxy does not answer") {
+		t.Errorf("waitHAProxy without haproxy: %v: %s", err, out)
+	}
+
 	tr := a.Client().Transport.(*http.Transport).Clone() // trusts the fake servers' certificate
 	tr.DisableKeepAlives = true                          // a new connection, so a new choice, per request
 	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/base64"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kk-project/kk/api/config"
@@ -449,5 +451,62 @@ func TestTasksConverge(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "haproxy/haproxy.cfg"), []byte("edited\n"), 0o644)
 	if rep := run(); rep.Count(pipeline.StatusChanged) != 1 {
 		t.Errorf("after an edit, changed %d, want 1: %s", rep.Count(pipeline.StatusChanged), rep.Totals())
+	}
+}
+
+// TestManifestsAreValidPods decodes every manifest strictly into a core/v1 Pod: an
+// unknown or misspelt field is an error.
+func TestManifestsAreValidPods(t *testing.T) {
+	h, err := RenderHAProxyManifest(SpecFor(cluster(HAProxy, 3)).HAProxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := SpecFor(cluster(KubeVIP, 3)).KubeVIP
+	arp, err := RenderKubeVIPManifest(k, "cp1", "eth0", "/etc/kubernetes/admin.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.Mode = "BGP"
+	bgp, err := RenderKubeVIPManifest(k, "cp1", "eth0", "/etc/kubernetes/admin.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"haproxy": h, "kube-vip ARP": arp, "kube-vip BGP": bgp} {
+		var p corev1.Pod
+		if err := yaml.UnmarshalStrict(data, &p); err != nil {
+			t.Errorf("%s: not a valid Pod: %v\n%s", name, err, data)
+			continue
+		}
+		if p.Kind != "Pod" || p.APIVersion != "v1" || !p.Spec.HostNetwork || p.Spec.PriorityClassName != "system-node-critical" {
+			t.Errorf("%s: %s/%s hostNetwork=%v priority=%q", name, p.APIVersion, p.Kind, p.Spec.HostNetwork, p.Spec.PriorityClassName)
+		}
+	}
+}
+
+// TestKubeletServerCommands runs the kubelet.conf check and rewrite on a copy here.
+func TestKubeletServerCommands(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "kubelet.conf")
+	orig := "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: QUJD\n    server: https://10.0.0.1:6443\n  name: default-cluster\nkind: Config\n"
+	os.WriteFile(conf, []byte(orig), 0o600)
+	want := "https://lb.kubesphere.local:6443"
+	sh := func(cmd string) bool { return exec.Command("sh", "-c", cmd).Run() == nil }
+	if sh(kubeletServerIs(conf, want)) {
+		t.Fatal("a kubelet.conf naming the first control plane passes the check")
+	}
+	if !sh(kubeletServerIs(conf, "https://10.0.0.1:6443")) {
+		t.Fatal("the check fails on the server the file names")
+	}
+	if !sh(setKubeletServer(conf, want)) {
+		t.Fatal("rewrite failed")
+	}
+	got, _ := os.ReadFile(conf)
+	if string(got) != strings.Replace(orig, "https://10.0.0.1:6443", want, 1) {
+		t.Errorf("rewritten kubelet.conf:\n%s", got)
+	}
+	if !sh(kubeletServerIs(conf, want)) {
+		t.Error("the check fails after the rewrite")
+	}
+	if sh(kubeletServerIs(filepath.Join(t.TempDir(), "missing"), want)) {
+		t.Error("a missing kubelet.conf passes the check")
 	}
 }

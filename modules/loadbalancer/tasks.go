@@ -137,10 +137,7 @@ func KubeletServerTasks(c *config.Cluster, after []string) []pipeline.Task {
 		Name: TaskKubeletServer, Desc: "kubelet reaches the API servers through the local haproxy", Hosts: pipeline.Named(h.Hosts...), After: after,
 		Retries: 1, Timeout: 5 * time.Minute,
 		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
-			line := connector.Quote("server: " + want(t))
-			// every server line names the load balancer, and there is at least one
-			return t.Test(ctx, `[ -f `+conf+` ] && grep -qE '^[[:space:]]*server:' `+conf+
-				` && ! grep -E '^[[:space:]]*server:' `+conf+` | sed 's/^[[:space:]]*//' | grep -vqxF `+line)
+			return t.Test(ctx, kubeletServerIs(KubeletKubeconfig, want(t)))
 		},
 		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
 			if ok, err := t.Test(ctx, "[ -f "+conf+" ]"); err != nil {
@@ -148,19 +145,37 @@ func KubeletServerTasks(c *config.Cluster, after []string) []pipeline.Task {
 			} else if !ok {
 				return false, fmt.Errorf("%s does not exist: the node has not joined yet (run this task after kubeadm join)", KubeletKubeconfig)
 			}
-			probe := fmt.Sprintf(`exec 3<>/dev/tcp/%[1]s/%[2]d && printf 'GET /healthz HTTP/1.0\r\n\r\n' >&3 && head -n1 <&3 | grep -q ' 200' && exec 4<>/dev/tcp/%[1]s/%[3]d`,
-				h.Bind, h.MonitorPort, h.Port)
-			wait := `i=0; until bash -c ` + connector.Quote(probe) + ` 2>/dev/null; do i=$((i+1)); ` +
-				`if [ $i -ge 120 ]; then echo "haproxy does not answer on ` + h.Bind + `:` + strconv.Itoa(h.MonitorPort) + `/healthz and :` + strconv.Itoa(h.Port) +
-				` after 4 minutes (is the haproxy static pod running? crictl ps -a --name haproxy)" >&2; exit 1; fi; sleep 2; done`
+			wait := waitHAProxy(h, 120)
 			if _, err := t.Sudo(ctx, wait); err != nil {
 				return false, err
 			}
-			sed := `sed -i -E ` + connector.Quote(`s#^([[:space:]]*server:).*#\1 `+want(t)+`#`) + ` ` + conf + ` && systemctl restart kubelet`
-			if _, err := t.Sudo(ctx, sed); err != nil {
+			if _, err := t.Sudo(ctx, setKubeletServer(KubeletKubeconfig, want(t))+` && systemctl restart kubelet`); err != nil {
 				return false, err
 			}
 			return true, nil
 		},
 	}}
+}
+
+// kubeletServerIs is a shell test: kubeconfig conf has at least one server line and every
+// one names server.
+func kubeletServerIs(conf, server string) string {
+	q := connector.Quote(conf)
+	return `[ -f ` + q + ` ] && grep -qE '^[[:space:]]*server:' ` + q +
+		` && ! grep -E '^[[:space:]]*server:' ` + q + ` | sed 's/^[[:space:]]*//' | grep -vqxF ` + connector.Quote("server: "+server)
+}
+
+// setKubeletServer rewrites every server line of kubeconfig conf to server.
+func setKubeletServer(conf, server string) string {
+	return `sed -i -E ` + connector.Quote(`s#^([[:space:]]*server:).*#\1 `+server+`#`) + ` ` + connector.Quote(conf)
+}
+
+// waitHAProxy is a shell command that waits (tries times, 2s apart) until haproxy answers
+// 200 on its monitor endpoint and accepts connections on its API port; bash does the HTTP.
+func waitHAProxy(h HAProxySpec, tries int) string {
+	probe := fmt.Sprintf(`exec 3<>/dev/tcp/%[1]s/%[2]d && printf 'GET /healthz HTTP/1.0\r\n\r\n' >&3 && head -n1 <&3 | grep -q ' 200' && exec 4<>/dev/tcp/%[1]s/%[3]d`,
+		h.Bind, h.MonitorPort, h.Port)
+	return `i=0; until bash -c ` + connector.Quote(probe) + ` 2>/dev/null; do i=$((i+1)); ` +
+		`if [ $i -ge ` + strconv.Itoa(tries) + ` ]; then echo "haproxy does not answer on ` + h.Bind + `:` + strconv.Itoa(h.MonitorPort) + `/healthz and :` + strconv.Itoa(h.Port) +
+		` (is the haproxy static pod running? crictl ps -a --name haproxy)" >&2; exit 1; fi; sleep 2; done`
 }
