@@ -53,7 +53,6 @@ demo-down:
 	$(GO) run ./e2e/cmd/testbed down --name kkdemo
 
 # kk vs ansible-playbook on N light hosts; writes e2e/bench/results.md
-# kk artifact export time and bundle push to 3 machines vs scp; writes e2e/bench/push-results.md
 bench: build
 	$(GO) run ./e2e/bench -out e2e/bench/results.md
 	$(GO) run ./e2e/bench/push -out e2e/bench/push-results.md

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/kk-project/kk/e2e/testbed"
@@ -29,11 +30,19 @@ const (
 // pushSample is one push of the bundle to every machine.
 type pushSample struct {
 	wall    time.Duration
-	wire    int64  // bytes sent to the machines: host-side veth tx counters, all machines
-	wireRx  int64  // bytes received from the machines
-	rchar   int64  // bytes this process read (read syscalls: files and sockets), kk only
-	changed []bool // kk's Upload result per machine (kk only)
+	wire    int64         // bytes sent to the machines: host-side veth tx counters, all machines
+	wireRx  int64         // bytes received from the machines
+	rchar   int64         // bytes this process read (read syscalls: files and sockets), kk only
+	cpu     time.Duration // user+system CPU on this side: this process (kk, prototype) or the scp processes and their ssh
+	changed []bool        // kk's Upload result per machine (kk only)
+	phases  []phase       // prototype only: where the time went, slowest machine per phase
 	err     error
+}
+
+// phase is one step of the prototype's upload and how long it took on the slowest machine.
+type phase struct {
+	name string
+	d    time.Duration
 }
 
 // results is everything the report shows.
@@ -46,7 +55,7 @@ type results struct {
 	hashOnce   time.Duration // one sha256 pass over the bundle in this process
 	kk, scp    []pushSample
 	rerun      []pushSample
-	proto      []pushSample
+	proto      [][]pushSample // per variant (proto.go), the diagnosis prototype's pushes
 	orders     []string
 }
 
@@ -66,9 +75,14 @@ func (r *results) errs() []error {
 	for _, set := range []struct {
 		name string
 		s    []pushSample
-	}{{"kk push", r.kk}, {"scp push", r.scp}, {"kk re-run", r.rerun}, {"prototype push", r.proto}} {
+	}{{"kk push", r.kk}, {"scp push", r.scp}, {"kk re-run", r.rerun}} {
 		for i, s := range set.s {
 			add(fmt.Sprintf("%s, run %d", set.name, i+1), s.err)
+		}
+	}
+	for j, ss := range r.proto {
+		for i, s := range ss {
+			add(fmt.Sprintf("diagnosis push, %s, run %d", variants[j].name, i+1), s.err)
 		}
 	}
 	return errs
@@ -124,11 +138,22 @@ func measurePush(ctx context.Context, c config, bed *testbed.Bed, bundle string,
 		r.rerun = append(r.rerun, s)
 
 		if c.prototype {
-			logf(log, "run %d/%d: prototype push (concurrent sftp writes)", i+1, c.runs)
-			s := measured(veths, func() pushSample { return protoPush(ctx, c, bed, bundle, protoPath) })
-			s.err = errors.Join(s.err, verify(ctx, bed, protoPath, r.bundleSum))
-			logSample(log, s, r.bundleSize)
-			r.proto = append(r.proto, s)
+			// Every variant of the same code, rotating which goes first.
+			if r.proto == nil {
+				r.proto = make([][]pushSample, len(variants))
+			}
+			for k := range variants {
+				j := (k + i) % len(variants)
+				v := variants[j]
+				logf(log, "run %d/%d: diagnosis push, %s", i+1, c.runs, v.name)
+				s := measured(veths, func() pushSample { return protoPush(ctx, c, bed, bundle, protoPath, v) })
+				s.err = errors.Join(s.err, verify(ctx, bed, protoPath, r.bundleSum))
+				logSample(log, s, r.bundleSize)
+				r.proto[j] = append(r.proto[j], s)
+				if err := clean(ctx, bed); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return clean(ctx, bed)
@@ -228,6 +253,7 @@ func kkPush(ctx context.Context, c config, bed *testbed.Bed, bundle, remote stri
 	s := pushSample{changed: make([]bool, len(bed.Machines))}
 	errs := make([]error, len(bed.Machines))
 	var wg sync.WaitGroup
+	cpu0 := selfCPU()
 	start := time.Now()
 	for i, m := range bed.Machines {
 		wg.Go(func() {
@@ -245,8 +271,18 @@ func kkPush(ctx context.Context, c config, bed *testbed.Bed, bundle, remote stri
 	}
 	wg.Wait()
 	s.wall = time.Since(start)
+	s.cpu = selfCPU() - cpu0
 	s.err = errors.Join(errs...)
 	return s
+}
+
+// selfCPU is the user+system CPU time this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func wantChanged(changed []bool, want bool) error {
@@ -268,6 +304,7 @@ func scpPush(ctx context.Context, c config, bed *testbed.Bed, bundle, remote str
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	errs := make([]error, len(bed.Machines))
+	cpus := make([]time.Duration, len(bed.Machines))
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i, m := range bed.Machines {
@@ -276,13 +313,21 @@ func scpPush(ctx context.Context, c config, bed *testbed.Bed, bundle, remote str
 				"-o", "UserKnownHostsFile="+bed.KnownHosts, "-o", "StrictHostKeyChecking=yes",
 				"-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
 				bundle, "root@"+m.Address+":"+remote)
-			if out, err := cmd.CombinedOutput(); err != nil {
+			out, err := cmd.CombinedOutput()
+			if err != nil {
 				errs[i] = fmt.Errorf("%s: scp: %w: %s", m.Name, err, strings.TrimSpace(string(out)))
+			}
+			if ps := cmd.ProcessState; ps != nil {
+				cpus[i] = ps.UserTime() + ps.SystemTime() // includes the ssh child scp waited for
 			}
 		})
 	}
 	wg.Wait()
-	return pushSample{wall: time.Since(start), err: errors.Join(errs...)}
+	s := pushSample{wall: time.Since(start), err: errors.Join(errs...)}
+	for _, d := range cpus {
+		s.cpu += d
+	}
+	return s
 }
 
 // sshRun runs a command on m as root with OpenSSH.
