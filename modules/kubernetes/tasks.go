@@ -435,6 +435,12 @@ func joinTask(s Spec, st *runState, name, desc string, sel pipeline.Selector, af
 			if err != nil {
 				return true, kubeadmError("kubeadm join", err)
 			}
+			// kubeadm returns once the kubelet has its credentials; the kubelet registers the
+			// Node a moment later, and node-roles needs it
+			getNode := BinDir + "/kubectl --kubeconfig=" + KubeletConf + " --request-timeout=10s get node " + connector.Quote(t.Name) + " -o name"
+			if _, err := t.Sudo(ctx, "for i in $(seq 90); do "+getNode+" >/dev/null 2>&1 && exit 0; sleep 2; done; "+getNode); err != nil {
+				return true, fmt.Errorf("kubeadm join succeeded but node %s did not register: %w", t.Name, err)
+			}
 			return true, nil
 		},
 	}
