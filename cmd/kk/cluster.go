@@ -100,6 +100,9 @@ func runCreate(cmd *cobra.Command, g *globals, f clusterFlags, po cluster.Option
 	if err != nil {
 		return err
 	}
+	for _, w := range plan.Warnings {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
+	}
 	tasks, err := plan.Tasks(po)
 	if err != nil {
 		return err

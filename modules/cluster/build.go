@@ -2,12 +2,14 @@ package cluster
 
 import (
 	"fmt"
-	"path/filepath"
 
 	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/artifacts/versions"
+	"github.com/kk-project/kk/modules/addons"
 	"github.com/kk-project/kk/modules/cni"
 	"github.com/kk-project/kk/modules/etcd"
+	"github.com/kk-project/kk/modules/kubernetes"
+	"github.com/kk-project/kk/modules/loadbalancer"
 	"github.com/kk-project/kk/modules/osprep"
 	"github.com/kk-project/kk/modules/runtime"
 	"github.com/kk-project/kk/pipeline"
@@ -45,7 +47,7 @@ func phaseSkeleton() []Phase {
 
 // NewPlan builds every phase's tasks for cluster c from the resolved artifacts.
 func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
-	p := &Plan{Cluster: c, Artifacts: a, Kubeconfig: filepath.Join(o.Workdir, "config-"+c.Name)}
+	p := &Plan{Cluster: c, Artifacts: a}
 	phases := phaseSkeleton()
 	set := func(name, desc string, tasks []pipeline.Task) {
 		for i := range phases {
@@ -56,14 +58,64 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 	}
 	set("precheck", "every host fit for its roles", []pipeline.Task{PrecheckTask(c)})
 	set("os", "hostname, /etc/hosts, swap, kernel modules, sysctl, packages", osprep.Tasks(osSpec(c)))
+
 	rs := runtime.SpecFor(c, a.Files)
 	rs.ImageArchive, rs.Images = a.ImageArchive, a.ImageRefs
 	set("runtime", "containerd, runc, crictl, CNI plugins; images from the bundle", runtime.Tasks(rs))
+
 	es, err := etcd.SpecFor(c, o.Workdir, a.Files)
 	if err != nil {
 		return nil, err
 	}
 	set("etcd", "etcd members with kk's own TLS, health, backup timer", append(etcd.Tasks(es), etcd.ClientTasks(es)...))
+
+	// The internal load balancer: kube-vip's VIP must answer before kubeadm init; haproxy
+	// runs on the workers once they joined, and the API domain's line in /etc/hosts follows
+	// each node's stage (see endpoint.go).
+	ls := loadbalancer.SpecFor(c)
+	var lbBefore, lbAfter []pipeline.Task
+	switch ls.Mode {
+	case loadbalancer.KubeVIP:
+		lbBefore = loadbalancer.Tasks(ls)
+	case loadbalancer.HAProxy:
+		if len(endpointHosts(c)) > 0 {
+			lbBefore = append(lbBefore, endpointTask(c, TaskEndpointJoin, nil, false))
+		}
+		for _, t := range loadbalancer.Tasks(ls) {
+			if t.Name == loadbalancer.TaskHAProxyConfig {
+				t.After = []string{kubernetes.TaskJoinWorker}
+			}
+			lbAfter = append(lbAfter, t)
+		}
+		if len(endpointHosts(c)) > 0 {
+			lbAfter = append(lbAfter, endpointTask(c, TaskEndpoint,
+				[]string{kubernetes.TaskJoinControlPlane, kubernetes.TaskJoinWorker, loadbalancer.TaskHAProxyManifest}, true))
+		}
+	}
+	set("loadbalancer", "the API servers' internal load balancer ("+orNone(ls.Mode)+")", lbBefore)
+
+	ks, err := kubernetes.SpecFor(c, o.Workdir, a.Files)
+	if err != nil {
+		return nil, err
+	}
+	ks.NodeAfter = []string{runtime.ReadyTask}
+	if c.Etcd.Type != config.EtcdKubeadm {
+		ks.InitAfter = []string{etcd.TaskHealth, etcd.TaskClientCerts}
+	}
+	p.Kubeconfig = ks.Kubeconfig
+	p.Warnings = append(p.Warnings, ks.Warnings...)
+	var cp, workers []pipeline.Task
+	for _, t := range kubernetes.Tasks(ks) {
+		switch t.Name {
+		case kubernetes.TaskJoinWorker, kubernetes.TaskNodeRoles:
+			workers = append(workers, t)
+		default:
+			cp = append(cp, t)
+		}
+	}
+	set("control-plane", "kubeadm, kubelet; kubeadm init, control planes joined, admin kubeconfig", cp)
+	set("workers", "workers joined, node roles, local haproxy", append(workers, lbAfter...))
+
 	kc := restConfig(p.Kubeconfig)
 	ns, err := cni.NewSpec(c, cni.Options{})
 	if err != nil {
@@ -72,13 +124,17 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 	if ns.Plugin != cni.None && len(ns.Objects) > 0 {
 		set("network", "the CNI plugin, applied and ready on every node", []pipeline.Task{cni.Task(ns, kc, nil)})
 	}
+	if len(c.Addons) > 0 {
+		set("addons", "addons in order (YAML, Helm charts), each ready", []pipeline.Task{addons.Task(c, kc, addons.Options{}, nil)})
+	}
 	chain(phases)
 	p.Phases = phases
 	return p, nil
 }
 
-// osSpec is the OS spec with the API server's domain mapped per host the way the internal
-// load balancer needs it.
-func osSpec(c *config.Cluster) osprep.Spec {
-	return osprep.SpecFor(c)
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }

@@ -44,11 +44,13 @@ type Plan struct {
 	Phases    []Phase
 	// Kubeconfig is where the admin kubeconfig is written on the machine kk runs on.
 	Kubeconfig string
+	// Warnings are settings the modules could not honour, shown before the run.
+	Warnings []string
 }
 
 // PhaseNames lists the phases in order, for help texts and validation.
 func PhaseNames() []string {
-	return []string{"precheck", "os", "runtime", "etcd", "loadbalancer", "control-plane", "workers", "kubeconfig", "network", "addons"}
+	return []string{"precheck", "os", "runtime", "etcd", "loadbalancer", "control-plane", "workers", "network", "addons"}
 }
 
 // PrecheckTaskName is the task that stops the run before anything changes when a host is unfit.

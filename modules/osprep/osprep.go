@@ -119,6 +119,12 @@ func hostnameTask(s Spec, after []string) pipeline.Task {
 
 // RenderHosts returns current with kk's block of entries replaced (or appended).
 func RenderHosts(current string, entries []HostEntry) string {
+	return RenderBlock(current, hostsBegin, hostsEnd, entries)
+}
+
+// RenderBlock returns the hosts file current with the block between the lines begin and end
+// replaced by entries (or appended), leaving every other line alone.
+func RenderBlock(current, hostsBegin, hostsEnd string, entries []HostEntry) string {
 	var block strings.Builder
 	block.WriteString(hostsBegin + "\n")
 	for _, e := range entries {

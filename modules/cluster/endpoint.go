@@ -1,0 +1,179 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/kk-project/kk/api/config"
+	"github.com/kk-project/kk/modules/loadbalancer"
+	"github.com/kk-project/kk/modules/osprep"
+	"github.com/kk-project/kk/pipeline"
+	"github.com/kk-project/kk/pipeline/connector"
+)
+
+// With internalLoadbalancer haproxy, the API server's domain means different things over a
+// node's life: before it joins, the first control plane (the only API server that answers
+// for it: its own haproxy or API server does not run yet); once joined, its own API server
+// (control planes) or the haproxy on 127.0.0.1 (workers), as KubeKey sets it up. kubelet
+// and kube-proxy keep using the domain, so nothing but this line of /etc/hosts changes.
+// Two tasks keep it: one before kubeadm runs, one after the node joined (and its haproxy
+// answers); both compute the same answer on a converged cluster, so re-runs change nothing.
+const (
+	endpointBegin = "# BEGIN kk API server endpoint"
+	endpointEnd   = "# END kk API server endpoint"
+
+	// TaskEndpointJoin and TaskEndpoint are the two tasks that keep the domain's line.
+	TaskEndpointJoin = "loadbalancer/endpoint-join"
+	TaskEndpoint     = "loadbalancer/endpoint"
+
+	haproxyHealth = "127.0.0.1:8081"
+)
+
+// endpointManaged reports whether h's line for the API domain is kept by the endpoint tasks
+// (rather than by the os phase's static entries).
+func endpointManaged(c *config.Cluster, h *config.Host) bool {
+	return c.ControlPlaneEndpoint.InternalLoadbalancer == config.LoadBalancerHAProxy && !c.ControlPlaneEndpoint.ExternalDNS &&
+		c.ControlPlaneEndpoint.Domain != "" && (h.Has(config.RoleControlPlane) || h.Has(config.RoleWorker))
+}
+
+func endpointHosts(c *config.Cluster) []string {
+	var out []string
+	for _, h := range c.Hosts {
+		if endpointManaged(c, h) {
+			out = append(out, h.Name)
+		}
+	}
+	return out
+}
+
+// osSpec is the OS spec with the API domain mapped per host: statically by the os phase, or
+// by the endpoint tasks (haproxy mode).
+func osSpec(c *config.Cluster) osprep.Spec {
+	s := osprep.SpecFor(c)
+	domain := c.ControlPlaneEndpoint.Domain
+	if domain == "" || c.ControlPlaneEndpoint.ExternalDNS {
+		return s
+	}
+	var common []osprep.HostEntry
+	for _, e := range s.Hosts {
+		if len(e.Names) == 1 && e.Names[0] == domain {
+			continue
+		}
+		common = append(common, e)
+	}
+	s.Hosts = common
+	s.PerHost = map[string][]osprep.HostEntry{}
+	for _, h := range c.Hosts {
+		if endpointManaged(c, h) {
+			continue
+		}
+		if addr := loadbalancer.EndpointAddress(c, h.Name); addr != "" {
+			s.PerHost[h.Name] = []osprep.HostEntry{{Address: addr, Names: []string{domain}}}
+		}
+	}
+	return s
+}
+
+// joined is true once kubeadm has made the host a node.
+const joinedTest = `[ -s /etc/kubernetes/kubelet.conf ]`
+
+// haproxyUp asks the local haproxy's monitor endpoint (bash only, no curl needed).
+const haproxyUp = `timeout 3 bash -c 'exec 3<>/dev/tcp/` + "127.0.0.1/8081" + ` && printf "GET /healthz HTTP/1.0\r\n\r\n" >&3 && head -1 <&3 | grep -q " 200 "'`
+
+// joinAddress is where the domain points while a node joins: the first control plane, the
+// one API server sure to answer (kubeadm join uses the cluster-info ConfigMap's URL, the
+// domain, for its TLS bootstrap, so the domain itself must lead there).
+func joinAddress(c *config.Cluster) string {
+	if f := c.FirstControlPlane(); f != nil {
+		return f.InternalIP()
+	}
+	return c.ControlPlaneAddress()
+}
+
+// finalEndpoint is where the domain points once the node joined: its own API server
+// (control planes) or the local haproxy (workers).
+func finalEndpoint(c *config.Cluster, name string) string {
+	return loadbalancer.EndpointAddress(c, name)
+}
+
+// endpointTask keeps the domain's line. Before the join (post false): the first control
+// plane until the node has joined, then left alone. After the join (post true): the final
+// address, written once the local haproxy answers (workers).
+func endpointTask(c *config.Cluster, name string, after []string, post bool) pipeline.Task {
+	domain := c.ControlPlaneEndpoint.Domain
+	render := func(ctx context.Context, t *pipeline.Target, addr string) (cur, want string, err error) {
+		data, err := t.Fetch(ctx, "/etc/hosts")
+		if err != nil {
+			return "", "", fmt.Errorf("read /etc/hosts: %w", err)
+		}
+		return string(data), osprep.RenderBlock(string(data), endpointBegin, endpointEnd,
+			[]osprep.HostEntry{{Address: addr, Names: []string{domain}}}), nil
+	}
+	desc := "map " + domain + " to the first control plane until the node joined"
+	if post {
+		desc = "map " + domain + " to the node's own API server or local haproxy"
+	}
+	return pipeline.Task{
+		Name: name, Desc: desc, Hosts: pipeline.Named(endpointHosts(c)...), After: after,
+		Retries: 1,
+		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
+			addr := finalEndpoint(c, t.Name)
+			if !post {
+				joined, err := t.Test(ctx, joinedTest)
+				if err != nil || joined {
+					return joined, err // a joined node's line is the post-join task's
+				}
+				addr = joinAddress(c)
+			} else if !c.Host(t.Name).Has(config.RoleControlPlane) {
+				if up, err := t.Test(ctx, haproxyUp); err != nil || !up {
+					return false, err // Run waits for it, or says why not
+				}
+			}
+			cur, want, err := render(ctx, t, addr)
+			return cur == want, err
+		},
+		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
+			addr := joinAddress(c)
+			if post {
+				addr = finalEndpoint(c, t.Name)
+				if !c.Host(t.Name).Has(config.RoleControlPlane) {
+					if err := waitHAProxy(ctx, t); err != nil {
+						return false, err
+					}
+				}
+			}
+			if addr == "" {
+				return false, fmt.Errorf("no address for %s", domain)
+			}
+			_, want, err := render(ctx, t, addr)
+			if err != nil {
+				return false, err
+			}
+			return t.Upload(ctx, connector.File{Path: "/etc/hosts", Data: []byte(want), Mode: 0o644})
+		},
+	}
+}
+
+// waitHAProxy waits until kubelet runs the haproxy static pod and it answers.
+func waitHAProxy(ctx context.Context, t *pipeline.Target) error {
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		up, err := t.Test(ctx, haproxyUp)
+		if err != nil {
+			return err
+		}
+		if up {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the local haproxy (%s/healthz) does not answer 3 minutes after its static pod was written; "+
+				"see `crictl ps -a --name haproxy`, `crictl logs` of it and `journalctl -u kubelet` on the host", haproxyHealth)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
