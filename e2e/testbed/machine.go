@@ -92,6 +92,9 @@ func Up(ctx context.Context, o Options, n int) (*Bed, error) {
 	if err := b.ensureBridge(ctx); err != nil {
 		return nil, err
 	}
+	if err := raiseInotifyLimits(); err != nil {
+		return nil, b.errf("inotify limits", err)
+	}
 	// machines that run already (maybe more than n) stay; the hosts files list all of them
 	total := n
 	for _, i := range b.machineIndexes() {
@@ -568,6 +571,36 @@ func (b *bed) stopMachine(ctx context.Context, m mdir) error {
 	_ = os.Remove(m.nspawnPid)
 	if len(errs) > 0 {
 		return b.merrf(m.name, "stop", errors.Join(errs...))
+	}
+	return nil
+}
+
+// inotifyLimits are the VM-wide inotify limits machines running Kubernetes need: every
+// machine's systemd, containerd (its CRI plugin fails to load without a watcher), kubelet and
+// the API servers take inotify instances, and the kernel's default of 128 instances is shared
+// by all machines (kind asks for at least 512).
+var inotifyLimits = map[string]int{
+	"/proc/sys/fs/inotify/max_user_instances": 8192,
+	"/proc/sys/fs/inotify/max_user_watches":   524288,
+}
+
+// raiseInotifyLimits raises (never lowers) the inotify limits of this machine.
+func raiseInotifyLimits() error {
+	for p, want := range inotifyLimits {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		cur, err := strconv.Atoi(strings.TrimSpace(string(data)))
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		if cur >= want {
+			continue
+		}
+		if err := os.WriteFile(p, []byte(strconv.Itoa(want)+"\n"), 0o644); err != nil {
+			return fmt.Errorf("raise %s from %d to %d: %w", p, cur, want, err)
+		}
 	}
 	return nil
 }

@@ -15,7 +15,10 @@ func (s *SSH) sftpClient() (*sftp.Client, error) {
 	s.sftpMu.Lock()
 	defer s.sftpMu.Unlock()
 	if s.sftpConn == nil {
-		c, err := sftp.NewClient(s.client)
+		// Concurrent writes keep up to 64 requests in flight (as OpenSSH's scp does) instead
+		// of waiting for each 32 KiB write: a failed transfer may leave holes in the temp
+		// file, which is removed and never renamed into place.
+		c, err := sftp.NewClient(s.client, sftp.UseConcurrentWrites(true))
 		if err != nil {
 			return nil, s.errorf("start sftp: %w", err)
 		}
