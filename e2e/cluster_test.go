@@ -96,7 +96,6 @@ spec:
   - {name: api, image: %[1]s, args: [api]}
 `
 
-
 func TestCreateClusterHA(t *testing.T) {
 	bin := kkBinary(t)
 	bundle := exportBundle(t, bin, e2eK8s)

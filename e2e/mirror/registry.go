@@ -26,7 +26,7 @@ func (b *builder) registryJob(v string) job {
 			mod := "github.com/distribution/distribution/v3"
 			bins := filepath.Join(stage, "gobin")
 			if err := b.goBuild(ctx, goBuild{key: "registry-" + v, require: []string{mod + " " + v}, replaceFrom: []string{mod + "@" + v},
-				pkgs: []string{mod + "/cmd/registry"},
+				pkgs:    []string{mod + "/cmd/registry"},
 				ldflags: []string{"-X " + mod + "/version.version=" + v, "-X " + mod + "/version.mainpkg=" + mod},
 				out:     bins}); err != nil {
 				return err
