@@ -21,6 +21,9 @@ func Validate(c *config.Cluster, o Options) error {
 	if _, err := versions.For(c.Kubernetes.Version); err != nil {
 		return fmt.Errorf("%s: spec.kubernetes.version: %w", c.Source, err)
 	}
+	if _, err := kubernetes.ValidateVersions(c.Kubernetes.Version, kubernetes.Running{}); err != nil {
+		return fmt.Errorf("%s: spec.kubernetes.version: %w", c.Source, err)
+	}
 	if len(c.HostsWithRole(config.RoleControlPlane)) == 0 {
 		return fmt.Errorf("%s: spec.roleGroups: a cluster needs at least one control-plane host", c.Source)
 	}
@@ -30,7 +33,7 @@ func Validate(c *config.Cluster, o Options) error {
 
 // Warnings are things worth saying before a run that do not stop it.
 func Warnings(c *config.Cluster) []string {
-	var out []string
+	out, _ := kubernetes.ValidateVersions(c.Kubernetes.Version, kubernetes.Running{})
 	if n := len(c.HostsWithRole(config.RoleEtcd)); c.Etcd.Type == config.EtcdKubeKey && n > 1 && n%2 == 0 {
 		out = append(out, fmt.Sprintf("%d etcd members: an even number tolerates no more failures than %d; use an odd number", n, n-1))
 	}
