@@ -238,15 +238,16 @@ func sshOut(bed *testbed.Bed, m testbed.Machine, cmd string) (string, error) {
 
 func copyToMachine(t *testing.T, bed *testbed.Bed, m testbed.Machine, local, remote string) {
 	t.Helper()
-	data, err := os.ReadFile(local)
+	f, err := os.Open(local)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer f.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	args := append(bed.SSHArgs(m)[1:], "cat > "+remote+" && chmod 0755 "+remote)
+	args := append(bed.SSHArgs(m)[1:], "cat > "+remote+".tmp && chmod 0755 "+remote+".tmp && mv "+remote+".tmp "+remote)
 	cmd := exec.CommandContext(ctx, "ssh", args...)
-	cmd.Stdin = strings.NewReader(string(data))
+	cmd.Stdin = f
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("copy %s to %s:%s: %v: %s", local, m.Name, remote, err, out)
 	}
@@ -256,4 +257,54 @@ func copyToMachine(t *testing.T, bed *testbed.Bed, m testbed.Machine, local, rem
 func kkLong(t *testing.T, bin string, args ...string) run {
 	t.Helper()
 	return kkTimeout(t, 30*time.Minute, bin, args...)
+}
+
+// TestCreateClusterAllInOne runs kk on a machine itself, without a Cluster file: the machine
+// becomes a one-node cluster (etcd, control plane and workloads) from the bundle, with the
+// local connector (no SSH), and a re-run changes nothing.
+func TestCreateClusterAllInOne(t *testing.T) {
+	bin := kkBinary(t)
+	bundle := exportBundle(t, bin, e2eK8s)
+	bed := testbed.Require(t, testbed.Options{Name: "kkaio"}, 1)
+	m := bed.Machines[0]
+	copyToMachine(t, bed, m, bin, "/usr/local/bin/kk")
+	copyToMachine(t, bed, m, bundle, "/root/bundle.tar.gz")
+	create := "cd /root && kk create cluster -a /root/bundle.tar.gz --with-kubernetes " + e2eK8s + " -y 2>&1"
+
+	start := time.Now()
+	out, err := sshLong(bed, m, create)
+	createTime := time.Since(start)
+	t.Logf("$ %s\n%s", create, out)
+	if err != nil {
+		t.Fatalf("all-in-one create failed: %v", err)
+	}
+	kcfg := "/root/kubekey/config-" + m.Name
+	if !strings.Contains(out, "export KUBECONFIG="+kcfg) {
+		t.Errorf("kk did not name the kubeconfig %s", kcfg)
+	}
+	rootSSH(t, bed, m, "kubectl --kubeconfig "+kcfg+" wait --for=condition=Ready node --all --timeout=300s")
+	rootSSH(t, bed, m, "kubectl --kubeconfig "+kcfg+" -n kube-system rollout status deployment/coredns --timeout=300s")
+	rootSSH(t, bed, m, "ETCDCTL_API=3 etcdctl --cacert /etc/ssl/etcd/ssl/ca.pem --cert /etc/ssl/etcd/ssl/admin.pem "+
+		"--key /etc/ssl/etcd/ssl/admin-key.pem --endpoints https://127.0.0.1:2379 endpoint health")
+
+	start = time.Now()
+	out, err = sshLong(bed, m, create)
+	rerunTime := time.Since(start)
+	t.Logf("$ %s (re-run)\n%s", create, out)
+	if err != nil {
+		t.Fatalf("all-in-one re-run failed: %v", err)
+	}
+	if c := changed(t, out); c != "0" {
+		t.Errorf("re-run changed %s tasks, want 0", c)
+	}
+	recordTimes(t, "all-in-one create (1 machine, kk runs on it)", createTime, rerunTime)
+}
+
+// sshLong runs cmd as root on m with a long time limit.
+func sshLong(bed *testbed.Bed, m testbed.Machine, cmd string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	args := append(bed.SSHArgs(m)[1:], cmd)
+	out, err := exec.CommandContext(ctx, "ssh", args...).CombinedOutput()
+	return string(out), err
 }

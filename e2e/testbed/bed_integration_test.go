@@ -135,7 +135,8 @@ func TestMachines(t *testing.T) {
 			defer root.Close()
 			for _, c := range []struct{ cmd, want string }{
 				{"getent hosts n1 n2 | awk '{print $1}' | paste -sd,", b.Machines[0].Address + "," + b.Machines[1].Address},
-				{"stat -c %s /etc/resolv.conf", "0"},
+				{"awk '/^nameserver/{print $2}' /etc/resolv.conf", m.Address},
+				{"getent hosts nosuch.example >/dev/null; echo fast", "fast"},
 				{"findmnt -no FSTYPE /var/lib/containerd | grep -vx overlay >/dev/null && echo real-disk", "real-disk"},
 				{"mkdir -p /sys/fs/cgroup/memory/probe && rmdir /sys/fs/cgroup/memory/probe && echo ok", "ok"},
 				{"ping -c1 -W2 " + b.Machines[0].Address + " >/dev/null && echo ok", "ok"},

@@ -297,7 +297,10 @@ func (b *bed) customize(ctx context.Context, m mdir, pub, pw, hosts string) erro
 		{"etc/hostname", m.name + "\n", 0o644, 0, 0},
 		{"etc/hosts", hosts, 0o644, 0, 0},
 		{"etc/machine-id", mid + "\n", 0o444, 0, 0},
-		{"etc/resolv.conf", "", 0o644, 0, 0},
+		// A nameserver that answers at once with "port unreachable": the machine's own address,
+		// where nothing serves DNS. Machines are offline (an unreachable nameserver would make
+		// apt wait minutes), yet CoreDNS refuses to start with no upstream at all.
+		{"etc/resolv.conf", "nameserver " + b.addr(m.i) + "\noptions timeout:1 attempts:1\n", 0o644, 0, 0},
 		{"etc/ssh/ssh_host_ed25519_key", string(hostPriv), 0o600, 0, 0},
 		{"etc/ssh/ssh_host_ed25519_key.pub", hostPub + "\n", 0o644, 0, 0},
 		{"root/.ssh/authorized_keys", pub + "\n", 0o600, 0, 0},

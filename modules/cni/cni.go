@@ -141,8 +141,10 @@ func flannel(c *config.Cluster, o Options) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// CNI spec 0.3.1: every flannel CNI plugin speaks it (the flannel-io/cni-plugin 1.x and
+	// the older containernetworking one alike), and so does portmap.
 	cniConf, err := jsonIndent(map[string]any{
-		"name": "cbr0", "cniVersion": "1.0.0",
+		"name": "cbr0", "cniVersion": "0.3.1",
 		"plugins": []any{
 			map[string]any{"type": "flannel", "delegate": map[string]any{"hairpinMode": true, "isDefaultGateway": true}},
 			map[string]any{"type": "portmap", "capabilities": map[string]any{"portMappings": true}},
