@@ -45,9 +45,11 @@ testbed-up:
 testbed-down:
 	$(GO) run ./e2e/cmd/testbed down --name $(BED)
 
-# The main job on local machines: 3 test machines, precheck, init os, and a re-run that changes nothing.
-demo: build
-	./e2e/demo.sh $(N)
+# The main job on local machines: an HA cluster (3 control planes with etcd, 2 workers behind
+# haproxy) on 5 test machines, from a bundle exported from the local mirror; then a re-run that
+# changes nothing.
+demo: build mirror
+	./e2e/demo.sh
 
 demo-down:
 	$(GO) run ./e2e/cmd/testbed down --name kkdemo

@@ -1,31 +1,42 @@
 #!/usr/bin/env bash
-# make demo: boot N local test machines, check them, prepare their OS, and show that a second
-# run changes nothing. Machines stay up afterwards (make demo-down removes them).
+# make demo: the main job on local machines. Boots 5 test machines (systemd-nspawn, each in its
+# own network namespace), exports an offline bundle from the local upstream mirror with
+# kk artifact export, and runs kk create cluster: 3 machines hold etcd and the control plane,
+# 2 workers reach the API servers through haproxy. Then it shows the cluster and runs kk again:
+# a converged cluster is not touched (0 changed). Machines stay up (make demo-down removes them).
 set -euo pipefail
-N=${1:-3}
+N=5
 BED=${BED:-kkdemo}
 cd "$(dirname "$0")/.."
 KK=${KK:-bin/kk}
+K8S=${K8S:-v1.34.4}
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
-step "Booting $N test machines (systemd-nspawn, own network namespaces)"
+step "Booting $N test machines"
 go run ./e2e/cmd/testbed up -n "$N" --name "$BED"
 DIR=${KK_TESTBED_DIR:-/var/tmp/kk-testbed}/$BED
-FILE=$DIR/cluster.yaml
 KH=$DIR/known_hosts
-export KK_TESTBED_KEEP=1
+FILE=$DIR/cluster-ha.yaml
+# The testbed's Cluster file, made an HA layout: etcd + control plane on n1-n3, workers n4-n5.
+sed -e 's/etcd: \[n1\]/etcd: [n1, n2, n3]/' -e 's/control-plane: \[n1\]/control-plane: [n1, n2, n3]/' \
+    -e 's/worker: \[n1, n2, n3, n4, n5\]/worker: [n4, n5]/' -e 's/port: 6443}/port: 6443, internalLoadbalancer: haproxy}/' \
+    -e "s/version: v[0-9.]*/version: $K8S/" "$DIR/cluster.yaml" > "$FILE"
+chmod 600 "$FILE"
 
-step "kk precheck -f $FILE"
-$KK precheck -f "$FILE" --known-hosts "$KH" || true
+step "kk artifact export: an offline bundle for Kubernetes $K8S from the local mirror"
+BUNDLE=$(go run ./e2e/cmd/upstream export --kk "$KK" --k8s "$K8S")
+$KK artifact inspect "$BUNDLE" | head -20
 
-step "kk init os -f $FILE   (first run: changes the machines)"
-$KK init os -f "$FILE" --known-hosts "$KH" --yes
+step "kk create cluster -f $FILE -a $BUNDLE"
+$KK create cluster -f "$FILE" -a "$BUNDLE" --known-hosts "$KH" --workdir "$DIR/kubekey" --yes
+KUBECONFIG=$DIR/kubekey/config-$BED
+KUBECTL=/var/tmp/kk-mirror/release/$K8S/bin/linux/amd64/kubectl
+$KUBECTL --kubeconfig "$KUBECONFIG" wait --for=condition=Ready node --all --timeout=300s
+$KUBECTL --kubeconfig "$KUBECONFIG" get nodes -o wide
+$KUBECTL --kubeconfig "$KUBECONFIG" get pods -A -o wide
 
-step "kk precheck again: every host should pass"
-$KK precheck -f "$FILE" --known-hosts "$KH"
+step "kk create cluster again: a healthy cluster is not touched (0 changed)"
+$KK create cluster -f "$FILE" -a "$BUNDLE" --known-hosts "$KH" --workdir "$DIR/kubekey" --yes | tee "$DIR/rerun.txt"
+grep -q ' 0 changed' "$DIR/rerun.txt"
 
-step "kk init os again: a converged machine is not touched (0 changed)"
-$KK init os -f "$FILE" --known-hosts "$KH" --yes | tee /tmp/kk-demo-rerun.txt
-grep -q ' 0 changed' /tmp/kk-demo-rerun.txt
-
-step "Done. Machines are still up: ssh with the key in $DIR, or 'make demo-down BED=$BED'"
+step "Done. KUBECONFIG=$KUBECONFIG ($KUBECTL). Machines stay up: 'make demo-down'"

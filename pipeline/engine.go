@@ -191,6 +191,7 @@ func execute(ctx context.Context, u *unit, o Options, emit func(Event)) (res Res
 	res = Result{Task: t.Name, Host: h.Name}
 	emit(Event{Kind: EventTaskStart, Task: t.Name, Host: h.Name})
 	start := time.Now()
+	res.Start = start
 	defer func() {
 		res.Duration = time.Since(start)
 		if res.Err != nil {

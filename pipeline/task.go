@@ -129,6 +129,7 @@ type Result struct {
 	Task     string
 	Host     string
 	Status   Status
+	Start    time.Time // zero for a task skipped without running
 	Duration time.Duration
 	Attempts int
 	Message  string // why it was skipped, or what a dry-run would do

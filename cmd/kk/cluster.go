@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -114,7 +115,14 @@ func runCreate(cmd *cobra.Command, g *globals, f clusterFlags, po cluster.Option
 		return err
 	}
 	defer s.Close()
-	if _, err := s.Run(ctx, what, tasks); err != nil {
+	rep, err := s.Run(ctx, what, tasks)
+	if rep != nil && !g.DryRun {
+		fmt.Fprintln(cmd.OutOrStdout(), "\nPHASE           TIME     CHANGED")
+		for _, pt := range plan.Times(rep) {
+			fmt.Fprintf(cmd.OutOrStdout(), "%-15s %-8s %d\n", pt.Phase, pt.Duration.Round(100*time.Millisecond), pt.Changed)
+		}
+	}
+	if err != nil {
 		return err
 	}
 	if !g.DryRun && plan.Kubeconfig != "" {

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/modules/facts"
@@ -179,4 +180,54 @@ func chain(phases []Phase) {
 		}
 		sort.Strings(prev)
 	}
+}
+
+// PhaseTime is how long one phase took in a run: from its first task's start to its last
+// task's end, over all hosts.
+type PhaseTime struct {
+	Phase    string
+	Duration time.Duration
+	Changed  int
+}
+
+// Times reports the wall time of each phase that ran in rep.
+func (p *Plan) Times(rep *pipeline.Report) []PhaseTime {
+	phaseOf := map[string]string{}
+	for _, ph := range p.Phases {
+		for _, t := range ph.Tasks {
+			phaseOf[t.Name] = ph.Name
+		}
+	}
+	type span struct {
+		start, end time.Time
+		changed    int
+	}
+	spans := map[string]*span{}
+	for _, r := range rep.Results {
+		ph, ok := phaseOf[r.Task]
+		if !ok || r.Start.IsZero() {
+			continue
+		}
+		s := spans[ph]
+		if s == nil {
+			s = &span{start: r.Start, end: r.Start.Add(r.Duration)}
+			spans[ph] = s
+		}
+		if r.Start.Before(s.start) {
+			s.start = r.Start
+		}
+		if e := r.Start.Add(r.Duration); e.After(s.end) {
+			s.end = e
+		}
+		if r.Status == pipeline.StatusChanged {
+			s.changed++
+		}
+	}
+	var out []PhaseTime
+	for _, ph := range p.Phases {
+		if s := spans[ph.Name]; s != nil {
+			out = append(out, PhaseTime{Phase: ph.Name, Duration: s.end.Sub(s.start), Changed: s.changed})
+		}
+	}
+	return out
 }

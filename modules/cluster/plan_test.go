@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kk-project/kk/modules/facts"
 	"github.com/kk-project/kk/pipeline"
@@ -101,5 +102,20 @@ func TestInstallName(t *testing.T) {
 		if got := InstallName(c.comp, c.member); got != c.want {
 			t.Errorf("InstallName(%s, %s) = %s, want %s", c.comp, c.member, got, c.want)
 		}
+	}
+}
+
+func TestPhaseTimes(t *testing.T) {
+	p := testPlan()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	rep := &pipeline.Report{Results: []pipeline.Result{
+		{Task: "a/1", Host: "h1", Status: pipeline.StatusChanged, Start: t0, Duration: 2 * time.Second},
+		{Task: "a/2", Host: "h2", Status: pipeline.StatusOK, Start: t0.Add(time.Second), Duration: 3 * time.Second},
+		{Task: "b/1", Host: "h1", Status: pipeline.StatusChanged, Start: t0.Add(5 * time.Second), Duration: time.Second},
+		{Task: "c/1", Host: "h1", Status: pipeline.StatusSkipped},
+	}}
+	got := p.Times(rep)
+	if len(got) != 2 || got[0] != (PhaseTime{"a", 4 * time.Second, 1}) || got[1] != (PhaseTime{"b", time.Second, 1}) {
+		t.Errorf("Times = %+v", got)
 	}
 }
