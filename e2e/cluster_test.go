@@ -190,6 +190,7 @@ func TestCreateClusterHA(t *testing.T) {
 
 	// The re-run changes nothing.
 	start = time.Now()
+	first := r.out
 	r = kkLong(t, bin, args...)
 	rerunTime := time.Since(start)
 	if r.code != 0 {
@@ -198,11 +199,12 @@ func TestCreateClusterHA(t *testing.T) {
 	if c := changed(t, r.out); c != "0" {
 		t.Errorf("re-run changed %s tasks, want 0", c)
 	}
-	recordTimes(t, "HA create (5 machines: 3 etcd + control plane, 2 workers, haproxy)", createTime, rerunTime)
+	recordTimes(t, "HA create (5 machines: 3 etcd + control plane, 2 workers, haproxy)", createTime, rerunTime, first, r.out)
 }
 
-// recordTimes appends the create and re-run wall times to $KK_E2E_RESULTS (make bench).
-func recordTimes(t *testing.T, what string, create, rerun time.Duration) {
+// recordTimes appends the create and re-run wall times, with kk's own per-phase times, to
+// $KK_E2E_RESULTS (make bench). No time is asserted.
+func recordTimes(t *testing.T, what string, create, rerun time.Duration, outs ...string) {
 	t.Logf("%s: create %s, re-run %s (%.0f%%)", what, create.Round(time.Second), rerun.Round(time.Second), 100*rerun.Seconds()/create.Seconds())
 	p := os.Getenv("KK_E2E_RESULTS")
 	if p == "" {
@@ -214,7 +216,24 @@ func recordTimes(t *testing.T, what string, create, rerun time.Duration) {
 		return
 	}
 	defer f.Close()
-	fmt.Fprintf(f, "| %s | %s | %s | %.0f%% |\n", what, create.Round(time.Second), rerun.Round(time.Second), 100*rerun.Seconds()/create.Seconds())
+	fmt.Fprintf(f, "\n### %s\n\n| run | wall time |\n|---|---|\n| create | %s |\n| re-run | %s (%.0f%% of create) |\n",
+		what, create.Round(time.Second), rerun.Round(time.Second), 100*rerun.Seconds()/create.Seconds())
+	names := []string{"create", "re-run"}
+	for i, out := range outs {
+		if i >= len(names) {
+			break
+		}
+		if _, table, ok := strings.Cut(out, "PHASE           TIME     CHANGED\n"); ok {
+			fmt.Fprintf(f, "\nPhases of the %s (kk's own report):\n\n| phase | time | changed |\n|---|---|---|\n", names[i])
+			for _, line := range strings.Split(table, "\n") {
+				fs := strings.Fields(line)
+				if len(fs) != 3 {
+					break
+				}
+				fmt.Fprintf(f, "| %s | %s | %s |\n", fs[0], fs[1], fs[2])
+			}
+		}
+	}
 }
 
 func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
@@ -288,6 +307,7 @@ func TestCreateClusterAllInOne(t *testing.T) {
 		"--key /etc/ssl/etcd/ssl/admin-key.pem --endpoints https://127.0.0.1:2379 endpoint health")
 
 	start = time.Now()
+	first := out
 	out, err = sshLong(bed, m, create)
 	rerunTime := time.Since(start)
 	t.Logf("$ %s (re-run)\n%s", create, out)
@@ -297,7 +317,7 @@ func TestCreateClusterAllInOne(t *testing.T) {
 	if c := changed(t, out); c != "0" {
 		t.Errorf("re-run changed %s tasks, want 0", c)
 	}
-	recordTimes(t, "all-in-one create (1 machine, kk runs on it)", createTime, rerunTime)
+	recordTimes(t, "all-in-one create (1 machine, kk runs on it)", createTime, rerunTime, first, out)
 }
 
 // sshLong runs cmd as root on m with a long time limit.
