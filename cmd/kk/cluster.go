@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -127,7 +128,11 @@ func runCreate(cmd *cobra.Command, g *globals, f clusterFlags, po cluster.Option
 	}
 	if !g.DryRun && plan.Kubeconfig != "" {
 		if _, err := os.Stat(plan.Kubeconfig); err == nil {
-			fmt.Fprintf(cmd.OutOrStdout(), "\ncluster %s is ready: export KUBECONFIG=%s\n", cl.Name, plan.Kubeconfig)
+			kc := plan.Kubeconfig
+			if abs, err := filepath.Abs(kc); err == nil {
+				kc = abs
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "\ncluster %s is ready: export KUBECONFIG=%s\n", cl.Name, kc)
 		}
 	}
 	return nil
