@@ -328,3 +328,48 @@ func sshLong(bed *testbed.Bed, m testbed.Machine, cmd string) (string, error) {
 	out, err := exec.CommandContext(ctx, "ssh", args...).CombinedOutput()
 	return string(out), err
 }
+
+// TestCreateClusterResumesAfterInterrupt interrupts kk create cluster (SIGINT, as Ctrl-C) while
+// kubeadm init runs, then runs it again without any cleanup: the second run converges to a
+// healthy cluster.
+func TestCreateClusterResumesAfterInterrupt(t *testing.T) {
+	bin := kkBinary(t)
+	bundle := exportBundle(t, bin, e2eK8s)
+	bed := testbed.Require(t, testbed.Options{Name: "kkres"}, 1)
+	m := bed.Machines[0]
+	copyToMachine(t, bed, m, bin, "/usr/local/bin/kk")
+	copyToMachine(t, bed, m, bundle, "/root/bundle.tar.gz")
+	create := "cd /root && kk create cluster -a /root/bundle.tar.gz --with-kubernetes " + e2eK8s + " -y"
+
+	rootSSH(t, bed, m, "cd /root && setsid sh -c '"+create+" > /root/first.log 2>&1; echo $? > /root/first.rc' > /dev/null 2>&1 < /dev/null &")
+	waitFor(t, 10*time.Minute, "kubeadm init to start", func() bool {
+		out, _ := sshOut(bed, m, "grep -h 'kubernetes/init. start' /root/kubekey/logs/*/*.log")
+		return strings.Contains(out, "start")
+	})
+	rootSSH(t, bed, m, "pkill -INT -x kk")
+	waitFor(t, 3*time.Minute, "the interrupted kk to exit", func() bool {
+		out, _ := sshOut(bed, m, "cat /root/first.rc")
+		return strings.TrimSpace(out) != ""
+	})
+	first := rootSSH(t, bed, m, "cat /root/first.rc; tail -20 /root/first.log")
+	t.Logf("interrupted run:\n%s", first)
+	if strings.HasPrefix(first, "0\n") {
+		t.Fatalf("the interrupted run exited 0")
+	}
+
+	out, err := sshLong(bed, m, create+" 2>&1")
+	t.Logf("$ %s (after the interrupt)\n%s", create, out)
+	if err != nil {
+		t.Fatalf("the run after the interrupt failed: %v", err)
+	}
+	kcfg := "/root/kubekey/config-" + m.Name
+	rootSSH(t, bed, m, "kubectl --kubeconfig "+kcfg+" wait --for=condition=Ready node --all --timeout=300s")
+	rootSSH(t, bed, m, "kubectl --kubeconfig "+kcfg+" -n kube-system rollout status deployment/coredns --timeout=300s")
+	out, err = sshLong(bed, m, create+" 2>&1")
+	if err != nil {
+		t.Fatalf("re-run: %v\n%s", err, out)
+	}
+	if c := changed(t, out); c != "0" {
+		t.Errorf("re-run after the resumed run changed %s tasks, want 0", c)
+	}
+}
