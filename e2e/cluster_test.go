@@ -42,7 +42,14 @@ func haCluster(t *testing.T, bed *testbed.Bed) string {
 		s = strings.Replace(s, r[0], r[1], 1)
 	}
 	s = regexp.MustCompile(`version: v[0-9.]+`).ReplaceAllString(s, "version: "+e2eK8s)
-	p := filepath.Join(t.TempDir(), "cluster-ha.yaml")
+	// One addon from a YAML file, installed last (and waited for) by the addons phase.
+	dir := t.TempDir()
+	addon := filepath.Join(dir, "addon.yaml")
+	if err := os.WriteFile(addon, []byte(addonYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s = strings.TrimRight(s, "\n") + "\n  addons:\n  - name: e2e-addon\n    namespace: e2e-addon\n    sources:\n      yaml:\n        path:\n        - " + addon + "\n"
+	p := filepath.Join(dir, "cluster-ha.yaml")
 	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +79,12 @@ func mustKubectl(t *testing.T, kubeconfig string, args ...string) string {
 	}
 	return out
 }
+
+const addonYAML = `apiVersion: v1
+kind: ConfigMap
+metadata: {name: e2e-addon}
+data: {installed-by: kk}
+`
 
 const probeDaemonSet = `apiVersion: apps/v1
 kind: DaemonSet
@@ -139,6 +152,11 @@ func TestCreateClusterHA(t *testing.T) {
 	}
 	if out := mustKubectl(t, kcfg, "logs", "e2e-probe-dns", "-c", "api"); !strings.Contains(out, "OK api") {
 		t.Errorf("API through the service IP from a pod on n4: %s", out)
+	}
+
+	// The addon is there.
+	if out := mustKubectl(t, kcfg, "-n", "e2e-addon", "get", "configmap", "e2e-addon", "-o", "jsonpath={.data.installed-by}"); out != "kk" {
+		t.Errorf("addon ConfigMap: %q", out)
 	}
 
 	// etcd: every member healthy.
