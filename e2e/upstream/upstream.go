@@ -81,6 +81,9 @@ func Manifest(d Dirs, k8s string) (string, error) {
 			refs = append(refs, r)
 		}
 	}
+	if len(refs) == 0 {
+		return "", fmt.Errorf("%s lists no image for Kubernetes %s", filepath.Join(d.Images, "images.json"), k8s)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `apiVersion: kubekey.kubesphere.io/v1alpha2
 kind: Manifest

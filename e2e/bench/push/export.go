@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -15,92 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kk-project/kk/e2e/images"
-	"github.com/kk-project/kk/e2e/mirror"
+	"github.com/kk-project/kk/e2e/upstream"
 )
-
-// upstream is the local stand-in for the download sites: the mirror (release binaries)
-// over HTTP and the test images as an OCI registry, both on loopback, as in the e2e tests.
-type upstream struct {
-	Mirror   string // http://127.0.0.1:PORT
-	Registry string // 127.0.0.1:PORT
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
-// serveUpstream serves the mirror and the images until ctx ends.
-func serveUpstream(ctx context.Context) (upstream, error) {
-	mdir := envOr("KK_MIRROR_DIR", images.DefaultMirrorDir)
-	idir := envOr("KK_IMAGES_DIR", images.DefaultOutDir)
-	if _, err := os.Stat(filepath.Join(mdir, "release")); err != nil {
-		return upstream{}, fmt.Errorf("the local mirror %s is not built (make mirror): %w", mdir, err)
-	}
-	_, base, err := mirror.Serve(ctx, mdir, "127.0.0.1:0")
-	if err != nil {
-		return upstream{}, fmt.Errorf("serve the mirror: %w", err)
-	}
-	reg, _, err := images.Serve(ctx, images.LayoutDir(idir), "127.0.0.1:0")
-	if err != nil {
-		return upstream{}, fmt.Errorf("serve the test images: %w", err)
-	}
-	return upstream{Mirror: base, Registry: reg}, nil
-}
-
-// manifest is the kind: Manifest of a cluster of Kubernetes version k8s, pinned to what the
-// local mirror builds and listing every test image of that version (the same manifest as
-// the e2e tests' bundle, e2e/bundle_test.go).
-func manifest(k8s string) (string, error) {
-	spec := mirror.DefaultSpec()
-	data, err := os.ReadFile(filepath.Join(envOr("KK_IMAGES_DIR", images.DefaultOutDir), "images.json"))
-	if err != nil {
-		return "", fmt.Errorf("test images are not built (make mirror): %w", err)
-	}
-	var sum images.Summary
-	if err := json.Unmarshal(data, &sum); err != nil {
-		return "", fmt.Errorf("images.json: %w", err)
-	}
-	var refs []string
-	for _, im := range sum.Images {
-		for _, r := range im.Refs {
-			if strings.HasPrefix(r, "registry.k8s.io/kube-") && !strings.HasSuffix(r, ":"+k8s) {
-				continue // another Kubernetes version
-			}
-			refs = append(refs, r)
-		}
-	}
-	if len(refs) == 0 {
-		return "", fmt.Errorf("images.json lists no image for Kubernetes %s", k8s)
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, `apiVersion: kubekey.kubesphere.io/v1alpha2
-kind: Manifest
-metadata:
-  name: bench-%s
-spec:
-  arches: [amd64]
-  operatingSystems:
-  - {arch: amd64, type: linux, id: debian, version: "12"}
-  kubernetesDistributions:
-  - {type: kubernetes, version: %s}
-  components:
-    etcd: {version: %s}
-    containerRuntimes:
-    - {type: containerd, version: %s}
-    crictl: {version: %s}
-    cni: {version: %s}
-    runc: {version: %s}
-  images:
-`, k8s, k8s, spec.Etcd, spec.Containerd, spec.Crictl, spec.CNIPlugins, spec.Runc)
-	for _, r := range refs {
-		fmt.Fprintf(&b, "  - %s\n", r)
-	}
-	return b.String(), nil
-}
 
 // exportSample is one `kk artifact export`.
 type exportSample struct {
@@ -120,7 +35,7 @@ type exportResults struct {
 var downloadedRe = regexp.MustCompile(`downloaded ([0-9.]+ [KMGT]?i?B), reused ([0-9.]+ [KMGT]?i?B)`)
 
 // runExport runs kk artifact export once and verifies it.
-func runExport(ctx context.Context, c config, kk, man string, up upstream, workdir, out string) (s exportSample) {
+func runExport(ctx context.Context, c config, kk, man string, up upstream.Served, workdir, out string) (s exportSample) {
 	reg := "http://" + up.Registry
 	args := []string{"artifact", "export", "-m", man, "-o", out, "--workdir", workdir,
 		"--mirror", up.Mirror, "--registry-mirror", "registry.k8s.io=" + reg + ",ghcr.io=" + reg + ",docker.io=" + reg}
@@ -158,7 +73,7 @@ func runExport(ctx context.Context, c config, kk, man string, up upstream, workd
 // measureExport exports the bundle c.runs times with an empty workdir (cold) and c.runs
 // times with a workdir that already holds everything (warm). It returns the bundle of the
 // last warm export, the one that is pushed.
-func measureExport(ctx context.Context, c config, kk, man string, up upstream, work string, r *exportResults, log io.Writer) (string, error) {
+func measureExport(ctx context.Context, c config, kk, man string, up upstream.Served, work string, r *exportResults, log io.Writer) (string, error) {
 	wd := filepath.Join(work, "workdir")
 	for i := range c.runs {
 		if err := os.RemoveAll(wd); err != nil {

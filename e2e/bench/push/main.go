@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/kk-project/kk/e2e/testbed"
+	"github.com/kk-project/kk/e2e/upstream"
 )
 
 type config struct {
@@ -90,12 +91,13 @@ func run(ctx context.Context, c config, log io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	up, err := serveUpstream(ctx)
+	dirs := upstream.DefaultDirs()
+	up, err := upstream.Serve(ctx, dirs)
 	if err != nil {
 		return err
 	}
 	man := filepath.Join(work, "manifest.yaml")
-	data, err := manifest(c.k8s)
+	data, err := upstream.Manifest(dirs, c.k8s)
 	if err != nil {
 		return err
 	}
