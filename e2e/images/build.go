@@ -141,7 +141,7 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 			return nil, fmt.Errorf("images: %w", err)
 		}
 	}
-	unlock, err := lockFile(ctx, b.path(".lock"), log)
+	unlock, err := mirror.Lock(ctx, b.path(".lock"), "images", log)
 	if err != nil {
 		return nil, fmt.Errorf("images: lock %s: %w", out, err)
 	}

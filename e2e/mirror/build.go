@@ -59,7 +59,7 @@ func BuildWith(ctx context.Context, dir string, spec Spec, opts BuildOptions, lo
 			return fmt.Errorf("mirror: %w", err)
 		}
 	}
-	unlock, err := lockDir(ctx, filepath.Join(dir, ".lock"), log)
+	unlock, err := Lock(ctx, filepath.Join(dir, ".lock"), "mirror", log)
 	if err != nil {
 		return fmt.Errorf("mirror: lock %s: %w", dir, err)
 	}

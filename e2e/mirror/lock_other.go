@@ -7,5 +7,5 @@ import (
 	"io"
 )
 
-// lockDir is a no-op where flock is unavailable.
-func lockDir(context.Context, string, io.Writer) (func(), error) { return func() {}, nil }
+// Lock is a no-op where flock is unavailable.
+func Lock(context.Context, string, string, io.Writer) (func(), error) { return func() {}, nil }

@@ -12,9 +12,10 @@ import (
 	"time"
 )
 
-// lockDir takes an exclusive flock on path, waiting (and saying so) while
-// another build of the same mirror holds it.
-func lockDir(ctx context.Context, path string, log io.Writer) (func(), error) {
+// Lock takes an exclusive flock on path, waiting (and saying so to log, as
+// who) while another build holding the same lock file runs. The images build
+// locks its output directory with it too.
+func Lock(ctx context.Context, path, who string, log io.Writer) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
@@ -30,7 +31,7 @@ func lockDir(ctx context.Context, path string, log io.Writer) (func(), error) {
 			return nil, err
 		}
 		if !said {
-			fmt.Fprintf(log, "mirror: waiting for another build holding %s\n", path)
+			fmt.Fprintf(log, "%s: waiting for another build holding %s\n", who, path)
 			said = true
 		}
 		select {
