@@ -72,18 +72,8 @@ func ParseWithOptions(source string, data []byte, o ParseOptions) (*config.Clust
 	if doc == nil {
 		return nil, rep.warns, rep.err()
 	}
-	(&schemaCheck{rep: rep, lines: rep.lines}).walk(doc, reflect.TypeOf(Cluster{}), "", 0)
-
-	// Decode the checked tree, not data: it holds only the Cluster document,
-	// with wrongly typed values dropped and scalars meant as strings quoted.
-	src, err := encodeNode(doc)
-	if err != nil {
-		rep.errorf("", "cannot re-encode the Cluster document: %v", err)
-		return nil, rep.warns, rep.err()
-	}
 	var obj Cluster
-	if err := sigsyaml.Unmarshal(src, &obj); err != nil {
-		rep.errorf("", "%v", err)
+	if !decodeChecked(doc, rep, &obj, Kind) {
 		return nil, rep.warns, rep.err()
 	}
 	c := build(&obj, source, o, rep)
@@ -149,6 +139,24 @@ func pickClusterDocument(data []byte, rep *report) *yaml.Node {
 	c := clusters[0]
 	checkAPIVersion(c, rep)
 	return c
+}
+
+// decodeChecked checks doc against the schema of *out's type (every problem reported at its
+// line) and decodes it into out. It decodes the checked tree, not the file's bytes: the tree
+// holds only the chosen document, with wrongly typed values dropped and scalars meant as
+// strings quoted. kind names the document in the one error it adds.
+func decodeChecked(doc *yaml.Node, rep *report, out any, kind string) bool {
+	(&schemaCheck{rep: rep, lines: rep.lines}).walk(doc, reflect.TypeOf(out).Elem(), "", 0)
+	src, err := encodeNode(doc)
+	if err != nil {
+		rep.errorf("", "cannot re-encode the %s document: %v", kind, err)
+		return false
+	}
+	if err := sigsyaml.Unmarshal(src, out); err != nil {
+		rep.errorf("", "%v", err)
+		return false
+	}
+	return true
 }
 
 // documents returns the root node of every non-empty YAML document in data.

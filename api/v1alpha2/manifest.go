@@ -4,11 +4,9 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"reflect"
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
-	sigsyaml "sigs.k8s.io/yaml"
 )
 
 // LoadManifest reads the Manifest file at path. See ParseManifest.
@@ -39,15 +37,8 @@ func ParseManifest(source string, data []byte) (*Manifest, Warnings, error) {
 	if doc == nil {
 		return nil, rep.warns, rep.err()
 	}
-	(&schemaCheck{rep: rep, lines: rep.lines}).walk(doc, reflect.TypeOf(Manifest{}), "", 0)
-	src, err := encodeNode(doc)
-	if err != nil {
-		rep.errorf("", "cannot re-encode the Manifest document: %v", err)
-		return nil, rep.warns, rep.err()
-	}
 	var m Manifest
-	if err := sigsyaml.Unmarshal(src, &m); err != nil {
-		rep.errorf("", "%v", err)
+	if !decodeChecked(doc, rep, &m, ManifestKind) {
 		return nil, rep.warns, rep.err()
 	}
 	m.Source = source
