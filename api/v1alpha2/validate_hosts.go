@@ -106,7 +106,7 @@ func parseInternal(s string) ([]string, error) {
 
 // hostKey checks that the private key file the host will use exists.
 func (v *validator) hostKey(h *HostCfg, p string) {
-	if v.opts.SkipFileChecks || h.PrivateKey != "" || localAddress(h.Address) {
+	if v.opts.SkipFileChecks || h.PrivateKey != "" || config.IsLocalAddress(h.Address) {
 		return
 	}
 	written := keyPath(h)
@@ -202,7 +202,3 @@ func (v *validator) roles(c *config.Cluster) {
 		}
 	}
 }
-
-// localAddress is true for the machine kk runs on, which kk reaches without SSH (the local
-// connector), so no key or password is needed.
-func localAddress(a string) bool { return a == "localhost" || a == "127.0.0.1" || a == "::1" }

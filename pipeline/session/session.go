@@ -84,14 +84,12 @@ func (s *Session) SSHConfig(h *config.Host) connector.SSHConfig {
 
 func (s *Session) dialer(h *config.Host) pipeline.DialFunc {
 	return func(ctx context.Context) (connector.Connector, error) {
-		if isLocal(h.Address) {
+		if config.IsLocalAddress(h.Address) {
 			return connector.NewLocal(), nil
 		}
 		return connector.DialSSH(ctx, s.SSHConfig(h))
 	}
 }
-
-func isLocal(addr string) bool { return addr == "localhost" || addr == "127.0.0.1" || addr == "::1" }
 
 // Close closes every opened connection.
 func (s *Session) Close() error {
