@@ -100,4 +100,6 @@ func (h *Host) InternalIP() string {
 
 // IsLocalAddress reports whether a host's SSH address is the machine kk runs on: kk reaches
 // it with the local connector (no SSH), so it needs no key or password.
-func IsLocalAddress(addr string) bool { return addr == "localhost" || addr == "127.0.0.1" || addr == "::1" }
+func IsLocalAddress(addr string) bool {
+	return addr == "localhost" || addr == "127.0.0.1" || addr == "::1"
+}
