@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 )
 
@@ -362,4 +363,27 @@ type KubeSphere struct {
 	Enabled        bool
 	Version        string
 	Configurations string
+}
+
+// DefaultArch is the arch of a host whose arch is not given.
+const DefaultArch = "amd64"
+
+// Arches lists the hosts' arches, sorted, each once (DefaultArch for a host without one, and
+// for a cluster without hosts).
+func (c *Cluster) Arches() []string {
+	var arches []string
+	for _, h := range c.Hosts {
+		a := h.Arch
+		if a == "" {
+			a = DefaultArch
+		}
+		if !slices.Contains(arches, a) {
+			arches = append(arches, a)
+		}
+	}
+	if len(arches) == 0 {
+		arches = []string{DefaultArch}
+	}
+	slices.Sort(arches)
+	return arches
 }

@@ -3,7 +3,6 @@ package v1alpha2
 import (
 	"bytes"
 	"fmt"
-	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -29,7 +28,7 @@ func NewManifest(c *config.Cluster) (*Manifest, error) {
 		Metadata:   ManifestMeta{Name: c.Name},
 	}
 	s := &m.Spec
-	s.Arches = clusterArches(c)
+	s.Arches = c.Arches()
 	s.KubernetesDistributions = []KubernetesDistribution{{Type: DistributionKubernetes, Version: set.Kubernetes}}
 	comps := &s.Components
 	comps.Helm.Version = set.Helm
@@ -59,24 +58,6 @@ func NewManifest(c *config.Cluster) (*Manifest, error) {
 	}
 	s.Images = imgs
 	return m, nil
-}
-
-func clusterArches(c *config.Cluster) []string {
-	var arches []string
-	for _, h := range c.Hosts {
-		a := h.Arch
-		if a == "" {
-			a = DefaultArch
-		}
-		if !slices.Contains(arches, a) {
-			arches = append(arches, a)
-		}
-	}
-	if len(arches) == 0 {
-		arches = []string{DefaultArch}
-	}
-	slices.Sort(arches)
-	return arches
 }
 
 func clusterImages(c *config.Cluster, set versions.Set, plugin string) ([]string, error) {

@@ -69,7 +69,7 @@ func ResolveArtifacts(ctx context.Context, c *config.Cluster, o ArtifactOptions)
 		} else {
 			fmt.Fprintf(log, "bundle %s unpacked into %s\n", o.Bundle, imp.Dir)
 		}
-		for _, arch := range clusterArches(c) {
+		for _, arch := range c.Arches() {
 			found := false
 			for _, ba := range imp.Index.Arches {
 				found = found || ba == arch
@@ -164,23 +164,6 @@ func InstallName(component, member string) string {
 		return "runc"
 	}
 	return base
-}
-
-func clusterArches(c *config.Cluster) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, h := range c.Hosts {
-		a := h.Arch
-		if a == "" {
-			a = "amd64"
-		}
-		if !seen[a] {
-			seen[a] = true
-			out = append(out, a)
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // tarLayout writes the OCI layout dir as one tar (what `ctr images import` reads), once: an
