@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/modules/loadbalancer"
@@ -26,8 +25,6 @@ const (
 	// TaskEndpointJoin and TaskEndpoint are the two tasks that keep the domain's line.
 	TaskEndpointJoin = "loadbalancer/endpoint-join"
 	TaskEndpoint     = "loadbalancer/endpoint"
-
-	haproxyHealth = "127.0.0.1:8081"
 )
 
 // endpointManaged reports whether h's line for the API domain is kept by the endpoint tasks
@@ -78,9 +75,6 @@ func osSpec(c *config.Cluster) osprep.Spec {
 // joined is true once kubeadm has made the host a node.
 const joinedTest = `[ -s /etc/kubernetes/kubelet.conf ]`
 
-// haproxyUp asks the local haproxy's monitor endpoint (bash only, no curl needed).
-const haproxyUp = `timeout 3 bash -c 'exec 3<>/dev/tcp/` + "127.0.0.1/8081" + ` && printf "GET /healthz HTTP/1.0\r\n\r\n" >&3 && head -1 <&3 | grep -q " 200 "'`
-
 // joinAddress is where the domain points while a node joins: the first control plane, the
 // one API server sure to answer (kubeadm join uses the cluster-info ConfigMap's URL, the
 // domain, for its TLS bootstrap, so the domain itself must lead there).
@@ -102,6 +96,7 @@ func finalEndpoint(c *config.Cluster, name string) string {
 // address, written once the local haproxy answers (workers).
 func endpointTask(c *config.Cluster, name string, after []string, post bool) pipeline.Task {
 	domain := c.ControlPlaneEndpoint.Domain
+	haproxy := loadbalancer.SpecFor(c).HAProxy
 	render := func(ctx context.Context, t *pipeline.Target, addr string) (cur, want string, err error) {
 		data, err := t.Fetch(ctx, "/etc/hosts")
 		if err != nil {
@@ -126,7 +121,7 @@ func endpointTask(c *config.Cluster, name string, after []string, post bool) pip
 				}
 				addr = joinAddress(c)
 			} else if !c.Host(t.Name).Has(config.RoleControlPlane) {
-				if up, err := t.Test(ctx, haproxyUp); err != nil || !up {
+				if up, err := t.Test(ctx, "timeout 3 "+loadbalancer.HAProxyUp(haproxy)); err != nil || !up {
 					return false, err // Run waits for it, or says why not
 				}
 			}
@@ -138,7 +133,8 @@ func endpointTask(c *config.Cluster, name string, after []string, post bool) pip
 			if post {
 				addr = finalEndpoint(c, t.Name)
 				if !c.Host(t.Name).Has(config.RoleControlPlane) {
-					if err := waitHAProxy(ctx, t); err != nil {
+					// kubelet starts the haproxy static pod within seconds of its manifest
+					if _, err := t.Sudo(ctx, loadbalancer.WaitHAProxy(haproxy, 90)); err != nil {
 						return false, err
 					}
 				}
@@ -152,28 +148,5 @@ func endpointTask(c *config.Cluster, name string, after []string, post bool) pip
 			}
 			return t.Upload(ctx, connector.File{Path: "/etc/hosts", Data: []byte(want), Mode: 0o644})
 		},
-	}
-}
-
-// waitHAProxy waits until kubelet runs the haproxy static pod and it answers.
-func waitHAProxy(ctx context.Context, t *pipeline.Target) error {
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		up, err := t.Test(ctx, haproxyUp)
-		if err != nil {
-			return err
-		}
-		if up {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the local haproxy (%s/healthz) does not answer 3 minutes after its static pod was written; "+
-				"see `crictl ps -a --name haproxy`, `crictl logs` of it and `journalctl -u kubelet` on the host", haproxyHealth)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(2 * time.Second):
-		}
 	}
 }

@@ -101,12 +101,12 @@ func TestHAProxyBalancesAndFailsOver(t *testing.T) {
 	})
 
 	// The wait kk runs before pointing kubelet at haproxy passes now, and fails without one.
-	if out, err := exec.CommandContext(ctx, "sh", "-c", waitHAProxy(h, 3)).CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(ctx, "sh", "-c", WaitHAProxy(h, 3)).CombinedOutput(); err != nil {
 		t.Errorf("waitHAProxy with haproxy running: %v: %s", err, out)
 	}
 	none := h
 	none.MonitorPort = freePort(t)
-	if out, err := exec.CommandContext(ctx, "sh", "-c", waitHAProxy(none, 2)).CombinedOutput(); err == nil || !strings.Contains(string(out), "haproxy does not answer") {
+	if out, err := exec.CommandContext(ctx, "sh", "-c", WaitHAProxy(none, 2)).CombinedOutput(); err == nil || !strings.Contains(string(out), "haproxy does not answer") {
 		t.Errorf("waitHAProxy without haproxy: %v: %s", err, out)
 	}
 

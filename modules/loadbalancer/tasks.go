@@ -145,7 +145,7 @@ func KubeletServerTasks(c *config.Cluster, after []string) []pipeline.Task {
 			} else if !ok {
 				return false, fmt.Errorf("%s does not exist: the node has not joined yet (run this task after kubeadm join)", KubeletKubeconfig)
 			}
-			wait := waitHAProxy(h, 120)
+			wait := WaitHAProxy(h, 120)
 			if _, err := t.Sudo(ctx, wait); err != nil {
 				return false, err
 			}
@@ -170,12 +170,18 @@ func setKubeletServer(conf, server string) string {
 	return `sed -i -E ` + connector.Quote(`s#^([[:space:]]*server:).*#\1 `+server+`#`) + ` ` + connector.Quote(conf)
 }
 
-// waitHAProxy is a shell command that waits (tries times, 2s apart) until haproxy answers
-// 200 on its monitor endpoint and accepts connections on its API port; bash does the HTTP.
-func waitHAProxy(h HAProxySpec, tries int) string {
+// HAProxyUp is a shell command that succeeds when haproxy answers 200 on its monitor
+// endpoint and accepts connections on its API port; bash does the HTTP (no curl needed).
+func HAProxyUp(h HAProxySpec) string {
 	probe := fmt.Sprintf(`exec 3<>/dev/tcp/%[1]s/%[2]d && printf 'GET /healthz HTTP/1.0\r\n\r\n' >&3 && head -n1 <&3 | grep -q ' 200' && exec 4<>/dev/tcp/%[1]s/%[3]d`,
 		h.Bind, h.MonitorPort, h.Port)
-	return `i=0; until bash -c ` + connector.Quote(probe) + ` 2>/dev/null; do i=$((i+1)); ` +
+	return `bash -c ` + connector.Quote(probe) + ` 2>/dev/null`
+}
+
+// WaitHAProxy is a shell command that waits (tries times, 2s apart) until HAProxyUp succeeds,
+// and fails saying what to look at.
+func WaitHAProxy(h HAProxySpec, tries int) string {
+	return `i=0; until ` + HAProxyUp(h) + `; do i=$((i+1)); ` +
 		`if [ $i -ge ` + strconv.Itoa(tries) + ` ]; then echo "haproxy does not answer on ` + h.Bind + `:` + strconv.Itoa(h.MonitorPort) + `/healthz and :` + strconv.Itoa(h.Port) +
 		` (is the haproxy static pod running? crictl ps -a --name haproxy)" >&2; exit 1; fi; sleep 2; done`
 }
