@@ -75,22 +75,6 @@ func osSpec(c *config.Cluster) osprep.Spec {
 // joined is true once kubeadm has made the host a node.
 const joinedTest = `[ -s /etc/kubernetes/kubelet.conf ]`
 
-// joinAddress is where the domain points while a node joins: the first control plane, the
-// one API server sure to answer (kubeadm join uses the cluster-info ConfigMap's URL, the
-// domain, for its TLS bootstrap, so the domain itself must lead there).
-func joinAddress(c *config.Cluster) string {
-	if f := c.FirstControlPlane(); f != nil {
-		return f.InternalIP()
-	}
-	return c.ControlPlaneAddress()
-}
-
-// finalEndpoint is where the domain points once the node joined: its own API server
-// (control planes) or the local haproxy (workers).
-func finalEndpoint(c *config.Cluster, name string) string {
-	return loadbalancer.EndpointAddress(c, name)
-}
-
 // endpointTask keeps the domain's line. Before the join (post false): the first control
 // plane until the node has joined, then left alone. After the join (post true): the final
 // address, written once the local haproxy answers (workers).
@@ -113,13 +97,13 @@ func endpointTask(c *config.Cluster, name string, after []string, post bool) pip
 		Name: name, Desc: desc, Hosts: pipeline.Named(endpointHosts(c)...), After: after,
 		Retries: 1,
 		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
-			addr := finalEndpoint(c, t.Name)
+			addr := loadbalancer.EndpointAddress(c, t.Name)
 			if !post {
 				joined, err := t.Test(ctx, joinedTest)
 				if err != nil || joined {
 					return joined, err // a joined node's line is the post-join task's
 				}
-				addr = joinAddress(c)
+				addr = loadbalancer.JoinEndpointAddress(c, t.Name)
 			} else if !c.Host(t.Name).Has(config.RoleControlPlane) {
 				if up, err := t.Test(ctx, "timeout 3 "+loadbalancer.HAProxyUp(haproxy)); err != nil || !up {
 					return false, err // Run waits for it, or says why not
@@ -129,9 +113,9 @@ func endpointTask(c *config.Cluster, name string, after []string, post bool) pip
 			return cur == want, err
 		},
 		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
-			addr := joinAddress(c)
+			addr := loadbalancer.JoinEndpointAddress(c, t.Name)
 			if post {
-				addr = finalEndpoint(c, t.Name)
+				addr = loadbalancer.EndpointAddress(c, t.Name)
 				if !c.Host(t.Name).Has(config.RoleControlPlane) {
 					// kubelet starts the haproxy static pod within seconds of its manifest
 					if _, err := t.Sudo(ctx, loadbalancer.WaitHAProxy(haproxy, 90)); err != nil {

@@ -12,29 +12,19 @@
 // On those workers the load-balancer domain resolves to 127.0.0.1 (EndpointAddress), so
 // kubelet and kube-proxy (host network, the node's /etc/hosts) go through haproxy.
 //
-// # Joining a worker before haproxy runs
+// # Joining a node before haproxy runs
 //
 // haproxy only runs once kubelet runs, and kubelet only runs from kubeadm join's
 // kubelet-start phase. But kubeadm join needs the API server before that: with token
 // discovery it takes the API server URL for the TLS bootstrap (and for reading the
 // kubeadm and kubelet configuration) from the cluster-info ConfigMap, which names
-// https://<LB domain>:<port>, and that is 127.0.0.1 on the worker, where nothing listens yet.
-//
-// kk breaks the cycle with kubeadm's file discovery: the kubeadm module writes
-// DiscoveryKubeconfig (server https://<first control plane>:6443, the cluster CA, no
-// credential) on the node and joins with discovery.file.kubeConfigPath plus
-// discovery.tlsBootstrapToken. kubeadm's file discovery keeps the file's server (it only
-// warns that cluster-info names another one; the kubeadm v1.33 and v1.34 binaries carry that
-// code), so the TLS bootstrap, bootstrap-kubelet.conf and thus kubelet.conf use the first control
-// plane directly. Once kubelet has started the haproxy static pod, KubeletServerTasks
-// points kubelet.conf at KubeletServer (the load-balancer URL, through haproxy) and
-// restarts kubelet. Running haproxy before join as a plain container or systemd unit was
-// rejected: a second copy of the same program with its own life cycle, a binary or image
-// to run outside kubelet, and a hand-over to the static pod.
-//
-// kubeadm join refuses a non-empty /etc/kubernetes/manifests (preflight check
-// DirAvailable--etc-kubernetes-manifests): the join configuration of every node that
-// gets a manifest from this package before it joins must ignore that check.
+// https://<LB domain>:<port>. A joining control plane's own API server does not answer yet
+// either. So while a node joins, the domain maps to the first control plane
+// (JoinEndpointAddress); once it has joined (and, on a worker, its haproxy answers:
+// HAProxyUp) it maps to EndpointAddress. kubelet.conf keeps the domain throughout; only
+// that /etc/hosts line changes (kk create cluster's loadbalancer/endpoint tasks, in
+// modules/cluster). Running haproxy before join as a plain container or systemd unit was
+// rejected: a second copy of the same program with its own life cycle.
 //
 // # kube-vip
 //
@@ -50,8 +40,6 @@
 package loadbalancer
 
 import (
-	"encoding/base64"
-	"fmt"
 	"net"
 	"path"
 	"slices"
@@ -59,7 +47,6 @@ import (
 	"strings"
 
 	"github.com/kk-project/kk/api/config"
-	"github.com/kk-project/kk/templates"
 )
 
 // Defaults.
@@ -81,10 +68,6 @@ const (
 	HAProxyConfigDir = "/etc/kubekey/haproxy"
 	// ManifestDir is kubelet's static pod directory.
 	ManifestDir = "/etc/kubernetes/manifests"
-	// DiscoveryKubeconfigPath is where the kubeadm module should write DiscoveryKubeconfig.
-	DiscoveryKubeconfigPath = "/etc/kubekey/discovery.conf"
-	// KubeletKubeconfig is kubelet's kubeconfig written by kubeadm join.
-	KubeletKubeconfig = "/etc/kubernetes/kubelet.conf"
 )
 
 // Modes (the values of config.Endpoint.InternalLoadbalancer).
@@ -231,58 +214,17 @@ func EndpointAddress(c *config.Cluster, hostName string) string {
 }
 
 // JoinEndpointAddress is what the load-balancer domain must map to while hostName runs
-// kubeadm join: EndpointAddress, except on a control plane in haproxy mode, whose own API
-// server does not answer until join is done (stacked etcd joins through the API server), so
-// it maps to the first control plane (KubeKey also switches control planes to their own
-// address only after join).
+// kubeadm join: in haproxy mode the first control plane, for control planes (their own API
+// server does not answer until join is done) and workers (their haproxy does not run yet)
+// alike; else EndpointAddress.
 func JoinEndpointAddress(c *config.Cluster, hostName string) string {
 	h := c.Host(hostName)
-	if h != nil && c.ControlPlaneEndpoint.InternalLoadbalancer == HAProxy && h.Has(config.RoleControlPlane) {
+	if h != nil && c.ControlPlaneEndpoint.InternalLoadbalancer == HAProxy && (h.Has(config.RoleControlPlane) || runsHAProxy(c, h)) {
 		if f := c.FirstControlPlane(); f != nil {
 			return f.InternalIP()
 		}
 	}
 	return EndpointAddress(c, hostName)
-}
-
-// UsesFileDiscovery reports whether hostName must join with DiscoveryKubeconfig (file
-// discovery with a bootstrap token) instead of token discovery: every node but the first
-// control plane in haproxy mode, where the cluster-info URL may not answer before join.
-func UsesFileDiscovery(c *config.Cluster, hostName string) bool {
-	if c.ControlPlaneEndpoint.InternalLoadbalancer != HAProxy {
-		return false
-	}
-	f := c.FirstControlPlane()
-	return f != nil && f.Name != hostName
-}
-
-// JoinAddress is the API server host:port kubeadm join on hostName must discover the
-// cluster at: the first control plane's internal address:6443 in haproxy mode (the server of
-// DiscoveryKubeconfig), else the load-balancer domain:port (token discovery works there).
-func JoinAddress(c *config.Cluster, hostName string) string {
-	if UsesFileDiscovery(c, hostName) {
-		return net.JoinHostPort(c.FirstControlPlane().InternalIP(), strconv.Itoa(APIServerPort))
-	}
-	port := c.ControlPlaneEndpoint.Port
-	if port == 0 {
-		port = APIServerPort
-	}
-	return net.JoinHostPort(c.ControlPlaneEndpoint.Domain, strconv.Itoa(port))
-}
-
-// KubeletServer is the server URL of hostName's kubelet.conf once it has joined:
-// https://127.0.0.1:<port> on a haproxy worker when the domain is left to an external DNS
-// (kk does not map it to 127.0.0.1 then), else Cluster.APIServerURL (https://domain:port,
-// the domain resolving per EndpointAddress).
-func KubeletServer(c *config.Cluster, hostName string) string {
-	if runsHAProxy(c, c.Host(hostName)) && c.ControlPlaneEndpoint.ExternalDNS {
-		port := c.ControlPlaneEndpoint.Port
-		if port == 0 {
-			port = APIServerPort
-		}
-		return "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	}
-	return c.APIServerURL()
 }
 
 // CertSANs are the extra subject alternative names the API server certificate needs for
@@ -299,22 +241,6 @@ func CertSANs(c *config.Cluster) []string {
 		out = append(out, e.Address)
 	}
 	return out
-}
-
-// DiscoveryKubeconfig renders the kubeconfig kubeadm join reads with file discovery on
-// hostName: the server https://JoinAddress and the cluster CA (PEM), no credential (the
-// bootstrap token goes in JoinConfiguration.discovery.tlsBootstrapToken).
-func DiscoveryKubeconfig(c *config.Cluster, hostName string, caPEM []byte) ([]byte, error) {
-	if len(caPEM) == 0 {
-		return nil, fmt.Errorf("discovery kubeconfig for %s: no cluster CA certificate", hostName)
-	}
-	if c.FirstControlPlane() == nil {
-		return nil, fmt.Errorf("discovery kubeconfig for %s: the cluster has no control plane", hostName)
-	}
-	return templates.Render("loadbalancer/discovery.conf", map[string]string{
-		"Server": "https://" + JoinAddress(c, hostName),
-		"CAData": base64.StdEncoding.EncodeToString(caPEM),
-	})
 }
 
 // imageRef maps an upstream image to the cluster's private registry: the registry host is

@@ -2,9 +2,7 @@ package loadbalancer
 
 import (
 	"context"
-	"encoding/base64"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -215,85 +213,14 @@ func TestEndpointAddress(t *testing.T) {
 	if got := JoinEndpointAddress(c, "cp3"); got != "10.0.0.1" {
 		t.Errorf("JoinEndpointAddress(cp3) = %q", got)
 	}
-	if got := JoinEndpointAddress(c, "w1"); got != "127.0.0.1" {
+	if got := JoinEndpointAddress(c, "w1"); got != "10.0.0.1" {
 		t.Errorf("JoinEndpointAddress(w1) = %q", got)
-	}
-}
-
-func TestJoinAndKubelet(t *testing.T) {
-	c := cluster(HAProxy, 3)
-	for host, want := range map[string]bool{"cp1": false, "cp2": true, "w1": true} {
-		if UsesFileDiscovery(c, host) != want {
-			t.Errorf("UsesFileDiscovery(%s) = %v", host, !want)
-		}
-	}
-	if got := JoinAddress(c, "w1"); got != "10.0.0.1:6443" {
-		t.Errorf("haproxy JoinAddress(w1) = %q", got)
-	}
-	if got := KubeletServer(c, "w1"); got != "https://lb.kubesphere.local:6443" {
-		t.Errorf("KubeletServer(w1) = %q", got)
-	}
-	c.ControlPlaneEndpoint.ExternalDNS = true
-	if got := KubeletServer(c, "w1"); got != "https://127.0.0.1:6443" {
-		t.Errorf("ExternalDNS KubeletServer(w1) = %q", got)
-	}
-	if got := KubeletServer(c, "cp1"); got != "https://lb.kubesphere.local:6443" {
-		t.Errorf("ExternalDNS KubeletServer(cp1) = %q", got)
-	}
-	v := cluster(KubeVIP, 3)
-	if UsesFileDiscovery(v, "w1") || JoinAddress(v, "w1") != "lb.kubesphere.local:6443" {
-		t.Errorf("kube-vip join: file discovery %v, address %q", UsesFileDiscovery(v, "w1"), JoinAddress(v, "w1"))
 	}
 	if got := strings.Join(CertSANs(c), ","); got != "127.0.0.1,localhost" {
 		t.Errorf("haproxy CertSANs %q", got)
 	}
-	if got := strings.Join(CertSANs(v), ","); got != "10.0.0.100" {
+	if got := strings.Join(CertSANs(cluster(KubeVIP, 3)), ","); got != "10.0.0.100" {
 		t.Errorf("kube-vip CertSANs %q", got)
-	}
-}
-
-func TestDiscoveryKubeconfig(t *testing.T) {
-	c := cluster(HAProxy, 3)
-	ca := []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
-	data, err := DiscoveryKubeconfig(c, "w1", ca)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var kc struct {
-		Clusters []struct {
-			Name    string
-			Cluster struct {
-				Server string
-				CAData string `json:"certificate-authority-data"`
-			}
-		}
-		Contexts []struct {
-			Name    string
-			Context struct{ Cluster, User string }
-		}
-		CurrentContext string `json:"current-context"`
-		Users          []struct {
-			Name string
-			User map[string]any
-		}
-	}
-	if err := yaml.Unmarshal(data, &kc); err != nil {
-		t.Fatalf("%v\n%s", err, data)
-	}
-	if len(kc.Clusters) != 1 || kc.Clusters[0].Cluster.Server != "https://10.0.0.1:6443" {
-		t.Fatalf("clusters %+v", kc.Clusters)
-	}
-	if got, _ := base64.StdEncoding.DecodeString(kc.Clusters[0].Cluster.CAData); string(got) != string(ca) {
-		t.Errorf("CA data %q", got)
-	}
-	if kc.CurrentContext != "kk-discovery" || len(kc.Contexts) != 1 || len(kc.Users) != 1 || kc.Contexts[0].Context.User != kc.Users[0].Name {
-		t.Errorf("context/user: %+v %+v %q", kc.Contexts, kc.Users, kc.CurrentContext)
-	}
-	if len(kc.Users[0].User) != 0 {
-		t.Errorf("the discovery file holds a credential: %v", kc.Users[0].User)
-	}
-	if _, err := DiscoveryKubeconfig(c, "w1", nil); err == nil {
-		t.Error("no CA accepted")
 	}
 }
 
@@ -385,12 +312,6 @@ func TestKubeVIPManifest(t *testing.T) {
 func TestNoneHasNoTasks(t *testing.T) {
 	if ts := Tasks(SpecFor(cluster(None, 3))); len(ts) != 0 {
 		t.Errorf("no load balancer: %d tasks", len(ts))
-	}
-	if ts := KubeletServerTasks(cluster(KubeVIP, 3), nil); len(ts) != 0 {
-		t.Errorf("kube-vip: %d kubelet-server tasks", len(ts))
-	}
-	if ts := KubeletServerTasks(cluster(HAProxy, 1), nil); len(ts) != 1 {
-		t.Errorf("haproxy: %d kubelet-server tasks", len(ts))
 	}
 }
 
@@ -484,29 +405,3 @@ func TestManifestsAreValidPods(t *testing.T) {
 }
 
 // TestKubeletServerCommands runs the kubelet.conf check and rewrite on a copy here.
-func TestKubeletServerCommands(t *testing.T) {
-	conf := filepath.Join(t.TempDir(), "kubelet.conf")
-	orig := "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: QUJD\n    server: https://10.0.0.1:6443\n  name: default-cluster\nkind: Config\n"
-	os.WriteFile(conf, []byte(orig), 0o600)
-	want := "https://lb.kubesphere.local:6443"
-	sh := func(cmd string) bool { return exec.Command("sh", "-c", cmd).Run() == nil }
-	if sh(kubeletServerIs(conf, want)) {
-		t.Fatal("a kubelet.conf naming the first control plane passes the check")
-	}
-	if !sh(kubeletServerIs(conf, "https://10.0.0.1:6443")) {
-		t.Fatal("the check fails on the server the file names")
-	}
-	if !sh(setKubeletServer(conf, want)) {
-		t.Fatal("rewrite failed")
-	}
-	got, _ := os.ReadFile(conf)
-	if string(got) != strings.Replace(orig, "https://10.0.0.1:6443", want, 1) {
-		t.Errorf("rewritten kubelet.conf:\n%s", got)
-	}
-	if !sh(kubeletServerIs(conf, want)) {
-		t.Error("the check fails after the rewrite")
-	}
-	if sh(kubeletServerIs(filepath.Join(t.TempDir(), "missing"), want)) {
-		t.Error("a missing kubelet.conf passes the check")
-	}
-}

@@ -6,9 +6,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/modules/facts"
 	"github.com/kk-project/kk/pipeline"
 	"github.com/kk-project/kk/pipeline/connector"
@@ -19,7 +17,6 @@ const (
 	TaskHAProxyConfig   = "loadbalancer/haproxy-config"
 	TaskHAProxyManifest = "loadbalancer/haproxy-manifest"
 	TaskKubeVIP         = "loadbalancer/kube-vip"
-	TaskKubeletServer   = "loadbalancer/kubelet-server"
 )
 
 // Tasks returns the tasks that write the load balancer's files, after facts are gathered
@@ -118,56 +115,6 @@ func fileTask(name, desc string, hosts pipeline.Selector, after []string, p stri
 // fileIs is a shell test that path holds exactly content.
 func fileIs(p string, content []byte) string {
 	return fmt.Sprintf(`[ -f %[1]s ] && [ "$(sha256sum < %[1]s | cut -d' ' -f1)" = %[2]s ]`, connector.Quote(p), sha256hex(content))
-}
-
-// KubeletServerTasks points kubelet.conf of every haproxy worker at KubeletServer once the
-// node has joined (its kubelet.conf then names the first control plane, see the package
-// doc): it waits until haproxy answers on its monitor port and the API port, rewrites the
-// server line(s) and restarts kubelet. Put it after the join task. A host whose kubelet.conf
-// already names KubeletServer is left alone. Nothing when the cluster has no haproxy worker.
-func KubeletServerTasks(c *config.Cluster, after []string) []pipeline.Task {
-	s := SpecFor(c)
-	if s.Mode != HAProxy || len(s.HAProxy.Hosts) == 0 {
-		return nil
-	}
-	h := s.HAProxy
-	want := func(t *pipeline.Target) string { return KubeletServer(c, t.Name) }
-	conf := connector.Quote(KubeletKubeconfig)
-	return []pipeline.Task{{
-		Name: TaskKubeletServer, Desc: "kubelet reaches the API servers through the local haproxy", Hosts: pipeline.Named(h.Hosts...), After: after,
-		Retries: 1, Timeout: 5 * time.Minute,
-		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
-			return t.Test(ctx, kubeletServerIs(KubeletKubeconfig, want(t)))
-		},
-		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
-			if ok, err := t.Test(ctx, "[ -f "+conf+" ]"); err != nil {
-				return false, err
-			} else if !ok {
-				return false, fmt.Errorf("%s does not exist: the node has not joined yet (run this task after kubeadm join)", KubeletKubeconfig)
-			}
-			wait := WaitHAProxy(h, 120)
-			if _, err := t.Sudo(ctx, wait); err != nil {
-				return false, err
-			}
-			if _, err := t.Sudo(ctx, setKubeletServer(KubeletKubeconfig, want(t))+` && systemctl restart kubelet`); err != nil {
-				return false, err
-			}
-			return true, nil
-		},
-	}}
-}
-
-// kubeletServerIs is a shell test: kubeconfig conf has at least one server line and every
-// one names server.
-func kubeletServerIs(conf, server string) string {
-	q := connector.Quote(conf)
-	return `[ -f ` + q + ` ] && grep -qE '^[[:space:]]*server:' ` + q +
-		` && ! grep -E '^[[:space:]]*server:' ` + q + ` | sed 's/^[[:space:]]*//' | grep -vqxF ` + connector.Quote("server: "+server)
-}
-
-// setKubeletServer rewrites every server line of kubeconfig conf to server.
-func setKubeletServer(conf, server string) string {
-	return `sed -i -E ` + connector.Quote(`s#^([[:space:]]*server:).*#\1 `+server+`#`) + ` ` + connector.Quote(conf)
 }
 
 // HAProxyUp is a shell command that succeeds when haproxy answers 200 on its monitor
