@@ -3,13 +3,8 @@
 package etcd_test
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
-	"io"
-	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -34,40 +29,15 @@ const etcdVersion = "v3.6.5"
 func etcdFiles(t *testing.T) binaries.Files {
 	t.Helper()
 	tgz := filepath.Join("/var/tmp/kk-mirror", mirror.EtcdPath(etcdVersion))
-	fh, err := os.Open(tgz)
-	if err != nil {
-		t.Fatalf("etcd release from the local mirror: %v (build the mirror first)", err)
-	}
-	defer fh.Close()
-	gz, err := gzip.NewReader(fh)
-	if err != nil {
-		t.Fatalf("%s: %v", tgz, err)
-	}
-	dir := t.TempDir()
 	var files binaries.Files
-	tr := tar.NewReader(gz)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
+	err := mirror.ExtractFiles(tgz, t.TempDir(), &files, func(base string) string {
+		if slices.Contains(etcd.Programs, base) {
+			return base
 		}
-		if err != nil {
-			t.Fatalf("%s: %v", tgz, err)
-		}
-		name := path.Base(h.Name)
-		if h.Typeflag != tar.TypeReg || !slices.Contains(etcd.Programs, name) {
-			continue
-		}
-		p := filepath.Join(dir, name)
-		out, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.Copy(out, tr); err != nil {
-			t.Fatal(err)
-		}
-		out.Close()
-		files.Add("amd64", name, p)
+		return ""
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	if err := files.Check([]string{"amd64"}, etcd.Programs); err != nil {
 		t.Fatalf("%s: %v", tgz, err)

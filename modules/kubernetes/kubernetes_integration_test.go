@@ -5,14 +5,11 @@ package kubernetes_test
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -50,61 +47,13 @@ var kubeadmImages = []string{
 	"registry.k8s.io/etcd:3.6.5-0",
 }
 
-// untar copies the regular files of a .tar.gz into dir, recording each base name keep
-// accepts in files under the name keep returns.
-func untar(t *testing.T, tgz, dir string, files *binaries.Files, keep func(base string) string) {
-	t.Helper()
-	fh, err := os.Open(tgz)
-	if err != nil {
-		t.Fatalf("from the local mirror: %v (build it first: make mirror)", err)
-	}
-	defer fh.Close()
-	gz, err := gzip.NewReader(fh)
-	if err != nil {
-		t.Fatalf("%s: %v", tgz, err)
-	}
-	tr := tar.NewReader(gz)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", tgz, err)
-		}
-		name := keep(path.Base(h.Name))
-		if h.Typeflag != tar.TypeReg || name == "" {
-			continue
-		}
-		p := filepath.Join(dir, strings.ReplaceAll(name, "/", "_"))
-		out, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.Copy(out, tr); err != nil {
-			t.Fatal(err)
-		}
-		out.Close()
-		files.Add("amd64", name, p)
-	}
-}
-
 // programs are the runtime's and Kubernetes' programs from the local mirror.
 func programs(t *testing.T) binaries.Files {
 	t.Helper()
-	spec := mirror.DefaultSpec()
-	dir := t.TempDir()
 	var f binaries.Files
-	same := func(b string) string { return b }
-	untar(t, filepath.Join(mirrorDir, mirror.ContainerdPath(spec.Containerd)), dir, &f, same)
-	untar(t, filepath.Join(mirrorDir, mirror.CrictlPath(spec.Crictl)), dir, &f, same)
-	untar(t, filepath.Join(mirrorDir, mirror.CNIPluginsPath(spec.CNIPlugins)), dir, &f, func(b string) string {
-		if b == "LICENSE" || b == "README.md" {
-			return ""
-		}
-		return "cni/" + b
-	})
-	f.Add("amd64", "runc", filepath.Join(mirrorDir, mirror.RuncPath(spec.Runc)))
+	if err := mirror.RuntimeFiles(mirrorDir, mirror.DefaultSpec(), t.TempDir(), &f); err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range kubernetes.Programs {
 		f.Add("amd64", p, filepath.Join(mirrorDir, mirror.KubernetesPath(version, p)))
 	}

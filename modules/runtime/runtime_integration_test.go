@@ -5,14 +5,12 @@ package runtime_test
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -39,66 +37,13 @@ const (
 	pauseRef  = "registry.k8s.io/pause:3.10.1"
 )
 
-// extract copies the regular files of a .tar.gz whose base names keep(name) accepts into dir
-// and records each in files under name(base).
-func extract(t *testing.T, tgz, dir string, files *binaries.Files, name func(base string) string) {
-	t.Helper()
-	fh, err := os.Open(tgz)
-	if err != nil {
-		t.Fatalf("from the local mirror: %v (build it first: make mirror)", err)
-	}
-	defer fh.Close()
-	gz, err := gzip.NewReader(fh)
-	if err != nil {
-		t.Fatalf("%s: %v", tgz, err)
-	}
-	tr := tar.NewReader(gz)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", tgz, err)
-		}
-		base := path.Base(h.Name)
-		n := name(base)
-		if h.Typeflag != tar.TypeReg || n == "" {
-			continue
-		}
-		p := filepath.Join(dir, strings.ReplaceAll(n, "/", "_"))
-		out, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.Copy(out, tr); err != nil {
-			t.Fatal(err)
-		}
-		out.Close()
-		files.Add("amd64", n, p)
-	}
-}
-
 // mirrorFiles takes containerd, runc, crictl and the CNI plugins from the local mirror.
 func mirrorFiles(t *testing.T) binaries.Files {
 	t.Helper()
-	spec := mirror.DefaultSpec()
-	dir := t.TempDir()
 	var f binaries.Files
-	same := func(b string) string { return b }
-	extract(t, filepath.Join(mirrorDir, mirror.ContainerdPath(spec.Containerd)), dir, &f, same)
-	extract(t, filepath.Join(mirrorDir, mirror.CrictlPath(spec.Crictl)), dir, &f, same)
-	extract(t, filepath.Join(mirrorDir, mirror.CNIPluginsPath(spec.CNIPlugins)), dir, &f, func(b string) string {
-		if b == "LICENSE" || b == "README.md" {
-			return ""
-		}
-		return "cni/" + b
-	})
-	runc := filepath.Join(mirrorDir, mirror.RuncPath(spec.Runc))
-	if _, err := os.Stat(runc); err != nil {
-		t.Fatalf("runc from the local mirror: %v", err)
+	if err := mirror.RuntimeFiles(mirrorDir, mirror.DefaultSpec(), t.TempDir(), &f); err != nil {
+		t.Fatal(err)
 	}
-	f.Add("amd64", "runc", runc)
 	if err := f.Check([]string{"amd64"}, []string{"containerd", "containerd-shim-runc-v2", "ctr", "crictl", "runc", "cni/bridge", "cni/loopback"}); err != nil {
 		t.Fatal(err)
 	}
