@@ -25,7 +25,7 @@ chmod 600 "$FILE"
 
 step "kk artifact export: an offline bundle for Kubernetes $K8S from the local mirror"
 BUNDLE=$(go run ./e2e/cmd/upstream export --kk "$KK" --k8s "$K8S")
-$KK artifact inspect "$BUNDLE" | head -20
+$KK artifact inspect "$BUNDLE"
 
 step "kk create cluster -f $FILE -a $BUNDLE"
 $KK create cluster -f "$FILE" -a "$BUNDLE" --known-hosts "$KH" --workdir "$DIR/kubekey" --yes
