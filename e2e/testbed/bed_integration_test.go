@@ -5,11 +5,13 @@ package testbed
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -200,6 +202,8 @@ func TestMachines(t *testing.T) {
 		t.Errorf("n2 did not come back after systemctl reboot")
 	}
 
+	checkRunnerSurvival(t, o)
+
 	start = time.Now()
 	if err := Down(context.Background(), o); err != nil {
 		t.Fatal(err)
@@ -325,5 +329,55 @@ func TestTwoBedsAtOnce(t *testing.T) {
 			t.Errorf("%s: %q %v", b.Name, out, err)
 		}
 		c.Close()
+	}
+}
+
+// checkRunnerSurvival checks that a runner ignores stray SIGTERM/SIGHUP (logging them), that a
+// machine whose runner and nspawn died before its sshd answered is reported as ended, and that
+// waitBoot starts it again once.
+func checkRunnerSurvival(t *testing.T, o Options) {
+	t.Helper()
+	bb, err := o.resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := bb.readState()
+	if err != nil || st == nil {
+		t.Fatalf("read bed state: %v %v", st, err)
+	}
+	bb.subnet = st.Subnet // as Up chose it
+	m := bb.mdir(3)
+	runner := readPid(m.runnerPid, m.script)
+	if runner == 0 {
+		t.Fatalf("n3: no live runner (pid file %s)", m.runnerPid)
+	}
+	_ = syscall.Kill(runner, syscall.SIGTERM)
+	_ = syscall.Kill(runner, syscall.SIGHUP)
+	time.Sleep(time.Second)
+	if readPid(m.runnerPid, m.script) != runner {
+		t.Fatalf("n3: runner %d did not survive SIGTERM/SIGHUP; console:\n%s", runner, fileTail(m.console, 2000))
+	}
+	if log := fileTail(m.console, 4000); !strings.Contains(log, "SIGTERM ignored") || !strings.Contains(log, "SIGHUP ignored") {
+		t.Errorf("n3: console log does not record the ignored signals:\n%s", log)
+	}
+
+	nspawn := readPid(m.nspawnPid, "systemd-nspawn")
+	_ = syscall.Kill(runner, syscall.SIGKILL)
+	_ = syscall.Kill(nspawn, syscall.SIGKILL)
+	if !waitGone(context.Background(), 10*time.Second, runner, nspawn) {
+		t.Fatal("n3: runner and nspawn survived SIGKILL")
+	}
+	ctx := context.Background()
+	if err := bb.waitBoot(ctx, []mdir{m}, nil); !errors.Is(err, errMachineEnded) {
+		t.Fatalf("waitBoot on a dead machine without restart: %v, want errMachineEnded", err)
+	}
+	restarts := 0
+	err = bb.waitBoot(ctx, []mdir{m}, func(mdir) error {
+		restarts++
+		_, err := Up(ctx, o, 3)
+		return err
+	})
+	if err != nil || restarts != 1 {
+		t.Fatalf("waitBoot with restart: err=%v restarts=%d, want nil and 1", err, restarts)
 	}
 }

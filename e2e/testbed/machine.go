@@ -124,7 +124,8 @@ func Up(ctx context.Context, o Options, n int) (*Bed, error) {
 			_ = appendMissingHosts(filepath.Join(m.root, "etc/hosts"), b, total)
 		}
 	}
-	if err := b.waitBoot(ctx, all); err != nil { // kept machines answer at once
+	restart := func(m mdir) error { return b.startMachine(ctx, m, base, pub, pw, hosts) }
+	if err := b.waitBoot(ctx, all, restart); err != nil { // kept machines answer at once
 		return nil, err
 	}
 	if len(started) > 0 {
@@ -393,16 +394,24 @@ func (b *bed) runnerScript(m mdir, cgs []string) string {
 	for _, c := range cgs {
 		fmt.Fprintf(&sb, "echo $$ > %s || { echo 'testbed runner: cannot join cgroup %s'; exit 97; }\n", shq(filepath.Join(c, "cgroup.procs")), c)
 	}
-	fmt.Fprintf(&sb, `export SYSTEMD_NSPAWN_API_VFS_WRITABLE=1
+	// The runner logs what happens to it (its console log is the only trace of a failed boot)
+	// and outlives stray SIGHUP/SIGTERM/SIGINT: only its machine's end (or SIGKILL) stops it.
+	fmt.Fprintf(&sb, `log() { echo "$(date +%%T) testbed runner: $*"; }
+trap 'log "SIGHUP ignored"' HUP
+trap 'log "SIGTERM ignored"' TERM
+trap 'log "SIGINT ignored"' INT
+export SYSTEMD_NSPAWN_API_VFS_WRITABLE=1
 while :; do
+  log "starting systemd-nspawn"
   systemd-nspawn --register=no --keep-unit --kill-signal=SIGRTMIN+3 -M %s --hostname=%s -D "$d/root" \
     --network-namespace-path=/run/netns/%s \
     --capability=all --system-call-filter='@keyring bpf' \
     --bind=/dev/kmsg --bind="$d/containerd:/var/lib/containerd" \
     --resolv-conf=off --console=passive /usr/local/sbin/cg-init &
-  echo $! > "$d/nspawn.pid"
-  wait $!; rc=$?
-  echo "$(date +%%T) testbed runner: nspawn exited rc=$rc"
+  pid=$!
+  echo $pid > "$d/nspawn.pid"
+  while :; do wait $pid; rc=$?; kill -0 $pid 2>/dev/null || break; done
+  log "nspawn exited rc=$rc"
   [ $rc -eq 133 ] && [ ! -e "$d/stop" ] || break
 done
 rm -f "$d/nspawn.pid"
@@ -410,8 +419,10 @@ rm -f "$d/nspawn.pid"
 	return sb.String()
 }
 
-// waitBoot waits until every started machine answers SSH, in parallel.
-func (b *bed) waitBoot(ctx context.Context, ms []mdir) error {
+// waitBoot waits until every machine answers SSH, in parallel. A started machine whose runner
+// and nspawn both end before its sshd answers is started again once (restart), with a warning
+// that carries its console log; a second such end fails the boot.
+func (b *bed) waitBoot(ctx context.Context, ms []mdir, restart func(mdir) error) error {
 	ctx, cancel := context.WithTimeout(ctx, bootTimeout)
 	defer cancel()
 	errs := make([]error, len(ms))
@@ -420,19 +431,34 @@ func (b *bed) waitBoot(ctx context.Context, ms []mdir) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[k] = b.waitMachine(ctx, m)
+			err := b.waitMachine(ctx, m)
+			if errors.Is(err, errMachineEnded) && restart != nil {
+				slog.Warn("testbed: machine ended before sshd answered; starting it again", "bed", b.name, "machine", m.name, "err", err)
+				if err = restart(m); err == nil {
+					err = b.waitMachine(ctx, m)
+				}
+			}
+			errs[k] = err
 		}()
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
+// errMachineEnded marks a machine whose runner and nspawn both ended before its sshd answered.
+var errMachineEnded = errors.New("machine ended before sshd answered")
+
+// machineAlive reports whether machine m's runner or its systemd-nspawn still runs.
+func (b *bed) machineAlive(m mdir) bool {
+	return readPid(m.runnerPid, m.script) != 0 || readPid(m.nspawnPid, "systemd-nspawn") != 0
+}
+
 func (b *bed) waitMachine(ctx context.Context, m mdir) error {
 	addr := b.addr(m.i)
 	var last error
 	for {
-		if readPid(m.runnerPid, m.script) == 0 {
-			return b.merrf(m.name, "boot", fmt.Errorf("runner exited before sshd answered; console log %s:\n%s", m.console, fileTail(m.console, 3000)))
+		if !b.machineAlive(m) {
+			return b.merrf(m.name, "boot", fmt.Errorf("%w; console log %s:\n%s", errMachineEnded, m.console, fileTail(m.console, 3000)))
 		}
 		if last = waitSSHBanner(ctx, addr); last == nil {
 			return nil
