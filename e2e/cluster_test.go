@@ -25,23 +25,12 @@ const e2eK8s = "v1.34.4"
 // through haproxy on themselves.
 func haCluster(t *testing.T, bed *testbed.Bed) string {
 	t.Helper()
-	data, err := os.ReadFile(bed.ClusterFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(data)
-	for _, r := range [][2]string{
+	s := bedCluster(t, bed, [][2]string{
 		{"etcd: [n1]", "etcd: [n1, n2, n3]"},
 		{"control-plane: [n1]", "control-plane: [n1, n2, n3]"},
 		{"worker: [n1, n2, n3, n4, n5]", "worker: [n4, n5]"},
 		{`port: 6443}`, `port: 6443, internalLoadbalancer: haproxy}`},
-	} {
-		if !strings.Contains(s, r[0]) {
-			t.Fatalf("testbed cluster file has no %q", r[0])
-		}
-		s = strings.Replace(s, r[0], r[1], 1)
-	}
-	s = regexp.MustCompile(`version: v[0-9.]+`).ReplaceAllString(s, "version: "+e2eK8s)
+	})
 	// One addon from a YAML file, installed last (and waited for) by the addons phase.
 	dir := t.TempDir()
 	addon := filepath.Join(dir, "addon.yaml")
@@ -54,6 +43,24 @@ func haCluster(t *testing.T, bed *testbed.Bed) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// bedCluster is the testbed's Cluster file with each replacement made once (a missing one
+// fails the test) and Kubernetes at the e2e version.
+func bedCluster(t *testing.T, bed *testbed.Bed, replacements [][2]string) string {
+	t.Helper()
+	data, err := os.ReadFile(bed.ClusterFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(data)
+	for _, r := range replacements {
+		if !strings.Contains(s, r[0]) {
+			t.Fatalf("testbed cluster file has no %q", r[0])
+		}
+		s = strings.Replace(s, r[0], r[1], 1)
+	}
+	return regexp.MustCompile(`version: v[0-9.]+`).ReplaceAllString(s, "version: "+e2eK8s)
 }
 
 // kubectl is the mirror's kubectl of the e2e version, run on this machine.
@@ -69,6 +76,23 @@ func kubectl(t *testing.T, kubeconfig string, args ...string) (string, error) {
 		return string(out), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, out)
 	}
 	return string(out), nil
+}
+
+// dumpOnFailure logs the cluster's nodes, pods and events when the test has failed (it runs
+// before the machines go down; kubectl logs what it prints).
+func dumpOnFailure(t *testing.T, kubeconfig string) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, args := range [][]string{
+			{"get", "nodes", "-o", "wide"},
+			{"get", "pods", "-A", "-o", "wide"},
+			{"get", "events", "-A", "--sort-by=.lastTimestamp"},
+		} {
+			_, _ = kubectl(t, kubeconfig, append(args, "--request-timeout=20s")...)
+		}
+	})
 }
 
 func mustKubectl(t *testing.T, kubeconfig string, args ...string) string {
@@ -128,6 +152,7 @@ func TestCreateClusterHA(t *testing.T) {
 	if st, err := os.Stat(kcfg); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("admin kubeconfig %s: %v (mode %v), want mode 0600", kcfg, err, st)
 	}
+	dumpOnFailure(t, kcfg)
 
 	// Every node Ready.
 	mustKubectl(t, kcfg, "wait", "--for=condition=Ready", "node", "--all", "--timeout=300s")
@@ -348,37 +373,60 @@ func sshLong(bed *testbed.Bed, m testbed.Machine, cmd string) (string, error) {
 }
 
 // TestCreateClusterResumesAfterInterrupt interrupts kk create cluster (SIGINT, as Ctrl-C) while
-// kubeadm init runs, then runs it again without any cleanup: the second run converges to a
-// healthy cluster.
+// kubeadm init runs, after it wrote the certificates and kubeconfigs, then runs it again without
+// any cleanup: the second run converges to a healthy cluster.
 func TestCreateClusterResumesAfterInterrupt(t *testing.T) {
+	testResume(t, "kkres", "INT")
+}
+
+// TestCreateClusterResumesAfterKill kills kk (SIGKILL: a crash, or the jump host gone) at the
+// same point: kubeadm init goes on without it, and the next run stops that kubeadm and finishes
+// the half-done init over its certificates and kubeconfigs.
+func TestCreateClusterResumesAfterKill(t *testing.T) {
+	testResume(t, "kkkill", "KILL")
+}
+
+func testResume(t *testing.T, bedName, signal string) {
 	bin := kkBinary(t)
 	bundle := exportBundle(t, bin, e2eK8s)
-	bed := testbed.Require(t, testbed.Options{Name: "kkres"}, 1)
+	bed := testbed.Require(t, testbed.Options{Name: bedName}, 1)
 	m := bed.Machines[0]
 	copyToMachine(t, bed, m, bin, "/usr/local/bin/kk")
 	copyToMachine(t, bed, m, bundle, "/root/bundle.tar.gz")
 	create := "cd /root && kk create cluster -a /root/bundle.tar.gz --with-kubernetes " + e2eK8s + " -y"
 
 	rootSSH(t, bed, m, "cd /root && setsid sh -c '"+create+" > /root/first.log 2>&1; echo $? > /root/first.rc' > /dev/null 2>&1 < /dev/null &")
-	waitFor(t, 10*time.Minute, "kubeadm init to start", func() bool {
-		out, _ := sshOut(bed, m, "grep -h 'kubernetes/init. start' /root/kubekey/logs/*/*.log")
-		return strings.Contains(out, "start")
+	// stopped once kubeadm init has written the kubeconfigs: the next run finds an init that
+	// is under way or half done (certificates and admin.conf there, its later phases not run)
+	waitFor(t, 10*time.Minute, "kubeadm init to write "+"/etc/kubernetes/admin.conf", func() bool {
+		out, _ := sshOut(bed, m, "grep -qh 'kubernetes/init. start' /root/kubekey/logs/*/*.log && test -f /etc/kubernetes/admin.conf && echo yes")
+		return strings.Contains(out, "yes")
 	})
-	rootSSH(t, bed, m, "pkill -INT -x kk")
-	waitFor(t, 3*time.Minute, "the interrupted kk to exit", func() bool {
-		out, _ := sshOut(bed, m, "cat /root/first.rc")
-		return strings.TrimSpace(out) != ""
+	rootSSH(t, bed, m, "pkill -"+signal+" -x kk")
+	// (sshOut returns stderr too: only an exit status counts)
+	waitFor(t, 3*time.Minute, "the stopped kk to exit", func() bool {
+		out, err := sshOut(bed, m, "test -s /root/first.rc && cat /root/first.rc")
+		return err == nil && strings.TrimSpace(out) != ""
 	})
-	first := rootSSH(t, bed, m, "cat /root/first.rc; tail -20 /root/first.log")
-	t.Logf("interrupted run:\n%s", first)
+	first := rootSSH(t, bed, m, "cat /root/first.rc; tail -40 /root/first.log; echo kubeadm still running: $(pgrep -x kubeadm || echo no)")
+	t.Logf("run stopped with SIG%s:\n%s", signal, first)
 	if strings.HasPrefix(first, "0\n") {
-		t.Fatalf("the interrupted run exited 0")
+		t.Fatalf("the stopped run exited 0")
+	}
+	leftRunning := !strings.HasSuffix(strings.TrimSpace(first), "kubeadm still running: no")
+	switch {
+	case signal == "INT" && leftRunning:
+		// kk ends what it started before it exits (after its grace period)
+		t.Errorf("the interrupted kk left kubeadm running")
+	case signal == "KILL" && !leftRunning:
+		// its output went to the killed kk: the next write ended it (SIGPIPE)
+		t.Logf("kubeadm ended with the killed kk: the next run finds a half-done init")
 	}
 
 	out, err := sshLong(bed, m, create+" 2>&1")
-	t.Logf("$ %s (after the interrupt)\n%s", create, out)
+	t.Logf("$ %s (after SIG%s)\n%s", create, signal, out)
 	if err != nil {
-		t.Fatalf("the run after the interrupt failed: %v", err)
+		t.Fatalf("the run after SIG%s failed: %v", signal, err)
 	}
 	kcfg := "/root/kubekey/config-" + m.Name
 	rootSSH(t, bed, m, "kubectl --kubeconfig "+kcfg+" wait --for=condition=Ready node --all --timeout=300s")

@@ -81,7 +81,7 @@ func DefaultAddons() Addons {
 		Multus:           "v4.1.4",
 		NodeLocalDNS:     "1.25.0",
 		HAProxy:          "2.9.6-alpine",
-		KubeVIP:          "v0.8.9",
+		KubeVIP:          "v0.9.1",
 	}
 }
 

@@ -329,6 +329,7 @@ func TestImagesDefaultSpec(t *testing.T) {
 		"registry.k8s.io/coredns/coredns:v1.14.7", "registry.k8s.io/coredns/coredns:v1.12.1", "registry.k8s.io/coredns/coredns:v1.12.0",
 		"ghcr.io/flannel-io/flannel:v0.28.10", "ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3",
 		"docker.io/library/haproxy:2.6.12", "docker.io/library/haproxy:2.6",
+		"ghcr.io/kube-vip/kube-vip:" + mirror.DefaultSpec().KubeVIP,
 	} {
 		if !seen[want] {
 			t.Errorf("missing %s (have %q)", want, refs)

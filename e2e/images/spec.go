@@ -361,6 +361,17 @@ func Images(spec mirror.Spec, mirrorDir, binDir, haproxyVersion string) ([]Image
 		})
 	}
 
+	if spec.KubeVIP != "" {
+		// upstream's image is FROM scratch with the binary at /kube-vip (and CA certificates
+		// kube-vip needs only for outside APIs); kk's static pod runs `/kube-vip manager`.
+		imgs = append(imgs, Image{Repository: "ghcr.io/kube-vip/kube-vip", Tags: []string{spec.KubeVIP}, Version: spec.KubeVIP,
+			layers: []*layerSpec{r.base, {name: "kube-vip-" + spec.KubeVIP, files: []input{
+				{dst: "kube-vip", mode: 0o755, src: r.mirrorFile(mirror.KubeVIPPath(spec.KubeVIP))}}}},
+			config:   imageConfig{Entrypoint: []string{"/kube-vip"}},
+			requires: []string{"kube-vip"},
+		})
+	}
+
 	if haproxyVersion != "" {
 		upstream := haproxyVersion
 		if i := strings.IndexAny(upstream, "-+~"); i > 0 {

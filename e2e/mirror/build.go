@@ -261,6 +261,15 @@ func (b *builder) jobs() []job {
 	if s.Registry != "" {
 		jobs = append(jobs, b.registryJob(s.Registry))
 	}
+	if s.KubeVIP != "" {
+		jobs = append(jobs, b.kubeVIPJob(s.KubeVIP))
+	}
+	if s.Docker != "" {
+		jobs = append(jobs, b.dockerJob())
+	}
+	if s.CriDockerd != "" {
+		jobs = append(jobs, b.criDockerdJob())
+	}
 	return jobs
 }
 

@@ -54,6 +54,17 @@ type Spec struct {
 	RuncDeb string
 	// Registry is the github.com/distribution/distribution/v3 release (cmd/registry).
 	Registry string
+	// KubeVIP is the github.com/kube-vip/kube-vip release (the binary of its image).
+	KubeVIP string
+	// Docker is the static docker release (download.docker.com, no leading "v") assembled
+	// from Debian's packages at DockerDeb (docker.io), DockerContainerdDeb (containerd),
+	// RuncDeb and TiniDeb (docker-init); see docker.go.
+	Docker              string
+	DockerDeb           string
+	DockerContainerdDeb string
+	TiniDeb             string
+	// CriDockerd is the github.com/Mirantis/cri-dockerd release.
+	CriDockerd string
 }
 
 // DefaultSpec returns the pinned versions used by kk's e2e tests: the
@@ -74,11 +85,21 @@ func DefaultSpec() Spec {
 		Runc:             "v1.1.5",
 		RuncDeb:          "1.1.5+ds1-1+deb12u1",
 		Registry:         "v3.0.0",
+		// kube-vip v0.8.x is not served by the module proxy here; v0.9.1 is the nearest
+		// release it serves (loadbalancer.KubeVIPVersion pins the same).
+		KubeVIP: "v0.9.1",
+		// Debian bookworm's docker.io 20.10.24 with its containerd 1.6.20 (docker.go);
+		// cri-dockerd v0.3.17 is the newest release the module proxy serves before v0.4.
+		Docker:              "20.10.24",
+		DockerDeb:           "20.10.24+dfsg1-1+deb12u1+b6",
+		DockerContainerdDeb: "1.6.20~ds1-1+deb12u3",
+		TiniDeb:             "0.19.0-1+b3",
+		CriDockerd:          "v0.3.17",
 	}
 }
 
 // Components are the names accepted by BuildOptions.Only, in build order.
-var Components = []string{"k8s", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc", "registry"}
+var Components = []string{"k8s", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc", "registry", "kube-vip", "docker", "cri-dockerd"}
 
 // Checksum-file formats.
 const (
@@ -224,6 +245,7 @@ func (s Spec) Artifacts() []Artifact {
 		out = append(out, Artifact{Component: "runc", Name: path.Base(p), Version: s.Runc, Path: p,
 			Checksum: path.Dir(p) + "/runc.sha256sum", ChecksumFormat: SumLines})
 	}
+	out = append(out, s.kubeVIPArtifact()...)
 	return out
 }
 
@@ -247,7 +269,7 @@ func (s Spec) validate() error {
 		}
 	}
 	for what, v := range map[string]string{"etcd": s.Etcd, "crictl": s.Crictl, "cni": s.CNIPlugins, "flannel": s.Flannel,
-		"flannel-cni": s.FlannelCNI, "coredns": s.CoreDNS, "containerd": s.Containerd, "runc": s.Runc} {
+		"flannel-cni": s.FlannelCNI, "coredns": s.CoreDNS, "containerd": s.Containerd, "runc": s.Runc, "kube-vip": s.KubeVIP, "cri-dockerd": s.CriDockerd} {
 		if err := check(what, v); err != nil {
 			return err
 		}

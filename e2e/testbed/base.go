@@ -26,6 +26,9 @@ var basePackages = []string{
 	// what a Kubernetes node needs (kk init os checks them; the machines are offline, so they
 	// must be in the base rather than installed by kk's package step)
 	"conntrack", "socat", "ebtables", "ethtool", "ipset",
+	// Debian's dockerd (the e2e's docker static release, see e2e/mirror/docker.go) is linked
+	// against libdevmapper, as on a Debian host running docker.io
+	"libdevmapper1.02.1",
 }
 
 const (

@@ -7,6 +7,8 @@ package upstream
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -108,6 +110,51 @@ spec:
 	return b.String(), nil
 }
 
+// DockerManifest is Manifest with Docker and cri-dockerd as the container runtime instead of
+// containerd and runc. Neither upstream publishes a checksum, so the Manifest pins the
+// SHA-256 of each file, as a user does (spec.checksums): here computed from the local
+// mirror's files, which stand in for the downloads a user verified.
+func DockerManifest(d Dirs, k8s string) (string, error) {
+	man, err := Manifest(d, k8s)
+	if err != nil {
+		return "", err
+	}
+	spec := mirror.DefaultSpec()
+	old := fmt.Sprintf("    - {type: containerd, version: %s}\n", spec.Containerd)
+	oldRunc := fmt.Sprintf("    runc: {version: %s}\n", spec.Runc)
+	if !strings.Contains(man, old) || !strings.Contains(man, oldRunc) {
+		return "", fmt.Errorf("docker manifest: the e2e manifest has no %q or %q", old, oldRunc)
+	}
+	man = strings.Replace(man, old, fmt.Sprintf("    - {type: docker, version: %s}\n", spec.Docker), 1)
+	man = strings.Replace(man, oldRunc, fmt.Sprintf("    cri-dockerd: {version: %s}\n", spec.CriDockerd), 1)
+	var pins strings.Builder
+	pins.WriteString("  checksums:\n")
+	for _, c := range []struct{ name, version, path string }{
+		{"docker", spec.Docker, mirror.DockerPath(spec.Docker)},
+		{"cri-dockerd", spec.CriDockerd, mirror.CriDockerdPath(spec.CriDockerd)},
+	} {
+		sum, err := fileSHA256(filepath.Join(d.Mirror, filepath.FromSlash(c.path)))
+		if err != nil {
+			return "", fmt.Errorf("docker manifest: %s %s is not in the local mirror (make mirror): %w", c.name, c.version, err)
+		}
+		fmt.Fprintf(&pins, "  - {component: %s, version: %s, arch: %s, sha256: %s}\n", c.name, c.version, mirror.Arch, sum)
+	}
+	return strings.Replace(man, "  images:\n", pins.String()+"  images:\n", 1), nil
+}
+
+func fileSHA256(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
 // Export writes the Manifest for k8s into dir and runs `kk artifact export` (the kk binary
 // kk) against the served upstream; the bundle is dir/bundle-<k8s>.tar.gz and the download
 // cache dir/work, so a second export downloads nothing. kk's output goes to out.
@@ -116,14 +163,29 @@ func Export(ctx context.Context, kk string, d Dirs, s Served, dir, k8s string, o
 	if err != nil {
 		return "", err
 	}
+	return ExportManifest(ctx, kk, s, dir, k8s, man, out)
+}
+
+// ExportDocker is Export of DockerManifest: the bundle is dir/bundle-<k8s>-docker.tar.gz.
+func ExportDocker(ctx context.Context, kk string, d Dirs, s Served, dir, k8s string, out io.Writer) (string, error) {
+	man, err := DockerManifest(d, k8s)
+	if err != nil {
+		return "", err
+	}
+	return ExportManifest(ctx, kk, s, dir, k8s+"-docker", man, out)
+}
+
+// ExportManifest writes man as dir/manifest-<name>.yaml and exports its bundle
+// dir/bundle-<name>.tar.gz from the served upstream (the download cache is dir/work).
+func ExportManifest(ctx context.Context, kk string, s Served, dir, name, man string, out io.Writer) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	mp := filepath.Join(dir, "manifest-"+k8s+".yaml")
+	mp := filepath.Join(dir, "manifest-"+name+".yaml")
 	if err := os.WriteFile(mp, []byte(man), 0o644); err != nil {
 		return "", err
 	}
-	bundle := filepath.Join(dir, "bundle-"+k8s+".tar.gz")
+	bundle := filepath.Join(dir, "bundle-"+name+".tar.gz")
 	reg := "http://" + s.Registry
 	cmd := exec.CommandContext(ctx, kk, "artifact", "export", "-m", mp, "-o", bundle, "--workdir", filepath.Join(dir, "work"),
 		"--mirror", s.Mirror, "--registry-mirror", "registry.k8s.io="+reg+",ghcr.io="+reg+",docker.io="+reg)

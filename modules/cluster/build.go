@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/kk-project/kk/api/config"
@@ -64,7 +65,11 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 
 	rs := runtime.SpecFor(c, a.Files)
 	rs.ImageArchive, rs.Images = a.ImageArchive, a.ImageRefs
-	set("runtime", "containerd, runc, crictl, CNI plugins; images from the bundle", runtime.Tasks(rs))
+	rdesc := "containerd, runc, crictl, CNI plugins; images from the bundle"
+	if rs.ContainerManager == runtime.Docker {
+		rdesc = "docker, cri-dockerd, crictl, CNI plugins; images from the bundle"
+	}
+	set("runtime", rdesc, runtime.Tasks(rs))
 
 	es, err := etcd.SpecFor(c, o.Workdir, a.Files)
 	if err != nil {
@@ -105,10 +110,21 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 	if c.Etcd.Type != config.EtcdKubeadm {
 		ks.InitAfter = []string{etcd.TaskHealth, etcd.TaskClientCerts}
 	}
+	if ls.Mode == loadbalancer.KubeVIP {
+		// kubeadm reset (after a failed init) removes kube-vip with the other static pods
+		ks.BeforeInit = func(ctx context.Context, t *pipeline.Target) error {
+			_, err := loadbalancer.WriteKubeVIPManifest(ctx, t, ls)
+			return err
+		}
+	}
 	p.Kubeconfig = ks.Kubeconfig
 	p.Warnings = append(p.Warnings, ks.Warnings...)
 	var cp, workers []pipeline.Task
 	for _, t := range kubernetes.Tasks(ks) {
+		if ls.Mode == loadbalancer.KubeVIP && (t.Name == kubernetes.TaskJoinControlPlane || t.Name == kubernetes.TaskJoinWorker) {
+			// nodes join through the VIP once kube-vip runs on admin.conf
+			t.After = append(t.After, loadbalancer.TaskKubeVIPAdmin)
+		}
 		switch t.Name {
 		case kubernetes.TaskJoinWorker, kubernetes.TaskNodeRoles:
 			workers = append(workers, t)
@@ -116,6 +132,8 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 			cp = append(cp, t)
 		}
 	}
+	// kube-vip after kubeadm: admin.conf on the first control plane, then on each joined one
+	cp = append(cp, loadbalancer.KubeVIPPostTasks(ls, []string{kubernetes.TaskInit}, []string{kubernetes.TaskJoinControlPlane})...)
 	set("control-plane", "kubeadm, kubelet; kubeadm init, control planes joined, admin kubeconfig", cp)
 	set("workers", "workers joined, node roles, local haproxy", append(workers, lbAfter...))
 

@@ -10,6 +10,7 @@
 package kubernetes
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"github.com/kk-project/kk/modules/binaries"
 	"github.com/kk-project/kk/modules/etcd"
 	"github.com/kk-project/kk/modules/runtime"
+	"github.com/kk-project/kk/pipeline"
 )
 
 // Paths on the hosts.
@@ -154,6 +156,11 @@ type Spec struct {
 	// may change both; a name not in the run is an error of the pipeline.
 	NodeAfter []string
 	InitAfter []string
+	// BeforeInit, when set, runs on the first control plane right before kubeadm init, after
+	// what an earlier failed run left was reset (kubeadm reset empties
+	// /etc/kubernetes/manifests): it puts back the static pods kubeadm init needs besides its
+	// own, such as kube-vip holding the VIP the API endpoint resolves to.
+	BeforeInit func(ctx context.Context, t *pipeline.Target) error
 
 	// Warnings are settings SpecFor could not honour (shown to the user before the run).
 	Warnings []string

@@ -492,6 +492,31 @@ func TestTwoControlPlanes(t *testing.T) {
 	}
 	second := cl.run(t, false)
 	noChange(t, second, "second run")
+
+	// a control-plane join that stopped after its kubelet registered (before kubeadm's last
+	// step, mark-control-plane) is finished by the next run, not reset and joined again
+	n2 := cl.bed.Machines[1]
+	certTime := "stat -c %Y /etc/kubernetes/pki/apiserver.crt"
+	before := rootSSH(t, cl.bed, n2, certTime)
+	cl.kubectl(t, "label", "node", n2.Name, "node-role.kubernetes.io/control-plane-")
+	third := cl.run(t, false)
+	joinedAgain := false
+	for _, r := range third.Results {
+		if r.Task == kubernetes.TaskJoinControlPlane && r.Host == n2.Name && r.Status == pipeline.StatusChanged {
+			joinedAgain = true
+		}
+	}
+	if !joinedAgain {
+		t.Errorf("the run after the half-done join did not finish n2's join")
+	}
+	if _, ok := cl.nodes(t)[n2.Name].Labels["node-role.kubernetes.io/control-plane"]; !ok {
+		t.Errorf("%s: control-plane label not back", n2.Name)
+	}
+	if after := rootSSH(t, cl.bed, n2, certTime); after != before {
+		t.Errorf("%s was reset and joined anew (API server certificate rewritten) instead of finishing its join", n2.Name)
+	}
+	noChange(t, cl.run(t, false), "run after the finished join")
+
 	cl.secretsNotLogged(t)
 	t.Logf("nodes:\n%s\nkube-system:\n%s", cl.kubectl(t, "get", "nodes", "-o", "wide"), cl.kubectl(t, "get", "pods", "-n", "kube-system", "-o", "wide"))
 }

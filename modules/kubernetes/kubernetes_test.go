@@ -584,3 +584,25 @@ func TestTasksWiring(t *testing.T) {
 		t.Errorf("init does not wait for the runtime: %v", tasks[3].After)
 	}
 }
+
+// TestKubeletEvictionDefaults: kk's eviction thresholds, and a Cluster file's evictionHard
+// changing one of them while the others stay.
+func TestKubeletEvictionDefaults(t *testing.T) {
+	s := Spec{Version: "v1.34.4", CRISocket: "unix:///run/containerd/containerd.sock"}
+	m, err := KubeletConfiguration(s, HostEnv{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, _ := m["evictionHard"].(map[string]any)
+	if ev["imagefs.available"] != "5%" || ev["memory.available"] != "5%" || ev["nodefs.available"] != "5%" {
+		t.Errorf("default evictionHard: %v", ev)
+	}
+	s.KubeletOverrides = map[string]any{"evictionHard": map[string]any{"memory.available": "500Mi"}}
+	if m, err = KubeletConfiguration(s, HostEnv{}); err != nil {
+		t.Fatal(err)
+	}
+	ev, _ = m["evictionHard"].(map[string]any)
+	if ev["memory.available"] != "500Mi" || ev["imagefs.available"] != "5%" {
+		t.Errorf("evictionHard with an override: %v", ev)
+	}
+}

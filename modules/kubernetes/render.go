@@ -296,6 +296,17 @@ func KubeletConfiguration(s Spec, env HostEnv) (map[string]any, error) {
 		"rotateCertificates":       true,
 		"containerLogMaxSize":      s.ContainerLogMaxSize,
 		"containerLogMaxFiles":     s.ContainerLogMaxFiles,
+		// kubelet's own disk thresholds are shares of the file system (imagefs 15%): on the
+		// large disks of bare-metal nodes that evicts pods with hundreds of GiB still free.
+		// kk keeps memory and PID pressure as KubeKey does and sets the disk thresholds to 5%.
+		// (kubeletConfiguration.evictionHard in the Cluster file overrides them key by key.)
+		"evictionHard": map[string]any{
+			"memory.available":  "5%",
+			"pid.available":     "10%",
+			"nodefs.available":  "5%",
+			"nodefs.inodesFree": "5%",
+			"imagefs.available": "5%",
+		},
 	}
 	if s.PodPidsLimit != 0 {
 		m["podPidsLimit"] = s.PodPidsLimit

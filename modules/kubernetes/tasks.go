@@ -190,7 +190,7 @@ const leftovers = `{ [ -e /etc/kubernetes/manifests/kube-apiserver.yaml ] || [ -
 	`[ -e ` + KubeletConf + ` ] || [ -e /etc/kubernetes/bootstrap-kubelet.conf ] || [ -e /var/lib/kubelet/config.yaml ]; }`
 
 func resetLeftovers(ctx context.Context, t *pipeline.Target, s Spec) error {
-	_, err := t.Sudo(ctx, "if "+leftovers+"; then "+BinDir+"/kubeadm reset -f --cri-socket "+connector.Quote(s.CRISocket)+" >/dev/null; fi")
+	_, err := t.Sudo(ctx, "rm -f "+initDone+"; if "+leftovers+"; then "+BinDir+"/kubeadm reset -f --cri-socket "+connector.Quote(s.CRISocket)+" >/dev/null; fi")
 	if err != nil {
 		return fmt.Errorf("clean up what an earlier kubeadm run left: %w", err)
 	}
@@ -214,47 +214,95 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
+// initDone marks a first control plane whose kubeadm init ran to its end. A ready API server
+// alone does not prove that: kubeadm's last phases (the kubeadm:cluster-admins binding that
+// admin.conf's user needs, the kubeadm-config ConfigMap, the bootstrap token RBAC, CoreDNS and
+// kube-proxy) run after the API server is up.
+const initDone = "/etc/kubernetes/kk-init.done"
+
+// stopStrayKubeadm ends a kubeadm left running by an interrupted run (a closed SSH session does
+// not stop it), so that it cannot race the run that takes over.
+// initialised is a shell test for a finished kubeadm init whose result is still there (kubeadm
+// reset removes admin.conf, not kk's mark).
+const initialised = "[ -f " + initDone + " ] && [ -f " + AdminConf + " ]"
+
+const stopStrayKubeadm = `if pgrep -x kubeadm >/dev/null; then pkill -TERM -x kubeadm; ` +
+	`for i in $(seq 50); do pgrep -x kubeadm >/dev/null || break; sleep 0.2; done; pkill -KILL -x kubeadm; sleep 0.5; fi; true`
+
 func initTask(s Spec, sel pipeline.Selector, after []string) pipeline.Task {
+	initCmd := BinDir + "/kubeadm init --config " + KubeadmConfig + " --upload-certs --skip-token-print --skip-certificate-key-print"
 	return pipeline.Task{
 		Name: TaskInit, Desc: "kubeadm init on the first control plane", Hosts: sel, After: after, Barrier: true,
 		Timeout: 10 * time.Minute,
 		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
-			return t.Test(ctx, apiReady)
+			return t.Test(ctx, initialised+" && "+apiReady)
 		},
 		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
-			if ok, err := t.Test(ctx, "[ -f "+AdminConf+" ]"); err != nil {
+			if _, err := t.Sudo(ctx, stopStrayKubeadm); err != nil {
+				return false, fmt.Errorf("stop a kubeadm left running by an earlier run: %w", err)
+			}
+			if ok, err := t.Test(ctx, initialised); err != nil {
 				return false, err
 			} else if ok {
 				// initialised already: the API may be starting (after a reboot); wait for it
 				_, err := t.Sudo(ctx, "for i in $(seq 60); do "+apiReady+" && exit 0; sleep 2; done; "+
 					kubectl+" get --raw /readyz >&2; exit 1")
 				if err != nil {
-					return false, fmt.Errorf("the cluster was initialised here (%s exists) but its API server is not ready: %w", AdminConf, err)
+					return false, fmt.Errorf("the cluster was initialised here (%s exists) but its API server is not ready: %w", initDone, err)
 				}
 				return false, nil
 			}
-			if err := resetLeftovers(ctx, t, s); err != nil {
+			partial, err := t.Test(ctx, "[ -f "+AdminConf+" ] && [ -f /etc/kubernetes/pki/ca.key ]")
+			if err != nil {
 				return false, err
+			}
+			if !partial {
+				if err := resetLeftovers(ctx, t, s); err != nil {
+					return false, err
+				}
+			}
+			if s.BeforeInit != nil {
+				if err := s.BeforeInit(ctx, t); err != nil {
+					return false, fmt.Errorf("before kubeadm init: %w", err)
+				}
+			}
+			cmd := initCmd
+			if partial {
+				// an earlier kubeadm init was stopped after it wrote the certificates and
+				// kubeconfigs: run its phases again over them (each keeps what is valid) rather
+				// than reset, which would replace the CA that the cluster's data already trusts
+				cmd += " --skip-phases=preflight"
 			}
 			// --skip-token-print and --skip-certificate-key-print keep credentials out of the logs;
 			// kubernetes/join-credentials makes fresh ones when nodes join.
-			_, err := t.Sudo(ctx, BinDir+"/kubeadm init --config "+KubeadmConfig+" --upload-certs --skip-token-print --skip-certificate-key-print")
-			if err != nil {
+			if _, err := t.Sudo(ctx, cmd); err != nil {
 				return true, kubeadmError("kubeadm init", err)
+			}
+			if _, err := t.Sudo(ctx, "touch "+initDone); err != nil {
+				return true, fmt.Errorf("mark kubeadm init done: %w", err)
 			}
 			return true, nil
 		},
 	}
 }
 
-// registeredNodes lists the nodes the API server knows, from the first control plane.
-func registeredNodes(ctx context.Context, t *pipeline.Target) ([]string, error) {
-	out, err := t.Sudo(ctx, kubectl+" get nodes -o jsonpath='{.items[*].metadata.name}'")
+// registeredNodes lists the nodes the API server knows, from the first control plane; a
+// non-empty selector keeps those whose labels match it.
+func registeredNodes(ctx context.Context, t *pipeline.Target, selector string) ([]string, error) {
+	cmd := kubectl + " get nodes -o jsonpath='{.items[*].metadata.name}'"
+	if selector != "" {
+		cmd += " -l " + connector.Quote(selector)
+	}
+	out, err := t.Sudo(ctx, cmd)
 	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
 	return strings.Fields(out), nil
 }
+
+// controlPlaneLabel is the label kubeadm's mark-control-plane phase gives a control plane: the
+// last step of its join, so a control plane without it has not finished joining.
+const controlPlaneLabel = "node-role.kubernetes.io/control-plane"
 
 func joinCredentialsTask(s Spec, st *runState, sel pipeline.Selector) pipeline.Task {
 	joiners := s.Joiners()
@@ -272,12 +320,18 @@ func joinCredentialsTask(s Spec, st *runState, sel pipeline.Selector) pipeline.T
 					return false, err
 				}
 			}
-			reg, err := registeredNodes(ctx, t)
+			reg, err := registeredNodes(ctx, t, "")
 			if err != nil {
 				return false, err
 			}
+			var cps []string
+			if needCertKey {
+				if cps, err = registeredNodes(ctx, t, controlPlaneLabel); err != nil {
+					return false, err
+				}
+			}
 			for _, n := range joiners {
-				if !slices.Contains(reg, n.Name) {
+				if !slices.Contains(reg, n.Name) || n.ControlPlane && !slices.Contains(cps, n.Name) {
 					return false, nil
 				}
 			}
@@ -375,29 +429,44 @@ func randomString(n int) string {
 	return string(b)
 }
 
-// joined tells whether this node has joined: its kubelet kubeconfig exists and the API server
-// knows the node. An API server that cannot be asked is an error, never "not joined" (that
-// would reset a working node).
-func joined(ctx context.Context, t *pipeline.Target, controlPlane bool) (bool, error) {
+// joinState is how far a node got in joining the cluster.
+type joinState int
+
+const (
+	notJoined joinState = iota
+	// registered: the kubelet has its credentials and the API server knows the node, but a
+	// control plane lacks kubeadm's control-plane label (its join stopped before the end)
+	registered
+	joinedAll // a worker that is registered, a control plane that also has the label
+)
+
+// joined tells how far this node got: its kubelet kubeconfig exists and the API server knows
+// the node (and, for a control plane, has marked it one). An API server that cannot be asked is
+// an error, never "not joined" (that would reset a working node).
+func joined(ctx context.Context, t *pipeline.Target, controlPlane bool) (joinState, error) {
 	files := "[ -f " + KubeletConf + " ]"
 	if controlPlane {
 		files += " && [ -f " + AdminConf + " ] && [ -f /etc/kubernetes/manifests/kube-apiserver.yaml ]"
 	}
 	if ok, err := t.Test(ctx, files); err != nil || !ok {
-		return false, err
+		return notJoined, err
 	}
-	res, err := t.Exec(ctx, BinDir+"/kubectl --kubeconfig="+KubeletConf+" --request-timeout=20s get node "+connector.Quote(t.Name)+" -o name",
+	// the kubelet's own identity may read its Node
+	res, err := t.Exec(ctx, BinDir+"/kubectl --kubeconfig="+KubeletConf+" --request-timeout=20s get node "+connector.Quote(t.Name)+" -o jsonpath='{.metadata.labels}'",
 		connector.ExecOptions{Sudo: true})
 	if err != nil {
-		return false, err
+		return notJoined, err
 	}
 	switch {
 	case res.ExitCode == 0:
-		return true, nil
+		if controlPlane && !strings.Contains(res.Stdout, `"`+controlPlaneLabel+`"`) {
+			return registered, nil
+		}
+		return joinedAll, nil
 	case strings.Contains(res.Stderr, "NotFound"):
-		return false, nil
+		return notJoined, nil
 	}
-	return false, fmt.Errorf("cannot tell whether node %s is registered (the API server does not answer through %s): %s", t.Name, KubeletConf, strings.TrimSpace(res.Stderr))
+	return notJoined, fmt.Errorf("cannot tell whether node %s is registered (the API server does not answer through %s): %s", t.Name, KubeletConf, strings.TrimSpace(res.Stderr))
 }
 
 func joinTask(s Spec, st *runState, name, desc string, sel pipeline.Selector, after []string) pipeline.Task {
@@ -405,7 +474,8 @@ func joinTask(s Spec, st *runState, name, desc string, sel pipeline.Selector, af
 		Name: name, Desc: desc, Hosts: sel, After: after, Timeout: 10 * time.Minute,
 		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
 			n, _ := s.Node(t.Name)
-			return joined(ctx, t, n.ControlPlane)
+			state, err := joined(ctx, t, n.ControlPlane)
+			return state == joinedAll, err
 		},
 		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
 			n, ok := s.Node(t.Name)
@@ -416,6 +486,13 @@ func joinTask(s Spec, st *runState, name, desc string, sel pipeline.Selector, af
 				st.cpJoin.Lock()
 				defer st.cpJoin.Unlock()
 			}
+			if _, err := t.Sudo(ctx, stopStrayKubeadm); err != nil {
+				return false, fmt.Errorf("stop a kubeadm left running by an earlier run: %w", err)
+			}
+			state, err := joined(ctx, t, n.ControlPlane)
+			if err != nil || state == joinedAll {
+				return false, err
+			}
 			c, have := st.get()
 			if !have {
 				return false, fmt.Errorf("no join credentials: %s already counts as a node of the cluster on %s but has not joined it (no %s or its API does not know it); "+
@@ -425,13 +502,18 @@ func joinTask(s Spec, st *runState, name, desc string, sel pipeline.Selector, af
 			if err != nil {
 				return false, err
 			}
-			if err := resetLeftovers(ctx, t, s); err != nil {
+			join := BinDir + "/kubeadm join --config " + joinConfig
+			if state == registered {
+				// an earlier join stopped after the kubelet registered: finish the control-plane
+				// part (stacked etcd member, control-plane label and taint) over what is there
+				join = BinDir + "/kubeadm join phase control-plane-join all --config " + joinConfig
+			} else if err := resetLeftovers(ctx, t, s); err != nil {
 				return false, err
 			}
 			if _, err := t.Upload(ctx, connector.File{Path: joinConfig, Data: cfg, Mode: 0o600}); err != nil {
 				return true, err
 			}
-			_, err = t.Sudo(ctx, BinDir+"/kubeadm join --config "+joinConfig+"; rc=$?; rm -f "+joinConfig+"; exit $rc")
+			_, err = t.Sudo(ctx, join+"; rc=$?; rm -f "+joinConfig+"; exit $rc")
 			if err != nil {
 				return true, kubeadmError("kubeadm join", err)
 			}

@@ -28,15 +28,28 @@
 //
 // # kube-vip
 //
-// On every control plane kk writes the static pod /etc/kubernetes/manifests/kube-vip.yaml:
-// ARP mode with leader election by default (one control plane answers for the VIP),
-// BGP when asked (every control plane announces the VIP to its peers, by default the other
-// control planes). The interface is Spec.KubeVIP.Interface or, when empty, the one the
-// host routes the VIP through. kube-vip talks to its local API server as "kubernetes"
-// (a host alias for 127.0.0.1). From Kubernetes v1.29 admin.conf has no rights until
-// kubeadm init has bound them, so on the first control plane, while admin.conf does not
-// exist yet, the manifest mounts super-admin.conf; running the manifest task again after
-// kubeadm init switches it to admin.conf (KubeVIPManifestTask with another name).
+// kube-vip runs as the static pod /etc/kubernetes/manifests/kube-vip.yaml on every control
+// plane: ARP mode with leader election by default (one control plane answers for the VIP and
+// announces it with gratuitous ARP), BGP when asked (every control plane announces the VIP
+// to its peers, by default the other control planes). The interface is Spec.KubeVIP.Interface
+// or, when empty, the one the host routes the VIP through. kube-vip talks to its local API
+// server as "kubernetes" (a host alias for 127.0.0.1), never through the VIP. Every node
+// maps the load-balancer domain (kubeadm's controlPlaneEndpoint) to the VIP.
+//
+// The manifest is written in three steps (create cluster's wiring is in modules/cluster):
+//   - TaskKubeVIP, before kubeadm init, on the first control plane only: kubeadm init needs
+//     the VIP to answer. From Kubernetes v1.29 admin.conf has no rights until kubeadm init
+//     has bound them, so while admin.conf does not exist the manifest mounts
+//     super-admin.conf (KubeVIPKubeconfig). kubeadm init's own preflight only checks its
+//     component manifests. Right before kubeadm init runs, kubeadm's task writes it again
+//     (WriteKubeVIPManifest, always on super-admin.conf): kubeadm reset of a failed init
+//     removes it, and an interrupted init leaves an admin.conf that may lack its rights.
+//   - TaskKubeVIPAdmin, after kubeadm init, on the first control plane: the same manifest
+//     with admin.conf; it waits until kubelet replaced the running kube-vip and the VIP
+//     answers again, and nodes join only after it.
+//   - TaskKubeVIPJoined, on every other control plane once it joined (admin.conf): kubeadm
+//     join's preflight wants an empty /etc/kubernetes/manifests
+//     (DirAvailable--etc-kubernetes-manifests), so nothing is written there before.
 package loadbalancer
 
 import (
@@ -57,8 +70,9 @@ const (
 	DefaultMonitorPort = 8081
 	// DefaultHAProxyImage is the upstream haproxy image.
 	DefaultHAProxyImage = "docker.io/library/haproxy:2.6"
-	// KubeVIPVersion is the pinned kube-vip release.
-	KubeVIPVersion = "v0.8.9"
+	// KubeVIPVersion is the pinned kube-vip release, the same as artifacts/versions lists
+	// (v0.9.1: the module proxy kk's e2e mirror builds from has no v0.8.x).
+	KubeVIPVersion = "v0.9.1"
 	// DefaultKubeVIPImage is the upstream kube-vip image.
 	DefaultKubeVIPImage = "ghcr.io/kube-vip/kube-vip:" + KubeVIPVersion
 	// DefaultBGPAS is the AS number of the control planes (and of their peers) in BGP mode.

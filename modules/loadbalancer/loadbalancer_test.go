@@ -2,8 +2,11 @@ package loadbalancer
 
 import (
 	"context"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kk-project/kk/api/config"
+	"github.com/kk-project/kk/artifacts/versions"
 	"github.com/kk-project/kk/modules/facts"
 	"github.com/kk-project/kk/pipeline"
 	"github.com/kk-project/kk/pipeline/connector"
@@ -245,8 +249,8 @@ func TestKubeVIPManifest(t *testing.T) {
 	p := parsePod(t, data)
 	e := env(p)
 	for name, want := range map[string]string{
-		"vip_address": "10.0.0.100", "vip_interface": "eth0", "vip_arp": "true", "vip_leaderelection": "true",
-		"cp_enable": "true", "port": "6443", "vip_cidr": "32",
+		"address": "10.0.0.100", "vip_interface": "eth0", "vip_arp": "true", "vip_leaderelection": "true",
+		"cp_enable": "true", "port": "6443", "vip_subnet": "32",
 	} {
 		if e[name] != want {
 			t.Errorf("ARP env %s = %q, want %q", name, e[name], want)
@@ -405,3 +409,157 @@ func TestManifestsAreValidPods(t *testing.T) {
 }
 
 // TestKubeletServerCommands runs the kubelet.conf check and rewrite on a copy here.
+
+// TestKubeVIPImageMatchesVersionTable: the manifest kk writes runs the image that kk create
+// manifest (and so kk artifact export) lists for the cluster.
+func TestKubeVIPImageMatchesVersionTable(t *testing.T) {
+	if want := versions.Latest().KubeVIPImage(); DefaultKubeVIPImage != want {
+		t.Errorf("kube-vip image %s, the version table lists %s", DefaultKubeVIPImage, want)
+	}
+}
+
+// TestKubeVIPTasksOrder: before kubeadm, kube-vip goes on the first control plane only (a
+// joining control plane's manifest directory must be empty for kubeadm join's preflight);
+// after init it switches there to admin.conf, after each join it goes on that control plane.
+func TestKubeVIPTasksOrder(t *testing.T) {
+	s := SpecFor(cluster(KubeVIP, 3))
+	hostsOf := func(task pipeline.Task) []string {
+		var all []*pipeline.Host
+		for _, h := range []string{"cp1", "cp2", "cp3", "w1", "w2"} {
+			all = append(all, pipeline.NewHost(h, nil, nil))
+		}
+		var out []string
+		for _, h := range task.Hosts.Select(all) {
+			out = append(out, h.Name)
+		}
+		return out
+	}
+	pre := Tasks(s)
+	if len(pre) != 1 || pre[0].Name != TaskKubeVIP || !slices.Equal(hostsOf(pre[0]), []string{"cp1"}) {
+		t.Fatalf("before kubeadm: %d tasks, %s on %v", len(pre), pre[0].Name, hostsOf(pre[0]))
+	}
+	post := KubeVIPPostTasks(s, []string{"init"}, []string{"join-cp"})
+	if len(post) != 2 {
+		t.Fatalf("after kubeadm: %d tasks, want 2", len(post))
+	}
+	for i, want := range []struct {
+		name  string
+		hosts []string
+		after []string
+	}{{TaskKubeVIPAdmin, []string{"cp1"}, []string{"init"}}, {TaskKubeVIPJoined, []string{"cp2", "cp3"}, []string{"join-cp"}}} {
+		if post[i].Name != want.name || !slices.Equal(hostsOf(post[i]), want.hosts) || !slices.Equal(post[i].After, want.after) {
+			t.Errorf("task %d: %s on %v after %v, want %s on %v after %v", i, post[i].Name, hostsOf(post[i]), post[i].After, want.name, want.hosts, want.after)
+		}
+	}
+	// one control plane: only the switch
+	if post := KubeVIPPostTasks(SpecFor(cluster(KubeVIP, 1)), nil, nil); len(post) != 1 || post[0].Name != TaskKubeVIPAdmin {
+		t.Errorf("one control plane: %d tasks", len(post))
+	}
+	if post := KubeVIPPostTasks(SpecFor(cluster(HAProxy, 3)), nil, nil); len(post) != 0 {
+		t.Errorf("haproxy: %d kube-vip tasks", len(post))
+	}
+}
+
+// TestWaitKubeVIPRestarted runs the wait with a stand-in crictl and a TCP listener as the
+// VIP: it succeeds once a kube-vip container other than the old one runs and the VIP
+// accepts connections, and fails saying why while the old one still runs.
+func TestWaitKubeVIPRestarted(t *testing.T) {
+	dir := t.TempDir()
+	// crictl prints the ID in $dir/id (the "running kube-vip container")
+	if err := os.WriteFile(filepath.Join(dir, "crictl"), []byte("#!/bin/sh\ncat "+filepath.Join(dir, "id")+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	k := KubeVIPSpec{Address: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port}
+	run := func(id, old string) (string, error) {
+		if err := os.WriteFile(filepath.Join(dir, "id"), []byte(id), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("bash", "-c", WaitKubeVIPRestarted(k, old, 1))
+		cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run("bbb\n", "aaa"); err != nil {
+		t.Errorf("new container, VIP up: %v: %s", err, out)
+	}
+	if out, err := run("", ""); err == nil || !strings.Contains(out, "running container: none") {
+		t.Errorf("no container: %v: %s", err, out)
+	}
+	if out, err := run("aaa\n", "aaa"); err == nil || !strings.Contains(out, "did not come back") {
+		t.Errorf("old container still running: %v: %s", err, out)
+	}
+	l.Close()
+	if out, err := run("bbb\n", "aaa"); err == nil {
+		t.Errorf("VIP down accepted: %s", out)
+	}
+}
+
+// fakeConn answers every command with exit 0 except those containing one of fail (exit 1),
+// and keeps the files uploaded.
+type fakeConn struct {
+	fail  []string
+	files map[string][]byte
+}
+
+func (c *fakeConn) Exec(_ context.Context, cmd string, _ connector.ExecOptions) (connector.Result, error) {
+	for _, f := range c.fail {
+		if strings.Contains(cmd, f) {
+			return connector.Result{Cmd: cmd, ExitCode: 1}, nil
+		}
+	}
+	return connector.Result{Cmd: cmd}, nil
+}
+func (c *fakeConn) Upload(_ context.Context, f connector.File) (bool, error) {
+	c.files[f.Path] = f.Data
+	return true, nil
+}
+func (c *fakeConn) Fetch(context.Context, string) ([]byte, error) { return nil, nil }
+func (c *fakeConn) Close() error                                  { return nil }
+
+// TestKubeVIPKubeconfigBeforeAndAfterInit: on a first control plane where admin.conf exists
+// (after kubeadm init, or left by an init that was interrupted), the manifest task mounts
+// admin.conf, while the manifest written right before kubeadm init mounts super-admin.conf.
+func TestKubeVIPKubeconfigBeforeAndAfterInit(t *testing.T) {
+	s := SpecFor(cluster(KubeVIP, 3))
+	s.KubeVIP.Interface = "eth0"
+	mounted := func(task pipeline.Task) string {
+		t.Helper()
+		// admin.conf exists ([ -s ... ] answers 0); the manifest is not there yet (sha256sum)
+		conn := &fakeConn{fail: []string{"sha256sum"}, files: map[string][]byte{}}
+		g, err := pipeline.NewGraph([]pipeline.Task{task},
+			[]*pipeline.Host{pipeline.NewHost("cp1", nil, func(context.Context) (connector.Connector, error) { return conn, nil })})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pipeline.Run(context.Background(), g, pipeline.Options{Name: "vip"}); err != nil {
+			t.Fatal(err)
+		}
+		data, ok := conn.files["/etc/kubernetes/manifests/kube-vip.yaml"]
+		if !ok {
+			t.Fatalf("%s wrote no manifest (files %v)", task.Name, conn.files)
+		}
+		return parsePod(t, data).Spec.Volumes[0].HostPath.Path
+	}
+	if got := mounted(KubeVIPManifestTask(s, TaskKubeVIPAdmin, []string{"cp1"}, nil)); got != "/etc/kubernetes/admin.conf" {
+		t.Errorf("after init: %s", got)
+	}
+	before := pipeline.Task{Name: "before-init", Hosts: pipeline.Named("cp1"),
+		Run: func(ctx context.Context, tg *pipeline.Target) (bool, error) { return WriteKubeVIPManifest(ctx, tg, s) }}
+	if got := mounted(before); got != "/etc/kubernetes/super-admin.conf" {
+		t.Errorf("right before kubeadm init: %s", got)
+	}
+}

@@ -16,13 +16,19 @@ import (
 const (
 	TaskHAProxyConfig   = "loadbalancer/haproxy-config"
 	TaskHAProxyManifest = "loadbalancer/haproxy-manifest"
-	TaskKubeVIP         = "loadbalancer/kube-vip"
+	// TaskKubeVIP writes kube-vip on the first control plane before kubeadm init;
+	// TaskKubeVIPAdmin switches it to admin.conf once kubeadm init is done; TaskKubeVIPJoined
+	// writes it on the other control planes once they joined (KubeVIPPostTasks).
+	TaskKubeVIP       = "loadbalancer/kube-vip"
+	TaskKubeVIPAdmin  = "loadbalancer/kube-vip-admin"
+	TaskKubeVIPJoined = "loadbalancer/kube-vip-joined"
 )
 
 // Tasks returns the tasks that write the load balancer's files, after facts are gathered
 // and before any node joins: haproxy.cfg and the haproxy static pod on the haproxy
-// workers, or the kube-vip static pod on the control planes. Nothing for None. Each task
-// checks the file's sha256 first, so a converged host reports 0 changed.
+// workers, or the kube-vip static pod on the first control plane (the VIP must answer for
+// kubeadm init; see KubeVIPPostTasks for the rest). Nothing for None. Each task checks the
+// file's sha256 first, so a converged host reports 0 changed.
 func Tasks(s Spec) []pipeline.Task {
 	after := []string{facts.TaskName}
 	switch s.Mode {
@@ -39,36 +45,120 @@ func Tasks(s Spec) []pipeline.Task {
 				manifestPath(h.ManifestDir, "haproxy"), func(context.Context, *pipeline.Target) ([]byte, error) { return RenderHAProxyManifest(h) }),
 		}
 	case KubeVIP:
-		return []pipeline.Task{KubeVIPManifestTask(s, TaskKubeVIP, after)}
+		if s.KubeVIP.FirstHost == "" {
+			return nil
+		}
+		return []pipeline.Task{KubeVIPManifestTask(s, TaskKubeVIP, []string{s.KubeVIP.FirstHost}, after)}
 	}
 	return nil
 }
 
-// KubeVIPManifestTask writes the kube-vip static pod on every control plane. Run it again
-// under another name after kubeadm init to switch the first control plane from
-// super-admin.conf to admin.conf (it reports changed once, then ok).
-func KubeVIPManifestTask(s Spec, name string, after []string) pipeline.Task {
+// KubeVIPPostTasks are kube-vip's tasks once kubeadm ran: on the first control plane, after
+// afterInit, the manifest switched from super-admin.conf to admin.conf, waiting until kubelet
+// replaced the running kube-vip and the VIP answers again (nodes that join after it find the
+// VIP up); on every other control plane, after afterJoin (its kubeadm join), the manifest
+// with admin.conf. Writing it only after the join keeps /etc/kubernetes/manifests empty for
+// kubeadm join's preflight check DirAvailable--etc-kubernetes-manifests, and out of reach
+// of the kubeadm reset kk runs before a join that failed half way.
+func KubeVIPPostTasks(s Spec, afterInit, afterJoin []string) []pipeline.Task {
 	k := s.KubeVIP
-	var names []string
-	for _, h := range k.Hosts {
-		names = append(names, h.Name)
+	if s.Mode != KubeVIP || k.FirstHost == "" {
+		return nil
 	}
-	render := func(ctx context.Context, t *pipeline.Target) ([]byte, error) {
-		iface := k.Interface
-		if iface == "" {
-			var err error
-			if iface, err = routeInterface(ctx, t, k.Address); err != nil {
-				return nil, err
-			}
-		}
-		admin, err := t.Test(ctx, "[ -s /etc/kubernetes/admin.conf ]")
+	admin := KubeVIPManifestTask(s, TaskKubeVIPAdmin, []string{k.FirstHost}, afterInit)
+	admin.Desc = "kube-vip on admin.conf once kubeadm init is done (VIP " + k.Address + " answering again)"
+	run := admin.Run
+	admin.Run = func(ctx context.Context, t *pipeline.Target) (bool, error) {
+		old, err := t.Sudo(ctx, kubeVIPContainer)
 		if err != nil {
+			return false, fmt.Errorf("find the running kube-vip container: %w", err)
+		}
+		changed, err := run(ctx, t)
+		if err != nil || !changed {
+			return changed, err
+		}
+		if _, err := t.Sudo(ctx, WaitKubeVIPRestarted(k, strings.TrimSpace(old), 90)); err != nil {
+			return true, err
+		}
+		return true, nil
+	}
+	out := []pipeline.Task{admin}
+	var others []string
+	for _, h := range k.Hosts {
+		if h.Name != k.FirstHost {
+			others = append(others, h.Name)
+		}
+	}
+	if len(others) > 0 {
+		out = append(out, KubeVIPManifestTask(s, TaskKubeVIPJoined, others, afterJoin))
+	}
+	return out
+}
+
+// kubeVIPContainer prints the ID of the running kube-vip container ("" when none).
+const kubeVIPContainer = `crictl ps -q --state running --name '^kube-vip$' 2>/dev/null | head -n1`
+
+// VIPUp is a shell command that succeeds when something accepts TCP connections on the VIP's
+// API port (bash does the connecting).
+func VIPUp(k KubeVIPSpec) string {
+	return `timeout 3 bash -c ` + connector.Quote(`exec 3<>/dev/tcp/`+k.Address+`/`+strconv.Itoa(k.Port)) + ` 2>/dev/null`
+}
+
+// WaitKubeVIPRestarted is a shell command that waits (tries times, 2s apart) until a kube-vip
+// container other than old runs and the VIP answers, and fails saying what to look at.
+func WaitKubeVIPRestarted(k KubeVIPSpec, old string, tries int) string {
+	return `old=` + connector.Quote(old) + `; i=0; while :; do new=$(` + kubeVIPContainer + `); ` +
+		`if [ -n "$new" ] && [ "$new" != "$old" ] && ` + VIPUp(k) + `; then exit 0; fi; i=$((i+1)); ` +
+		`if [ $i -ge ` + strconv.Itoa(tries) + ` ]; then echo "kube-vip did not come back with the VIP ` + k.Address + `:` + strconv.Itoa(k.Port) +
+		` after its manifest changed (running container: ${new:-none}, was ${old:-none}; crictl ps -a --name kube-vip; crictl logs)" >&2; exit 1; fi; sleep 2; done`
+}
+
+// KubeVIPManifestTask writes the kube-vip static pod on hosts (control planes). The
+// kubeconfig it mounts follows KubeVIPKubeconfig, so the same task run again after kubeadm
+// init (under another name) switches the first control plane from super-admin.conf to
+// admin.conf (it reports changed once, then ok).
+func KubeVIPManifestTask(s Spec, name string, hosts, after []string) pipeline.Task {
+	k := s.KubeVIP
+	return fileTask(name, "kube-vip static pod ("+k.Mode+", VIP "+k.Address+")", pipeline.Named(hosts...), after,
+		manifestPath(k.ManifestDir, "kube-vip"), func(ctx context.Context, t *pipeline.Target) ([]byte, error) { return renderKubeVIP(ctx, t, k, false) })
+}
+
+// WriteKubeVIPManifest writes the kube-vip static pod that kubeadm init needs on t (the first
+// control plane) unless t holds it already: kubeadm init calls it right before it runs, after
+// kubeadm reset emptied the manifest directory or over what an interrupted init left. It
+// mounts super-admin.conf (Kubernetes >= v1.29) even where admin.conf exists: until kubeadm
+// init has finished, admin.conf may lack its rights.
+func WriteKubeVIPManifest(ctx context.Context, t *pipeline.Target, s Spec) (bool, error) {
+	data, err := renderKubeVIP(ctx, t, s.KubeVIP, true)
+	if err != nil {
+		return false, err
+	}
+	p := manifestPath(s.KubeVIP.ManifestDir, "kube-vip")
+	if ok, err := t.Test(ctx, fileIs(p, data)); err != nil || ok {
+		return false, err
+	}
+	return t.Upload(ctx, connector.File{Path: p, Data: data, Mode: 0o644})
+}
+
+// renderKubeVIP renders t's kube-vip manifest: the VIP on the configured interface (or the
+// one t routes it through), the kubeconfig KubeVIPKubeconfig picks (as if admin.conf did not
+// exist yet when beforeInit).
+func renderKubeVIP(ctx context.Context, t *pipeline.Target, k KubeVIPSpec, beforeInit bool) ([]byte, error) {
+	iface := k.Interface
+	if iface == "" {
+		var err error
+		if iface, err = routeInterface(ctx, t, k.Address); err != nil {
 			return nil, err
 		}
-		return RenderKubeVIPManifest(k, t.Name, iface, KubeVIPKubeconfig(k, t.Name, admin))
 	}
-	return fileTask(name, "kube-vip static pod ("+k.Mode+", VIP "+k.Address+")", pipeline.Named(names...), after,
-		manifestPath(k.ManifestDir, "kube-vip"), render)
+	admin := false
+	if !beforeInit {
+		var err error
+		if admin, err = t.Test(ctx, "[ -s /etc/kubernetes/admin.conf ]"); err != nil {
+			return nil, err
+		}
+	}
+	return RenderKubeVIPManifest(k, t.Name, iface, KubeVIPKubeconfig(k, t.Name, admin))
 }
 
 // routeInterface is the interface the host routes addr through (or holds it on, when it is

@@ -251,6 +251,8 @@ printf '%%s\n' "$h" > %s`, sv.digest(), names, names, sv.wait, names, sv.logs(),
 type importer struct {
 	list string                // prints the present image references, one a line
 	load func(p string) string // imports the archive at p
+	// archive is the local file uploaded and imported on a host (nil: Spec.ImageArchive)
+	archive func(t *pipeline.Target) (string, error)
 }
 
 // archiveImages lists what the import must provide: Spec.Images, else every reference the
@@ -274,14 +276,24 @@ func missingImages(ctx context.Context, t *pipeline.Target, im importer, want []
 	if err != nil {
 		return nil, err
 	}
-	have := strings.Fields(out)
+	// docker lists Docker Hub images without docker.io/ (and library/): compare in full form
+	have := map[string]bool{}
+	for _, h := range strings.Fields(out) {
+		have[fullRef(h)] = true
+	}
 	var missing []string
 	for _, w := range want {
-		if !slices.Contains(have, w) && !slices.Contains(have, "docker.io/"+w) {
+		if !have[fullRef(w)] {
 			missing = append(missing, w)
 		}
 	}
 	return missing, nil
+}
+
+// fullRef is ref with its registry host: "flannel/flannel:v1" -> "docker.io/flannel/flannel:v1".
+func fullRef(ref string) string {
+	host, rest := splitRef(ref)
+	return host + "/" + rest
 }
 
 // importTask uploads the image archive and imports it when an expected image is missing.
@@ -314,9 +326,15 @@ func importTask(s Spec, sel pipeline.Selector, im importer) pipeline.Task {
 			if err != nil {
 				return false, err
 			}
+			local := s.ImageArchive
+			if im.archive != nil {
+				if local, err = im.archive(t); err != nil {
+					return false, err
+				}
+			}
 			remote := path.Join(importDir, "kk-images-"+fmt.Sprint(time.Now().UnixNano())+".tar")
-			if _, err := t.Upload(ctx, connector.File{Path: remote, LocalPath: s.ImageArchive, Mode: 0o600}); err != nil {
-				return false, fmt.Errorf("upload image archive %s: %w", s.ImageArchive, err)
+			if _, err := t.Upload(ctx, connector.File{Path: remote, LocalPath: local, Mode: 0o600}); err != nil {
+				return false, fmt.Errorf("upload image archive %s: %w", local, err)
 			}
 			_, err = t.Sudo(ctx, im.load(remote))
 			_, _ = t.Sudo(ctx, "rm -f "+connector.Quote(remote))

@@ -1,0 +1,128 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kk-project/kk/e2e/images"
+	"github.com/kk-project/kk/e2e/mirror"
+	"github.com/kk-project/kk/e2e/testbed"
+)
+
+// dockerDataRoot is docker's data-root on the test machines: their root is an overlay, on
+// which docker's overlay2 storage driver cannot stack, while /var/lib/containerd is a
+// directory of the real disk (see testbed). A user whose disk for containers is mounted
+// elsewhere sets registry.dataRoot the same way.
+const dockerDataRoot = "/var/lib/containerd/docker"
+
+// dockerCluster writes the Cluster file of an all-in-one machine whose container manager is
+// Docker with cri-dockerd.
+func dockerCluster(t *testing.T, bed *testbed.Bed) string {
+	t.Helper()
+	data, err := os.ReadFile(bed.ClusterFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(data)
+	old := "containerManager: containerd}"
+	if !strings.Contains(s, old) {
+		t.Fatalf("testbed cluster file has no %q", old)
+	}
+	// The test machines share this VM's disk, which the parallel test beds fill to around
+	// kubelet's default imagefs.available threshold (15%): the eviction thresholds are set
+	// low so that no pod is evicted for a disk the machine does not own.
+	s = strings.Replace(s, old, "containerManager: docker, kubeletConfiguration: {evictionHard: {imagefs.available: 2%, nodefs.available: 2%}}}", 1)
+	s = regexp.MustCompile(`version: v[0-9.]+`).ReplaceAllString(s, "version: "+e2eK8s)
+	s = strings.TrimRight(s, "\n") + "\n  registry: {dataRoot: " + dockerDataRoot + "}\n"
+	p := filepath.Join(t.TempDir(), "cluster-docker.yaml")
+	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestCreateClusterDocker builds an all-in-one cluster whose container manager is Docker
+// (docker's static release, pinned by checksum in the bundle's Manifest) with cri-dockerd as
+// the CRI: kubelet runs its pods through cri-dockerd, the images come from the bundle with
+// docker load, flannel and CoreDNS work, and a re-run changes nothing.
+func TestCreateClusterDocker(t *testing.T) {
+	bin := kkBinary(t)
+	bundle := exportDockerBundle(t, bin, e2eK8s)
+	bed := testbed.Require(t, testbed.Options{Name: "kkdock"}, 1)
+	m := bed.Machines[0]
+	cfg := dockerCluster(t, bed)
+	work := filepath.Join(e2eDir(t), "work-docker")
+	os.RemoveAll(work)
+	args := []string{"create", "cluster", "-f", cfg, "-a", bundle, "-y", "--known-hosts", bed.KnownHosts, "--workdir", work}
+
+	start := time.Now()
+	r := kkLong(t, bin, args...)
+	createTime := time.Since(start)
+	if r.code != 0 {
+		t.Fatalf("kk create cluster failed (exit %d)", r.code)
+	}
+	kcfg := filepath.Join(work, "config-"+bed.Name)
+
+	// The node is Ready and runs on docker through cri-dockerd.
+	mustKubectl(t, kcfg, "wait", "--for=condition=Ready", "node", "--all", "--timeout=300s")
+	spec := mirror.DefaultSpec()
+	// Debian's docker reports its package version: docker://20.10.24+dfsg1
+	if out := mustKubectl(t, kcfg, "get", "node", m.Name, "-o", "jsonpath={.status.nodeInfo.containerRuntimeVersion}"); !strings.HasPrefix(out, "docker://"+spec.Docker) {
+		t.Errorf("node %s container runtime %q, want docker://%s", m.Name, out, spec.Docker)
+	}
+	kubelet := rootSSH(t, bed, m, "cat /var/lib/kubelet/config.yaml /var/lib/kubelet/kubeadm-flags.env 2>/dev/null")
+	if !strings.Contains(kubelet, "cri-dockerd.sock") {
+		t.Errorf("kubelet does not use cri-dockerd's socket:\n%s", kubelet)
+	}
+	if out := rootSSH(t, bed, m, "docker info --format '{{.DockerRootDir}} {{.Driver}}'"); strings.TrimSpace(out) != dockerDataRoot+" overlay2" {
+		t.Errorf("docker root and storage driver: %q, want %q", out, dockerDataRoot+" overlay2")
+	}
+	// The control plane runs in docker containers; the pause image came from the bundle.
+	ps := rootSSH(t, bed, m, "docker ps --format '{{.Names}}'")
+	for _, c := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "coredns", "kube-flannel"} {
+		if !strings.Contains(ps, "k8s_"+c) {
+			t.Errorf("docker ps shows no %s container:\n%s", c, ps)
+		}
+	}
+	rootSSH(t, bed, m, "docker image inspect --format '{{.Id}}' registry.k8s.io/pause:3.10.1")
+
+	// A DaemonSet pod Running; a pod resolves kubernetes.default through CoreDNS and reaches
+	// the API through the service IP.
+	probe := images.ProbeRepository + ":" + images.ProbeTag
+	manifest := filepath.Join(t.TempDir(), "probe.yaml")
+	if err := os.WriteFile(manifest, []byte(fmt.Sprintf(probeDaemonSet, probe, m.Name)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustKubectl(t, kcfg, "apply", "-f", manifest)
+	mustKubectl(t, kcfg, "rollout", "status", "daemonset/e2e-probe", "--timeout=300s")
+	if out := mustKubectl(t, kcfg, "get", "daemonset", "e2e-probe", "-o", "jsonpath={.status.numberReady}"); strings.TrimSpace(out) != "1" {
+		t.Errorf("probe DaemonSet ready on %s nodes, want 1", out)
+	}
+	mustKubectl(t, kcfg, "wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/e2e-probe-dns", "--timeout=180s")
+	if out := mustKubectl(t, kcfg, "logs", "e2e-probe-dns", "-c", "dns"); !strings.Contains(out, "OK dns") {
+		t.Errorf("DNS from a pod: %s", out)
+	}
+	if out := mustKubectl(t, kcfg, "logs", "e2e-probe-dns", "-c", "api"); !strings.Contains(out, "OK api") {
+		t.Errorf("API through the service IP from a pod: %s", out)
+	}
+
+	// The re-run changes nothing.
+	first := r.out
+	start = time.Now()
+	r = kkLong(t, bin, args...)
+	rerunTime := time.Since(start)
+	if r.code != 0 {
+		t.Fatalf("re-run failed (exit %d)", r.code)
+	}
+	if c := changed(t, r.out); c != "0" {
+		t.Errorf("re-run changed %s tasks, want 0", c)
+	}
+	recordTimes(t, "all-in-one create with docker + cri-dockerd (1 machine)", createTime, rerunTime, first, r.out)
+}
