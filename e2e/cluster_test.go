@@ -138,17 +138,7 @@ func TestCreateClusterHA(t *testing.T) {
 	bundle := exportBundle(t, bin, e2eK8s)
 	bed := testbed.Require(t, testbed.Options{Name: "kkha"}, 5)
 	cfg := haCluster(t, bed)
-	work := filepath.Join(e2eDir(t), "work-ha")
-	os.RemoveAll(work)
-	args := []string{"create", "cluster", "-f", cfg, "-a", bundle, "-y", "--known-hosts", bed.KnownHosts, "--workdir", work}
-
-	start := time.Now()
-	r := kkLong(t, bin, args...)
-	createTime := time.Since(start)
-	if r.code != 0 {
-		t.Fatalf("kk create cluster failed (exit %d)", r.code)
-	}
-	kcfg := filepath.Join(work, "config-"+bed.Name)
+	c, kcfg := createOnBed(t, bin, bundle, cfg, bed, "work-ha")
 	if st, err := os.Stat(kcfg); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("admin kubeconfig %s: %v (mode %v), want mode 0600", kcfg, err, st)
 	}
@@ -231,18 +221,61 @@ func TestCreateClusterHA(t *testing.T) {
 		return err == nil
 	})
 
-	// The re-run changes nothing.
-	start = time.Now()
-	first := r.out
-	r = kkLong(t, bin, args...)
-	rerunTime := time.Since(start)
-	if r.code != 0 {
-		t.Fatalf("re-run failed (exit %d)", r.code)
+	c.rerunChangesNothing(t, "HA create (5 machines: 3 etcd + control plane, 2 workers, haproxy)")
+}
+
+// created is a kk create cluster that succeeded: what it printed, how long it took, and how
+// to run it again.
+type created struct {
+	out   string
+	took  time.Duration
+	again func() (string, error)
+}
+
+// timedCreate runs create, failing the test when it fails.
+func timedCreate(t *testing.T, create func() (string, error)) created {
+	t.Helper()
+	start := time.Now()
+	out, err := create()
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("kk create cluster failed: %v", err)
 	}
-	if c := changed(t, r.out); c != "0" {
-		t.Errorf("re-run changed %s tasks, want 0", c)
+	return created{out: out, took: took, again: create}
+}
+
+// createOnBed runs kk create cluster -f cfg -a bundle from this machine on bed's machines,
+// with its workdir (emptied first) under e2eDir, and returns the run and the admin kubeconfig
+// kk wrote.
+func createOnBed(t *testing.T, bin, bundle, cfg string, bed *testbed.Bed, workdir string) (created, string) {
+	t.Helper()
+	work := filepath.Join(e2eDir(t), workdir)
+	os.RemoveAll(work)
+	args := []string{"create", "cluster", "-f", cfg, "-a", bundle, "-y", "--known-hosts", bed.KnownHosts, "--workdir", work}
+	c := timedCreate(t, func() (string, error) {
+		r := kkLong(t, bin, args...)
+		if r.code != 0 {
+			return r.out, fmt.Errorf("exit %d", r.code)
+		}
+		return r.out, nil
+	})
+	return c, filepath.Join(work, "config-"+bed.Name)
+}
+
+// rerunChangesNothing runs the create again on the converged cluster: it must succeed and
+// change nothing. Both wall times are recorded under what.
+func (c created) rerunChangesNothing(t *testing.T, what string) {
+	t.Helper()
+	start := time.Now()
+	out, err := c.again()
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("re-run failed: %v", err)
 	}
-	recordTimes(t, "HA create (5 machines: 3 etcd + control plane, 2 workers, haproxy)", createTime, rerunTime, first, r.out)
+	if n := changed(t, out); n != "0" {
+		t.Errorf("re-run changed %s tasks, want 0", n)
+	}
+	recordTimes(t, what, c.took, took, c.out, out)
 }
 
 // recordTimes appends the create and re-run wall times, with kk's own per-phase times, to
@@ -333,15 +366,13 @@ func TestCreateClusterAllInOne(t *testing.T) {
 	copyToMachine(t, bed, m, bundle, "/root/bundle.tar.gz")
 	create := "cd /root && kk create cluster -a /root/bundle.tar.gz --with-kubernetes " + e2eK8s + " -y 2>&1"
 
-	start := time.Now()
-	out, err := sshLong(bed, m, create)
-	createTime := time.Since(start)
-	t.Logf("$ %s\n%s", create, out)
-	if err != nil {
-		t.Fatalf("all-in-one create failed: %v", err)
-	}
+	c := timedCreate(t, func() (string, error) {
+		out, err := sshLong(bed, m, create)
+		t.Logf("$ %s\n%s", create, out)
+		return out, err
+	})
 	kcfg := "/root/kubekey/config-" + m.Name
-	if !strings.Contains(out, "export KUBECONFIG="+kcfg) {
+	if !strings.Contains(c.out, "export KUBECONFIG="+kcfg) {
 		t.Errorf("kk did not name the kubeconfig %s", kcfg)
 	}
 	rootSSH(t, bed, m, "kubectl --kubeconfig "+kcfg+" wait --for=condition=Ready node --all --timeout=300s")
@@ -349,18 +380,7 @@ func TestCreateClusterAllInOne(t *testing.T) {
 	rootSSH(t, bed, m, "ETCDCTL_API=3 etcdctl --cacert /etc/ssl/etcd/ssl/ca.pem --cert /etc/ssl/etcd/ssl/admin.pem "+
 		"--key /etc/ssl/etcd/ssl/admin-key.pem --endpoints https://127.0.0.1:2379 endpoint health")
 
-	start = time.Now()
-	first := out
-	out, err = sshLong(bed, m, create)
-	rerunTime := time.Since(start)
-	t.Logf("$ %s (re-run)\n%s", create, out)
-	if err != nil {
-		t.Fatalf("all-in-one re-run failed: %v", err)
-	}
-	if c := changed(t, out); c != "0" {
-		t.Errorf("re-run changed %s tasks, want 0", c)
-	}
-	recordTimes(t, "all-in-one create (1 machine, kk runs on it)", createTime, rerunTime, first, out)
+	c.rerunChangesNothing(t, "all-in-one create (1 machine, kk runs on it)")
 }
 
 // sshLong runs cmd as root on m with a long time limit.

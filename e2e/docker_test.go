@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kk-project/kk/e2e/images"
 	"github.com/kk-project/kk/e2e/mirror"
@@ -58,17 +57,7 @@ func TestCreateClusterDocker(t *testing.T) {
 	bed := testbed.Require(t, testbed.Options{Name: "kkdock"}, 1)
 	m := bed.Machines[0]
 	cfg := dockerCluster(t, bed)
-	work := filepath.Join(e2eDir(t), "work-docker")
-	os.RemoveAll(work)
-	args := []string{"create", "cluster", "-f", cfg, "-a", bundle, "-y", "--known-hosts", bed.KnownHosts, "--workdir", work}
-
-	start := time.Now()
-	r := kkLong(t, bin, args...)
-	createTime := time.Since(start)
-	if r.code != 0 {
-		t.Fatalf("kk create cluster failed (exit %d)", r.code)
-	}
-	kcfg := filepath.Join(work, "config-"+bed.Name)
+	c, kcfg := createOnBed(t, bin, bundle, cfg, bed, "work-docker")
 
 	// The node is Ready and runs on docker through cri-dockerd.
 	mustKubectl(t, kcfg, "wait", "--for=condition=Ready", "node", "--all", "--timeout=300s")
@@ -113,16 +102,5 @@ func TestCreateClusterDocker(t *testing.T) {
 		t.Errorf("API through the service IP from a pod: %s", out)
 	}
 
-	// The re-run changes nothing.
-	first := r.out
-	start = time.Now()
-	r = kkLong(t, bin, args...)
-	rerunTime := time.Since(start)
-	if r.code != 0 {
-		t.Fatalf("re-run failed (exit %d)", r.code)
-	}
-	if c := changed(t, r.out); c != "0" {
-		t.Errorf("re-run changed %s tasks, want 0", c)
-	}
-	recordTimes(t, "all-in-one create with docker + cri-dockerd (1 machine)", createTime, rerunTime, first, r.out)
+	c.rerunChangesNothing(t, "all-in-one create with docker + cri-dockerd (1 machine)")
 }

@@ -53,17 +53,7 @@ func TestCreateClusterKubeVIP(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	work := filepath.Join(e2eDir(t), "work-vip")
-	os.RemoveAll(work)
-	args := []string{"create", "cluster", "-f", cfg, "-a", bundle, "-y", "--known-hosts", bed.KnownHosts, "--workdir", work}
-
-	start := time.Now()
-	r := kkLong(t, bin, args...)
-	createTime := time.Since(start)
-	if r.code != 0 {
-		t.Fatalf("kk create cluster failed (exit %d)", r.code)
-	}
-	kcfg := filepath.Join(work, "config-"+bed.Name)
+	c, kcfg := createOnBed(t, bin, bundle, cfg, bed, "work-vip")
 	if out := mustKubectl(t, kcfg, "config", "view", "-o", "jsonpath={.clusters[0].cluster.server}"); out != "https://"+vip+":6443" {
 		t.Errorf("admin kubeconfig server %q, want the VIP", out)
 	}
@@ -156,16 +146,5 @@ func TestCreateClusterKubeVIP(t *testing.T) {
 		t.Errorf("after recovery the VIP is held by %v, want exactly one control plane", h)
 	}
 
-	// The re-run changes nothing.
-	first := r.out
-	start = time.Now()
-	r = kkLong(t, bin, args...)
-	rerunTime := time.Since(start)
-	if r.code != 0 {
-		t.Fatalf("re-run failed (exit %d)", r.code)
-	}
-	if c := changed(t, r.out); c != "0" {
-		t.Errorf("re-run changed %s tasks, want 0", c)
-	}
-	recordTimes(t, "kube-vip create (3 machines: etcd + control plane + worker, ARP VIP)", createTime, rerunTime, first, r.out)
+	c.rerunChangesNothing(t, "kube-vip create (3 machines: etcd + control plane + worker, ARP VIP)")
 }

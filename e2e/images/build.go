@@ -444,7 +444,7 @@ func (b *builder) sha256(p string) (string, error) {
 	if s, ok := b.fileHash[p]; ok {
 		return s, nil
 	}
-	s, err := fileSHA256(p)
+	s, err := mirror.FileSHA256(p)
 	if err != nil {
 		return "", err
 	}

@@ -5,14 +5,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/kk-project/kk/e2e/mirror"
 )
 
 // Deb is one Debian package as apt knows it (the candidate version).
@@ -136,21 +136,8 @@ func fetchDebs(ctx context.Context, cacheDir string, debs []Deb) error {
 	return nil
 }
 
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
 func fileSHA256Is(p, want string) (bool, error) {
-	got, err := fileSHA256(p)
+	got, err := mirror.FileSHA256(p)
 	if err != nil {
 		return false, err
 	}

@@ -200,7 +200,7 @@ func (b *builder) run(ctx context.Context, j job) error {
 		if err != nil {
 			return fmt.Errorf("build did not produce %s: %w", out, err)
 		}
-		sum, err := fileSHA256(src)
+		sum, err := FileSHA256(src)
 		if err != nil {
 			return err
 		}
@@ -552,7 +552,7 @@ func placeBinary(src, stage, urlPath string) error {
 
 // writeHexSum writes the dl.k8s.io style checksum file: the hex digest only.
 func writeHexSum(stage, urlPath, sumPath string) error {
-	sum, err := fileSHA256(filepath.Join(stage, rel(urlPath)))
+	sum, err := FileSHA256(filepath.Join(stage, rel(urlPath)))
 	if err != nil {
 		return err
 	}
@@ -561,14 +561,15 @@ func writeHexSum(stage, urlPath, sumPath string) error {
 
 // writeSumLines writes a sha256sum(1) style file naming the artifact.
 func writeSumLines(stage, urlPath, sumPath string) error {
-	sum, err := fileSHA256(filepath.Join(stage, rel(urlPath)))
+	sum, err := FileSHA256(filepath.Join(stage, rel(urlPath)))
 	if err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(stage, rel(sumPath)), []byte(sum+"  "+path.Base(urlPath)+"\n"), 0o644)
 }
 
-func fileSHA256(p string) (string, error) {
+// FileSHA256 returns the hex sha256 of the file at p.
+func FileSHA256(p string) (string, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return "", err

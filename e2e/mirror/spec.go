@@ -191,8 +191,9 @@ func BinPath(project, version, bin string) string {
 	return fmt.Sprintf("/bin/%s/%s/linux/%s/%s", project, version, Arch, bin)
 }
 
-// Artifacts lists every file the mirror serves for spec, with its
-// checksum file and, for archives, the members it must contain.
+// Artifacts lists every file the mirror serves for spec with a checksum file of its own,
+// and, for archives, the members it must contain. Docker's and cri-dockerd's releases
+// publish no checksum file (kk's Manifest pins theirs), so they are not listed.
 func (s Spec) Artifacts() []Artifact {
 	var out []Artifact
 	for _, v := range s.Kubernetes {
@@ -244,6 +245,11 @@ func (s Spec) Artifacts() []Artifact {
 		p := RuncPath(s.Runc)
 		out = append(out, Artifact{Component: "runc", Name: path.Base(p), Version: s.Runc, Path: p,
 			Checksum: path.Dir(p) + "/runc.sha256sum", ChecksumFormat: SumLines})
+	}
+	if s.Registry != "" {
+		p := RegistryPath(s.Registry)
+		out = append(out, Artifact{Component: "registry", Name: path.Base(p), Version: s.Registry, Path: p,
+			Checksum: p + ".sha256", ChecksumFormat: HexOnly, Members: []string{"registry", "README.md", "LICENSE"}})
 	}
 	out = append(out, s.kubeVIPArtifact()...)
 	return out

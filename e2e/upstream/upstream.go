@@ -7,8 +7,6 @@ package upstream
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -133,26 +131,13 @@ func DockerManifest(d Dirs, k8s string) (string, error) {
 		{"docker", spec.Docker, mirror.DockerPath(spec.Docker)},
 		{"cri-dockerd", spec.CriDockerd, mirror.CriDockerdPath(spec.CriDockerd)},
 	} {
-		sum, err := fileSHA256(filepath.Join(d.Mirror, filepath.FromSlash(c.path)))
+		sum, err := mirror.FileSHA256(filepath.Join(d.Mirror, filepath.FromSlash(c.path)))
 		if err != nil {
 			return "", fmt.Errorf("docker manifest: %s %s is not in the local mirror (make mirror): %w", c.name, c.version, err)
 		}
 		fmt.Fprintf(&pins, "  - {component: %s, version: %s, arch: %s, sha256: %s}\n", c.name, c.version, mirror.Arch, sum)
 	}
 	return strings.Replace(man, "  images:\n", pins.String()+"  images:\n", 1), nil
-}
-
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // Export writes the Manifest for k8s into dir and runs `kk artifact export` (the kk binary

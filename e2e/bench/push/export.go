@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kk-project/kk/e2e/mirror"
 	"github.com/kk-project/kk/e2e/upstream"
 )
 
@@ -64,7 +63,7 @@ func runExport(ctx context.Context, c config, kk, man string, up upstream.Served
 		return s
 	}
 	s.size = st.Size()
-	if s.sha256, err = fileSHA256(out); err != nil {
+	if s.sha256, err = mirror.FileSHA256(out); err != nil {
 		s.err = err
 	}
 	return s
@@ -110,19 +109,6 @@ func measureExport(ctx context.Context, c config, kk, man string, up upstream.Se
 	_ = os.RemoveAll(wd)
 	_ = os.Remove(filepath.Join(work, "bundle-cold.tar.gz"))
 	return bundle, nil
-}
-
-func fileSHA256(p string) (string, error) {
-	fh, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer fh.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, fh); err != nil {
-		return "", fmt.Errorf("sha256 of %s: %w", p, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func tail(s string, n int) string {

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/kk-project/kk/e2e/mirror"
 	"github.com/kk-project/kk/e2e/testbed"
 )
 
@@ -135,7 +136,7 @@ func protoUpload(ctx context.Context, cfg *ssh.ClientConfig, m testbed.Machine, 
 		}
 		mark("remote probe")
 		if code == 0 && strings.TrimSpace(out) == fmt.Sprint(st.Size()) {
-			want, err := fileSHA256(bundle)
+			want, err := mirror.FileSHA256(bundle)
 			if err != nil {
 				return ts, err
 			}
@@ -145,7 +146,7 @@ func protoUpload(ctx context.Context, cfg *ssh.ClientConfig, m testbed.Machine, 
 		}
 		mark("local sha256")
 	} else {
-		want, err := fileSHA256(bundle) // Upload hashes the local content first
+		want, err := mirror.FileSHA256(bundle) // Upload hashes the local content first
 		if err != nil {
 			return ts, err
 		}

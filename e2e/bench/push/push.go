@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kk-project/kk/e2e/mirror"
 	"github.com/kk-project/kk/e2e/testbed"
 	"github.com/kk-project/kk/pipeline/connector"
 )
@@ -97,7 +98,7 @@ func measurePush(ctx context.Context, c config, bed *testbed.Bed, bundle string,
 	}
 	r.bundleSize = st.Size()
 	start := time.Now()
-	if r.bundleSum, err = fileSHA256(bundle); err != nil {
+	if r.bundleSum, err = mirror.FileSHA256(bundle); err != nil {
 		return err
 	}
 	r.hashOnce = time.Since(start)
