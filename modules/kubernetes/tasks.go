@@ -220,12 +220,12 @@ func tail(s string, n int) string {
 // kube-proxy) run after the API server is up.
 const initDone = "/etc/kubernetes/kk-init.done"
 
-// stopStrayKubeadm ends a kubeadm left running by an interrupted run (a closed SSH session does
-// not stop it), so that it cannot race the run that takes over.
 // initialised is a shell test for a finished kubeadm init whose result is still there (kubeadm
 // reset removes admin.conf, not kk's mark).
 const initialised = "[ -f " + initDone + " ] && [ -f " + AdminConf + " ]"
 
+// stopStrayKubeadm ends a kubeadm left running by an interrupted run (a closed SSH session does
+// not stop it), so that it cannot race the run that takes over.
 const stopStrayKubeadm = `if pgrep -x kubeadm >/dev/null; then pkill -TERM -x kubeadm; ` +
 	`for i in $(seq 50); do pgrep -x kubeadm >/dev/null || break; sleep 0.2; done; pkill -KILL -x kubeadm; sleep 0.5; fi; true`
 
@@ -489,6 +489,7 @@ func joinTask(s Spec, st *runState, name, desc string, sel pipeline.Selector, af
 			if _, err := t.Sudo(ctx, stopStrayKubeadm); err != nil {
 				return false, fmt.Errorf("stop a kubeadm left running by an earlier run: %w", err)
 			}
+			// asked again now that no kubeadm runs: a stopped join may have got further
 			state, err := joined(ctx, t, n.ControlPlane)
 			if err != nil || state == joinedAll {
 				return false, err

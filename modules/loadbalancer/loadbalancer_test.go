@@ -18,6 +18,7 @@ import (
 	"github.com/kk-project/kk/modules/facts"
 	"github.com/kk-project/kk/pipeline"
 	"github.com/kk-project/kk/pipeline/connector"
+	"github.com/kk-project/kk/pipeline/connector/connectortest"
 )
 
 // cluster returns n control planes (cp1..) and two pure workers (w1, w2) plus a control
@@ -508,28 +509,6 @@ func TestWaitKubeVIPRestarted(t *testing.T) {
 	}
 }
 
-// fakeConn answers every command with exit 0 except those containing one of fail (exit 1),
-// and keeps the files uploaded.
-type fakeConn struct {
-	fail  []string
-	files map[string][]byte
-}
-
-func (c *fakeConn) Exec(_ context.Context, cmd string, _ connector.ExecOptions) (connector.Result, error) {
-	for _, f := range c.fail {
-		if strings.Contains(cmd, f) {
-			return connector.Result{Cmd: cmd, ExitCode: 1}, nil
-		}
-	}
-	return connector.Result{Cmd: cmd}, nil
-}
-func (c *fakeConn) Upload(_ context.Context, f connector.File) (bool, error) {
-	c.files[f.Path] = f.Data
-	return true, nil
-}
-func (c *fakeConn) Fetch(context.Context, string) ([]byte, error) { return nil, nil }
-func (c *fakeConn) Close() error                                  { return nil }
-
 // TestKubeVIPKubeconfigBeforeAndAfterInit: on a first control plane where admin.conf exists
 // (after kubeadm init, or left by an init that was interrupted), the manifest task mounts
 // admin.conf, while the manifest written right before kubeadm init mounts super-admin.conf.
@@ -539,7 +518,7 @@ func TestKubeVIPKubeconfigBeforeAndAfterInit(t *testing.T) {
 	mounted := func(task pipeline.Task) string {
 		t.Helper()
 		// admin.conf exists ([ -s ... ] answers 0); the manifest is not there yet (sha256sum)
-		conn := &fakeConn{fail: []string{"sha256sum"}, files: map[string][]byte{}}
+		conn := &connectortest.Script{Fail: []string{"sha256sum"}}
 		g, err := pipeline.NewGraph([]pipeline.Task{task},
 			[]*pipeline.Host{pipeline.NewHost("cp1", nil, func(context.Context) (connector.Connector, error) { return conn, nil })})
 		if err != nil {
@@ -548,9 +527,9 @@ func TestKubeVIPKubeconfigBeforeAndAfterInit(t *testing.T) {
 		if _, err := pipeline.Run(context.Background(), g, pipeline.Options{Name: "vip"}); err != nil {
 			t.Fatal(err)
 		}
-		data, ok := conn.files["/etc/kubernetes/manifests/kube-vip.yaml"]
+		data, ok := conn.Files()["/etc/kubernetes/manifests/kube-vip.yaml"]
 		if !ok {
-			t.Fatalf("%s wrote no manifest (files %v)", task.Name, conn.files)
+			t.Fatalf("%s wrote no manifest (files %v)", task.Name, conn.Files())
 		}
 		return parsePod(t, data).Spec.Volumes[0].HostPath.Path
 	}

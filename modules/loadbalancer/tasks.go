@@ -133,11 +133,8 @@ func WriteKubeVIPManifest(ctx context.Context, t *pipeline.Target, s Spec) (bool
 	if err != nil {
 		return false, err
 	}
-	p := manifestPath(s.KubeVIP.ManifestDir, "kube-vip")
-	if ok, err := t.Test(ctx, fileIs(p, data)); err != nil || ok {
-		return false, err
-	}
-	return t.Upload(ctx, connector.File{Path: p, Data: data, Mode: 0o644})
+	// Upload leaves a file that already has this content and mode as it is
+	return t.Upload(ctx, connector.File{Path: manifestPath(s.KubeVIP.ManifestDir, "kube-vip"), Data: data, Mode: 0o644})
 }
 
 // renderKubeVIP renders t's kube-vip manifest: the VIP on the configured interface (or the

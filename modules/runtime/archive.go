@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"sort"
+	"strings"
 )
 
 // ArchiveRefs lists the image references named in the index.json of an OCI layout tar
@@ -43,13 +44,7 @@ func ArchiveRefs(archive string) ([]string, error) {
 		seen := map[string]bool{}
 		var refs []string
 		for _, m := range idx.Manifests {
-			r := m.Annotations["io.containerd.image.name"]
-			if r == "" {
-				if n := m.Annotations["org.opencontainers.image.ref.name"]; len(n) > 0 && containsSlash(n) {
-					r = n
-				}
-			}
-			if r != "" && !seen[r] {
+			if r := indexRef(m.Annotations); r != "" && !seen[r] {
 				seen[r] = true
 				refs = append(refs, r)
 			}
@@ -59,11 +54,15 @@ func ArchiveRefs(archive string) ([]string, error) {
 	}
 }
 
-func containsSlash(s string) bool {
-	for _, c := range s {
-		if c == '/' {
-			return true
-		}
+// indexRef is the image reference an index.json entry's annotations name:
+// io.containerd.image.name, else org.opencontainers.image.ref.name when it is a full
+// reference (has a slash; a bare tag names no image), else "".
+func indexRef(annotations map[string]string) string {
+	if r := annotations["io.containerd.image.name"]; r != "" {
+		return r
 	}
-	return false
+	if n := annotations["org.opencontainers.image.ref.name"]; strings.Contains(n, "/") {
+		return n
+	}
+	return ""
 }

@@ -288,12 +288,7 @@ func dockerManifest(files map[string][]byte, arch string) ([]byte, error) {
 	var out []*dockerSaveEntry
 	byManifest := map[string]*dockerSaveEntry{}
 	for _, d := range idx.Manifests {
-		ref := d.Annotations["io.containerd.image.name"]
-		if ref == "" {
-			if n := d.Annotations["org.opencontainers.image.ref.name"]; containsSlash(n) {
-				ref = n
-			}
-		}
+		ref := indexRef(d.Annotations)
 		if ref == "" || strings.Contains(ref, "@") {
 			continue // docker tags images by name:tag only
 		}
