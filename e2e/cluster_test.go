@@ -32,13 +32,19 @@ func haCluster(t *testing.T, bed *testbed.Bed) string {
 		{`port: 6443}`, `port: 6443, internalLoadbalancer: haproxy}`},
 	})
 	// One addon from a YAML file, installed last (and waited for) by the addons phase.
-	dir := t.TempDir()
-	addon := filepath.Join(dir, "addon.yaml")
+	addon := filepath.Join(t.TempDir(), "addon.yaml")
 	if err := os.WriteFile(addon, []byte(addonYAML), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s = strings.TrimRight(s, "\n") + "\n  addons:\n  - name: e2e-addon\n    namespace: e2e-addon\n    sources:\n      yaml:\n        path:\n        - " + addon + "\n"
-	p := filepath.Join(dir, "cluster-ha.yaml")
+	return writeClusterFile(t, "cluster-ha.yaml", s)
+}
+
+// writeClusterFile writes the Cluster file s as name in a directory of the test's own and
+// returns its path.
+func writeClusterFile(t *testing.T, name, s string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
 	}

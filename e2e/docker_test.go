@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -25,26 +24,12 @@ const dockerDataRoot = "/var/lib/containerd/docker"
 // Docker with cri-dockerd.
 func dockerCluster(t *testing.T, bed *testbed.Bed) string {
 	t.Helper()
-	data, err := os.ReadFile(bed.ClusterFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(data)
-	old := "containerManager: containerd}"
-	if !strings.Contains(s, old) {
-		t.Fatalf("testbed cluster file has no %q", old)
-	}
 	// The test machines share this VM's disk, which the parallel test beds fill to around
 	// kubelet's default imagefs.available threshold (15%): the eviction thresholds are set
 	// low so that no pod is evicted for a disk the machine does not own.
-	s = strings.Replace(s, old, "containerManager: docker, kubeletConfiguration: {evictionHard: {imagefs.available: 2%, nodefs.available: 2%}}}", 1)
-	s = regexp.MustCompile(`version: v[0-9.]+`).ReplaceAllString(s, "version: "+e2eK8s)
-	s = strings.TrimRight(s, "\n") + "\n  registry: {dataRoot: " + dockerDataRoot + "}\n"
-	p := filepath.Join(t.TempDir(), "cluster-docker.yaml")
-	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	s := bedCluster(t, bed, [][2]string{{"containerManager: containerd}",
+		"containerManager: docker, kubeletConfiguration: {evictionHard: {imagefs.available: 2%, nodefs.available: 2%}}}"}})
+	return writeClusterFile(t, "cluster-docker.yaml", strings.TrimRight(s, "\n")+"\n  registry: {dataRoot: "+dockerDataRoot+"}\n")
 }
 
 // TestCreateClusterDocker builds an all-in-one cluster whose container manager is Docker

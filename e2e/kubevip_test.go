@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -49,10 +48,7 @@ func TestCreateClusterKubeVIP(t *testing.T) {
 		{"control-plane: [n1]", "control-plane: [n1, n2, n3]"},
 		{`address: "", port: 6443}`, `address: "` + vip + `", port: 6443, internalLoadbalancer: kube-vip}`},
 	})
-	cfg := filepath.Join(t.TempDir(), "cluster-vip.yaml")
-	if err := os.WriteFile(cfg, []byte(s), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeClusterFile(t, "cluster-vip.yaml", s)
 	c, kcfg := createOnBed(t, bin, bundle, cfg, bed, "work-vip")
 	if out := mustKubectl(t, kcfg, "config", "view", "-o", "jsonpath={.clusters[0].cluster.server}"); out != "https://"+vip+":6443" {
 		t.Errorf("admin kubeconfig server %q, want the VIP", out)

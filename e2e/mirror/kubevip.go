@@ -12,15 +12,6 @@ const KubeVIPModule = "github.com/kube-vip/kube-vip"
 // (ghcr.io/kube-vip/kube-vip), so it lives under BinPath.
 func KubeVIPPath(version string) string { return BinPath("kube-vip", version, "kube-vip") }
 
-// kubeVIPArtifact is the kube-vip binary of spec (nil when spec builds none).
-func (s Spec) kubeVIPArtifact() []Artifact {
-	if s.KubeVIP == "" {
-		return nil
-	}
-	p := KubeVIPPath(s.KubeVIP)
-	return []Artifact{{Component: "kube-vip", Name: "kube-vip", Version: s.KubeVIP, Path: p, Checksum: p + ".sha256", ChecksumFormat: HexOnly}}
-}
-
 // kubeVIPJob builds the module's main package (the repository root) as upstream's Makefile
 // does: static, with main.Version and main.Build set (upstream's Build is the git commit;
 // here it is the version, as the module proxy has no commit).

@@ -251,7 +251,10 @@ func (s Spec) Artifacts() []Artifact {
 		out = append(out, Artifact{Component: "registry", Name: path.Base(p), Version: s.Registry, Path: p,
 			Checksum: p + ".sha256", ChecksumFormat: HexOnly, Members: []string{"registry", "README.md", "LICENSE"}})
 	}
-	out = append(out, s.kubeVIPArtifact()...)
+	if s.KubeVIP != "" {
+		p := KubeVIPPath(s.KubeVIP)
+		out = append(out, Artifact{Component: "kube-vip", Name: "kube-vip", Version: s.KubeVIP, Path: p, Checksum: p + ".sha256", ChecksumFormat: HexOnly})
+	}
 	return out
 }
 
