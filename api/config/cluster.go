@@ -180,6 +180,9 @@ type Kubernetes struct {
 	// generated KubeletConfiguration / KubeProxyConfiguration (nil when unset).
 	KubeletConfiguration   map[string]any
 	KubeProxyConfiguration map[string]any
+	// NvidiaRuntime makes nvidia the default containerd runtime on GPU nodes (KubeKey 3.1's
+	// kubernetes.nvidiaRuntime).
+	NvidiaRuntime bool
 }
 
 // Etcd types.
@@ -214,6 +217,9 @@ type Etcd struct {
 	MaxSnapshots            int
 	MaxWals                 int
 	LogLevel                string
+	// ExtraArgs are extra etcd flags ("flag-name" -> value, without the leading "--"),
+	// KubeKey 3.1's etcd.extraArgs; they win over the flags kk derives from the fields above.
+	ExtraArgs map[string]string
 }
 
 // ExternalEtcd says how to reach an etcd cluster kk does not manage.
@@ -281,6 +287,11 @@ type Calico struct {
 	VethMTU         int    // 0: auto-detect
 	IPv4NatOutgoing bool   // default true
 	DefaultIPPool   bool   // default true
+	// Typha runs calico-typha (KubeKey turns it on for clusters of 50 nodes or more).
+	Typha bool
+	// ReplicaCount and NodeSelector place calico-kube-controllers and typha.
+	ReplicaCount int
+	NodeSelector map[string]string
 }
 
 // Flannel tunes Flannel.
@@ -305,6 +316,12 @@ type Registry struct {
 	InsecureRegistries []string
 	DataRoot           string
 	BridgeIP           string
+	// ContainerdDataDir and DockerDataDir are the container runtime's data root on every
+	// node (containerd's root, docker's data-root); "" keeps the runtime's default.
+	// RegistryDataDir is where the registry kk deploys on registry hosts keeps its data.
+	ContainerdDataDir string
+	DockerDataDir     string
+	RegistryDataDir   string
 	// Auths maps a registry host to its credentials.
 	Auths            map[string]RegistryAuth
 	NamespaceRewrite *NamespaceRewrite
@@ -356,6 +373,9 @@ type Chart struct {
 // AddonYaml lists manifests (local paths or URLs) applied in order.
 type AddonYaml struct {
 	Path []string
+	// Values are "key=value" pairs substituted into the manifests ({{ .Values.key }}),
+	// KubeKey 3.1's sources.yaml.values.
+	Values []string
 }
 
 // KubeSphere is KubeKey's switch to install KubeSphere on top of the cluster.
