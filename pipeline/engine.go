@@ -171,16 +171,22 @@ func release(u *unit) []*unit {
 }
 
 // skipReason says why a ready unit must not run, or "".
+// A task left out by configuration (Task.Skip) counts as finished for its waiters, unless it
+// was skipped for a failure before it.
 func skipReason(u *unit, stopped string) string {
 	for _, d := range u.deps {
 		switch d.result.Status {
 		case StatusFailed:
 			return fmt.Sprintf("%s failed on %s", d.task.Name, d.host.Name)
 		case StatusSkipped:
-			if d.host == u.host || u.task.Barrier {
+			leftOut := d.task.Skip != "" && d.result.Message == d.task.Skip
+			if !leftOut && (d.host == u.host || u.task.Barrier) {
 				return fmt.Sprintf("%s was skipped on %s", d.task.Name, d.host.Name)
 			}
 		}
+	}
+	if u.task.Skip != "" {
+		return u.task.Skip
 	}
 	return stopped
 }

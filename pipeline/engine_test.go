@@ -376,3 +376,39 @@ func TestFailedDialLeavesNothingToClose(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSkippedByConfigurationLetsLaterTasksRun(t *testing.T) {
+	r := &recorder{}
+	fail := Task{Name: "bad", Hosts: AllHosts(), Run: func(ctx context.Context, t *Target) (bool, error) {
+		if t.Name == "h2" {
+			return false, errors.New("boom")
+		}
+		return false, nil
+	}}
+	left := recTask(r, "left-out", AllHosts())
+	left.Skip = "not configured"
+	after := recTask(r, "after", AllHosts(), "left-out")
+	// a left-out task after a failure still stops what follows it on that host
+	left2 := recTask(r, "left-out-2", AllHosts(), "bad")
+	left2.Skip = "not configured"
+	after2 := recTask(r, "after-2", AllHosts(), "left-out-2")
+	g, err := NewGraph([]Task{fail, left, after, left2, after2}, hosts(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, _ := Run(context.Background(), g, Options{Failure: ContinueOnFailure})
+	if r.index("left-out@h1") >= 0 || r.index("left-out-2@h1") >= 0 {
+		t.Errorf("a left-out task ran: %v", r.seq)
+	}
+	if r.index("after@h1") < 0 || r.index("after@h2") < 0 || r.index("after-2@h1") < 0 {
+		t.Errorf("tasks after a left-out task did not run: %v", r.seq)
+	}
+	if r.index("after-2@h2") >= 0 {
+		t.Errorf("after-2 ran on h2 after a failure: %v", r.seq)
+	}
+	var plan strings.Builder
+	rep.WritePlan(&plan)
+	if !strings.Contains(plan.String(), "skipped: not configured") {
+		t.Errorf("plan lacks the reason:\n%s", plan.String())
+	}
+}

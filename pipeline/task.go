@@ -29,6 +29,11 @@ type Task struct {
 	// ReadOnly marks a task that only inspects hosts (gathering facts): it runs in dry-run too.
 	ReadOnly bool
 
+	// Skip, when not empty, leaves the task out by configuration: it runs on no host, each of
+	// its results is skipped with this reason (so plans say why), and the tasks after it run as
+	// if it had finished.
+	Skip string
+
 	Check func(ctx context.Context, t *Target) (done bool, err error)
 	Run   func(ctx context.Context, t *Target) (changed bool, err error)
 
