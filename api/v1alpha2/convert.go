@@ -12,6 +12,7 @@ import (
 
 // build defaults, converts and validates obj, reporting into rep.
 func build(obj *Cluster, source string, o ParseOptions, rep *report) *config.Cluster {
+	upgradeLegacy(obj, rep)
 	setDefaults(obj)
 	v := &validator{rep: rep, opts: o}
 	known := v.hosts(obj.Spec.Hosts)
@@ -35,6 +36,7 @@ func build(obj *Cluster, source string, o ParseOptions, rep *report) *config.Clu
 	for i := range s.Hosts {
 		c.Hosts = append(c.Hosts, convertHost(&s.Hosts[i], roles[s.Hosts[i].Name], o))
 	}
+	calicoPlacement(s.Network.Calico, c, rep)
 	v.cluster(obj, c)
 	return c
 }
@@ -145,6 +147,7 @@ func convertKubernetes(k Kubernetes) config.Kubernetes {
 		ApiserverCertExtraSans:   k.ApiserverCertExtraSans,
 		KubeletConfiguration:     k.KubeletConfiguration,
 		KubeProxyConfiguration:   k.KubeProxyConfiguration,
+		NvidiaRuntime:            k.NvidiaRuntime != nil && *k.NvidiaRuntime,
 	}
 }
 
@@ -174,6 +177,7 @@ func convertEtcd(e EtcdCluster, o ParseOptions) config.Etcd {
 		MaxSnapshots:            *e.MaxSnapshots,
 		MaxWals:                 *e.MaxWals,
 		LogLevel:                *e.LogLevel,
+		ExtraArgs:               nilIfEmpty(e.ExtraArgs),
 	}
 }
 
@@ -228,6 +232,9 @@ func convertRegistry(r RegistryConfig) config.Registry {
 		InsecureRegistries: r.InsecureRegistries,
 		DataRoot:           r.DataRoot,
 		BridgeIP:           r.BridgeIP,
+		ContainerdDataDir:  r.ContainerdDataDir,
+		DockerDataDir:      r.DockerDataDir,
+		RegistryDataDir:    r.RegistryDataDir,
 	}
 	if len(r.Auths) > 0 {
 		out.Auths = map[string]config.RegistryAuth{}
@@ -251,11 +258,19 @@ func convertAddons(in []Addon) []config.Addon {
 			Delay:     a.Delay,
 			Sources: config.AddonSources{
 				Chart: config.Chart(a.Sources.Chart),
-				Yaml:  config.AddonYaml{Path: a.Sources.Yaml.Path},
+				Yaml:  config.AddonYaml{Path: a.Sources.Yaml.Path, Values: a.Sources.Yaml.Values},
 			},
 		})
 	}
 	return out
+}
+
+// nilIfEmpty is a's map, nil when it has no entry.
+func nilIfEmpty(a FlagArgs) map[string]string {
+	if len(a) == 0 {
+		return nil
+	}
+	return a
 }
 
 // toMap turns a section into its JSON form as a map (nil when it is unset).

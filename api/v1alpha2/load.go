@@ -8,6 +8,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -102,7 +103,7 @@ func encodeNode(n *yaml.Node) ([]byte, error) {
 func pickClusterDocument(data []byte, rep *report) *yaml.Node {
 	roots, err := documents(data)
 	if err != nil {
-		line, msg := yamlErrorLine(err)
+		line, msg := yamlErrorLine(data, err)
 		rep.errorAt("", line, "invalid YAML: %s", msg)
 		return nil
 	}
@@ -227,14 +228,62 @@ func scalarField(m *yaml.Node, key string) (int, string) {
 	return 0, ""
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): `)
+var (
+	yamlLineRE   = regexp.MustCompile(`^yaml: line (\d+): `)
+	yamlAnchorRE = regexp.MustCompile(`^yaml: unknown anchor '(.*)' referenced$`)
+)
 
-// yamlErrorLine splits a yaml.v3 syntax error into its line and message.
-func yamlErrorLine(err error) (int, string) {
+// parserProblems are the messages of yaml.v3's parser (as opposed to its scanner). For
+// these yaml.v3 prints its 0-based line (the line of the construct being parsed, else of the
+// problem): one less than the file's line, and no line at all on the first one. Scanner
+// messages carry the 1-based line already.
+var parserProblems = []string{
+	"did not find expected <stream-start>",
+	"did not find expected <document start>",
+	"did not find expected node content",
+	"did not find expected key",
+	"did not find expected '-' indicator",
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"found duplicate %YAML directive",
+	"found duplicate %TAG directive",
+	"found incompatible YAML document",
+	"found undefined tag handle",
+}
+
+// decoderProblems start the messages of yaml.v3's errors that are not syntax errors (they
+// come after parsing, without a line).
+var decoderProblems = []string{"unknown anchor", "document contains excessive aliasing", "anchor '", "attempted to go past", "cannot decode"}
+
+// yamlErrorLine splits a yaml.v3 syntax error of data into the file's (1-based) line and the
+// message; the line is 0 when the error names none.
+func yamlErrorLine(data []byte, err error) (int, string) {
 	msg := err.Error()
+	line := 0
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return n, msg[len(m[0]):]
+		line, _ = strconv.Atoi(m[1])
+		msg = msg[len(m[0]):]
+	} else {
+		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
-	return 0, strings.TrimPrefix(msg, "yaml: ")
+	switch {
+	case slices.Contains(parserProblems, msg):
+		line++
+	case line == 0 && !slices.ContainsFunc(decoderProblems, func(p string) bool { return strings.HasPrefix(msg, p) }):
+		line = 1 // a scanner error on the first line
+	}
+	if m := yamlAnchorRE.FindStringSubmatch(err.Error()); m != nil {
+		line = aliasLine(data, m[1])
+	}
+	return line, msg
+}
+
+// aliasLine is the line of the first use of alias *name in data (0 when not found).
+func aliasLine(data []byte, name string) int {
+	re := regexp.MustCompile(`\*` + regexp.QuoteMeta(name) + `(?:[\s,\]}]|$)`)
+	loc := re.FindIndex(data)
+	if loc == nil {
+		return 0
+	}
+	return bytes.Count(data[:loc[0]], []byte("\n")) + 1
 }

@@ -153,9 +153,9 @@ func TestStringsKeptAsWritten(t *testing.T) {
 }
 
 func TestYAML11Booleans(t *testing.T) {
-	src := base + "  kubernetes:\n    autoRenewCerts: yes\n  network:\n    multusCNI: {enabled: on}\n"
+	src := base + "  kubernetes:\n    autoRenewCerts: yes\n    kata: {enabled: on}\n"
 	c, _ := mustParse(t, src)
-	if !c.Kubernetes.AutoRenewCerts || !c.Network.MultusCNI {
+	if !c.Kubernetes.AutoRenewCerts || !c.Kubernetes.Kata {
 		t.Error("yes/on not read as true")
 	}
 }

@@ -54,7 +54,7 @@ func ParseManifest(source string, data []byte) (*Manifest, Warnings, error) {
 func pickManifestDocument(data []byte, rep *report) *yaml.Node {
 	roots, err := documents(data)
 	if err != nil {
-		line, msg := yamlErrorLine(err)
+		line, msg := yamlErrorLine(data, err)
 		rep.errorAt("", line, "invalid YAML: %s", msg)
 		return nil
 	}

@@ -40,6 +40,10 @@ func (s *schemaCheck) walk(n *yaml.Node, t reflect.Type, path string, depth int)
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	if t == flagArgsType {
+		s.walkFlagArgs(n, path)
+		return
+	}
 	switch t.Kind() {
 	case reflect.Interface:
 		s.walkAny(n, path, depth)
@@ -70,10 +74,8 @@ func (s *schemaCheck) walk(n *yaml.Node, t reflect.Type, path string, depth int)
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			s.typeError(n, path, "a string")
-		} else if n.ShortTag() != "!!str" || isBool(n) {
-			// Keep the text as written: unquoted, 1.30 would decode as "1.3"
-			// and yes as "true".
-			n.Tag, n.Style = "!!str", yaml.DoubleQuotedStyle
+		} else {
+			keepText(n)
 		}
 	case reflect.Bool:
 		if n.Kind != yaml.ScalarNode || !isBool(n) {
@@ -88,6 +90,14 @@ func (s *schemaCheck) walk(n *yaml.Node, t reflect.Type, path string, depth int)
 		if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!int" && n.ShortTag() != "!!float") {
 			s.typeError(n, path, "a number")
 		}
+	}
+}
+
+// keepText makes scalar n a string holding its text as written: unquoted, 1.30 would
+// decode as "1.3" and yes as "true".
+func keepText(n *yaml.Node) {
+	if n.ShortTag() != "!!str" || isBool(n) {
+		n.Tag, n.Style = "!!str", yaml.DoubleQuotedStyle
 	}
 }
 

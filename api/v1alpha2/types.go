@@ -21,6 +21,9 @@ type ObjectMeta struct {
 	Namespace   string            `json:"namespace,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
+	// CreationTimestamp is accepted (Kubernetes tooling and KubeKey's "kk create config"
+	// write "creationTimestamp: null") and ignored.
+	CreationTimestamp any `json:"creationTimestamp,omitempty"`
 }
 
 // ClusterSpec is the body of a Cluster.

@@ -11,6 +11,7 @@ type Kubernetes struct {
 	MaxPods                  int             `json:"maxPods,omitempty"`
 	PodPidsLimit             int             `json:"podPidsLimit,omitempty"`
 	NodeCidrMaskSize         int             `json:"nodeCidrMaskSize,omitempty"`
+	NodeCidrMaskSizeIPv6     int             `json:"nodeCidrMaskSizeIPv6,omitempty"`
 	ApiserverCertExtraSans   []string        `json:"apiserverCertExtraSans,omitempty"`
 	ProxyMode                string          `json:"proxyMode,omitempty"`
 	AutoRenewCerts           *bool           `json:"autoRenewCerts,omitempty"`
@@ -28,6 +29,16 @@ type Kubernetes struct {
 	KubeletConfiguration     map[string]any  `json:"kubeletConfiguration,omitempty"`
 	KubeProxyConfiguration   map[string]any  `json:"kubeProxyConfiguration,omitempty"`
 	Audit                    Toggle          `json:"audit,omitempty"`
+	// NvidiaRuntime (KubeKey 3.1) makes nvidia containerd's default runtime on GPU nodes.
+	NvidiaRuntime *bool `json:"nvidiaRuntime,omitempty"`
+
+	// Fields of older KubeKey files, read with a warning (see compat.go). ImageRepo is
+	// KubeKey 1.x's; the etcd backup fields moved from kubernetes to etcd in KubeKey 2.1.
+	ImageRepo           string `json:"imageRepo,omitempty"`
+	EtcdBackupDir       string `json:"etcdBackupDir,omitempty"`
+	EtcdBackupPeriod    int    `json:"etcdBackupPeriod,omitempty"`
+	KeepBackupNumber    int    `json:"keepBackupNumber,omitempty"`
+	EtcdBackupScriptDir string `json:"etcdBackupScript,omitempty"`
 }
 
 // Toggle is an {enabled: bool} switch (kata, nodeFeatureDiscovery, audit, multusCNI).
@@ -59,6 +70,9 @@ type EtcdCluster struct {
 	MaxSnapshots            *int         `json:"maxSnapshots,omitempty"`
 	MaxWals                 *int         `json:"maxWals,omitempty"`
 	LogLevel                *string      `json:"logLevel,omitempty"`
+	// ExtraArgs (KubeKey 3.1) are extra etcd flags: a list of "--name=value" as KubeKey
+	// writes them, or a mapping name: value.
+	ExtraArgs FlagArgs `json:"extraArgs,omitempty"`
 }
 
 // ExternalEtcd is spec.etcd.external.

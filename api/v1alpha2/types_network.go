@@ -21,6 +21,25 @@ type CalicoCfg struct {
 	VethMTU         int    `json:"vethMTU,omitempty"`
 	Ipv4NatOutgoing *bool  `json:"ipv4NatOutgoing,omitempty"`
 	DefaultIPPOOL   *bool  `json:"defaultIPPOOL,omitempty"`
+	// The fields below are KubeKey 3.1's.
+	IPAutoDetectionMethod string           `json:"ipAutoDetectionMethod,omitempty"`
+	Ipv6NatOutgoing       *bool            `json:"ipv6NatOutgoing,omitempty"`
+	Typha                 CalicoTypha      `json:"typha,omitempty"`
+	Controller            CalicoController `json:"controller,omitempty"`
+}
+
+// CalicoTypha is spec.network.calico.typha. KubeKey runs typha when enabled is true or the
+// cluster has more than 50 nodes.
+type CalicoTypha struct {
+	Enabled      *bool             `json:"enabled,omitempty"`
+	Replicas     int               `json:"replicas,omitempty"`
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+}
+
+// CalicoController is spec.network.calico.controller (calico-kube-controllers).
+type CalicoController struct {
+	Replicas     int               `json:"replicas,omitempty"`
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
 }
 
 // FlannelCfg is spec.network.flannel.
@@ -97,6 +116,15 @@ type RegistryConfig struct {
 	BridgeIP           string                  `json:"bridgeIP,omitempty"`
 	Auths              map[string]RegistryAuth `json:"auths,omitempty"`
 	NamespaceRewrite   *NamespaceRewrite       `json:"namespaceRewrite,omitempty"`
+	// ContainerdDataDir, DockerDataDir and RegistryDataDir are KubeKey 3.1's data roots of
+	// containerd, docker and the registry kk deploys.
+	ContainerdDataDir string `json:"containerdDataDir,omitempty"`
+	DockerDataDir     string `json:"dockerDataDir,omitempty"`
+	RegistryDataDir   string `json:"registryDataDir,omitempty"`
+	// Port (KubeKey 3.x) is the port of the registry KubeKey deploys; RemoteMirrors (KubeKey
+	// 3.1) is free-form. kk reads both and warns that it ignores them.
+	Port          int `json:"port,omitempty"`
+	RemoteMirrors any `json:"remoteMirrors,omitempty"`
 }
 
 // RegistryAuth is one entry of spec.registry.auths.
@@ -122,6 +150,9 @@ type Addon struct {
 	Sources   Sources `json:"sources,omitempty"`
 	Retries   int     `json:"retries,omitempty"`
 	Delay     int     `json:"delay,omitempty"`
+	// PreInstall and PostInstall (KubeKey 3.1) are scripts run around the addon's install.
+	PreInstall  []CustomScripts `json:"preInstall,omitempty"`
+	PostInstall []CustomScripts `json:"postInstall,omitempty"`
 }
 
 // Sources is spec.addons[].sources.
@@ -144,4 +175,6 @@ type Chart struct {
 // Yaml is spec.addons[].sources.yaml.
 type Yaml struct {
 	Path []string `json:"path,omitempty"`
+	// Values (KubeKey 3.1) are "key=value" pairs substituted into the manifests.
+	Values []string `json:"values,omitempty"`
 }

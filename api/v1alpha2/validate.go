@@ -24,6 +24,7 @@ func (v *validator) cluster(obj *Cluster, c *config.Cluster) {
 	v.registry(c.Registry)
 	v.addons(c.Addons)
 	v.system(c.System)
+	v.unsupported(obj, c)
 }
 
 func (v *validator) endpoint(c *config.Cluster) {
@@ -75,6 +76,8 @@ func (v *validator) kubernetes(k Kubernetes) {
 	}
 	switch k.ContainerManager {
 	case "containerd", "docker":
+	case "isula", "crio", "cri-o":
+		v.rep.errorf(p+".containerManager", "containerManager %q is not supported: use containerd or docker (kk installs those two; KubeKey's isula and crio are not)", k.ContainerManager)
 	default:
 		v.rep.errorf(p+".containerManager", "containerManager %q is not supported: use containerd or docker", k.ContainerManager)
 	}
@@ -163,9 +166,11 @@ func (v *validator) registry(r config.Registry) {
 		v.rep.errorf(p+".privateRegistry", "privateRegistry %q must be HOST[:PORT][/NAMESPACE], without a scheme", r.PrivateRegistry)
 	}
 	switch r.Type {
-	case "", "registry", "harbor":
+	case "", "registry":
+	case "harbor":
+		v.rep.errorf(p+".type", "registry type harbor is not supported: kk deploys the distribution registry (type: registry, or leave it empty)")
 	default:
-		v.rep.errorf(p+".type", "registry type %q is not supported: use registry or harbor", r.Type)
+		v.rep.errorf(p+".type", "registry type %q is not supported: use registry (or leave it empty)", r.Type)
 	}
 	for k := range r.Auths {
 		if strings.TrimSpace(k) == "" {

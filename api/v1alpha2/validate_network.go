@@ -12,9 +12,11 @@ func (v *validator) network(c *config.Cluster) {
 	const p = "spec.network"
 	n := c.Network
 	switch n.Plugin {
-	case "calico", "flannel", "cilium", "kubeovn", "hybridnet", "none":
+	case "calico", "flannel", "cilium", "none":
+	case "kubeovn", "hybridnet":
+		v.rep.errorf(p+".plugin", "network plugin %s is not supported by kk yet: use calico, flannel, cilium or none", n.Plugin)
 	default:
-		v.rep.errorf(p+".plugin", "network plugin %q is not supported: use calico, flannel, cilium, kubeovn, hybridnet or none", n.Plugin)
+		v.rep.errorf(p+".plugin", "network plugin %q is not supported: use calico, flannel, cilium or none", n.Plugin)
 	}
 	pods, perr := parseCIDRs(n.KubePodsCIDR)
 	if perr != nil {
