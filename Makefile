@@ -7,9 +7,23 @@ KK       := bin/kk
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 
+# make demo builds only what its cluster needs: one Kubernetes version and the mirror components
+# below (the tests' second Kubernetes version, docker, cri-dockerd, kube-vip, the registry are
+# left out); its images and bundle go to DEMO_DIR, apart from the tests' /var/tmp/kk-images.
+DEMO_K8S        ?= v1.37.2
+DEMO_CNI        ?= flannel
+DEMO_DIR        ?= /var/tmp/kk-demo
+DEMO_COMPONENTS := k8s,etcd,crictl,cni,containerd,runc,coredns,$(DEMO_CNI)
+
 .PHONY: all build test unit integration e2e mirror demo demo-down testbed-up testbed-down bench deps vet clean
 
 all: build
+
+# The Debian packages the demo, the tests and the mirror need (installed when missing: a no-op
+# otherwise), then kk's own Go modules, fetched once and quietly.
+deps:
+	@./e2e/setup-host.sh
+	@$(GO) mod download || { echo "go mod download failed: is the Go module proxy reachable (GOPROXY=$$($(GO) env GOPROXY))?" >&2; exit 1; }
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(KK) ./cmd/kk
@@ -20,7 +34,7 @@ vet:
 	$(GO) vet -tags e2e ./e2e/...
 
 # unit tests, then integration tests on real test machines (needs root, debootstrap, systemd-nspawn)
-test: vet unit integration
+test: deps vet unit integration
 
 unit:
 	$(GO) test -race -count=1 ./...
@@ -35,8 +49,9 @@ e2e: build mirror
 
 # The local upstream mirror (/var/tmp/kk-mirror: release binaries built from their Go modules at
 # pinned versions, laid out as the download sites) and the test images (/var/tmp/kk-images: one
-# OCI layout). Cached: a warm run takes seconds.
-mirror:
+# OCI layout). Cached: a warm run takes seconds. One line per component; the go tool's output
+# goes to /var/tmp/kk-mirror/.logs.
+mirror: deps
 	$(GO) run ./e2e/cmd/mirror build
 	$(GO) run ./e2e/cmd/images build
 
@@ -49,8 +64,10 @@ testbed-down:
 # The main job on local machines: an HA cluster (3 control planes with etcd, 2 workers behind
 # haproxy) on 5 test machines, from a bundle exported from the local mirror; then a re-run that
 # changes nothing.
-demo: build mirror
-	./e2e/demo.sh
+demo: deps build
+	$(GO) run ./e2e/cmd/mirror build --k8s $(DEMO_K8S) --only $(DEMO_COMPONENTS)
+	$(GO) run ./e2e/cmd/images build --k8s $(DEMO_K8S) --components $(DEMO_COMPONENTS) --out $(DEMO_DIR)/images
+	K8S=$(DEMO_K8S) CNI=$(DEMO_CNI) DEMO_DIR=$(DEMO_DIR) KK_IMAGES_DIR=$(DEMO_DIR)/images ./e2e/demo.sh
 
 demo-down:
 	$(GO) run ./e2e/cmd/testbed down --name kkdemo

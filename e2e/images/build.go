@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -55,6 +56,13 @@ type Options struct {
 	// ("registry.k8s.io/kube-proxy") or its last element ("kube-proxy").
 	// The layout then holds just those.
 	Only []string
+	// Components restricts the build to the images whose binaries come
+	// from these components of the mirror (mirror.Components names, as in
+	// mirror.BuildOptions.Only), so that a partly built mirror is enough.
+	// Images made only of kk's own programs and Debian packages (pause,
+	// the probe, haproxy) are always kept. The Kubernetes versions are
+	// Spec's.
+	Components []string
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
 }
@@ -102,6 +110,7 @@ type builder struct {
 	specs     map[string]*layerSpec // layer name -> spec (to catch name clashes)
 	built     int
 	ownBinary map[string]bool // kk's own builds done in this run
+	prefix    string          // "[3/9] registry.k8s.io/etcd:3.6.5-0": the image being built, for progress lines
 }
 
 // Build builds (or reuses from the cache) every image and writes them
@@ -155,6 +164,12 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("images: %w", err)
 	}
+	if len(opts.Components) > 0 {
+		imgs, err = ofComponents(imgs, spec, mirrorDir, opts.Components)
+		if err != nil {
+			return nil, fmt.Errorf("images: %w", err)
+		}
+	}
 	if len(opts.Only) > 0 {
 		imgs, err = only(imgs, opts.Only)
 		if err != nil {
@@ -163,13 +178,21 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	}
 	res := &Result{LayoutDir: LayoutDir(out)}
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
-	for _, im := range imgs {
+	for i, im := range imgs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		b.prefix = fmt.Sprintf("[%d/%d] %s", i+1, len(imgs), im.Ref())
+		imStart, builtBefore := time.Now(), b.built
 		bi, img, err := b.image(ctx, im)
 		if err != nil {
+			b.logf("%s: FAILED", b.prefix)
 			return nil, fmt.Errorf("images: %s: %w", im.Ref(), err)
+		}
+		if n := b.built - builtBefore; n > 0 {
+			b.logf("%s: built in %s (%d new layers, %s)", b.prefix, time.Since(imStart).Round(time.Second), n, human(bi.Size))
+		} else {
+			b.logf("%s: cached", b.prefix)
 		}
 		for _, ref := range im.Refs() {
 			idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{
@@ -198,6 +221,40 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	return res, nil
 }
 
+// ofComponents keeps the images whose files from the mirror (mirrorDir) all belong to
+// artifacts of the given mirror components (see Options.Components).
+func ofComponents(imgs []Image, spec mirror.Spec, mirrorDir string, components []string) ([]Image, error) {
+	for _, c := range components {
+		if !slices.Contains(mirror.Components, c) {
+			return nil, fmt.Errorf("unknown mirror component %q (want one of %s)", c, strings.Join(mirror.Components, ", "))
+		}
+	}
+	of := map[string]string{} // file on this machine -> mirror component
+	for _, a := range spec.Artifacts() {
+		of[filepath.Join(mirrorDir, filepath.FromSlash(a.Path))] = a.Component
+	}
+	var out []Image
+	for _, im := range imgs {
+		keep := true
+		for _, ls := range im.layers {
+			for _, f := range ls.files {
+				if !strings.HasPrefix(f.src, mirrorDir+string(filepath.Separator)) {
+					continue
+				}
+				c, ok := of[filepath.Clean(f.src)]
+				if !ok {
+					return nil, fmt.Errorf("image %s: %s is no artifact of the mirror spec (mirror.Spec.Artifacts)", im.Ref(), f.src)
+				}
+				keep = keep && slices.Contains(components, c)
+			}
+		}
+		if keep {
+			out = append(out, im)
+		}
+	}
+	return out, nil
+}
+
 // only keeps the images named in names.
 func only(imgs []Image, names []string) ([]Image, error) {
 	var out []Image
@@ -220,6 +277,7 @@ func (b *builder) path(elem ...string) string {
 	return filepath.Join(append([]string{b.out}, elem...)...)
 }
 
+// logf prints one progress line: "images: " and the message.
 func (b *builder) logf(format string, args ...any) {
 	fmt.Fprintf(b.log, "images: "+format+"\n", args...)
 }
@@ -370,6 +428,7 @@ func (b *builder) layer(ctx context.Context, ls *layerSpec) (LayerInfo, error) {
 		}
 	}
 	start := time.Now()
+	b.logf("%s: building layer %s", b.prefix, ls.name)
 	entries, err := b.layerEntries(ctx, ls)
 	if err != nil {
 		return LayerInfo{}, err
@@ -395,7 +454,7 @@ func (b *builder) layer(ctx context.Context, ls *layerSpec) (LayerInfo, error) {
 		return LayerInfo{}, err
 	}
 	b.built++
-	b.logf("layer %s built in %.1fs: %s compressed, %s uncompressed", ls.name, rec.Seconds, human(info.Size), human(info.Uncompressed))
+	b.logf("%s: layer %s built in %.1fs: %s compressed, %s uncompressed", b.prefix, ls.name, rec.Seconds, human(info.Size), human(info.Uncompressed))
 	b.layers[ls.name] = info
 	return info, nil
 }
@@ -574,13 +633,16 @@ func (b *builder) ensureOwnBinary(ctx context.Context, f input) error {
 	var err error
 	switch f.builtBy {
 	case "pause":
+		b.logf("%s: go build pause", b.prefix)
 		err = b.goBuild(ctx, "", "github.com/kk-project/kk/e2e/images/pause", f.src)
 	case "probe":
+		b.logf("%s: go build probe", b.prefix)
 		err = b.goBuild(ctx, "", "github.com/kk-project/kk/e2e/images/probe", f.src)
 	case "install-conf":
 		if _, serr := os.Stat(f.src); serr == nil {
 			break
 		}
+		b.logf("%s: go get and go build flannel's install-conf", b.prefix)
 		version := strings.TrimPrefix(filepath.Base(f.src), "install-conf-")
 		err = b.buildInstallConf(ctx, version, f.src)
 	default:

@@ -31,8 +31,28 @@ type BuildOptions struct {
 	Only []string
 }
 
+// SelectKubernetes returns s with only the given Kubernetes versions, each of which must be
+// one of s.Kubernetes (make demo builds only the version its cluster runs).
+func (s Spec) SelectKubernetes(versions []string) (Spec, error) {
+	for _, v := range versions {
+		if !slices.Contains(s.Kubernetes, v) {
+			return s, fmt.Errorf("mirror: kubernetes %s is not in the mirror spec (it has %s)", v, strings.Join(s.Kubernetes, ", "))
+		}
+	}
+	s.Kubernetes = slices.Clone(versions)
+	return s, nil
+}
+
 // Build makes sure dir holds every artifact of spec, building the ones
-// that are missing or stale. Output of the go tool goes to log.
+// that are missing or stale. Progress goes to log, one line per step:
+//
+//	mirror: [3/12] etcd v3.6.5: building (log /var/tmp/kk-mirror/.logs/etcd-v3.6.5.log)
+//	mirror: [3/12] etcd v3.6.5: go mod tidy (fetching modules)
+//	mirror: [3/12] etcd v3.6.5: go build (3 packages)
+//	mirror: [3/12] etcd v3.6.5: built in 1m12s
+//
+// The output of the commands a build runs (go's "go: downloading" lines,
+// apt-get) goes to that job's log file, which a failure names.
 func Build(ctx context.Context, dir string, spec Spec, log io.Writer) error {
 	return BuildWith(ctx, dir, spec, BuildOptions{}, log)
 }
@@ -54,7 +74,7 @@ func BuildWith(ctx context.Context, dir string, spec Spec, opts BuildOptions, lo
 	if err != nil {
 		return fmt.Errorf("mirror: %w", err)
 	}
-	for _, d := range []string{dir, filepath.Join(dir, ".stamps"), filepath.Join(dir, ".tmp"), filepath.Join(dir, ".build")} {
+	for _, d := range []string{dir, filepath.Join(dir, ".stamps"), filepath.Join(dir, ".tmp"), filepath.Join(dir, ".build"), filepath.Join(dir, ".logs")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("mirror: %w", err)
 		}
@@ -65,19 +85,28 @@ func BuildWith(ctx context.Context, dir string, spec Spec, opts BuildOptions, lo
 	}
 	defer unlock()
 
-	// A failed build does not stop the others: every failure is reported.
-	b := &builder{dir: dir, spec: spec, log: log}
-	var errs []error
-	for _, job := range b.jobs() {
-		if len(opts.Only) > 0 && !slices.Contains(opts.Only, job.component) {
-			continue
+	b := &builder{dir: dir, spec: spec, log: log, out: io.Discard}
+	var jobs []job
+	for _, j := range b.jobs() {
+		if len(opts.Only) == 0 || slices.Contains(opts.Only, j.component) {
+			jobs = append(jobs, j)
 		}
+	}
+	return b.runAll(ctx, jobs)
+}
+
+// runAll runs jobs in order, numbering their progress lines. A failed build
+// does not stop the others: every failure is reported.
+func (b *builder) runAll(ctx context.Context, jobs []job) error {
+	var errs []error
+	for i, j := range jobs {
 		if err := ctx.Err(); err != nil {
 			return errors.Join(append(errs, err)...)
 		}
-		if err := b.run(ctx, job); err != nil {
-			err = fmt.Errorf("mirror: %s %s: %w", job.name, job.version, err)
-			fmt.Fprintf(log, "%v\n", err)
+		b.prefix = fmt.Sprintf("mirror: [%d/%d] %s %s", i+1, len(jobs), j.name, j.version)
+		if err := b.run(ctx, j); err != nil {
+			err = fmt.Errorf("mirror: %s %s (log %s): %w", j.name, j.version, b.logPath(j), err)
+			b.step("FAILED (log %s)", b.logPath(j))
 			errs = append(errs, err)
 		}
 	}
@@ -87,7 +116,22 @@ func BuildWith(ctx context.Context, dir string, spec Spec, opts BuildOptions, lo
 type builder struct {
 	dir  string
 	spec Spec
-	log  io.Writer
+	log  io.Writer // progress lines
+	// prefix starts the progress lines of the job being built ("mirror: [3/12] etcd v3.6.5");
+	// out receives the output of its commands (its log file).
+	prefix string
+	out    io.Writer
+}
+
+// step prints one progress line of the job being built.
+func (b *builder) step(format string, args ...any) {
+	fmt.Fprintf(b.log, "%s: %s\n", b.prefix, fmt.Sprintf(format, args...))
+}
+
+// logPath is where the output of j's commands goes: <dir>/.logs/<name>-<version>.log,
+// rewritten by every build of j.
+func (b *builder) logPath(j job) string {
+	return filepath.Join(b.dir, ".logs", j.key()+".log")
 }
 
 // job builds one cached unit: it writes its outputs (paths relative to
@@ -173,12 +217,23 @@ func BuildTimes(dir string, spec Spec) []BuildTime {
 	return out
 }
 
-func (b *builder) run(ctx context.Context, j job) error {
+func (b *builder) run(ctx context.Context, j job) (err error) {
 	if b.fresh(j) {
-		fmt.Fprintf(b.log, "mirror: %s %s: cached\n", j.name, j.version)
+		b.step("cached")
 		return nil
 	}
-	fmt.Fprintf(b.log, "mirror: %s %s: building\n", j.name, j.version)
+	logFile, err := os.Create(b.logPath(j))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := logFile.Close(); err == nil {
+			err = cerr
+		}
+		b.out = io.Discard
+	}()
+	b.out = logFile
+	b.step("building (log %s)", b.logPath(j))
 	start := time.Now()
 	stage, err := os.MkdirTemp(filepath.Join(b.dir, ".tmp"), j.key()+"-")
 	if err != nil {
@@ -221,7 +276,7 @@ func (b *builder) run(ctx context.Context, j job) error {
 	if err := writeFileAtomic(b.stampPath(j), append(data, '\n'), 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(b.log, "mirror: %s %s: built in %s\n", j.name, j.version, time.Since(start).Round(time.Second))
+	b.step("built in %s", time.Since(start).Round(time.Second))
 	return nil
 }
 
@@ -689,6 +744,7 @@ func (b *builder) goBuild(ctx context.Context, g goBuild) error {
 	var reps []string
 	for _, mv := range g.replaceFrom {
 		mod, ver, _ := strings.Cut(mv, "@")
+		b.step("go mod download %s", mv)
 		r, err := b.replaces(ctx, mod, ver)
 		if err != nil {
 			return err
@@ -747,6 +803,7 @@ func (b *builder) goBuild(ctx context.Context, g goBuild) error {
 		g.ldflags = append(g.ldflags, "-linkmode external", `-extldflags "-static"`)
 		tags = []string{"-tags", "netgo,osusergo"}
 	}
+	b.step("go mod tidy (fetching modules)")
 	if err := b.cmd(ctx, work, env, "go", "mod", "tidy"); err != nil {
 		return fmt.Errorf("go mod tidy in %s: %w", work, err)
 	}
@@ -756,6 +813,7 @@ func (b *builder) goBuild(ctx context.Context, g goBuild) error {
 	args := []string{"build", "-trimpath", "-o", g.out + string(filepath.Separator),
 		"-ldflags", "-s -w " + strings.Join(g.ldflags, " ")}
 	args = append(append(args, tags...), g.pkgs...)
+	b.step("go build (%d packages)", len(g.pkgs))
 	if err := b.cmd(ctx, work, env, "go", args...); err != nil {
 		return fmt.Errorf("go build %s: %w", strings.Join(g.pkgs, " "), err)
 	}
@@ -812,7 +870,7 @@ func (b *builder) replaces(ctx context.Context, mod, ver string) ([]string, erro
 			staged := strings.TrimPrefix(r.New.Path, "./staging/src/")
 			out = append(out, fmt.Sprintf("%s => %s v0.%d.%d", old, staged, minor, patch))
 		default:
-			fmt.Fprintf(b.log, "mirror: %s@%s: dropping local replace %s => %s\n", mod, ver, old, r.New.Path)
+			fmt.Fprintf(b.out, "mirror: %s@%s: dropping local replace %s => %s\n", mod, ver, old, r.New.Path)
 		}
 	}
 	return out, nil
@@ -857,8 +915,8 @@ func (b *builder) goJSON(ctx context.Context, v any, args ...string) error {
 	return nil
 }
 
-// cmd runs a command in dir, streaming its output to the log and quoting
-// the tail of it in the error.
+// cmd runs a command in dir, streaming its output to the job's log file
+// and quoting the tail of it in the error.
 func (b *builder) cmd(ctx context.Context, dir string, env []string, name string, args ...string) error {
 	c := exec.CommandContext(ctx, name, args...)
 	c.Dir = dir
@@ -866,8 +924,9 @@ func (b *builder) cmd(ctx context.Context, dir string, env []string, name string
 		c.Env = env
 	}
 	var tail tailBuffer
-	c.Stdout = io.MultiWriter(b.log, &tail)
-	c.Stderr = io.MultiWriter(b.log, &tail)
+	fmt.Fprintf(b.out, "$ %s %s  # in %s\n", name, strings.Join(args, " "), dir)
+	c.Stdout = io.MultiWriter(b.out, &tail)
+	c.Stderr = io.MultiWriter(b.out, &tail)
 	if err := c.Run(); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -1,9 +1,12 @@
 // Command images builds kk's test container images (e2e/images) as one
 // OCI image layout and serves them from a registry on loopback.
 //
-//	images build [--mirror-dir /var/tmp/kk-mirror] [--out /var/tmp/kk-images] [--docker-tars] [--only NAME,...]
+//	images build [--mirror-dir /var/tmp/kk-mirror] [--out /var/tmp/kk-images] [--docker-tars]
+//	             [--k8s VERSION,...] [--components k8s,etcd,...] [--only NAME,...]
 //	images serve [--out /var/tmp/kk-images] [--addr 127.0.0.1:5055]
 //	images list  [--base 127.0.0.1:5055] [--out /var/tmp/kk-images]
+//
+// The default directories are $KK_MIRROR_DIR and $KK_IMAGES_DIR, else the ones above.
 package main
 
 import (
@@ -18,6 +21,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/kk-project/kk/e2e/images"
+	"github.com/kk-project/kk/e2e/mirror"
+	"github.com/kk-project/kk/e2e/upstream"
 )
 
 func main() {
@@ -31,7 +36,7 @@ func main() {
 }
 
 func usage() error {
-	return fmt.Errorf("usage: images build [--mirror-dir DIR] [--out DIR] [--docker-tars] [--only NAME,...]\n" +
+	return fmt.Errorf("usage: images build [--mirror-dir DIR] [--out DIR] [--docker-tars] [--k8s VERSION,...] [--components COMPONENT,...] [--only NAME,...]\n" +
 		"       images serve [--out DIR] [--addr 127.0.0.1:5055]\n" +
 		"       images list  [--out DIR] [--base HOST:PORT]")
 }
@@ -41,18 +46,31 @@ func run(ctx context.Context, args []string) error {
 		return usage()
 	}
 	fs := flag.NewFlagSet("images "+args[0], flag.ContinueOnError)
-	out := fs.String("out", images.DefaultOutDir, "output directory (cache and OCI layout under <out>/oci)")
+	dirs := upstream.DefaultDirs()
+	out := fs.String("out", dirs.Images, "output directory (cache and OCI layout under <out>/oci)")
 	switch args[0] {
 	case "build":
-		mirrorDir := fs.String("mirror-dir", images.DefaultMirrorDir, "local upstream mirror built by e2e/mirror")
+		mirrorDir := fs.String("mirror-dir", dirs.Mirror, "local upstream mirror built by e2e/mirror")
 		tars := fs.Bool("docker-tars", false, "also write a docker-load tarball per image under <out>/tars")
 		onlyList := fs.String("only", "", "comma-separated images to build (e.g. kube-proxy,haproxy); default all")
+		k8s := fs.String("k8s", "", "comma-separated Kubernetes versions to build images of (default all of the mirror spec)")
+		components := fs.String("components", "", "build only the images made from these mirror components (as mirror build --only)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
 		opts := images.Options{MirrorDir: *mirrorDir, OutDir: *out, DockerTars: *tars, Log: os.Stderr}
 		if *onlyList != "" {
 			opts.Only = strings.Split(*onlyList, ",")
+		}
+		if *components != "" {
+			opts.Components = strings.Split(*components, ",")
+		}
+		if *k8s != "" {
+			spec, err := mirror.DefaultSpec().SelectKubernetes(strings.Split(*k8s, ","))
+			if err != nil {
+				return err
+			}
+			opts.Spec = &spec
 		}
 		res, err := images.Build(ctx, opts)
 		if err != nil {

@@ -1,10 +1,13 @@
 // Command mirror builds and serves kk's local upstream mirror (see
 // package e2e/mirror):
 //
-//	mirror build [--dir /var/tmp/kk-mirror] [--only k8s,etcd,...]
+//	mirror build [--dir /var/tmp/kk-mirror] [--k8s v1.37.2,...] [--only k8s,etcd,...]
 //	mirror serve [--dir /var/tmp/kk-mirror] [--addr 127.0.0.1:8089]
 //	mirror paths                  # the URL paths the mirror serves
 //	mirror times [--dir ...]      # cold build times recorded in the stamps
+//
+// The default directory is $KK_MIRROR_DIR, else /var/tmp/kk-mirror. build prints one line
+// per step and component; the output of the go tool goes to <dir>/.logs/<build>.log.
 package main
 
 import (
@@ -18,13 +21,14 @@ import (
 	"time"
 
 	"github.com/kk-project/kk/e2e/mirror"
+	"github.com/kk-project/kk/e2e/upstream"
 )
 
-const defaultDir = "/var/tmp/kk-mirror"
+var defaultDir = upstream.DefaultDirs().Mirror
 
 func usage() {
 	fmt.Fprintf(os.Stderr, `usage:
-  mirror build [--dir %[1]s] [--only %[2]s]
+  mirror build [--dir %[1]s] [--k8s VERSION,...] [--only %[2]s]
   mirror serve [--dir %[1]s] [--addr 127.0.0.1:8089]
   mirror paths
   mirror times [--dir %[1]s]
@@ -65,14 +69,22 @@ func main() {
 func build(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("mirror build", flag.ExitOnError)
 	dir := fs.String("dir", defaultDir, "mirror directory (also the build cache)")
-	only := fs.String("only", "", "comma-separated components to build: "+strings.Join(mirror.Components, ","))
+	only := fs.String("only", "", "comma-separated components to build (default all): "+strings.Join(mirror.Components, ","))
+	k8s := fs.String("k8s", "", "comma-separated Kubernetes versions to build (default all of the spec: "+strings.Join(mirror.DefaultSpec().Kubernetes, ",")+")")
 	fs.Parse(args)
 	var opts mirror.BuildOptions
 	if *only != "" {
 		opts.Only = strings.Split(*only, ",")
 	}
+	spec := mirror.DefaultSpec()
+	if *k8s != "" {
+		var err error
+		if spec, err = spec.SelectKubernetes(strings.Split(*k8s, ",")); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
-	if err := mirror.BuildWith(ctx, *dir, mirror.DefaultSpec(), opts, os.Stderr); err != nil {
+	if err := mirror.BuildWith(ctx, *dir, spec, opts, os.Stderr); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "mirror: %s ready in %s\n", *dir, time.Since(start).Round(time.Second))

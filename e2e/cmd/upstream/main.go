@@ -1,7 +1,10 @@
 // Command upstream exports the bundle of a test cluster from the local mirror and images
 // (served on loopback only while it runs), for make demo:
 //
-//	upstream export [--kk bin/kk] [--k8s v1.34.4] [--dir /var/tmp/kk-e2e]
+//	upstream export [--kk bin/kk] [--k8s v1.37.2] [--dir /var/tmp/kk-e2e]
+//
+// The mirror and the images are read from $KK_MIRROR_DIR and $KK_IMAGES_DIR (default
+// /var/tmp/kk-mirror, /var/tmp/kk-images). It prints the bundle's path on stdout.
 package main
 
 import (
@@ -12,17 +15,19 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/kk-project/kk/e2e/mirror"
 	"github.com/kk-project/kk/e2e/upstream"
 )
 
 func main() {
+	k8sDefault := mirror.DefaultSpec().Kubernetes[0]
 	if len(os.Args) < 2 || os.Args[1] != "export" {
-		fmt.Fprintln(os.Stderr, "usage: upstream export [--kk bin/kk] [--k8s v1.34.4] [--dir /var/tmp/kk-e2e]")
+		fmt.Fprintf(os.Stderr, "usage: upstream export [--kk bin/kk] [--k8s %s] [--dir /var/tmp/kk-e2e]\n", k8sDefault)
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("upstream export", flag.ExitOnError)
 	kk := fs.String("kk", "bin/kk", "kk binary")
-	k8s := fs.String("k8s", "v1.34.4", "Kubernetes version")
+	k8s := fs.String("k8s", k8sDefault, "Kubernetes version (one the mirror and the images were built for)")
 	dir := fs.String("dir", "/var/tmp/kk-e2e", "where the manifest, the bundle and the download cache go")
 	fs.Parse(os.Args[2:])
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
