@@ -3,8 +3,9 @@
 // on, through the API server (package kubeapply), then waits until the plugin's DaemonSet is
 // ready on every node.
 //
-// Flannel is the plugin kk's end-to-end tests run. Calico and Cilium are shipped as compact
-// manifests written for kk: they render, decode and apply, but no test here runs their pods.
+// Flannel is the plugin kk's end-to-end tests run. Calico's manifest is upstream's (calico.go);
+// Cilium's is a compact one written for kk. Both render, decode and apply against a real API
+// server, but no test here runs their pods.
 // Plugin "none" installs nothing (the user brings a network).
 package cni
 
@@ -20,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/kk-project/kk/api/config"
+	"github.com/kk-project/kk/artifacts/versions"
 	"github.com/kk-project/kk/modules/kubeapply"
 	"github.com/kk-project/kk/pipeline"
 	"github.com/kk-project/kk/templates"
@@ -33,31 +35,24 @@ const (
 	None    = "none"
 )
 
-// Upstream images of each plugin. The flannel ones are those of flannel v0.28.10's
-// kube-flannel.yml (and of kk's e2e image layout).
+// Upstream images of each plugin. Flannel's and calico's come from kk's version table
+// (artifacts/versions), the list `kk create manifest` bundles too.
 const (
-	FlannelVersion        = "v0.28.10"
-	FlannelImage          = "ghcr.io/flannel-io/flannel:v0.28.10"
-	FlannelCNIPluginImage = "ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3"
-
-	CalicoVersion          = "v3.29.3"
-	CalicoCNIImage         = "docker.io/calico/cni:v3.29.3"
-	CalicoNodeImage        = "docker.io/calico/node:v3.29.3"
-	CalicoControllersImage = "docker.io/calico/kube-controllers:v3.29.3"
-
 	CiliumVersion       = "v1.17.4"
 	CiliumImage         = "quay.io/cilium/cilium:v1.17.4"
 	CiliumOperatorImage = "quay.io/cilium/operator-generic:v1.17.4"
 )
 
 // Options tunes Manifests. Images are upstream references (before the cluster's registry
-// settings are applied); empty ones take the defaults above.
+// settings are applied); empty ones take the defaults above (Calico's: kk's version table,
+// artifacts/versions).
 type Options struct {
 	FlannelImage           string
 	FlannelCNIPluginImage  string
 	CalicoCNIImage         string
 	CalicoNodeImage        string
 	CalicoControllersImage string
+	CalicoTyphaImage       string
 	CiliumImage            string
 	CiliumOperatorImage    string
 }
@@ -76,6 +71,15 @@ func Manifests(c *config.Cluster, o Options) ([]byte, error) {
 		return cilium(c, o)
 	}
 	return nil, fmt.Errorf("network plugin %q: kk ships manifests for flannel, calico and cilium (or none)", c.Network.Plugin)
+}
+
+// imageSet is the version table's set for the cluster's Kubernetes version (the newest for a
+// version kk does not know, which validation refuses before anything runs).
+func imageSet(c *config.Cluster) versions.Set {
+	if s, err := versions.For(c.Kubernetes.Version); err == nil {
+		return s
+	}
+	return versions.Latest()
 }
 
 func or(v, def string) string {
@@ -134,6 +138,7 @@ func flannel(c *config.Cluster, o Options) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	set := imageSet(c)
 	backend := or(c.Network.Flannel.BackendMode, "vxlan")
 	nc := FlannelNetConf{Network: v4, IPv6Network: v6, EnableIPv4: v4 != "", EnableIPv6: v6 != "",
 		Backend: FlannelBackend{Type: backend, DirectRouting: c.Network.Flannel.DirectRouting}}
@@ -155,90 +160,13 @@ func flannel(c *config.Cluster, o Options) ([]byte, error) {
 	}
 	var extra []string
 	return templates.Render("cni/flannel.yaml", map[string]any{
-		"Version":        FlannelVersion,
+		"Version":        set.Addons.Flannel,
 		"Backend":        backend,
 		"NetConf":        netConf,
 		"CNIConf":        cniConf,
-		"Image":          ImageRef(c.Registry, or(o.FlannelImage, FlannelImage)),
-		"CNIPluginImage": ImageRef(c.Registry, or(o.FlannelCNIPluginImage, FlannelCNIPluginImage)),
+		"Image":          ImageRef(c.Registry, or(o.FlannelImage, set.FlannelImage())),
+		"CNIPluginImage": ImageRef(c.Registry, or(o.FlannelCNIPluginImage, set.FlannelCNIPluginImage())),
 		"ExtraArgs":      extra,
-	})
-}
-
-type crd struct{ Kind, Plural, Singular, Scope string }
-
-func calicoCRDs() []crd {
-	cluster := []string{"BGPConfiguration:bgpconfigurations", "BGPFilter:bgpfilters", "BGPPeer:bgppeers",
-		"BlockAffinity:blockaffinities", "CalicoNodeStatus:caliconodestatuses", "ClusterInformation:clusterinformations",
-		"FelixConfiguration:felixconfigurations", "GlobalNetworkPolicy:globalnetworkpolicies",
-		"GlobalNetworkSet:globalnetworksets", "HostEndpoint:hostendpoints", "IPAMBlock:ipamblocks",
-		"IPAMConfig:ipamconfigs", "IPAMHandle:ipamhandles", "IPPool:ippools", "IPReservation:ipreservations",
-		"KubeControllersConfiguration:kubecontrollersconfigurations", "Tier:tiers"}
-	namespaced := []string{"NetworkPolicy:networkpolicies", "NetworkSet:networksets"}
-	var out []crd
-	add := func(list []string, scope string) {
-		for _, kp := range list {
-			k, p, _ := strings.Cut(kp, ":")
-			out = append(out, crd{Kind: k, Plural: p, Singular: strings.ToLower(k), Scope: scope})
-		}
-	}
-	add(cluster, "Cluster")
-	add(namespaced, "Namespaced")
-	return out
-}
-
-func calico(c *config.Cluster, o Options) ([]byte, error) {
-	v4, _, err := podCIDRs(c)
-	if err != nil {
-		return nil, err
-	}
-	if v4 == "" {
-		return nil, fmt.Errorf("calico: kk's calico manifest needs an IPv4 pod CIDR (kubePodsCIDR %q)", c.Network.KubePodsCIDR)
-	}
-	cc := c.Network.Calico
-	ipip, vxlan := or(cc.IPIPMode, "Always"), or(cc.VXLANMode, "Never")
-	backend := "bird"
-	if ipip == "Never" && vxlan != "Never" {
-		backend = "vxlan"
-	}
-	mtu := cc.VethMTU // 0: calico detects it
-	blockSize := c.Kubernetes.NodeCidrMaskSize
-	if blockSize == 0 {
-		blockSize = 24
-	}
-	cniConf, err := jsonIndent(map[string]any{
-		"name": "k8s-pod-network", "cniVersion": "0.3.1",
-		"plugins": []any{
-			map[string]any{"type": "calico", "log_level": "info", "log_file_path": "/var/log/calico/cni/cni.log",
-				"datastore_type": "kubernetes", "nodename": "__KUBERNETES_NODE_NAME__", "mtu": "__CNI_MTU__",
-				"ipam":       map[string]any{"type": "calico-ipam"},
-				"policy":     map[string]any{"type": "k8s"},
-				"kubernetes": map[string]any{"kubeconfig": "__KUBECONFIG_FILEPATH__"}},
-			map[string]any{"type": "portmap", "snat": true, "capabilities": map[string]any{"portMappings": true}},
-			map[string]any{"type": "bandwidth", "capabilities": map[string]any{"bandwidth": true}},
-		},
-	})
-	if err != nil {
-		return nil, err
-	}
-	// mtu is an int in the JSON the install container fills in: it replaces the quoted token.
-	cniConf = strings.Replace(cniConf, `"__CNI_MTU__"`, "__CNI_MTU__", 1)
-	return templates.Render("cni/calico.yaml", map[string]any{
-		"Version":          CalicoVersion,
-		"CRDs":             calicoCRDs(),
-		"Accounts":         []string{"calico-node", "calico-cni-plugin", "calico-kube-controllers"},
-		"Backend":          backend,
-		"VethMTU":          mtu,
-		"CNIConf":          cniConf,
-		"PodCIDR":          v4,
-		"BlockSize":        blockSize,
-		"IPIPMode":         ipip,
-		"VXLANMode":        vxlan,
-		"NatOutgoing":      cc.IPv4NatOutgoing,
-		"NoDefaultPools":   !cc.DefaultIPPool,
-		"CNIImage":         ImageRef(c.Registry, or(o.CalicoCNIImage, CalicoCNIImage)),
-		"NodeImage":        ImageRef(c.Registry, or(o.CalicoNodeImage, CalicoNodeImage)),
-		"ControllersImage": ImageRef(c.Registry, or(o.CalicoControllersImage, CalicoControllersImage)),
 	})
 }
 

@@ -20,7 +20,7 @@ func TestManifestsApply(t *testing.T) {
 	s := apiserver.Start(t)
 	ctx := context.Background()
 	for _, plugin := range []string{cni.Flannel, cni.Calico, cni.Cilium} {
-		c := &config.Cluster{Name: "e2e", Network: config.Network{Plugin: plugin, KubePodsCIDR: "10.233.64.0/18",
+		c := &config.Cluster{Name: "e2e", Kubernetes: config.Kubernetes{Version: "v1.34.4"}, Network: config.Network{Plugin: plugin, KubePodsCIDR: "10.233.64.0/18",
 			Calico: config.Calico{IPIPMode: "Always", VXLANMode: "Never", IPv4NatOutgoing: true, DefaultIPPool: true}}}
 		spec, err := cni.NewSpec(c, cni.Options{})
 		if err != nil {

@@ -139,33 +139,6 @@ func TestImageRef(t *testing.T) {
 	}
 }
 
-func TestCalico(t *testing.T) {
-	c := cluster(Calico, "10.233.64.0/18")
-	objs := decode(t, c)
-	find(t, objs, "CustomResourceDefinition", "ippools.crd.projectcalico.org")
-	find(t, objs, "CustomResourceDefinition", "networkpolicies.crd.projectcalico.org")
-	find(t, objs, "ClusterRoleBinding", "calico-kube-controllers")
-	cm := find(t, objs, "ConfigMap", "calico-config")
-	cni, _, _ := unstructured.NestedString(cm.Object, "data", "cni_network_config")
-	if !strings.Contains(cni, `"mtu": __CNI_MTU__`) {
-		t.Fatalf("cni_network_config: %s", cni)
-	}
-	ds := find(t, objs, "DaemonSet", "calico-node")
-	if got := strings.Join(images(t, ds), " "); got != CalicoCNIImage+" "+CalicoNodeImage {
-		t.Fatalf("calico-node images: %s", got)
-	}
-	env, _, _ := unstructured.NestedSlice(ds.Object, "spec", "template", "spec", "containers")
-	vars := map[string]any{}
-	for _, e := range env[0].(map[string]any)["env"].([]any) {
-		m := e.(map[string]any)
-		vars[m["name"].(string)] = m["value"]
-	}
-	if vars["CALICO_IPV4POOL_CIDR"] != "10.233.64.0/18" || vars["CALICO_IPV4POOL_IPIP"] != "Always" || vars["NO_DEFAULT_POOLS"] != "false" {
-		t.Fatalf("calico-node env: %v", vars)
-	}
-	find(t, objs, "Deployment", "calico-kube-controllers")
-}
-
 func TestCilium(t *testing.T) {
 	objs := decode(t, cluster(Cilium, "10.233.64.0/18"))
 	cm := find(t, objs, "ConfigMap", "cilium-config")
