@@ -8,7 +8,9 @@ import (
 	"github.com/kk-project/kk/artifacts/versions"
 	"github.com/kk-project/kk/modules/addons"
 	"github.com/kk-project/kk/modules/cni"
+	"github.com/kk-project/kk/modules/dns"
 	"github.com/kk-project/kk/modules/etcd"
+	"github.com/kk-project/kk/modules/hooks"
 	"github.com/kk-project/kk/modules/kubernetes"
 	"github.com/kk-project/kk/modules/loadbalancer"
 	"github.com/kk-project/kk/modules/osprep"
@@ -61,7 +63,27 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 		}
 	}
 	set("precheck", "every host fit for its roles", []pipeline.Task{PrecheckTask(c)})
-	set("os", "hostname, /etc/hosts, swap, kernel modules, sysctl, packages", osprep.Tasks(osSpec(c)))
+	// spec.system's scripts (see package hooks): preInstall before the OS tasks,
+	// postClusterInstall before the addons, postInstall at the end
+	pre, err := hooks.Tasks(hooks.PreInstall, c.System.PreInstall, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.Source, err)
+	}
+	postCluster, err := hooks.Tasks(hooks.PostClusterInstall, c.System.PostClusterInstall, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.Source, err)
+	}
+	post, err := hooks.Tasks(hooks.PostInstall, c.System.PostInstall, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.Source, err)
+	}
+	ds, err := dns.NewSpec(c)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.Source, err)
+	}
+	// spec.dns.nodeEtcHosts after the os phase's own /etc/hosts task (both rewrite the file)
+	osTasks := append(osprep.Tasks(osSpec(c)), dns.NodeHostsTask(ds, []string{"os/etc-hosts"}))
+	set("os", "hostname, /etc/hosts, swap, kernel modules, sysctl, packages", hooks.Sequence(pre, osTasks))
 
 	rs := runtime.SpecFor(c, a.Files)
 	rs.ImageArchive, rs.Images = a.ImageArchive, a.ImageRefs
@@ -142,11 +164,19 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	var network []pipeline.Task
+	var dnsAfter []string
 	if ns.Plugin != cni.None && len(ns.Objects) > 0 {
-		set("network", "the CNI plugin, applied and ready on every node", []pipeline.Task{cni.Task(ns, kc, nil)})
+		network, dnsAfter = []pipeline.Task{cni.Task(ns, kc, nil)}, []string{cni.TaskName}
 	}
+	network = append(network, dns.Tasks(ds, kc, dnsAfter)...)
+	set("network", "the CNI plugin, applied and ready on every node; CoreDNS's Corefile, nodelocaldns", network)
+	var addonTasks []pipeline.Task
 	if len(c.Addons) > 0 {
-		set("addons", "addons in order (YAML, Helm charts), each ready", []pipeline.Task{addons.Task(c, kc, addons.Options{}, nil)})
+		addonTasks = []pipeline.Task{addons.Task(c, kc, addons.Options{}, nil)}
+	}
+	if at := hooks.Sequence(postCluster, addonTasks, post); len(at) > 0 {
+		set("addons", "addons in order (YAML, Helm charts), each ready; spec.system's postClusterInstall and postInstall scripts", at)
 	}
 	chain(phases)
 	p.Phases = phases

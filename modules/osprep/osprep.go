@@ -1,6 +1,13 @@
 // Package osprep prepares a host's operating system for Kubernetes (`kk init os`): hostname,
 // /etc/hosts entries for every node, swap off for good, kernel modules, sysctl, and the
-// packages a node needs. Every task checks before it acts, so a second run changes nothing.
+// packages a node needs; and what the Cluster file's spec.system asks for: chrony syncing from
+// ntpServers, the timezone, extra debs/rpms. Every task checks before it acts, so a second run
+// changes nothing.
+//
+// spec.system.skipConfigureOS leaves the OS to the user as KubeKey does (hostname, swap,
+// kernel modules, sysctl, node names in /etc/hosts, NTP, timezone): those tasks stay in the
+// plan, skipped with the reason. What Kubernetes cannot run without stays: the commands a node
+// needs, the extra packages asked for, and the API server's domain in /etc/hosts.
 package osprep
 
 import (
@@ -37,6 +44,18 @@ type Spec struct {
 	// PerHost adds entries for one host (by kk host name), e.g. the API server's domain on
 	// 127.0.0.1 where a local load balancer listens.
 	PerHost map[string][]HostEntry
+	// APIDomain is the API server's domain: its /etc/hosts lines are kept even when
+	// SkipConfigure is set ("" when the cluster has none or resolves it by DNS).
+	APIDomain string
+
+	// NTP is where chrony takes time from (spec.system.ntpServers); none leaves time alone.
+	NTP []NTPServer
+	// Timezone is set on every node when not empty (spec.system.timezone).
+	Timezone string
+	// Debs and Rpms are extra packages for Debian-like and RHEL-like hosts (spec.system).
+	Debs, Rpms []string
+	// SkipConfigure is spec.system.skipConfigureOS (see the package doc).
+	SkipConfigure bool
 }
 
 // HostsFor is the /etc/hosts block of host name: the common entries, then its own.
@@ -80,17 +99,53 @@ const (
 	hostsEnd    = "# END kk managed hosts"
 )
 
+// Names of the tasks of spec.system.
+const (
+	TaskNTP            = "os/ntp"
+	TaskTimezone       = "os/timezone"
+	TaskSystemPackages = "os/system-packages"
+)
+
+// skipReason is why a task is left out under spec.system.skipConfigureOS.
+func skipReason(what string) string {
+	return "spec.system.skipConfigureOS is true: " + what + " left as the host has it"
+}
+
 // Tasks returns the OS preparation tasks; they run after facts are gathered.
 func Tasks(s Spec) []pipeline.Task {
 	after := []string{facts.TaskName}
-	return []pipeline.Task{
+	hosts := hostsTask(s, after)
+	ts := []pipeline.Task{
 		hostnameTask(s, after),
-		hostsTask(s, after),
+		hosts,
 		swapTask(after),
 		modulesTask(s, after),
 		sysctlTask(s, []string{"os/kernel-modules"}),
 		packagesTask(s, after),
 	}
+	if len(s.Debs) > 0 || len(s.Rpms) > 0 {
+		ts = append(ts, systemPackagesTask(s, after))
+	}
+	if len(s.NTP) > 0 {
+		// after the packages: chrony's install must not compete with theirs for the package lock
+		ts = append(ts, ntpTask(s, []string{"os/packages"}))
+	}
+	if s.Timezone != "" {
+		ts = append(ts, timezoneTask(s, after))
+	}
+	if !s.SkipConfigure {
+		return ts
+	}
+	left := map[string]string{
+		"os/hostname": "the hostname is", "os/swap-off": "swap is", "os/kernel-modules": "kernel modules are",
+		"os/sysctl": "kernel parameters are", TaskNTP: "time sync (spec.system.ntpServers) is", TaskTimezone: "the timezone is",
+	}
+	for i := range ts {
+		if what, ok := left[ts[i].Name]; ok {
+			ts[i].Skip = skipReason(what)
+		}
+	}
+	return ts
 }
 
 func hostnameTask(s Spec, after []string) pipeline.Task {
@@ -159,16 +214,43 @@ func RenderBlock(current, hostsBegin, hostsEnd string, entries []HostEntry) stri
 	return s
 }
 
+// entriesFor is the kk block of host name's /etc/hosts: every entry, or under SkipConfigure
+// only the API server domain's (nodes reach the API server by it).
+func (s Spec) entriesFor(name string) []HostEntry {
+	all := s.HostsFor(name)
+	if !s.SkipConfigure {
+		return all
+	}
+	var out []HostEntry
+	for _, e := range all {
+		if s.APIDomain != "" && slices.Contains(e.Names, s.APIDomain) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 func hostsTask(s Spec, after []string) pipeline.Task {
 	desired := func(ctx context.Context, t *pipeline.Target) (cur, want string, err error) {
 		data, err := t.Fetch(ctx, "/etc/hosts")
 		if err != nil {
 			return "", "", fmt.Errorf("read /etc/hosts: %w", err)
 		}
-		return string(data), RenderHosts(string(data), s.HostsFor(t.Name)), nil
+		return string(data), RenderHosts(string(data), s.entriesFor(t.Name)), nil
+	}
+	desc, skip := "every node's name in /etc/hosts", ""
+	if s.SkipConfigure {
+		desc = "the API server's domain in /etc/hosts"
+		apiLines := false
+		for name := range s.Hostnames {
+			apiLines = apiLines || len(s.entriesFor(name)) > 0
+		}
+		if !apiLines {
+			skip = skipReason("/etc/hosts is")
+		}
 	}
 	return pipeline.Task{
-		Name: "os/etc-hosts", Desc: "every node's name in /etc/hosts", Hosts: pipeline.AllHosts(), After: after,
+		Name: "os/etc-hosts", Desc: desc, Skip: skip, Hosts: pipeline.AllHosts(), After: after,
 		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
 			cur, want, err := desired(ctx, t)
 			return cur == want, err
@@ -321,32 +403,44 @@ func packagesTask(s Spec, after []string) pipeline.Task {
 			if len(pkgs) == 0 {
 				return false, nil
 			}
-			var install string
-			switch pm {
-			case "apt-get":
-				install = "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends " + connector.Cmd(pkgs...)
-			case "dnf", "yum":
-				install = pm + " install -y " + connector.Cmd(pkgs...)
-			case "zypper":
-				install = "zypper --non-interactive install " + connector.Cmd(pkgs...)
-			default:
-				return false, fmt.Errorf("commands %s are missing and no supported package manager (apt-get, dnf, yum, zypper) was found: install packages %s by hand",
-					strings.Join(cmds, ", "), strings.Join(pkgs, ", "))
-			}
-			if _, err := t.Sudo(ctx, install); err != nil {
-				return false, fmt.Errorf("commands %s are missing and installing packages %s failed (an offline host needs them preinstalled or a reachable package mirror): %w",
-					strings.Join(cmds, ", "), strings.Join(pkgs, ", "), err)
+			if err := install(ctx, t, pkgs); err != nil {
+				return false, fmt.Errorf("commands %s are missing: %w", strings.Join(cmds, ", "), err)
 			}
 			return true, nil
 		},
 	}
 }
 
+// install installs packages with the host's package manager.
+func install(ctx context.Context, t *pipeline.Target, pkgs []string) error {
+	pm := ""
+	if f := t.Facts(); f != nil {
+		pm = f.PackageManager
+	}
+	var cmd string
+	switch pm {
+	case "apt-get":
+		cmd = "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends " + connector.Cmd(pkgs...)
+	case "dnf", "yum":
+		cmd = pm + " install -y " + connector.Cmd(pkgs...)
+	case "zypper":
+		cmd = "zypper --non-interactive install " + connector.Cmd(pkgs...)
+	default:
+		return fmt.Errorf("no supported package manager (apt-get, dnf, yum, zypper) was found: install packages %s by hand", strings.Join(pkgs, ", "))
+	}
+	if _, err := t.Sudo(ctx, cmd); err != nil {
+		return fmt.Errorf("installing packages %s failed (an offline host needs them preinstalled or a reachable package mirror): %w", strings.Join(pkgs, ", "), err)
+	}
+	return nil
+}
+
 // SpecFor derives the OS spec of every node from the cluster: each node's name (and its FQDN
 // under the cluster's DNS domain) on its internal address, the API server's load-balancer
-// domain on its address, and the default modules, sysctls and packages.
+// domain on its address, the default modules, sysctls and packages, and spec.system.
 func SpecFor(c *config.Cluster) Spec {
-	s := Spec{Hostnames: map[string]string{}, Modules: DefaultModules, Sysctls: DefaultSysctls, Packages: DefaultPackages}
+	s := Spec{Hostnames: map[string]string{}, Modules: DefaultModules, Sysctls: DefaultSysctls, Packages: DefaultPackages,
+		NTP: NTPServersFor(c), Timezone: c.System.Timezone, Debs: c.System.Debs, Rpms: c.System.Rpms,
+		SkipConfigure: c.System.SkipConfigureOS}
 	domain := c.Kubernetes.ClusterName
 	for _, h := range c.Hosts {
 		s.Hostnames[h.Name] = h.Name
@@ -360,6 +454,7 @@ func SpecFor(c *config.Cluster) Spec {
 	}
 	if addr := c.ControlPlaneAddress(); addr != "" && c.ControlPlaneEndpoint.Domain != "" {
 		s.Hosts = append(s.Hosts, HostEntry{Address: addr, Names: []string{c.ControlPlaneEndpoint.Domain}})
+		s.APIDomain = c.ControlPlaneEndpoint.Domain
 	}
 	return s
 }
