@@ -199,7 +199,9 @@ func TestSystemPackagesByOSFamily(t *testing.T) {
 	if strings.Contains(cmds, "vim-enhanced") {
 		t.Errorf("an rpm on a Debian host:\n%s", cmds)
 	}
-	if !slices.ContainsFunc(logs, func(l string) bool { return strings.Contains(l, "skipped spec.system.rpms (vim-enhanced): this host uses apt-get") }) {
+	if !slices.ContainsFunc(logs, func(l string) bool {
+		return strings.Contains(l, "skipped spec.system.rpms (vim-enhanced): this host uses apt-get")
+	}) {
 		t.Errorf("no skip line in %v", logs)
 	}
 	// RHEL-like: rpm -q, dnf
