@@ -126,10 +126,7 @@ func calico(c *config.Cluster, o Options) ([]byte, error) {
 	if ipip != "Never" && vxlan != "Never" {
 		return nil, fmt.Errorf("calico: network.calico ipipMode %s and vxlanMode %s: an IP pool uses IPIP or VXLAN, not both (set one to Never)", ipip, vxlan)
 	}
-	set, err := versions.For(c.Kubernetes.Version)
-	if err != nil {
-		return nil, fmt.Errorf("calico: %w", err)
-	}
+	set := imageSet(c)
 	cniImg, nodeImg, ctrlImg, typhaImg, err := calicoImages(set, o)
 	if err != nil {
 		return nil, err
