@@ -52,6 +52,29 @@ func (s Set) MultusImage() string {
 	return GHCR + "/k8snetworkplumbingwg/multus-cni:" + s.Addons.Multus
 }
 
+// CalicoTyphaImage is calico-typha, which Calico runs only when network.calico.typha is on
+// (KubeKey turns it on for large clusters); it is not among CNIImages("calico").
+func (s Set) CalicoTyphaImage() string { return DockerHub + "/calico/typha:" + s.Addons.Calico }
+
+// FlannelImage is flanneld's image (kube-flannel.yml of the release).
+func (s Set) FlannelImage() string { return GHCR + "/flannel-io/flannel:" + s.Addons.Flannel }
+
+// FlannelCNIPluginImage holds the flannel CNI plugin, copied onto every node.
+func (s Set) FlannelCNIPluginImage() string {
+	return GHCR + "/flannel-io/flannel-cni-plugin:" + s.Addons.FlannelCNIPlugin
+}
+
+// CalicoCNIImage installs calico's CNI plugins and configuration on every node.
+func (s Set) CalicoCNIImage() string { return DockerHub + "/calico/cni:" + s.Addons.Calico }
+
+// CalicoNodeImage is calico-node (felix, confd, BIRD).
+func (s Set) CalicoNodeImage() string { return DockerHub + "/calico/node:" + s.Addons.Calico }
+
+// CalicoControllersImage is calico-kube-controllers.
+func (s Set) CalicoControllersImage() string {
+	return DockerHub + "/calico/kube-controllers:" + s.Addons.Calico
+}
+
 // CNIImages are the images of a network plugin: calico, flannel, cilium, kubeovn, hybridnet;
 // none (or "") has none.
 func (s Set) CNIImages(plugin string) ([]string, error) {
@@ -60,16 +83,9 @@ func (s Set) CNIImages(plugin string) ([]string, error) {
 	case "", "none":
 		return nil, nil
 	case "calico":
-		return []string{
-			DockerHub + "/calico/cni:" + a.Calico,
-			DockerHub + "/calico/node:" + a.Calico,
-			DockerHub + "/calico/kube-controllers:" + a.Calico,
-		}, nil
+		return []string{s.CalicoCNIImage(), s.CalicoNodeImage(), s.CalicoControllersImage()}, nil
 	case "flannel":
-		return []string{
-			DockerHub + "/flannel/flannel:" + a.Flannel,
-			DockerHub + "/flannel/flannel-cni-plugin:" + a.FlannelCNIPlugin,
-		}, nil
+		return []string{s.FlannelImage(), s.FlannelCNIPluginImage()}, nil
 	case "cilium":
 		return []string{
 			Quay + "/cilium/cilium:" + a.Cilium,

@@ -53,28 +53,46 @@ type row struct {
 	etcd, etcdImage, coredns, pause string
 	cni, containerd, runc           string
 	docker, criDockerd, helm        string
+	crictl                          string
 }
 
-// table lists the supported Kubernetes minors, newest first. etcd, CoreDNS and pause follow
-// kubeadm's own defaults for the minor; crictl always matches the minor.
+// Choices that hold for every supported minor. etcd: kk runs one etcd release for every
+// minor, as KubeKey does (etcd v3.6 serves every API server from v1.28 on; a stacked etcd
+// still uses the image kubeadm names for its minor). containerd 2.2 speaks CRI v1, which
+// every supported kubelet uses. crictl is a CRI v1 client: kk installs its newest release with
+// every minor, as KubeKey installs one crictl for all.
+const (
+	etcdAll       = "v3.6.5"
+	containerdAll = "v2.2.9"
+	cniAll        = "v1.9.1"
+	runcAll       = "v1.3.0"
+	crictlAll     = "v1.37.0"
+)
+
+// table lists the supported Kubernetes minors, newest first: every minor upstream still
+// supports and those KubeKey users still run. The stacked etcd image, CoreDNS and pause are
+// kubeadm's own defaults for the minor (cmd/kubeadm/app/constants of its newest patch).
 func table() []row {
 	return []row{
-		{34, "v3.6.5", "3.6.5-0", "v1.12.1", "3.10.1", "v1.9.1", "v2.1.4", "v1.3.0", "28.3.3", "v0.3.19", "v3.18.6"},
-		{33, "v3.5.21", "3.5.21-0", "v1.12.0", "3.10", "v1.7.1", "v2.1.4", "v1.3.0", "28.3.3", "v0.3.19", "v3.18.6"},
-		{32, "v3.5.16", "3.5.16-0", "v1.11.3", "3.10", "v1.6.2", "v2.0.5", "v1.2.6", "27.5.1", "v0.3.16", "v3.17.3"},
-		{31, "v3.5.15", "3.5.15-0", "v1.11.3", "3.10", "v1.6.2", "v1.7.27", "v1.2.6", "27.5.1", "v0.3.16", "v3.16.4"},
-		{30, "v3.5.12", "3.5.12-0", "v1.11.1", "3.9", "v1.4.1", "v1.7.27", "v1.1.15", "26.1.4", "v0.3.14", "v3.15.4"},
-		{29, "v3.5.10", "3.5.10-0", "v1.11.1", "3.9", "v1.4.1", "v1.7.27", "v1.1.15", "24.0.9", "v0.3.14", "v3.14.4"},
-		{28, "v3.5.9", "3.5.9-0", "v1.10.1", "3.9", "v1.4.1", "v1.7.27", "v1.1.15", "24.0.9", "v0.3.14", "v3.14.4"},
+		{37, etcdAll, "3.7.0-0", "v1.14.6", "3.10.2", cniAll, containerdAll, runcAll, "28.3.3", "v0.3.19", "v3.18.6", crictlAll},
+		{36, etcdAll, "3.6.8-0", "v1.14.2", "3.10.2", cniAll, containerdAll, runcAll, "28.3.3", "v0.3.19", "v3.18.6", crictlAll},
+		{35, etcdAll, "3.6.6-0", "v1.13.1", "3.10.1", cniAll, containerdAll, runcAll, "28.3.3", "v0.3.19", "v3.18.6", crictlAll},
+		{34, etcdAll, "3.6.5-0", "v1.12.1", "3.10.1", cniAll, containerdAll, runcAll, "28.3.3", "v0.3.19", "v3.18.6", crictlAll},
+		{33, etcdAll, "3.5.24-0", "v1.12.0", "3.10", cniAll, containerdAll, runcAll, "28.3.3", "v0.3.19", "v3.18.6", crictlAll},
+		{32, etcdAll, "3.5.24-0", "v1.11.3", "3.10", cniAll, containerdAll, runcAll, "27.5.1", "v0.3.16", "v3.17.3", crictlAll},
+		{31, etcdAll, "3.5.24-0", "v1.11.3", "3.10", cniAll, containerdAll, runcAll, "27.5.1", "v0.3.16", "v3.16.4", crictlAll},
+		{30, etcdAll, "3.5.15-0", "v1.11.3", "3.9", cniAll, containerdAll, runcAll, "26.1.4", "v0.3.14", "v3.15.4", crictlAll},
+		{29, etcdAll, "3.5.12-0", "v1.11.1", "3.9", cniAll, containerdAll, runcAll, "24.0.9", "v0.3.14", "v3.14.4", crictlAll},
+		{28, etcdAll, "3.5.15-0", "v1.10.1", "3.9", cniAll, containerdAll, runcAll, "24.0.9", "v0.3.14", "v3.14.4", crictlAll},
 	}
 }
 
 // DefaultAddons are the add-on versions kk installs.
 func DefaultAddons() Addons {
 	return Addons{
-		Calico:           "v3.29.3",
-		Flannel:          "v0.26.7",
-		FlannelCNIPlugin: "v1.6.2-flannel1",
+		Calico:           "v3.28.5",
+		Flannel:          "v0.28.10",
+		FlannelCNIPlugin: "v1.9.1-flannel3",
 		Cilium:           "v1.17.4",
 		KubeOVN:          "v1.13.13",
 		Hybridnet:        "v0.8.8",
@@ -100,7 +118,7 @@ func For(v string) (Set, error) {
 	return Set{
 		Kubernetes: "v" + strings.TrimPrefix(strings.TrimSpace(v), "v"),
 		Etcd:       r.etcd, EtcdImage: r.etcdImage, CoreDNS: r.coredns, Pause: r.pause,
-		Crictl: fmt.Sprintf("v1.%d.0", minor),
+		Crictl: r.crictl,
 		CNI:    r.cni, Containerd: r.containerd, Runc: r.runc,
 		Docker: r.docker, CriDockerd: r.criDockerd, Helm: r.helm,
 		Addons: DefaultAddons(),
@@ -125,6 +143,55 @@ func Supported() []string {
 	}
 	return out
 }
+
+// Version is a parsed "vX.Y.Z"; it is kk's one version parser (Kubernetes and the
+// components it pins).
+type Version struct{ Major, Minor, Patch int }
+
+// Parse reads "vX.Y.Z" or "X.Y.Z" (a pre-release or build suffix is ignored).
+func Parse(v string) (Version, error) {
+	s := strings.TrimPrefix(strings.TrimSpace(v), "v")
+	if i := strings.IndexAny(s, "-+"); i >= 0 {
+		s = s[:i]
+	}
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		return Version{}, fmt.Errorf("version %q is not vX.Y.Z", v)
+	}
+	var n [3]int
+	for i, p := range parts {
+		x, err := strconv.Atoi(p)
+		if err != nil || x < 0 {
+			return Version{}, fmt.Errorf("version %q is not vX.Y.Z", v)
+		}
+		n[i] = x
+	}
+	return Version{n[0], n[1], n[2]}, nil
+}
+
+func (v Version) String() string { return fmt.Sprintf("v%d.%d.%d", v.Major, v.Minor, v.Patch) }
+
+// Less orders versions.
+func (v Version) Less(o Version) bool {
+	if v.Major != o.Major {
+		return v.Major < o.Major
+	}
+	if v.Minor != o.Minor {
+		return v.Minor < o.Minor
+	}
+	return v.Patch < o.Patch
+}
+
+// AtLeast says whether v is major.minor or newer.
+func (v Version) AtLeast(major, minor int) bool {
+	return v.Major > major || (v.Major == major && v.Minor >= minor)
+}
+
+// Oldest and Newest are the ends of the supported range ("v1.28", "v1.37").
+func Oldest() string { t := table(); return fmt.Sprintf("v1.%d", t[len(t)-1].minor) }
+
+// Newest is the newest supported minor.
+func Newest() string { return fmt.Sprintf("v1.%d", table()[0].minor) }
 
 // Minor returns Y of a "vX.Y.Z" Kubernetes version; X must be 1.
 func Minor(v string) (int, error) {

@@ -1,6 +1,7 @@
 package versions
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -12,7 +13,8 @@ func TestForKnownMinors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s.Kubernetes != minor+".3" || s.Crictl != minor+".0" {
+		wantCrictl := "v1.37.0" // one crictl (a CRI v1 client) for every minor
+		if s.Kubernetes != minor+".3" || s.Crictl != wantCrictl {
 			t.Errorf("%s: %+v", minor, s)
 		}
 		for name, v := range map[string]string{"etcd": s.Etcd, "etcd image": s.EtcdImage, "coredns": s.CoreDNS, "pause": s.Pause,
@@ -21,9 +23,9 @@ func TestForKnownMinors(t *testing.T) {
 				t.Errorf("%s: no %s version", minor, name)
 			}
 		}
-		// The stacked etcd image and the binary release are the same etcd.
-		if !strings.HasPrefix(s.EtcdImage, strings.TrimPrefix(s.Etcd, "v")+"-") {
-			t.Errorf("%s: etcd %s vs image %s", minor, s.Etcd, s.EtcdImage)
+		// The stacked etcd image is kubeadm's tag: "X.Y.Z-N".
+		if !regexp.MustCompile(`^3\.\d+\.\d+-\d+$`).MatchString(s.EtcdImage) {
+			t.Errorf("%s: etcd image tag %s", minor, s.EtcdImage)
 		}
 	}
 }
@@ -35,7 +37,7 @@ func TestForRejects(t *testing.T) {
 		}
 	}
 	_, err := For("v1.99.0")
-	if err == nil || !strings.Contains(err.Error(), "v1.34") {
+	if err == nil || !strings.Contains(err.Error(), "v1.37") {
 		t.Errorf("error does not list the supported minors: %v", err)
 	}
 }
@@ -66,7 +68,38 @@ func TestImages(t *testing.T) {
 	if _, err := s.CNIImages("weave"); err == nil {
 		t.Error("unknown plugin accepted")
 	}
-	if Latest().Kubernetes != "v1.34.0" {
+	if Latest().Kubernetes != "v1.37.0" {
 		t.Errorf("latest %s", Latest().Kubernetes)
+	}
+}
+
+// TestSupportedRange locks the range users run: every minor from v1.28 to v1.37, with no gap.
+func TestSupportedRange(t *testing.T) {
+	got := Supported()
+	if len(got) != 10 || got[0] != "v1.37" || got[len(got)-1] != "v1.28" || Newest() != "v1.37" || Oldest() != "v1.28" {
+		t.Fatalf("supported %v (oldest %s, newest %s)", got, Oldest(), Newest())
+	}
+	for i := 1; i < len(got); i++ {
+		a, _ := Minor(got[i-1])
+		b, _ := Minor(got[i])
+		if a != b+1 {
+			t.Errorf("gap between %s and %s", got[i-1], got[i])
+		}
+	}
+}
+
+func TestParse(t *testing.T) {
+	for in, want := range map[string]Version{"v1.37.2": {1, 37, 2}, "1.30.14": {1, 30, 14}, "v1.38.0-beta.0": {1, 38, 0}} {
+		if got, err := Parse(in); err != nil || got != want {
+			t.Errorf("%s: %v %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"v1.30", "latest", "v1.x.0", ""} {
+		if _, err := Parse(in); err == nil {
+			t.Errorf("%q parsed", in)
+		}
+	}
+	if v, _ := Parse("v1.30.14"); v.AtLeast(1, 31) || !v.AtLeast(1, 30) || !v.Less(Version{1, 31, 0}) {
+		t.Errorf("ordering of %v", v)
 	}
 }

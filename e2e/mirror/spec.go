@@ -65,24 +65,38 @@ type Spec struct {
 	TiniDeb             string
 	// CriDockerd is the github.com/Mirantis/cri-dockerd release.
 	CriDockerd string
+	// Calico is the Calico release whose images kk's version table names (e.g. "v3.28.5");
+	// CalicoModule is the github.com/projectcalico/calico module version its programs are
+	// built from (the module proxy serves Calico's release branches as pseudo-versions only),
+	// and BirdDeb the Debian bird package (BGP daemon of calico-node) put in its image.
+	Calico       string
+	CalicoModule string
+	BirdDeb      string
+	// NodeCache is the k8s-dns-node-cache tag kk's version table names (NodeLocalDNS). Its
+	// module (k8s.io/dns) is not served here: the image is a stand-in built from CoreDNS
+	// (the CoreDNS field) and kk's own setup program, see nodecache.go.
+	NodeCache string
 }
 
 // DefaultSpec returns the pinned versions used by kk's e2e tests: the
 // newest patch releases the module proxy serves for each line.
 func DefaultSpec() Spec {
 	return Spec{
-		Kubernetes: []string{"v1.34.4", "v1.33.13"},
-		// kubeadm v1.34's DefaultEtcdVersion is 3.6.5, so the etcd built
-		// here can also back an image tagged the way kubeadm expects.
+		// The HA e2e cluster runs the newest minor, the all-in-one the oldest kubeadm v1beta3 one.
+		Kubernetes: []string{"v1.37.2", "v1.30.14"},
+		// kk's version table runs etcd v3.6.5 for every minor (a stacked etcd's image takes
+		// the tag kubeadm names: see e2e/images).
 		Etcd:             "v3.6.5",
-		Crictl:           "v1.34.0",
+		Crictl:           "v1.37.0",
 		CNIPlugins:       "v1.9.1",
 		Flannel:          "v0.28.10",
 		FlannelCNIModule: "github.com/containernetworking/plugins",
 		FlannelCNI:       "v0.9.1",
-		CoreDNS:          "v1.14.7",
+		CoreDNS:          "v1.14.6",
 		Containerd:       "v2.2.9",
-		Runc:             "v1.1.5",
+		// runc needs cgo and libseccomp: Debian's runc 1.1.5 package stands in for the
+		// release kk's version table names (v1.3.0), served at that release's URL.
+		Runc:             "v1.3.0",
 		RuncDeb:          "1.1.5+ds1-1+deb12u1",
 		Registry:         "v3.0.0",
 		// kube-vip v0.8.x is not served by the module proxy here; v0.9.1 is the nearest

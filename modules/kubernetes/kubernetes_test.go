@@ -95,7 +95,7 @@ func args(t *testing.T, v any) map[string]string {
 func TestUnsupportedVersionIsAnErrorBeforeAnyHost(t *testing.T) {
 	c := loadSample(t, "kubekey-calico.yaml") // v1.21.5
 	_, err := SpecFor(c, t.TempDir(), binaries.Files{})
-	if err == nil || !strings.Contains(err.Error(), "v1.21") || !strings.Contains(err.Error(), "v1.34") {
+	if err == nil || !strings.Contains(err.Error(), "v1.21") || !strings.Contains(err.Error(), "v1.37") {
 		t.Fatalf("want an error naming v1.21 and the supported minors, got %v", err)
 	}
 }
@@ -372,22 +372,22 @@ func TestValidateVersions(t *testing.T) {
 		err     string // "" = no error
 		warn    bool
 	}{
-		{"new v1.34", "v1.34.4", Running{}, "", false},
-		{"new v1.33", "v1.33.13", Running{}, "", false},
-		{"too old for v1beta4", "v1.30.2", Running{}, "v1beta4", false},
+		{"new v1.37", "v1.37.2", Running{}, "", false},
+		{"new v1.30 (v1beta3)", "v1.30.14", Running{}, "", false},
+		{"oldest supported", "v1.28.15", Running{}, "", true},
 		{"not proven", "v1.32.1", Running{}, "", true},
 		{"not in the table", "v1.27.1", Running{}, "v1.27", false},
-		{"unsupported new", "v1.36.0", Running{}, "v1.36", false},
+		{"unsupported new", "v1.38.0", Running{}, "v1.38", false},
 		{"not a version", "1.34", Running{}, "not vX.Y.Z", false},
 		{"empty", "", Running{}, "no Kubernetes version", false},
-		{"patch upgrade", "v1.34.4", Running{APIServer: "v1.34.1", Kubelets: map[string]string{"n1": "v1.34.1"}}, "", false},
-		{"minor upgrade", "v1.34.4", Running{APIServer: "v1.33.13", Kubelets: map[string]string{"n1": "v1.33.13"}}, "", true},
-		{"two minors up", "v1.34.4", Running{APIServer: "v1.32.5"}, "one minor at a time", false},
-		{"downgrade", "v1.33.13", Running{APIServer: "v1.34.4"}, "downgrades are not supported", false},
-		{"kubelet newer", "v1.33.13", Running{APIServer: "v1.33.13", Kubelets: map[string]string{"n2": "v1.34.4"}}, "node n2 runs kubelet v1.34.4, newer", false},
-		{"kubelet too old", "v1.34.4", Running{APIServer: "v1.34.1", Kubelets: map[string]string{"n3": "v1.30.0"}}, "more than 3 minors older", false},
-		{"kubelet 3 minors older", "v1.34.4", Running{APIServer: "v1.34.1", Kubelets: map[string]string{"n3": "v1.31.0"}}, "", true},
-		{"kubelet 4 minors older", "v1.33.1", Running{APIServer: "v1.33.1", Kubelets: map[string]string{"n3": "v1.29.0"}}, "more than 3 minors older", false},
+		{"patch upgrade", "v1.37.2", Running{APIServer: "v1.37.1", Kubelets: map[string]string{"n1": "v1.37.1"}}, "", false},
+		{"minor upgrade", "v1.37.2", Running{APIServer: "v1.36.3", Kubelets: map[string]string{"n1": "v1.36.3"}}, "", true},
+		{"two minors up", "v1.37.2", Running{APIServer: "v1.35.5"}, "one minor at a time", false},
+		{"downgrade", "v1.30.13", Running{APIServer: "v1.30.14"}, "downgrades are not supported", false},
+		{"kubelet newer", "v1.30.13", Running{APIServer: "v1.30.13", Kubelets: map[string]string{"n2": "v1.30.14"}}, "node n2 runs kubelet v1.30.14, newer", false},
+		{"kubelet too old", "v1.37.2", Running{APIServer: "v1.37.1", Kubelets: map[string]string{"n3": "v1.33.0"}}, "more than 3 minors older", false},
+		{"kubelet 3 minors older", "v1.37.2", Running{APIServer: "v1.37.1", Kubelets: map[string]string{"n3": "v1.34.0"}}, "", true},
+		{"kubelet 4 minors older", "v1.30.1", Running{APIServer: "v1.30.1", Kubelets: map[string]string{"n3": "v1.26.0"}}, "more than 3 minors older", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			warn, err := ValidateVersions(tc.target, tc.running)
@@ -604,5 +604,48 @@ func TestKubeletEvictionDefaults(t *testing.T) {
 	ev, _ = m["evictionHard"].(map[string]any)
 	if ev["memory.available"] != "500Mi" || ev["imagefs.available"] != "5%" {
 		t.Errorf("evictionHard with an override: %v", ev)
+	}
+}
+
+// Below v1.31 kubeadm reads v1beta3: the same settings, every flag list written as a map.
+func TestKubeadmConfigV1beta3(t *testing.T) {
+	c := loadSample(t, "kubekey-calico.yaml")
+	for _, tc := range []struct{ version, api string }{{"v1.30.14", "kubeadm.k8s.io/v1beta3"}, {"v1.28.15", "kubeadm.k8s.io/v1beta3"}, {"v1.31.14", "kubeadm.k8s.io/v1beta4"}} {
+		c.Kubernetes.Version = tc.version
+		s, err := SpecFor(c, t.TempDir(), binaries.Files{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := RenderKubeadmConfig(s, "node1", HostEnv{}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := docs(t, out)
+		for _, kind := range []string{"InitConfiguration", "ClusterConfiguration"} {
+			if d[kind]["apiVersion"] != tc.api {
+				t.Errorf("%s: %s apiVersion %v", tc.version, kind, d[kind]["apiVersion"])
+			}
+		}
+		args := get(t, d["ClusterConfiguration"], "apiServer", "extraArgs")
+		kubeletArgs := get(t, d["InitConfiguration"], "nodeRegistration", "kubeletExtraArgs")
+		if tc.api == "kubeadm.k8s.io/v1beta3" {
+			m, ok := args.(map[string]any)
+			if !ok || m["feature-gates"] == nil {
+				t.Errorf("%s: apiServer.extraArgs %#v, want a map with feature-gates", tc.version, args)
+			}
+			if km, ok := kubeletArgs.(map[string]any); !ok || km["node-ip"] != "172.16.0.2" {
+				t.Errorf("%s: kubeletExtraArgs %#v", tc.version, kubeletArgs)
+			}
+		} else if _, ok := args.([]any); !ok {
+			t.Errorf("%s: apiServer.extraArgs %#v, want a list", tc.version, args)
+		}
+		creds := JoinCredentials{Token: "abcdef.0123456789abcdef", CertificateKey: strings.Repeat("a", 64), CACertHash: "sha256:" + strings.Repeat("b", 64)}
+		jout, err := RenderJoinConfig(s, "node2", HostEnv{}, creds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j := docs(t, jout)["JoinConfiguration"]; j["apiVersion"] != tc.api {
+			t.Errorf("%s: join apiVersion %v", tc.version, j["apiVersion"])
+		}
 	}
 }

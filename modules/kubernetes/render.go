@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -48,10 +49,77 @@ func PreflightIgnores(s Spec, env HostEnv) []string {
 }
 
 const (
-	kubeadmAPI   = "kubeadm.k8s.io/v1beta4"
-	kubeletAPI   = "kubelet.config.k8s.io/v1beta1"
-	kubeProxyAPI = "kubeproxy.config.k8s.io/v1alpha1"
+	kubeadmV1beta4 = "kubeadm.k8s.io/v1beta4"
+	kubeadmV1beta3 = "kubeadm.k8s.io/v1beta3"
+	kubeletAPI     = "kubelet.config.k8s.io/v1beta1"
+	kubeProxyAPI   = "kubeproxy.config.k8s.io/v1alpha1"
 )
+
+// KubeadmAPI names the kubeadm configuration API kk writes for Kubernetes version v:
+// v1beta4 from v1.31 (the release that made it the default), v1beta3 before it (v1.28–v1.30
+// do not know v1beta4).
+func KubeadmAPI(v string) string {
+	if pv, err := ParseVersion(v); err == nil && !pv.AtLeast(1, 31) {
+		return kubeadmV1beta3
+	}
+	return kubeadmV1beta4
+}
+
+// argKeys are the kubeadm fields that hold component flags: a list of {name, value} in
+// v1beta4, a map of name to value in v1beta3.
+var argKeys = map[string]bool{"extraArgs": true, "kubeletExtraArgs": true}
+
+// asV1beta3 turns a kubeadm v1beta4 document (as kk renders it) into v1beta3: every flag list
+// becomes a map. kk uses no other field the two versions spell differently.
+func asV1beta3(doc any) (any, error) {
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	argsToMaps(m)
+	return m, nil
+}
+
+func argsToMaps(m map[string]any) {
+	for k, v := range m {
+		switch v := v.(type) {
+		case map[string]any:
+			argsToMaps(v)
+		case []any:
+			if !argKeys[k] {
+				continue
+			}
+			out := map[string]any{}
+			for _, a := range v {
+				if am, ok := a.(map[string]any); ok {
+					out[fmt.Sprint(am["name"])] = am["value"]
+				}
+			}
+			m[k] = out
+		}
+	}
+}
+
+// kubeadmDocs renders kubeadm's documents in the API of version v.
+func kubeadmDocs(v string, docs []any) ([]byte, error) {
+	if KubeadmAPI(v) == kubeadmV1beta3 {
+		for i, d := range docs {
+			if _, ok := d.(map[string]any); ok {
+				continue // kubelet / kube-proxy configuration: not kubeadm's API
+			}
+			c, err := asV1beta3(d)
+			if err != nil {
+				return nil, err
+			}
+			docs[i] = c
+		}
+	}
+	return joinDocs(docs)
+}
 
 type typeMeta struct {
 	APIVersion string `json:"apiVersion"`
@@ -209,7 +277,7 @@ func RenderKubeadmConfig(s Spec, node string, env HostEnv, certificateKey string
 		return nil, fmt.Errorf("%s is not a control plane of the cluster", node)
 	}
 	init := initConfiguration{
-		typeMeta: typeMeta{kubeadmAPI, "InitConfiguration"},
+		typeMeta: typeMeta{KubeadmAPI(s.Version), "InitConfiguration"},
 		// kubeadm init always creates a bootstrap token; kk makes its own when nodes join,
 		// so the init one is short-lived.
 		BootstrapTokens:  []bootstrapToken{{Description: "created by kubeadm init (kk creates its own join tokens)", TTL: "1h0m0s"}},
@@ -222,7 +290,7 @@ func RenderKubeadmConfig(s Spec, node string, env HostEnv, certificateKey string
 	}
 	fg := s.featureGatesArg()
 	cc := clusterConfiguration{
-		typeMeta:             typeMeta{kubeadmAPI, "ClusterConfiguration"},
+		typeMeta:             typeMeta{KubeadmAPI(s.Version), "ClusterConfiguration"},
 		ClusterName:          s.ClusterName,
 		KubernetesVersion:    s.Version,
 		ControlPlaneEndpoint: s.ControlPlaneEndpoint,
@@ -255,7 +323,7 @@ func RenderKubeadmConfig(s Spec, node string, env HostEnv, certificateKey string
 	if !s.DisableKubeProxy {
 		docs = append(docs, proxy)
 	}
-	return joinDocs(docs)
+	return kubeadmDocs(s.Version, docs)
 }
 
 // RenderJoinConfig renders the JoinConfiguration of node (a control plane other than the
@@ -270,7 +338,7 @@ func RenderJoinConfig(s Spec, node string, env HostEnv, c JoinCredentials) ([]by
 		return nil, fmt.Errorf("no join credentials for %s", node)
 	}
 	jc := joinConfiguration{
-		typeMeta: typeMeta{kubeadmAPI, "JoinConfiguration"},
+		typeMeta: typeMeta{KubeadmAPI(s.Version), "JoinConfiguration"},
 		Discovery: discovery{
 			BootstrapToken:    bootstrapDiscovery{APIServerEndpoint: s.ControlPlaneEndpoint, Token: c.Token, CACertHashes: []string{c.CACertHash}},
 			TLSBootstrapToken: c.Token,
@@ -283,7 +351,7 @@ func RenderJoinConfig(s Spec, node string, env HostEnv, c JoinCredentials) ([]by
 		}
 		jc.ControlPlane = &joinControlPlane{LocalAPIEndpoint: apiEndpoint{n.Address, s.BindPort}, CertificateKey: c.CertificateKey}
 	}
-	return joinDocs([]any{jc})
+	return kubeadmDocs(s.Version, []any{jc})
 }
 
 // KubeletConfiguration is the kubelet configuration kubeadm hands every node: kk's settings

@@ -160,7 +160,7 @@ func kubeadmConfigTask(s Spec) pipeline.Task {
 		return RenderKubeadmConfig(s, t.Name, EnvOf(t.Facts()), "")
 	}
 	return pipeline.Task{
-		Name: TaskKubeadmConfig, Desc: "kubeadm configuration (v1beta4) in " + KubeadmConfig,
+		Name: TaskKubeadmConfig, Desc: "kubeadm configuration (" + strings.TrimPrefix(KubeadmAPI(s.Version), "kubeadm.k8s.io/") + ") in " + KubeadmConfig,
 		Hosts: pipeline.Role(string(config.RoleControlPlane)), After: []string{facts.TaskName},
 		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
 			data, err := render(t)

@@ -4,48 +4,16 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/kk-project/kk/artifacts/versions"
 )
 
-// Version is a parsed "vX.Y.Z".
-type Version struct{ Major, Minor, Patch int }
+// Version is a parsed "vX.Y.Z" (kk's one parser lives in artifacts/versions).
+type Version = versions.Version
 
 // ParseVersion reads "vX.Y.Z" or "X.Y.Z" (a pre-release or build suffix is ignored).
-func ParseVersion(v string) (Version, error) {
-	s := strings.TrimPrefix(strings.TrimSpace(v), "v")
-	if i := strings.IndexAny(s, "-+"); i >= 0 {
-		s = s[:i]
-	}
-	parts := strings.Split(s, ".")
-	if len(parts) != 3 {
-		return Version{}, fmt.Errorf("version %q is not vX.Y.Z", v)
-	}
-	var n [3]int
-	for i, p := range parts {
-		x, err := strconv.Atoi(p)
-		if err != nil || x < 0 {
-			return Version{}, fmt.Errorf("version %q is not vX.Y.Z", v)
-		}
-		n[i] = x
-	}
-	return Version{n[0], n[1], n[2]}, nil
-}
-
-func (v Version) String() string { return fmt.Sprintf("v%d.%d.%d", v.Major, v.Minor, v.Patch) }
-
-// Less orders versions.
-func (v Version) Less(o Version) bool {
-	if v.Major != o.Major {
-		return v.Major < o.Major
-	}
-	if v.Minor != o.Minor {
-		return v.Minor < o.Minor
-	}
-	return v.Patch < o.Patch
-}
+func ParseVersion(v string) (Version, error) { return versions.Parse(v) }
 
 // Running is what an existing cluster runs (the zero value: a new cluster).
 type Running struct {
@@ -55,19 +23,19 @@ type Running struct {
 	Kubelets map[string]string
 }
 
-// MinMinor is the oldest minor kk can configure (kubeadm's v1beta4 configuration API);
-// ProvenMinors are those kk's integration tests bring up.
-const MinMinor = 31
+// MinMinor is the oldest minor kk configures (kubeadm's v1beta3 API below v1.31, v1beta4
+// from it); ProvenMinors are those kk's end-to-end tests bring up on real machines (the
+// others are checked by the boundary minors' own `kubeadm config validate`).
+const MinMinor = 28
 
-var ProvenMinors = []int{33, 34}
+var ProvenMinors = []int{30, 37}
 
 // KubeletMaxSkew is how many minors a kubelet may be older than kube-apiserver.
 const KubeletMaxSkew = 3
 
 // ValidateVersions checks, before any host is touched, that target is a Kubernetes version
-// kk supports (its minor is in kk's version table and at least v1.31, the first kubeadm with
-// the v1beta4 configuration; v1.31 and v1.32 only with a warning: v1.33 and v1.34 are the
-// ones proven on real machines) and, for an existing cluster, that moving to target keeps the version skew policy:
+// kk supports (its minor is in kk's version table; minors other than ProvenMinors with a
+// warning) and, for an existing cluster, that moving to target keeps the version skew policy:
 // no downgrade, at most one minor up at a time, no kubelet newer than the API server, and no
 // kubelet more than KubeletMaxSkew minors older than the target API server. It returns
 // warnings for what is allowed but worth saying (a kubelet that will lag behind).
@@ -87,9 +55,13 @@ func ValidateVersions(target string, running Running) (warnings []string, err er
 	}
 	switch {
 	case tv.Minor < MinMinor:
-		return nil, fmt.Errorf("Kubernetes %s: kk configures kubeadm with kubeadm.k8s.io/v1beta4, which needs v1.%d or newer", target, MinMinor)
+		return nil, fmt.Errorf("Kubernetes %s: kk supports v1.%d and newer", target, MinMinor)
 	case !slices.Contains(ProvenMinors, tv.Minor):
-		warnings = append(warnings, fmt.Sprintf("Kubernetes %s has not been tested with kk (tested: v1.33, v1.34)", target))
+		var proven []string
+		for _, m := range ProvenMinors {
+			proven = append(proven, fmt.Sprintf("v1.%d", m))
+		}
+		warnings = append(warnings, fmt.Sprintf("Kubernetes %s is supported but kk's end-to-end tests bring up %s only", target, strings.Join(proven, " and ")))
 	}
 	if running.APIServer != "" {
 		av, err := ParseVersion(running.APIServer)

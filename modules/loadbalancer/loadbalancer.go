@@ -60,6 +60,7 @@ import (
 	"strings"
 
 	"github.com/kk-project/kk/api/config"
+	"github.com/kk-project/kk/artifacts/versions"
 )
 
 // Defaults.
@@ -68,13 +69,6 @@ const (
 	APIServerPort = 6443
 	// DefaultMonitorPort serves haproxy's /healthz on 127.0.0.1.
 	DefaultMonitorPort = 8081
-	// DefaultHAProxyImage is the upstream haproxy image.
-	DefaultHAProxyImage = "docker.io/library/haproxy:2.6"
-	// KubeVIPVersion is the pinned kube-vip release, the same as artifacts/versions lists
-	// (v0.9.1: the module proxy kk's e2e mirror builds from has no v0.8.x).
-	KubeVIPVersion = "v0.9.1"
-	// DefaultKubeVIPImage is the upstream kube-vip image.
-	DefaultKubeVIPImage = "ghcr.io/kube-vip/kube-vip:" + KubeVIPVersion
 	// DefaultBGPAS is the AS number of the control planes (and of their peers) in BGP mode.
 	DefaultBGPAS = 65000
 
@@ -162,11 +156,16 @@ func SpecFor(c *config.Cluster) Spec {
 		port = APIServerPort
 	}
 	s := Spec{Mode: e.InternalLoadbalancer, Domain: e.Domain, Port: port}
+	// The images are the ones kk's version table lists (and `kk create manifest` bundles).
+	set, err := versions.For(c.Kubernetes.Version)
+	if err != nil {
+		set = versions.Latest()
+	}
 	cps := c.HostsWithRole(config.RoleControlPlane)
 	switch s.Mode {
 	case HAProxy:
 		h := HAProxySpec{Bind: "127.0.0.1", Port: port, MonitorPort: DefaultMonitorPort,
-			Image: imageRef(c.Registry, DefaultHAProxyImage), ConfigDir: HAProxyConfigDir, ManifestDir: ManifestDir}
+			Image: imageRef(c.Registry, set.HAProxyImage()), ConfigDir: HAProxyConfigDir, ManifestDir: ManifestDir}
 		for _, cp := range cps {
 			h.Backends = append(h.Backends, Backend{Name: cp.Name, Address: cp.InternalIP(), Port: APIServerPort})
 		}
@@ -178,7 +177,7 @@ func SpecFor(c *config.Cluster) Spec {
 		s.HAProxy = h
 	case KubeVIP:
 		k := KubeVIPSpec{Address: e.Address, Port: port, Mode: strings.ToUpper(e.KubeVIPMode),
-			Image: imageRef(c.Registry, DefaultKubeVIPImage), SuperAdminOnInit: atLeast(c.Kubernetes.Version, 1, 29),
+			Image: imageRef(c.Registry, set.KubeVIPImage()), SuperAdminOnInit: atLeast(c.Kubernetes.Version, 1, 29),
 			LocalAS: DefaultBGPAS, PeerAS: DefaultBGPAS, ManifestDir: ManifestDir}
 		if k.Mode == "" {
 			k.Mode = "ARP"

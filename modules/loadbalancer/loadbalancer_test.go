@@ -160,7 +160,7 @@ func TestHAProxyManifest(t *testing.T) {
 		t.Error("not hostNetwork")
 	case p.Spec.PriorityClassName != "system-node-critical":
 		t.Errorf("priorityClassName %q", p.Spec.PriorityClassName)
-	case c.Image != "docker.io/library/haproxy:2.6":
+	case c.Image != "docker.io/library/haproxy:2.9.6-alpine":
 		t.Errorf("image %q", c.Image)
 	case c.LivenessProbe.HTTPGet.Path != "/healthz" || c.LivenessProbe.HTTPGet.Port != 8081 || c.LivenessProbe.HTTPGet.Host != "127.0.0.1":
 		t.Errorf("liveness probe %+v", c.LivenessProbe)
@@ -177,11 +177,11 @@ func TestImageUnderPrivateRegistry(t *testing.T) {
 	for _, tc := range []struct {
 		reg, ns, upstream, want string
 	}{
-		{"", "", DefaultHAProxyImage, "docker.io/library/haproxy:2.6"},
-		{"reg.local:5000", "", DefaultHAProxyImage, "reg.local:5000/library/haproxy:2.6"},
-		{"reg.local:5000", "kubesphereio", DefaultHAProxyImage, "reg.local:5000/kubesphereio/haproxy:2.6"},
-		{"reg.local", "", DefaultKubeVIPImage, "reg.local/kube-vip/kube-vip:" + KubeVIPVersion},
-		{"reg.local/", "mirror", DefaultKubeVIPImage, "reg.local/mirror/kube-vip:" + KubeVIPVersion},
+		{"", "", haproxyImage, "docker.io/library/haproxy:2.9.6-alpine"},
+		{"reg.local:5000", "", haproxyImage, "reg.local:5000/library/haproxy:2.9.6-alpine"},
+		{"reg.local:5000", "kubesphereio", haproxyImage, "reg.local:5000/kubesphereio/haproxy:2.9.6-alpine"},
+		{"reg.local", "", kubeVIPImage, "reg.local/kube-vip/kube-vip:" + versions.DefaultAddons().KubeVIP},
+		{"reg.local/", "mirror", kubeVIPImage, "reg.local/mirror/kube-vip:" + versions.DefaultAddons().KubeVIP},
 	} {
 		got := imageRef(config.Registry{PrivateRegistry: tc.reg, NamespaceOverride: tc.ns}, tc.upstream)
 		if got != tc.want {
@@ -190,7 +190,7 @@ func TestImageUnderPrivateRegistry(t *testing.T) {
 	}
 	c := cluster(HAProxy, 1)
 	c.Registry.PrivateRegistry = "reg.local"
-	if got := SpecFor(c).HAProxy.Image; got != "reg.local/library/haproxy:2.6" {
+	if got := SpecFor(c).HAProxy.Image; got != "reg.local/library/haproxy:2.9.6-alpine" {
 		t.Errorf("SpecFor image %q", got)
 	}
 }
@@ -240,7 +240,7 @@ func env(p pod) map[string]string {
 func TestKubeVIPManifest(t *testing.T) {
 	s := SpecFor(cluster(KubeVIP, 3))
 	k := s.KubeVIP
-	if k.Mode != "ARP" || k.Image != DefaultKubeVIPImage || k.FirstHost != "cp1" || len(k.Hosts) != 3 || !k.SuperAdminOnInit {
+	if k.Mode != "ARP" || k.Image != kubeVIPImage || k.FirstHost != "cp1" || len(k.Hosts) != 3 || !k.SuperAdminOnInit {
 		t.Fatalf("spec %+v", k)
 	}
 	data, err := RenderKubeVIPManifest(k, "cp1", "eth0", KubeVIPKubeconfig(k, "cp1", false))
@@ -260,7 +260,7 @@ func TestKubeVIPManifest(t *testing.T) {
 	if _, ok := e["bgp_enable"]; ok {
 		t.Error("ARP manifest enables BGP")
 	}
-	if !p.Spec.HostNetwork || p.Spec.Containers[0].Image != DefaultKubeVIPImage || p.Spec.Containers[0].Args[0] != "manager" {
+	if !p.Spec.HostNetwork || p.Spec.Containers[0].Image != kubeVIPImage || p.Spec.Containers[0].Args[0] != "manager" {
 		t.Errorf("pod %+v", p.Spec)
 	}
 	if len(p.Spec.HostAliases) != 1 || p.Spec.HostAliases[0].IP != "127.0.0.1" || p.Spec.HostAliases[0].Hostnames[0] != "kubernetes" {
@@ -411,13 +411,11 @@ func TestManifestsAreValidPods(t *testing.T) {
 
 // TestKubeletServerCommands runs the kubelet.conf check and rewrite on a copy here.
 
-// TestKubeVIPImageMatchesVersionTable: the manifest kk writes runs the image that kk create
-// manifest (and so kk artifact export) lists for the cluster.
-func TestKubeVIPImageMatchesVersionTable(t *testing.T) {
-	if want := versions.Latest().KubeVIPImage(); DefaultKubeVIPImage != want {
-		t.Errorf("kube-vip image %s, the version table lists %s", DefaultKubeVIPImage, want)
-	}
-}
+// The images of the version table, the ones `kk create manifest` bundles.
+var (
+	haproxyImage = versions.Latest().HAProxyImage()
+	kubeVIPImage = versions.Latest().KubeVIPImage()
+)
 
 // TestKubeVIPTasksOrder: before kubeadm, kube-vip goes on the first control plane only (a
 // joining control plane's manifest directory must be empty for kubeadm join's preflight);
