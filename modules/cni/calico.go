@@ -68,13 +68,18 @@ func calicoImages(set versions.Set, o Options) (cni, node, controllers, typha st
 
 // calicoCNIConf is the cni_network_config of the calico-config ConfigMap: upstream's conflist,
 // whose __TOKENS__ the install-cni container fills in on each node.
-func calicoCNIConf() (string, error) {
+// With dualStack calico-ipam gives each pod an IPv4 and an IPv6 address.
+func calicoCNIConf(dualStack bool) (string, error) {
+	ipam := map[string]any{"type": "calico-ipam"}
+	if dualStack {
+		ipam["assign_ipv4"], ipam["assign_ipv6"] = "true", "true"
+	}
 	conf, err := jsonIndent(map[string]any{
 		"name": "k8s-pod-network", "cniVersion": "0.3.1",
 		"plugins": []any{
 			map[string]any{"type": "calico", "log_level": "info", "log_file_path": "/var/log/calico/cni/cni.log",
 				"datastore_type": "kubernetes", "nodename": "__KUBERNETES_NODE_NAME__", "mtu": "__CNI_MTU__",
-				"ipam":       map[string]any{"type": "calico-ipam"},
+				"ipam":       ipam,
 				"policy":     map[string]any{"type": "k8s"},
 				"kubernetes": map[string]any{"kubeconfig": "__KUBECONFIG_FILEPATH__"}},
 			map[string]any{"type": "portmap", "snat": true, "capabilities": map[string]any{"portMappings": true}},
@@ -103,13 +108,14 @@ func yamlMap(m map[string]string) (string, error) {
 	return strings.TrimSuffix(b.String(), "\n"), nil
 }
 
-// calico renders Calico's CRDs and manifest for c. network.calico maps onto the manifest as in
-// KubeKey: ipipMode/vxlanMode/ipv4NatOutgoing go to the default IPv4 pool that calico-node
+// calico renders Calico's CRDs and manifest for c. An IPv4 pod CIDR is required; with an IPv6
+// one beside it (dual stack) calico-node also runs IPv6 with a VXLAN pool, as in KubeKey.
+// network.calico maps onto the manifest as in KubeKey: ipipMode/vxlanMode/ipv4NatOutgoing go to the default IPv4 pool that calico-node
 // creates (defaultIPPOOL false creates none), vethMTU to veth_mtu, typha adds calico-typha
 // with replicaCount replicas (default 1), nodeSelector places calico-kube-controllers and
 // calico-typha (beside kubernetes.io/os: linux).
 func calico(c *config.Cluster, o Options) ([]byte, error) {
-	v4, _, err := podCIDRs(c)
+	v4, v6, err := podCIDRs(c)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +137,7 @@ func calico(c *config.Cluster, o Options) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	cniConf, err := calicoCNIConf()
+	cniConf, err := calicoCNIConf(v6 != "")
 	if err != nil {
 		return nil, err
 	}
@@ -156,6 +162,7 @@ func calico(c *config.Cluster, o Options) ([]byte, error) {
 		"VethMTU":          cc.VethMTU, // 0: calico detects it
 		"CNIConf":          cniConf,
 		"PodCIDR":          v4,
+		"PodCIDRv6":        v6, // "" for IPv4 only
 		"BlockSize":        blockSize,
 		"IPIPMode":         ipip,
 		"VXLANMode":        vxlan,

@@ -188,6 +188,27 @@ func TestCalicoTyphaAndPlacement(t *testing.T) {
 	}
 }
 
+func TestCalicoDualStack(t *testing.T) {
+	c := calicoCluster(kkDefaults)
+	c.Network.KubePodsCIDR = "10.233.64.0/18,fd85:ee78:d8a6:8607::1:0000/112"
+	objs := decode(t, c)
+	env := nodeEnv(t, find(t, objs, "DaemonSet", "calico-node"))
+	for k, v := range map[string]string{"CALICO_IPV4POOL_CIDR": "10.233.64.0/18", "CALICO_IPV6POOL_CIDR": "fd85:ee78:d8a6:8607::1:0000/112",
+		"IP6": "autodetect", "FELIX_IPV6SUPPORT": "true", "CALICO_IPV6POOL_VXLAN": "Always"} {
+		if env[k] != v {
+			t.Errorf("calico-node %s = %q, want %q", k, env[k], v)
+		}
+	}
+	data, _, _ := unstructured.NestedStringMap(find(t, objs, "ConfigMap", "calico-config").Object, "data")
+	if !strings.Contains(data["cni_network_config"], `"assign_ipv6": "true"`) {
+		t.Fatalf("dual-stack IPAM: %s", data["cni_network_config"])
+	}
+	single := nodeEnv(t, find(t, decode(t, calicoCluster(kkDefaults)), "DaemonSet", "calico-node"))
+	if _, ok := single["IP6"]; ok || single["FELIX_IPV6SUPPORT"] != "false" {
+		t.Fatalf("IPv4-only cluster runs IPv6: %v", single)
+	}
+}
+
 func TestCalicoRegistry(t *testing.T) {
 	c := calicoCluster(kkDefaults)
 	c.Registry = config.Registry{PrivateRegistry: "reg.local:5000", NamespaceOverride: "kubesphereio"}
