@@ -3,6 +3,7 @@ package v1alpha2
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -57,6 +58,62 @@ func NewManifest(c *config.Cluster) (*Manifest, error) {
 		return nil, fmt.Errorf("%s: %w", c, err)
 	}
 	s.Images = imgs
+	return m, nil
+}
+
+// ManifestFor describes a cluster kk has no Cluster file for: a Kubernetes version alone
+// (kk create manifest --with-kubernetes) or what a running cluster reports (--kubeconfig).
+// Empty fields take the Cluster file defaults.
+type ManifestFor struct {
+	Name              string   // metadata.name (default "sample")
+	KubernetesVersion string   // vX.Y.Z (default DefaultKubernetesVersion)
+	Arches            []string // the nodes' arches (default amd64)
+	ContainerManager  string   // containerd or docker
+	NetworkPlugin     string   // spec.network.plugin
+	EtcdType          string   // spec.etcd.type
+	Registry          bool     // the registry program kk init registry runs, too
+	Images            []string // more images, after the ones kk's table gives (a running cluster's)
+}
+
+// NewManifestFor is NewManifest of the cluster o describes, with every other setting at
+// its default: one host per arch, the first one etcd and control plane. o.Images follow the
+// table's images, without duplicates.
+func NewManifestFor(o ManifestFor) (*Manifest, error) {
+	setStr(&o.Name, "sample")
+	obj := &Cluster{APIVersion: APIVersion, Kind: Kind, Metadata: ObjectMeta{Name: o.Name}}
+	s := &obj.Spec
+	s.Kubernetes.Version, s.Kubernetes.ContainerManager = o.KubernetesVersion, o.ContainerManager
+	s.Network.Plugin, s.Etcd.Type = o.NetworkPlugin, o.EtcdType
+	s.RoleGroups = map[string][]string{}
+	arches := o.Arches
+	if len(arches) == 0 {
+		arches = []string{DefaultArch}
+	}
+	for _, a := range arches {
+		n := "node-" + a
+		if slices.ContainsFunc(s.Hosts, func(h HostCfg) bool { return h.Name == n }) {
+			continue
+		}
+		s.Hosts = append(s.Hosts, HostCfg{Name: n, Address: fmt.Sprintf("127.0.0.%d", len(s.Hosts)+1), Arch: a})
+		s.RoleGroups["worker"] = append(s.RoleGroups["worker"], n)
+	}
+	s.RoleGroups["etcd"] = []string{s.Hosts[0].Name}
+	s.RoleGroups["control-plane"] = []string{s.Hosts[0].Name}
+	source := "manifest " + o.Name
+	rep := &report{file: source, lines: lineIndex{}}
+	c := build(obj, source, ParseOptions{SkipFileChecks: true}, rep)
+	if err := rep.err(); err != nil {
+		return nil, err
+	}
+	m, err := NewManifest(c)
+	if err != nil {
+		return nil, err
+	}
+	if o.Registry {
+		m.Spec.Components.DockerRegistry.Version = DefaultRegistryVersion
+	}
+	m.Spec.Images = append(m.Spec.Images, o.Images...)
+	m.Spec.Images = m.Images()
 	return m, nil
 }
 

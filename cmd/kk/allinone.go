@@ -13,8 +13,9 @@ import (
 )
 
 // allInOne is the cluster of `kk create cluster` without -f: this machine alone holds etcd,
-// the control plane and the workloads, reached with the local connector (no SSH).
-func allInOne(version string, warn io.Writer) (*config.Cluster, error) {
+// the control plane and the workloads, reached with the local connector (no SSH). Empty
+// version and containerManager take the defaults.
+func allInOne(version, containerManager string, warn io.Writer) (*config.Cluster, error) {
 	name, err := os.Hostname()
 	if err != nil {
 		return nil, fmt.Errorf("all-in-one: hostname: %w", err)
@@ -23,6 +24,9 @@ func allInOne(version string, warn io.Writer) (*config.Cluster, error) {
 	ip, err := defaultRouteAddress()
 	if err != nil {
 		return nil, fmt.Errorf("all-in-one: %w (write a Cluster file with kk create config and pass -f)", err)
+	}
+	if containerManager == "" {
+		containerManager = v1alpha2.DefaultContainerManager
 	}
 	kube := ""
 	if version != "" {
@@ -43,12 +47,12 @@ spec:
     domain: lb.kubesphere.local
     port: 6443
   kubernetes:
-    containerManager: containerd%[3]s
+    containerManager: %[4]s%[3]s
   etcd:
     type: kubekey
   network:
     plugin: flannel
-`, name, ip, kube)
+`, name, ip, kube, containerManager)
 	c, warns, err := v1alpha2.Parse("all-in-one ("+name+")", []byte(doc))
 	for _, w := range warns {
 		fmt.Fprintf(warn, "warning: %s\n", w)

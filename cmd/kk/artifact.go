@@ -11,7 +11,6 @@ import (
 
 	"github.com/kk-project/kk/api/v1alpha2"
 	"github.com/kk-project/kk/artifacts/bundle"
-	"github.com/kk-project/kk/artifacts/catalog"
 )
 
 func newArtifactCommand(g *globals) *cobra.Command {
@@ -22,7 +21,8 @@ func newArtifactCommand(g *globals) *cobra.Command {
 }
 
 func newArtifactExportCommand(g *globals) *cobra.Command {
-	var manifest, out, mirror, zone string
+	var manifest, out string
+	var dl downloadFlags
 	var regMirrors map[string]string
 	c := &cobra.Command{
 		Use:   "export",
@@ -32,7 +32,7 @@ and pack them, with the manifest and a checksum index, into one tar.gz bundle.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if manifest == "" {
-				return fmt.Errorf("no manifest: pass -m FILE (kk create manifest -f CLUSTER writes one)")
+				return fmt.Errorf("no manifest: pass -m FILE (kk create manifest writes one)")
 			}
 			m, warns, err := v1alpha2.LoadManifest(manifest)
 			for _, w := range warns {
@@ -44,11 +44,15 @@ and pack them, with the manifest and a checksum index, into one tar.gz bundle.`,
 			if out == "" {
 				out = "kubekey-artifact.tar.gz"
 			}
+			res, err := dl.resolver()
+			if err != nil {
+				return err
+			}
 			rep, err := bundle.Export(cmd.Context(), bundle.Options{
 				Manifest:        m,
 				Output:          out,
 				Workdir:         g.Workdir,
-				Resolver:        catalog.Resolver{Mirror: mirror, Zone: zone},
+				Resolver:        res,
 				RegistryMirrors: regMirrors,
 				KKVersion:       version,
 				Log:             cmd.ErrOrStderr(),
@@ -66,9 +70,9 @@ and pack them, with the manifest and a checksum index, into one tar.gz bundle.`,
 	f := c.Flags()
 	f.StringVarP(&manifest, "manifest", "m", "", "Manifest file")
 	f.StringVarP(&out, "output", "o", "", "bundle file to write (default kubekey-artifact.tar.gz)")
-	f.StringVar(&mirror, "mirror", "", "download components from this mirror (upstream paths under its URL)")
-	f.StringVar(&zone, "zone", "", `download preset: "cn" for KubeKey's China mirrors`)
+	dl.register(f)
 	f.StringToStringVar(&regMirrors, "registry-mirror", nil, "pull images of a registry from a mirror: registry.k8s.io=http://127.0.0.1:5055,docker.io=https://...")
+	refuseKubeKeyFlags(c, flagDownloadCmd)
 	return c
 }
 
@@ -137,27 +141,45 @@ func newArtifactVerifyCommand() *cobra.Command {
 }
 
 func newArtifactImportCommand(g *globals) *cobra.Command {
-	var arch string
+	var arch, artifact string
 	c := &cobra.Command{
-		Use:   "import BUNDLE",
+		Use:   "import BUNDLE | -a BUNDLE",
 		Short: "Verify a bundle and unpack it into <workdir>/artifact/<sha256>/ (once)",
-		Args:  cobra.ExactArgs(1),
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			imp, err := bundle.Import(cmd.Context(), args[0], bundle.ImportOptions{Workdir: g.Workdir, Arch: arch})
+			path, err := bundleArg(artifact, args)
+			if err != nil {
+				return err
+			}
+			imp, err := bundle.Import(cmd.Context(), path, bundle.ImportOptions{Workdir: g.Workdir, Arch: arch})
 			if err != nil {
 				return err
 			}
 			if imp.Skipped {
-				fmt.Fprintf(cmd.ErrOrStderr(), "%s is already unpacked and unchanged: skipped\n", args[0])
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s is already unpacked and unchanged: skipped\n", path)
 			} else {
-				fmt.Fprintf(cmd.ErrOrStderr(), "verified and unpacked %s (%d files)\n", args[0], len(imp.Index.Files))
+				fmt.Fprintf(cmd.ErrOrStderr(), "verified and unpacked %s (%d files)\n", path, len(imp.Index.Files))
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), imp.Dir)
 			return nil
 		},
 	}
+	c.Flags().StringVarP(&artifact, "artifact", "a", "", "the bundle (KubeKey's form; or give it as the argument)")
 	c.Flags().StringVar(&arch, "arch", "", "fail unless the bundle carries this arch (amd64, arm64)")
 	return c
+}
+
+// bundleArg is the bundle named by -a or by the one argument.
+func bundleArg(flag string, args []string) (string, error) {
+	switch {
+	case len(args) == 1 && flag != "" && args[0] != flag:
+		return "", fmt.Errorf("two bundles named: %s and -a %s; give one", args[0], flag)
+	case len(args) == 1:
+		return args[0], nil
+	case flag != "":
+		return flag, nil
+	}
+	return "", fmt.Errorf("no bundle: pass BUNDLE or -a BUNDLE (kk artifact export writes one)")
 }
 
 // humanBytes formats a byte count.

@@ -18,7 +18,7 @@ import (
 )
 
 func newArtifactImageCommand(g *globals) *cobra.Command {
-	c := &cobra.Command{Use: "image", Short: "Work with a bundle's images"}
+	c := &cobra.Command{Use: "image", Aliases: []string{"images"}, Short: "Work with a bundle's images (kk artifact images: KubeKey's name)"}
 	c.AddCommand(newArtifactImagePushCommand(g))
 	return c
 }
@@ -80,6 +80,7 @@ already has are not uploaded again.`,
 	f.StringVar(&reg, "registry", "", "push to this registry, HOST[:PORT][/PREFIX], instead of the cluster's")
 	f.StringVar(&nsOverride, "namespace-override", "", "put every image under this namespace instead of its own")
 	f.IntVar(&jobs, "jobs", 4, "images pushed at once")
+	refuseKubeKeyFlags(c, kubekeyFlag{name: "images-dir", takesValue: true, why: "kk pushes the images of a bundle: pass -a BUNDLE"})
 	return c
 }
 

@@ -50,19 +50,20 @@ func TestCreateManifestFromCluster(t *testing.T) {
   kubernetes: {version: v1.33.1}
 `)
 	out := filepath.Join(t.TempDir(), "m.yaml")
-	if msg, err := kkArtifact(t, "create", "manifest", "-f", cluster, "-o", out); err != nil || !strings.Contains(msg, "wrote "+out) {
+	if msg, err := kkArtifact(t, "create", "manifest", "-c", cluster, "-f", out); err != nil || !strings.Contains(msg, "wrote "+out) {
 		t.Fatalf("%s %v", msg, err)
 	}
 	data, _ := os.ReadFile(out)
-	for _, want := range []string{"kind: Manifest", "version: v1.33.1", "registry.k8s.io/pause:3.10", "haproxy:", "runc:"} {
+	for _, want := range []string{"kind: Manifest", "name: t\n", "version: v1.33.1", "registry.k8s.io/pause:3.10", "haproxy:", "runc:"} {
 		if !strings.Contains(string(data), want) {
 			t.Errorf("no %q in\n%s", want, data)
 		}
 	}
-	if _, err := kkArtifact(t, "create", "manifest", "-f", cluster, "-o", out); err == nil || !strings.Contains(err.Error(), "exists") {
-		t.Errorf("overwrote: %v", err)
+	noTerminal(t)
+	if _, err := kkArtifact(t, "create", "manifest", "-c", cluster, "-f", out); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Errorf("overwrote without asking: %v", err)
 	}
-	if _, err := kkArtifact(t, "create", "manifest", "-f", out); err == nil || !strings.Contains(err.Error(), "KubeKey Manifest") {
+	if _, err := kkArtifact(t, "create", "manifest", "-c", out, "-f", out+".2"); err == nil || !strings.Contains(err.Error(), "KubeKey Manifest") {
 		t.Errorf("manifest taken for a cluster: %v", err)
 	}
 }
@@ -133,6 +134,10 @@ spec:
 	}
 	if out, err = kkArtifact(t, "artifact", "import", "--workdir", work, bundlePath); err != nil || !strings.Contains(out, "skipped") {
 		t.Fatalf("second import: %s %v", out, err)
+	}
+	// KubeKey's form
+	if out, err = kkArtifact(t, "artifact", "import", "--workdir", work, "-a", bundlePath); err != nil || !strings.Contains(out, "skipped") {
+		t.Fatalf("import -a: %s %v", out, err)
 	}
 	data, _ := os.ReadFile(bundlePath)
 	data[len(data)/2] ^= 0xff

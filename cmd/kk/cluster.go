@@ -2,35 +2,101 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	utilversion "k8s.io/apimachinery/pkg/util/version"
 
 	"github.com/kk-project/kk/api/config"
-	"github.com/kk-project/kk/artifacts/catalog"
+	"github.com/kk-project/kk/api/v1alpha2"
+	"github.com/kk-project/kk/artifacts/versions"
 	"github.com/kk-project/kk/modules/cluster"
 	"github.com/kk-project/kk/pipeline/session"
 )
 
 // clusterFlags are the flags of kk create cluster and kk create phase.
 type clusterFlags struct {
-	file, bundle, mirror, zone, kube string
-	skip                             []string
+	downloadFlags
+	file, bundle, kube, containerManager string
+	skip                                 []string
+	skipPull, skipPush                   bool
 }
 
 func (f *clusterFlags) register(c *cobra.Command, withSkip bool) {
 	fl := c.Flags()
 	fl.StringVarP(&f.file, "filename", "f", "", "Cluster file (without it: an all-in-one cluster on this machine)")
 	fl.StringVarP(&f.bundle, "artifact", "a", "", "offline bundle from kk artifact export: nothing is downloaded")
-	fl.StringVar(&f.mirror, "mirror", os.Getenv("KK_MIRROR"), "download components from this mirror (upstream paths under its URL)")
-	fl.StringVar(&f.zone, "zone", os.Getenv("KKZONE"), `download preset: "cn" for KubeKey's China mirrors`)
-	fl.StringVar(&f.kube, "with-kubernetes", "", "Kubernetes version of the all-in-one cluster (without -f)")
+	f.downloadFlags.register(fl)
+	fl.StringVar(&f.kube, "with-kubernetes", "", "Kubernetes version, e.g. v1.34.1: of the all-in-one cluster, or instead of the Cluster file's")
+	fl.StringVar(&f.containerManager, "container-manager", "", "containerd (default) or docker: the all-in-one cluster's runtime (with -f: spec.kubernetes.containerManager)")
+	fl.BoolVar(&f.skipPull, "skip-pull-images", false, "KubeKey's: kk never pre-pulls images (kubelet pulls what it runs), so this changes nothing")
+	fl.BoolVar(&f.skipPush, "skip-push-images", false, "KubeKey's: kk create cluster never pushes to a registry (kk artifact image push does), so this changes nothing")
 	if withSkip {
 		fl.StringSliceVar(&f.skip, "skip-phases", nil, "phases to leave out: "+strings.Join(cluster.PhaseNames(), ", "))
 	}
+	refuseKubeKeyFlags(c, flagDownloadCmd, flagWithKubeSphere, flagWithPackages,
+		kubekeyFlag{name: "with-local-storage", why: "kk deploys no local PV provisioner yet; add one (e.g. OpenEBS's chart) under spec.addons"},
+		kubekeyFlag{name: "with-security-enhancement", why: "not in kk yet"},
+		kubekeyFlag{name: "with-buildx", why: "kk installs docker without buildx"})
+}
+
+// cluster is the cluster the flags name: the Cluster file (its Kubernetes version replaced
+// by --with-kubernetes, as KubeKey does), or the all-in-one cluster of this machine.
+func (f *clusterFlags) cluster(warn io.Writer) (*config.Cluster, error) {
+	kube := f.kube
+	if kube != "" {
+		var err error
+		if kube, err = kubernetesVersion(kube); err != nil {
+			return nil, err
+		}
+	}
+	switch f.containerManager {
+	case "", v1alpha2.RuntimeContainerd, v1alpha2.RuntimeDocker:
+	case "crio", "isula":
+		return nil, fmt.Errorf("--container-manager %s: kk runs containerd or docker", f.containerManager)
+	default:
+		return nil, fmt.Errorf("--container-manager %q: use containerd or docker", f.containerManager)
+	}
+	if f.skipPull {
+		fmt.Fprintln(warn, "note: --skip-pull-images: kk does not pre-pull images; nothing to skip")
+	}
+	if f.skipPush {
+		fmt.Fprintln(warn, "note: --skip-push-images: kk create cluster pushes no images to a registry; nothing to skip")
+	}
+	if f.file == "" {
+		return allInOne(kube, f.containerManager, warn)
+	}
+	cl, err := loadCluster(f.file, warn)
+	if err != nil {
+		return nil, err
+	}
+	if f.containerManager != "" && f.containerManager != cl.Kubernetes.ContainerManager {
+		return nil, fmt.Errorf("--container-manager %s: with -f the runtime is spec.kubernetes.containerManager in %s (%s)",
+			f.containerManager, f.file, cl.Kubernetes.ContainerManager)
+	}
+	if kube != "" && kube != cl.Kubernetes.Version {
+		fmt.Fprintf(warn, "--with-kubernetes %s replaces kubernetes.version %s of %s\n", kube, cl.Kubernetes.Version, f.file)
+		cl.Kubernetes.Version = kube
+	}
+	return cl, nil
+}
+
+// kubernetesVersion checks a Kubernetes version given on the command line: vX.Y.Z (or X.Y.Z)
+// of a minor kk's table knows. It returns it as vX.Y.Z.
+func kubernetesVersion(v string) (string, error) {
+	sv, err := utilversion.ParseSemantic(v)
+	if err != nil || sv.PreRelease() != "" || sv.BuildMetadata() != "" {
+		return "", fmt.Errorf("--with-kubernetes %q: want a release like %s (kk version --show-supported-k8s lists the minors)", v, v1alpha2.DefaultKubernetesVersion)
+	}
+	out := "v" + sv.String()
+	if _, err := versions.For(out); err != nil {
+		return "", fmt.Errorf("--with-kubernetes: %w", err)
+	}
+	return out, nil
 }
 
 func newCreateClusterCommand(g *globals) *cobra.Command {
@@ -63,21 +129,12 @@ func newCreatePhaseCommand(g *globals) *cobra.Command {
 }
 
 func runCreate(cmd *cobra.Command, g *globals, f clusterFlags, po cluster.Options, what string) error {
-	var cl *config.Cluster
-	var err error
-	if f.file == "" {
-		cl, err = allInOne(f.kube, cmd.ErrOrStderr())
-	} else {
-		if f.kube != "" {
-			return fmt.Errorf("--with-kubernetes is for the all-in-one cluster; with -f the version is kubernetes.version in %s", f.file)
-		}
-		cl, err = loadCluster(f.file, cmd.ErrOrStderr())
-	}
+	cl, err := f.cluster(cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
-	res := catalog.Resolver{Mirror: f.mirror, Zone: f.zone}
-	if err := res.Validate(); err != nil {
+	res, err := f.resolver()
+	if err != nil {
 		return err
 	}
 	po.Workdir = g.Workdir

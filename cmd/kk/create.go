@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -11,17 +10,33 @@ import (
 
 func newCreateCommand(g *globals) *cobra.Command {
 	c := &cobra.Command{Use: "create", Short: "Create a cluster config, or a cluster"}
-	c.AddCommand(newCreateConfigCommand(), newCreateManifestCommand(g), newCreateClusterCommand(g), newCreatePhaseCommand(g))
+	c.AddCommand(newCreateConfigCommand(g), newCreateManifestCommand(g), newCreateClusterCommand(g), newCreatePhaseCommand(g))
 	return c
 }
 
-func newCreateConfigCommand() *cobra.Command {
+func newCreateConfigCommand(g *globals) *cobra.Command {
 	var name, out, kube string
+	var kubesphere bool
 	c := &cobra.Command{
 		Use:   "config",
 		Short: "Write a commented sample Cluster file to edit",
-		Args:  cobra.NoArgs,
+		// KubeKey takes the KubeSphere version as an argument after --with-kubesphere
+		Args: func(cmd *cobra.Command, args []string) error {
+			if kubesphere {
+				return cobra.MaximumNArgs(1)(cmd, args)
+			}
+			return cobra.NoArgs(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if kubesphere {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: --with-kubesphere: %s; the file has no KubeSphere section\n", flagWithKubeSphere.why)
+			}
+			if kube != "" {
+				var err error
+				if kube, err = kubernetesVersion(kube); err != nil {
+					return err
+				}
+			}
 			if out == "" {
 				out = "config-" + name + ".yaml"
 			}
@@ -29,22 +44,24 @@ func newCreateConfigCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if out == "-" {
-				_, err := cmd.OutOrStdout().Write(data)
+			if err := writeOutput(cmd, g, out, data, 0o600, nil); err != nil {
 				return err
 			}
-			if _, err := os.Stat(out); err == nil {
-				return fmt.Errorf("%s exists; remove it or choose another file with -o", out)
+			if out != "-" {
+				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: edit the hosts, then run kk precheck -f %s\n", out, out)
 			}
-			if err := os.WriteFile(out, data, 0o600); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: edit the hosts, then run kk precheck -f %s\n", out, out)
 			return nil
 		},
 	}
-	c.Flags().StringVar(&name, "name", "sample", "cluster name")
-	c.Flags().StringVarP(&out, "filename", "o", "", "output file (default config-NAME.yaml; - for stdout)")
-	c.Flags().StringVar(&kube, "with-kubernetes", "", "Kubernetes version, e.g. v1.34.1 (default: kk's default)")
+	f := c.Flags()
+	f.StringVar(&name, "name", "sample", "cluster name")
+	f.StringVarP(&out, "filename", "f", "", "output file (default config-NAME.yaml; - for stdout)")
+	f.StringVarP(&out, "output", "o", "", "the same as --filename")
+	f.StringVar(&kube, "with-kubernetes", "", "Kubernetes version, e.g. "+v1alpha2.DefaultKubernetesVersion+" (default: kk's default)")
+	f.BoolVar(&kubesphere, "with-kubesphere", false, "KubeKey's: "+flagWithKubeSphere.why)
+	_ = f.MarkHidden("with-kubesphere")
+	refuseKubeKeyFlags(c,
+		kubekeyFlag{name: "from-cluster", why: "not in kk yet: write the hosts of the running cluster into the sample by hand"},
+		kubekeyFlag{name: "kubeconfig", takesValue: true, why: "it goes with --from-cluster, which kk does not have yet"})
 	return c
 }

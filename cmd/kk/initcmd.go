@@ -42,5 +42,7 @@ func newInitOSCommand(g *globals) *cobra.Command {
 		},
 	}
 	c.Flags().StringVarP(&file, "filename", "f", "", "Cluster file")
+	refuseKubeKeyFlags(c, kubekeyFlag{name: "artifact", shorthand: "a", takesValue: true,
+		why: "kk's bundles carry no OS packages; kk init os installs them with each host's package manager"})
 	return c
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -31,7 +30,8 @@ func registerInitRegistry(root *cobra.Command, g *globals) {
 }
 
 func newInitRegistryCommand(g *globals) *cobra.Command {
-	var file, artifact, mirror string
+	var file, artifact string
+	var dl downloadFlags
 	c := &cobra.Command{
 		Use:   "registry",
 		Short: "Deploy a private image registry on the host with role registry, trusted by every node",
@@ -48,7 +48,11 @@ else it is downloaded (through <workdir>/cache).`,
 			if err != nil {
 				return err
 			}
-			files, err := registryProgram(cmd.Context(), cl, g.Workdir, artifact, catalog.Resolver{Mirror: mirror, Zone: os.Getenv("KKZONE")}, cmd.ErrOrStderr())
+			res, err := dl.resolver()
+			if err != nil {
+				return err
+			}
+			files, err := registryProgram(cmd.Context(), cl, g.Workdir, artifact, res, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -82,7 +86,8 @@ else it is downloaded (through <workdir>/cache).`,
 	f := c.Flags()
 	f.StringVarP(&file, "filename", "f", "", "Cluster file")
 	f.StringVarP(&artifact, "artifact", "a", "", "offline bundle (kk artifact export) to take the registry program from")
-	f.StringVar(&mirror, "mirror", "", "download the registry program from this mirror (upstream paths under its URL)")
+	dl.register(f)
+	refuseKubeKeyFlags(c, flagDownloadCmd)
 	return c
 }
 

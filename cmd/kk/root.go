@@ -40,7 +40,9 @@ It reads KubeKey's kubekey.kubesphere.io/v1alpha2 Cluster files as they are.`,
 	f.StringVar(&g.Workdir, "workdir", "kubekey", "working directory for logs, downloads and generated files")
 	f.StringVar(&g.KnownHosts, "known-hosts", "", "known_hosts file used to verify host keys (default ~/.ssh/known_hosts)")
 	f.BoolVar(&g.TrustOnFirstUse, "trust-on-first-use", false, "accept and record the host key of hosts not yet in known_hosts (a changed key is still refused)")
-	f.BoolVar(&g.ContinueOnError, "continue-on-error", false, "after a failure on one host, go on with the other hosts")
+	f.BoolVar(&g.ContinueOnError, "continue-on-error", false, "also run a failed host's tasks that do not depend on what failed (by default a failed host is dropped from the run, the others go on)")
+	f.IntVar(&g.MaxFailPercent, "max-fail-percentage", 0, "stop at a cluster-wide step when more than this % of its hosts have failed (0 = no limit)")
+	f.BoolVar(&g.ContinueOnError, "ignore-err", false, "KubeKey's name for --continue-on-error")
 	f.DurationVar(&g.Timeout, "task-timeout", 10*time.Minute, "time limit of one task on one host")
 
 	root.AddCommand(
@@ -49,6 +51,7 @@ It reads KubeKey's kubekey.kubesphere.io/v1alpha2 Cluster files as they are.`,
 		newPrecheckCommand(g),
 		newInitCommand(g),
 		newArtifactCommand(g),
+		newCompletionCommand(),
 	)
 	registerInitRegistry(root, g)
 	return root
