@@ -101,7 +101,7 @@ func reportNotAManifest(r *yaml.Node, rep *report) {
 	case "":
 		rep.errorAt("kind", max(line, r.Line), "kind is missing: expected kind: Manifest with apiVersion: %s", APIVersion)
 	case Kind:
-		rep.errorAt("kind", line, "this is a Cluster file, not a Manifest: write the Manifest a cluster needs with \"kk create manifest -f %s\"", rep.file)
+		rep.errorAt("kind", line, "this is a Cluster file, not a Manifest: write the Manifest a cluster needs with \"kk create manifest -c %s\"", rep.file)
 	default:
 		rep.errorAt("kind", line, "kind %q is not supported here: expected kind: Manifest with apiVersion: %s", kind, APIVersion)
 	}
