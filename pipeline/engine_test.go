@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kk-project/kk/pipeline/connector"
+	"github.com/kk-project/kk/pipeline/retry"
 )
 
 // fakeConn is a connector that records commands and answers them with a function.
@@ -410,5 +412,209 @@ func TestSkippedByConfigurationLetsLaterTasksRun(t *testing.T) {
 	rep.WritePlan(&plan)
 	if !strings.Contains(plan.String(), "skipped: not configured") {
 		t.Errorf("plan lacks the reason:\n%s", plan.String())
+	}
+}
+
+// fastRedial keeps the redial tests quick.
+var fastRedial = retry.Policy{Attempts: 6, Initial: time.Millisecond, Cap: 5 * time.Millisecond, Jitter: 1}
+
+func TestRetriedTaskRedials(t *testing.T) {
+	var dials atomic.Int32
+	h := NewHost("h1", nil, func(context.Context) (connector.Connector, error) {
+		if dials.Add(1) == 1 {
+			return nil, errors.New("dial tcp 10.0.0.1:22: connect: no route to host") // not transient
+		}
+		return &fakeConn{}, nil
+	})
+	task := Task{Name: "facts", Hosts: AllHosts(), Retries: 1, Backoff: time.Millisecond,
+		Run: func(context.Context, *Target) (bool, error) { return false, nil }}
+	rep := mustRun(t, []Task{task}, []*Host{h}, Options{Redial: fastRedial})
+	if r := rep.Results[0]; r.Status != StatusOK || r.Attempts != 2 || dials.Load() != 2 {
+		t.Errorf("got %s after %d attempts and %d dials, want ok after a second dial", r.Status, r.Attempts, dials.Load())
+	}
+}
+
+func TestTransientDialErrorsCostARedialNotTheHost(t *testing.T) {
+	var dials atomic.Int32
+	h := NewHost("h1", nil, func(context.Context) (connector.Connector, error) {
+		if dials.Add(1) <= 3 {
+			return nil, &connector.TransientError{Err: errors.New("ssh: handshake failed: EOF")}
+		}
+		return &fakeConn{}, nil
+	})
+	var logs []string
+	obs := ObserverFunc(func(e Event) {
+		if e.Kind == EventLog {
+			logs = append(logs, e.Message)
+		}
+	})
+	task := Task{Name: "a", Hosts: AllHosts(), Run: func(context.Context, *Target) (bool, error) { return true, nil }}
+	rep := mustRun(t, []Task{task}, []*Host{h}, Options{Redial: fastRedial, Observer: obs})
+	if r := rep.Results[0]; r.Status != StatusChanged || r.Attempts != 1 || rep.Redials != 3 {
+		t.Errorf("got %s, %d attempts, %d redials; want changed in 1 attempt after 3 redials", r.Status, r.Attempts, rep.Redials)
+	}
+	if len(logs) != 3 || !strings.Contains(logs[0], "redialing in") || !strings.Contains(logs[0], "handshake failed: EOF") {
+		t.Errorf("logs: %q", logs)
+	}
+
+	// the redial budget is bounded: a host that keeps dropping fails, named, after it
+	dials.Store(-100)
+	h = NewHost("h1", nil, h.dial)
+	g, _ := NewGraph([]Task{task}, []*Host{h})
+	rep, err := Run(context.Background(), g, Options{Redial: retry.Policy{Attempts: 3, Initial: time.Millisecond}})
+	if err == nil || !strings.Contains(err.Error(), "host h1, task a: ssh: handshake failed: EOF") || rep.Redials != 2 {
+		t.Errorf("err = %v, redials = %d", err, rep.Redials)
+	}
+}
+
+// brokenConn fails its first command as a connection that broke before the command started.
+type brokenConn struct {
+	fakeConn
+	failed, closed atomic.Bool
+}
+
+func (b *brokenConn) Exec(ctx context.Context, cmd string, o connector.ExecOptions) (connector.Result, error) {
+	if b.failed.CompareAndSwap(false, true) {
+		return connector.Result{}, &connector.TransientError{Err: errors.New("host h1: open session: EOF")}
+	}
+	return b.fakeConn.Exec(ctx, cmd, o)
+}
+func (b *brokenConn) Close() error { b.closed.Store(true); return nil }
+
+func TestTransientSessionErrorDropsTheConnection(t *testing.T) {
+	var conns []*brokenConn
+	h := NewHost("h1", nil, func(context.Context) (connector.Connector, error) {
+		c := &brokenConn{}
+		if len(conns) > 0 {
+			c.failed.Store(true) // the new connection works
+		}
+		conns = append(conns, c)
+		return c, nil
+	})
+	task := Task{Name: "a", Hosts: AllHosts(), Run: func(ctx context.Context, t *Target) (bool, error) {
+		_, err := t.Run(ctx, "true")
+		return true, err
+	}}
+	rep := mustRun(t, []Task{task}, []*Host{h}, Options{Redial: fastRedial})
+	if len(conns) != 2 || !conns[0].closed.Load() || rep.Results[0].Status != StatusChanged {
+		t.Errorf("%d connections (first closed: %v), status %s; want the broken one closed and a second one used",
+			len(conns), len(conns) > 0 && conns[0].closed.Load(), rep.Results[0].Status)
+	}
+}
+
+func TestHandshakesBoundedApartFromConcurrency(t *testing.T) {
+	var cur, peak atomic.Int32
+	var hs []*Host
+	for i := range 24 {
+		hs = append(hs, NewHost(fmt.Sprintf("h%d", i), nil, func(context.Context) (connector.Connector, error) {
+			n := cur.Add(1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+			time.Sleep(10 * time.Millisecond)
+			cur.Add(-1)
+			return &fakeConn{}, nil
+		}))
+	}
+	var running, runPeak atomic.Int32
+	task := Task{Name: "a", Hosts: AllHosts(), Run: func(context.Context, *Target) (bool, error) {
+		n := running.Add(1)
+		for p := runPeak.Load(); n > p && !runPeak.CompareAndSwap(p, n); p = runPeak.Load() {
+		}
+		time.Sleep(30 * time.Millisecond)
+		running.Add(-1)
+		return true, nil
+	}}
+	rep := mustRun(t, []Task{task}, hs, Options{Concurrency: 24, Handshakes: 3})
+	if peak.Load() != 3 || rep.PeakHandshakes != 3 {
+		t.Errorf("peak dials = %d (report %d), want 3", peak.Load(), rep.PeakHandshakes)
+	}
+	if runPeak.Load() <= 3 {
+		t.Errorf("task concurrency peaked at %d: the dial bound must not bound tasks", runPeak.Load())
+	}
+}
+
+func TestDropFailedHostsIsTheDefault(t *testing.T) {
+	r := &recorder{}
+	hs := hosts(4)
+	failOn := func(name string, bad ...string) Task {
+		return Task{Name: name, Hosts: AllHosts(), Run: func(ctx context.Context, t *Target) (bool, error) {
+			r.add(name + "@" + t.Name)
+			if slices.Contains(bad, t.Name) {
+				return false, errors.New("boom")
+			}
+			return true, nil
+		}}
+	}
+	tasks := []Task{
+		failOn("step1", "h2"),
+		recTask(r, "step2", AllHosts(), "step1"),
+		recTask(r, "other", AllHosts()), // independent of step1: still not run on the dropped h2
+		{Name: "sync", Hosts: AllHosts(), After: []string{"step2"}, Barrier: true, Run: func(ctx context.Context, tg *Target) (bool, error) {
+			r.add("sync@" + tg.Name)
+			return true, nil
+		}},
+	}
+	g, _ := NewGraph(tasks, hs)
+	rep, err := Run(context.Background(), g, Options{Concurrency: 1})
+	if err == nil || !strings.Contains(err.Error(), "1 of 4 hosts failed: h2") || !strings.Contains(err.Error(), "host h2, task step1: boom") {
+		t.Fatalf("err = %v", err)
+	}
+	for _, h := range []string{"h1", "h3", "h4"} {
+		for _, task := range []string{"step2", "other", "sync"} {
+			if r.index(task+"@"+h) < 0 {
+				t.Errorf("%s did not run on %s: %v", task, h, r.seq)
+			}
+		}
+	}
+	for _, task := range []string{"step2", "other", "sync"} {
+		if r.index(task+"@h2") >= 0 {
+			t.Errorf("%s ran on the failed host h2", task)
+		}
+	}
+	if rep.Count(StatusSkipped) != 3 || rep.Stopped != "" {
+		t.Errorf("got %s, stopped %q; want h2's 3 other tasks skipped", rep.Totals(), rep.Stopped)
+	}
+	var out strings.Builder
+	rep.WriteTable(&out)
+	if !strings.Contains(out.String(), "1 of 4 hosts failed: h2") {
+		t.Errorf("summary lacks the failed hosts:\n%s", out.String())
+	}
+
+	// more than MaxFailPercent of the hosts failed: the barrier stops the run
+	r.seq = nil
+	tasks[0] = failOn("step1", "h2", "h4")
+	g, _ = NewGraph(tasks, hosts(4))
+	rep, err = Run(context.Background(), g, Options{Concurrency: 1, MaxFailPercent: 25})
+	if err == nil || !strings.Contains(err.Error(), "run stopped at sync: 2 of 4 hosts failed, more than the 25% allowed") {
+		t.Errorf("err = %v", err)
+	}
+	if r.index("sync@h1") >= 0 || r.index("sync@h3") >= 0 || rep.Count(StatusSkipped) < 4+2 || rep.Stopped == "" {
+		t.Errorf("sync ran or wrong skips: %s, %v", rep.Totals(), r.seq)
+	}
+	// at 50% allowed, it goes on
+	r.seq = nil
+	g, _ = NewGraph(tasks, hosts(4))
+	_, _ = Run(context.Background(), g, Options{Concurrency: 1, MaxFailPercent: 50})
+	if r.index("sync@h1") < 0 || r.index("sync@h3") < 0 {
+		t.Errorf("sync did not run within the allowed failures: %v", r.seq)
+	}
+}
+
+func TestDropFailedHostsSkipsWhatNeedsTheFailedHost(t *testing.T) {
+	r := &recorder{}
+	hs := hosts(3)
+	hs[0].Roles = []string{"cp"}
+	tasks := []Task{
+		{Name: "init", Hosts: FirstOf("cp"), Run: func(context.Context, *Target) (bool, error) { return false, errors.New("kubeadm init failed") }},
+		recTask(r, "join", Named("h2", "h3"), "init"),
+		recTask(r, "packages", AllHosts()),
+	}
+	g, _ := NewGraph(tasks, hs)
+	rep, err := Run(context.Background(), g, Options{Concurrency: 1})
+	if err == nil || rep.Count(StatusSkipped) != 3 {
+		t.Fatalf("err = %v, %s; want join skipped on h2, h3 and packages on h1", err, rep.Totals())
+	}
+	if r.index("join@h2") >= 0 || r.index("packages@h2") < 0 || r.index("packages@h3") < 0 {
+		t.Errorf("ran %v", r.seq)
 	}
 }

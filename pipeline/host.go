@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -9,7 +10,9 @@ import (
 	"github.com/kk-project/kk/pipeline/connector"
 )
 
-// DialFunc opens the connection to one host. The engine calls it at most once per host.
+// DialFunc opens the connection to one host. The engine calls it when a task needs the host
+// and no connection is open: once per host when all goes well, again after a failed dial or a
+// connection that broke (see connector.TransientError).
 type DialFunc func(ctx context.Context) (connector.Connector, error)
 
 // Host is one machine the engine runs tasks on.
@@ -19,11 +22,17 @@ type Host struct {
 
 	dial DialFunc
 
-	mu     sync.Mutex
-	dialed bool
-	conn   connector.Connector
-	err    error
-	facts  *Facts
+	mu      sync.Mutex
+	conn    connector.Connector
+	dialing *dialCall // the dial in flight, shared by every task that needs the host meanwhile
+	facts   *Facts
+}
+
+// dialCall is one dial in flight; done is closed when conn and err are set.
+type dialCall struct {
+	done chan struct{}
+	conn connector.Connector
+	err  error
 }
 
 // NewHost returns a host that is dialed lazily, the first time a task needs it.
@@ -34,27 +43,68 @@ func NewHost(name string, roles []string, dial DialFunc) *Host {
 // Has reports whether the host holds role r.
 func (h *Host) Has(r string) bool { return slices.Contains(h.Roles, r) }
 
-// Connector dials the host once and returns the shared connector; a failed dial is remembered,
-// so every later task on the host fails fast with the same reason.
+// Connector returns the host's shared connection, dialing it when none is open. Tasks that
+// ask while a dial is in flight share its outcome. A failed dial is not remembered: the next
+// call (a retried task) dials again.
 func (h *Host) Connector(ctx context.Context) (connector.Connector, error) {
+	return h.connect(ctx, nil)
+}
+
+// connect is Connector with the run's dial gate (nil: no bound on simultaneous dials).
+func (h *Host) connect(ctx context.Context, gate *dialGate) (connector.Connector, error) {
+	for {
+		h.mu.Lock()
+		if h.conn != nil {
+			c := h.conn
+			h.mu.Unlock()
+			return c, nil
+		}
+		if h.dial == nil {
+			h.mu.Unlock()
+			return nil, fmt.Errorf("host %s: no connector configured", h.Name)
+		}
+		if call := h.dialing; call != nil {
+			h.mu.Unlock()
+			select {
+			case <-call.done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if call.err != nil && isContextErr(call.err) && ctx.Err() == nil {
+				continue // the dialing task's own deadline or cancellation: dial for this one
+			}
+			return call.conn, call.err
+		}
+		call := &dialCall{done: make(chan struct{})}
+		h.dialing = call
+		h.mu.Unlock()
+
+		call.conn, call.err = gate.dial(ctx, h.dial)
+		if call.err != nil {
+			call.conn = nil // never keep a typed nil behind the interface
+		}
+		h.mu.Lock()
+		h.dialing = nil
+		h.conn = call.conn
+		h.mu.Unlock()
+		close(call.done)
+		return call.conn, call.err
+	}
+}
+
+// forget drops c as the host's connection (closing it) when it still is: after a transient
+// connection error the next task, or the retry, dials afresh. A newer connection is kept.
+func (h *Host) forget(c connector.Connector) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !h.dialed {
-		if h.dial == nil {
-			h.err = fmt.Errorf("host %s: no connector configured", h.Name)
-		} else {
-			h.conn, h.err = h.dial(ctx)
-			if h.err != nil {
-				h.conn = nil // never keep a typed nil behind the interface
-			}
-			if h.err != nil && ctx.Err() != nil {
-				// a cancelled dial is not a property of the host: allow a later retry
-				return nil, h.err
-			}
-		}
-		h.dialed = true
+	if c != nil && h.conn == c {
+		_ = h.conn.Close()
+		h.conn = nil
 	}
-	return h.conn, h.err
+}
+
+func isContextErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // Close closes the host's connection if it was opened.
@@ -65,7 +115,7 @@ func (h *Host) Close() error {
 		return nil
 	}
 	err := h.conn.Close()
-	h.conn, h.dialed = nil, false
+	h.conn = nil
 	return err
 }
 

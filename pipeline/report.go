@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,6 +19,14 @@ type Report struct {
 	Duration time.Duration
 	Results  []Result // in task order, then host order
 	Tasks    []TaskSummary
+	// Hosts is how many hosts the run had a task for.
+	Hosts int
+	// Stopped says why the run stopped starting tasks ("" when it did not stop early, or
+	// stopped on cancellation).
+	Stopped string
+	// PeakHandshakes is the most dials (connect + SSH handshake) that ran at once; Redials
+	// counts attempts tried again after a transient connection error.
+	PeakHandshakes, Redials int
 }
 
 // TaskSummary totals one task over its hosts.
@@ -56,7 +65,34 @@ func newReport(name string, g *Graph, d time.Duration, dry bool) *Report {
 		}
 		r.Tasks = append(r.Tasks, s)
 	}
+	seen := map[string]bool{}
+	for _, res := range r.Results {
+		if !seen[res.Host] {
+			seen[res.Host] = true
+			r.Hosts++
+		}
+	}
 	return r
+}
+
+// FailedHosts names the hosts on which a task failed, in the order of the results.
+func (r *Report) FailedHosts() []string {
+	var out []string
+	for _, f := range r.Failures() {
+		if !slices.Contains(out, f.Host) {
+			out = append(out, f.Host)
+		}
+	}
+	return out
+}
+
+// failedHostsLine is the summary line naming the failed hosts ("" when none failed).
+func (r *Report) failedHostsLine() string {
+	hs := r.FailedHosts()
+	if len(hs) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d of %d hosts failed: %s", len(hs), r.Hosts, strings.Join(hs, ", "))
 }
 
 // Count returns how many results have status s.
@@ -84,6 +120,12 @@ func (r *Report) Failures() []Result {
 // Err joins every failure (each names its host and task); nil when all went well.
 func (r *Report) Err(ctx context.Context) error {
 	var errs []error
+	if line := r.failedHostsLine(); line != "" {
+		errs = append(errs, errors.New(line))
+	}
+	if r.Stopped != "" {
+		errs = append(errs, errors.New(r.Stopped))
+	}
 	for _, f := range r.Failures() {
 		errs = append(errs, f.Err)
 	}
@@ -122,6 +164,12 @@ func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "%s: %s in %s\n", r.Name, r.Totals(), r.Duration.Round(time.Millisecond))
 	for _, f := range r.Failures() {
 		fmt.Fprintf(w, "FAILED %v\n", f.Err)
+	}
+	if line := r.failedHostsLine(); line != "" {
+		fmt.Fprintln(w, line)
+	}
+	if r.Stopped != "" {
+		fmt.Fprintln(w, r.Stopped)
 	}
 }
 

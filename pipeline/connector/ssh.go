@@ -137,7 +137,7 @@ func DialSSH(ctx context.Context, c SSHConfig) (*SSH, error) {
 		if err != nil {
 			jump.Close()
 			release()
-			return nil, fail("dial through jump host %s: %w", c.Jump.Host, err)
+			return nil, markTransient(ctx, fail("dial through jump host %s: %w", c.Jump.Host, err))
 		}
 	} else {
 		d := net.Dialer{Timeout: c.timeout()}
@@ -147,7 +147,7 @@ func DialSSH(ctx context.Context, c SSHConfig) (*SSH, error) {
 			if ctx.Err() != nil {
 				return nil, fail("dial: %w", ctx.Err())
 			}
-			return nil, fail("dial: %w", err)
+			return nil, markTransient(ctx, fail("dial: %w", err))
 		}
 	}
 
@@ -166,7 +166,7 @@ func DialSSH(ctx context.Context, c SSHConfig) (*SSH, error) {
 		case strings.Contains(err.Error(), "unable to authenticate"):
 			return nil, fail("authentication failed for user %s: %w", c.user(), err)
 		}
-		return nil, fail("%w", err)
+		return nil, markTransient(ctx, fail("%w", err))
 	}
 	return &SSH{
 		cfg:     c,
@@ -245,7 +245,8 @@ func (s *SSH) run(ctx context.Context, line string, stdin []byte) (stdout, stder
 	}
 	sess, err := s.client.NewSession()
 	if err != nil {
-		return "", "", -1, 0, s.errorf("open session: %w", err)
+		// the command has not started: a connection that broke is worth a redial
+		return "", "", -1, 0, markTransient(ctx, s.errorf("open session: %w", err))
 	}
 	defer sess.Close()
 	var o bytes.Buffer

@@ -20,7 +20,8 @@ func (s *SSH) sftpClient() (*sftp.Client, error) {
 		// file, which is removed and never renamed into place.
 		c, err := sftp.NewClient(s.client, sftp.UseConcurrentWrites(true))
 		if err != nil {
-			return nil, s.errorf("start sftp: %w", err)
+			// no file was touched yet: a connection that broke is worth a redial
+			return nil, markTransient(context.Background(), s.errorf("start sftp: %w", err))
 		}
 		s.sftpConn = c
 	}

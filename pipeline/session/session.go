@@ -27,10 +27,16 @@ type Options struct {
 	Debug           bool
 	KnownHosts      string // "" = ~/.ssh/known_hosts
 	TrustOnFirstUse bool
-	ContinueOnError bool // continue the other hosts after a failure
-	Timeout         time.Duration
-	Out             io.Writer // summary, tables (default os.Stdout)
-	Err             io.Writer // progress (default os.Stderr)
+	// A failed host is dropped from the rest of the run and the other hosts go on (see
+	// pipeline.DropFailedHosts). ContinueOnError also runs the failed host's tasks that do not
+	// depend on what failed (pipeline.ContinueOnFailure).
+	ContinueOnError bool
+	// MaxFailPercent stops the run at a cluster-wide (barrier) step when more than this
+	// percentage of the hosts it waits for have failed; 0 = no limit.
+	MaxFailPercent int
+	Timeout        time.Duration
+	Out            io.Writer // summary, tables (default os.Stdout)
+	Err            io.Writer // progress (default os.Stderr)
 }
 
 // Session holds the hosts of one cluster for one command.
@@ -116,7 +122,7 @@ func (s *Session) Run(ctx context.Context, name string, tasks []pipeline.Task) (
 		return nil, err
 	}
 	defer logs.Close()
-	policy := pipeline.StopOnFailure
+	policy := pipeline.DropFailedHosts
 	if s.opts.ContinueOnError {
 		policy = pipeline.ContinueOnFailure
 	}
@@ -126,7 +132,7 @@ func (s *Session) Run(ctx context.Context, name string, tasks []pipeline.Task) (
 	}
 	rep, runErr := pipeline.Run(ctx, g, pipeline.Options{
 		Name: name, Concurrency: s.opts.Concurrency, DryRun: s.opts.DryRun, Timeout: s.opts.Timeout,
-		Failure: policy, Logger: logger,
+		Failure: policy, MaxFailPercent: s.opts.MaxFailPercent, Logger: logger,
 		Observer: pipeline.NewObservers(progress.New(s.opts.Err, s.opts.Debug), logs),
 	})
 	if rep != nil {
