@@ -2,7 +2,9 @@
 // OS is prepared, postClusterInstall once the cluster is up (before the addons), postInstall at
 // the end. Each script runs as root with bash on the hosts whose role matches its `role` (every
 // host when empty), in a directory of its own where its `materials` were uploaded first
-// (uploads skip files the host already has).
+// (uploads skip files the host already has): KubeKey's /tmp/kubekey/<Stage>-<index>-script
+// (e.g. /tmp/kubekey/PreInstall-0-script), so scripts that name their materials by that path
+// work unchanged. It is kept after the run.
 //
 // Scripts are user code, and not idempotent by nature: unlike kk's own tasks, a script has no
 // check, so it runs once on each of its hosts in every kk run (a re-run runs it again, and a
@@ -35,8 +37,15 @@ const (
 	PostInstall        Stage = "postInstall"
 )
 
-// Dir holds one directory per script on each host: the script and its materials.
-const Dir = "/var/lib/kk/hooks"
+// Dir holds one directory per script on each host, the script and its materials, named as
+// KubeKey names them (ScriptDir).
+const Dir = "/tmp/kubekey"
+
+// ScriptDir is the directory of script i (from 0) of stage on a host.
+func ScriptDir(stage Stage, i int) string {
+	s := string(stage)
+	return path.Join(Dir, fmt.Sprintf("%s%s-%d-script", strings.ToUpper(s[:1]), s[1:], i))
+}
 
 // Tasks returns one task per script of stage, in the file's order: each waits for the one
 // before it (and the first for after). Materials must exist on the machine kk runs on (a
@@ -61,7 +70,7 @@ func Tasks(stage Stage, scripts []config.Script, after []string) ([]pipeline.Tas
 			Name:  fmt.Sprintf("hooks/%s/%d-%s", stage, i+1, slug(label)),
 			Desc:  fmt.Sprintf("%s %q (user script: runs on every kk run)", field, label),
 			Hosts: sel, After: after,
-			Run: run(field, path.Join(Dir, fmt.Sprintf("%s-%d", stage, i+1)), sc.Bash, files),
+			Run: run(field, ScriptDir(stage, i), sc.Bash, files),
 		}
 		out = append(out, t)
 		after = []string{t.Name}
@@ -138,8 +147,10 @@ func materials(paths []string) ([]material, error) {
 func run(field, dir, bash string, files []material) func(context.Context, *pipeline.Target) (bool, error) {
 	script := path.Join(dir, "script.sh")
 	return func(ctx context.Context, t *pipeline.Target) (bool, error) {
-		if _, err := t.Sudo(ctx, "install -d -m 0700 "+connector.Quote(dir)); err != nil {
-			return false, err
+		// Dir is in /tmp: refuse one that another user made (or a link to elsewhere)
+		guard := fmt.Sprintf(`install -d -m 0755 %[1]s && [ ! -L %[1]s ] && [ "$(stat -c %%u %[1]s)" = 0 ] || { echo "%[1]s is not a directory owned by root" >&2; exit 1; }`, Dir)
+		if _, err := t.Sudo(ctx, guard+" && install -d -m 0700 "+connector.Quote(dir)); err != nil {
+			return false, fmt.Errorf("%s: %w", field, err)
 		}
 		for _, m := range files {
 			target := path.Join(dir, m.rel)

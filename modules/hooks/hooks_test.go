@@ -67,10 +67,10 @@ func TestScriptsRunOnTheirRoleWithMaterials(t *testing.T) {
 	}
 	w := conns["w1"].Files()
 	for p, want := range map[string]string{
-		"/var/lib/kk/hooks/preInstall-1/script.sh":       "echo one\necho two >&2\n",
-		"/var/lib/kk/hooks/preInstall-1/tool.conf":       "", // streamed from LocalPath
-		"/var/lib/kk/hooks/preInstall-1/bundle/sub/x.sh": "",
-		"/var/lib/kk/hooks/preInstall-2/script.sh":       "touch /tmp/done",
+		"/tmp/kubekey/PreInstall-0-script/script.sh":       "echo one\necho two >&2\n",
+		"/tmp/kubekey/PreInstall-0-script/tool.conf":       "", // streamed from LocalPath
+		"/tmp/kubekey/PreInstall-0-script/bundle/sub/x.sh": "",
+		"/tmp/kubekey/PreInstall-1-script/script.sh":       "touch /tmp/done",
 	} {
 		if _, ok := w[p]; !ok {
 			t.Errorf("w1 lacks %s (has %v)", p, w)
@@ -78,11 +78,11 @@ func TestScriptsRunOnTheirRoleWithMaterials(t *testing.T) {
 			t.Errorf("%s = %q, want %q", p, w[p], want)
 		}
 	}
-	if _, ok := conns["cp1"].Files()["/var/lib/kk/hooks/preInstall-1/script.sh"]; ok {
+	if _, ok := conns["cp1"].Files()["/tmp/kubekey/PreInstall-0-script/script.sh"]; ok {
 		t.Error("the worker's script was uploaded to the control plane")
 	}
 	cmds := strings.Join(conns["w1"].Commands(), "\n")
-	if !strings.Contains(cmds, "cd /var/lib/kk/hooks/preInstall-1 && /bin/bash ./script.sh") || strings.Contains(cmds, "echo one") {
+	if !strings.Contains(cmds, "cd /tmp/kubekey/PreInstall-0-script && /bin/bash ./script.sh") || strings.Contains(cmds, "echo one") {
 		t.Errorf("the script must run from its file, never on the command line:\n%s", cmds)
 	}
 
@@ -122,6 +122,12 @@ func TestPlanTimeErrors(t *testing.T) {
 		if err != nil || sel.Desc != want {
 			t.Errorf("role %q: %q %v, want %q", role, sel.Desc, err, want)
 		}
+	}
+}
+
+func TestScriptDirIsKubeKeys(t *testing.T) {
+	if got := ScriptDir(PostClusterInstall, 0); got != "/tmp/kubekey/PostClusterInstall-0-script" {
+		t.Errorf("ScriptDir = %s", got)
 	}
 }
 
