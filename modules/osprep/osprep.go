@@ -45,7 +45,7 @@ type Spec struct {
 	// 127.0.0.1 where a local load balancer listens.
 	PerHost map[string][]HostEntry
 	// APIDomain is the API server's domain: its /etc/hosts lines are kept even when
-	// SkipConfigure is set ("" when the cluster has none or resolves it by DNS).
+	// SkipConfigure is set ("" when the cluster has none).
 	APIDomain string
 
 	// NTP is where chrony takes time from (spec.system.ntpServers); none leaves time alone.
@@ -114,10 +114,9 @@ func skipReason(what string) string {
 // Tasks returns the OS preparation tasks; they run after facts are gathered.
 func Tasks(s Spec) []pipeline.Task {
 	after := []string{facts.TaskName}
-	hosts := hostsTask(s, after)
 	ts := []pipeline.Task{
 		hostnameTask(s, after),
-		hosts,
+		hostsTask(s, after),
 		swapTask(after),
 		modulesTask(s, after),
 		sysctlTask(s, []string{"os/kernel-modules"}),
