@@ -8,6 +8,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"github.com/kk-project/kk/api/config"
+	"github.com/kk-project/kk/api/v1alpha2"
 	"io"
 	"math/rand"
 	"os"
@@ -320,19 +322,21 @@ func TestImagesDefaultSpec(t *testing.T) {
 			names[l.name] = l
 		}
 	}
-	for _, want := range []string{
-		"registry.k8s.io/pause:3.10.1", "registry.k8s.io/pause:3.10",
-		"registry.k8s.io/kube-apiserver:v1.34.4", "registry.k8s.io/kube-controller-manager:v1.34.4",
-		"registry.k8s.io/kube-scheduler:v1.34.4", "registry.k8s.io/kube-proxy:v1.34.4",
-		"registry.k8s.io/kube-apiserver:v1.33.13", "registry.k8s.io/kube-proxy:v1.33.13",
-		"registry.k8s.io/etcd:3.6.5-0", "registry.k8s.io/etcd:3.5.24-0",
-		"registry.k8s.io/coredns/coredns:v1.14.7", "registry.k8s.io/coredns/coredns:v1.12.1", "registry.k8s.io/coredns/coredns:v1.12.0",
-		"ghcr.io/flannel-io/flannel:v0.28.10", "ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3",
-		"docker.io/library/haproxy:2.6.12", "docker.io/library/haproxy:2.6",
-		"ghcr.io/kube-vip/kube-vip:" + mirror.DefaultSpec().KubeVIP,
-	} {
-		if !seen[want] {
-			t.Errorf("missing %s (have %q)", want, refs)
+	// Every image kk deploys for a cluster of each Kubernetes version the mirror builds, as
+	// `kk create manifest` lists it, is built: one source (kk's version table) for both.
+	spec := mirror.DefaultSpec()
+	for _, k8s := range spec.Kubernetes {
+		for _, cl := range manifestClusters(spec, k8s) {
+			m, err := v1alpha2.NewManifest(cl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range m.Spec.Images {
+				if !seen[want] {
+					t.Errorf("%s (%s, %s, etcd %s, %s): kk create manifest lists %s, the test images lack it (have %q)", k8s,
+						cl.Network.Plugin, cl.ControlPlaneEndpoint.InternalLoadbalancer, cl.Etcd.Type, cl.Kubernetes.ContainerManager, want, refs)
+				}
+			}
 		}
 	}
 	for _, im := range imgs {
@@ -340,7 +344,6 @@ func TestImagesDefaultSpec(t *testing.T) {
 			t.Errorf("kube-apiserver source: %+v", im.layers[len(im.layers)-1].files)
 		}
 	}
-	spec := mirror.DefaultSpec()
 	spec.Kubernetes = []string{"v1.20.0"}
 	if _, err := Images(spec, "/m", "/b", ""); err == nil || !strings.Contains(err.Error(), "v1.20") {
 		t.Errorf("unknown kubeadm version: %v", err)
@@ -416,4 +419,30 @@ func TestServeSmallLayout(t *testing.T) {
 	}
 	stop()
 	stop() // idempotent
+}
+
+// manifestClusters are the clusters kk's tests build from the images: each network plugin the
+// mirror builds, each internal load balancer, binary and stacked etcd, nodelocaldns on when the
+// mirror builds its image.
+func manifestClusters(spec mirror.Spec, k8s string) []*config.Cluster {
+	plugins := []string{"flannel"}
+	if spec.Calico != "" {
+		plugins = append(plugins, "calico")
+	}
+	var out []*config.Cluster
+	for _, plugin := range plugins {
+		for _, lb := range []string{config.LoadBalancerHAProxy, config.LoadBalancerKubeVIP} {
+			for _, etcd := range []string{config.EtcdKubeKey, config.EtcdKubeadm} {
+				c := &config.Cluster{Name: "e2e", Hosts: []*config.Host{{Name: "n1", Arch: "amd64"}}}
+				c.Kubernetes.Version = k8s
+				c.Kubernetes.ContainerManager = "containerd"
+				c.Kubernetes.NodeLocalDNS = spec.NodeCache != ""
+				c.Network.Plugin = plugin
+				c.ControlPlaneEndpoint.InternalLoadbalancer = lb
+				c.Etcd.Type = etcd
+				out = append(out, c)
+			}
+		}
+	}
+	return out
 }

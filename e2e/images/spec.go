@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/kk-project/kk/artifacts/versions"
 	"github.com/kk-project/kk/e2e/mirror"
 )
 
@@ -76,33 +77,31 @@ type input struct {
 	builtBy string // set for files kk builds itself ("pause", "install-conf")
 }
 
-// kubeadmTags are the image tags `kubeadm config images list` asks for
-// in one Kubernetes minor (cmd/kubeadm/app/constants: PauseVersion,
-// CoreDNSVersion, DefaultEtcdVersion / SupportedEtcdVersion).
-type kubeadmTags struct{ Pause, CoreDNS, Etcd string }
-
-func kubeadmTagsFor(k8sVersion string) (kubeadmTags, error) {
-	minor := k8sVersion
-	if parts := strings.SplitN(strings.TrimPrefix(k8sVersion, "v"), ".", 3); len(parts) >= 2 {
-		minor = "v" + parts[0] + "." + parts[1]
+// tableSets are kk's version-table sets (artifacts/versions) of the Kubernetes versions the
+// mirror builds: the image tags kk deploys, and so `kk create manifest` lists, come from them
+// and from nowhere else.
+func tableSets(spec mirror.Spec) ([]versions.Set, error) {
+	var sets []versions.Set
+	for _, v := range spec.Kubernetes {
+		s, err := versions.For(v)
+		if err != nil {
+			return nil, fmt.Errorf("e2e images: %w", err)
+		}
+		sets = append(sets, s)
 	}
-	switch minor {
-	case "v1.34":
-		return kubeadmTags{Pause: "3.10.1", CoreDNS: "v1.12.1", Etcd: "3.6.5-0"}, nil
-	case "v1.33":
-		return kubeadmTags{Pause: "3.10", CoreDNS: "v1.12.0", Etcd: "3.5.24-0"}, nil
+	if len(sets) == 0 {
+		sets = append(sets, versions.Latest())
 	}
-	return kubeadmTags{}, fmt.Errorf("kubernetes %s: kubeadm's pause/coredns/etcd image tags for %s are not known here (add them to kubeadmTagsFor)", k8sVersion, minor)
+	return sets, nil
 }
 
-// flannelCNIPluginTag is the flannel-cni-plugin tag the kube-flannel.yml
-// of a flannel release refers to.
-func flannelCNIPluginTag(flannel string) (string, error) {
-	switch flannel {
-	case "v0.28.10":
-		return "v1.9.1-flannel3", nil
+// sameAs fails when the mirror builds another release than kk's version table names for a
+// program whose image carries the release as its tag (a real build, not a stand-in).
+func sameAs(what, built, table string) error {
+	if built != table {
+		return fmt.Errorf("e2e images: the mirror builds %s %s but kk's version table (artifacts/versions) names %s: pin the same release in mirror.DefaultSpec", what, built, table)
 	}
-	return "", fmt.Errorf("flannel %s: the flannel-cni-plugin tag its manifest uses is not known here (add it to flannelCNIPluginTag)", flannel)
+	return nil
 }
 
 // Environment shared by the images, as in the distroless and Debian bases.
@@ -234,7 +233,11 @@ func Images(spec mirror.Spec, mirrorDir, binDir, haproxyVersion string) ([]Image
 	r := newRecipes(mirrorDir, binDir)
 	var imgs []Image
 
-	// kubeadm's tags for pause, coredns and etcd, over all k8s versions.
+	// the tags kk's version table gives pause, coredns and etcd, over all k8s versions.
+	sets, err := tableSets(spec)
+	if err != nil {
+		return nil, err
+	}
 	var pauseTags, corednsTags, etcdTags []string
 	add := func(list []string, t string) []string {
 		for _, x := range list {
@@ -244,15 +247,12 @@ func Images(spec mirror.Spec, mirrorDir, binDir, haproxyVersion string) ([]Image
 		}
 		return append(list, t)
 	}
-	for _, v := range spec.Kubernetes {
-		kt, err := kubeadmTagsFor(v)
-		if err != nil {
-			return nil, err
-		}
-		pauseTags = add(pauseTags, kt.Pause)
-		corednsTags = add(corednsTags, kt.CoreDNS)
-		etcdTags = add(etcdTags, kt.Etcd)
+	for _, set := range sets {
+		pauseTags = add(pauseTags, set.Pause)
+		corednsTags = add(corednsTags, set.CoreDNS)
+		etcdTags = add(etcdTags, set.EtcdImage)
 	}
+	addons := sets[0].Addons
 
 	if len(pauseTags) > 0 {
 		imgs = append(imgs, Image{
@@ -336,6 +336,9 @@ func Images(spec mirror.Spec, mirrorDir, binDir, haproxyVersion string) ([]Image
 	}
 
 	if spec.Flannel != "" {
+		if err := sameAs("flannel", spec.Flannel, addons.Flannel); err != nil {
+			return nil, err
+		}
 		imgs = append(imgs, Image{Repository: "ghcr.io/flannel-io/flannel", Tags: []string{spec.Flannel}, Version: spec.Flannel,
 			layers: []*layerSpec{r.base, r.busybox, r.glibc, r.iptables, {name: "flannel-" + spec.Flannel, files: []input{
 				{dst: "opt/bin/flanneld", mode: 0o755, src: r.mirrorFile(mirror.BinPath("flannel", spec.Flannel, "flanneld"))},
@@ -347,10 +350,7 @@ func Images(spec mirror.Spec, mirrorDir, binDir, haproxyVersion string) ([]Image
 	}
 
 	if spec.FlannelCNI != "" && spec.Flannel != "" {
-		tag, err := flannelCNIPluginTag(spec.Flannel)
-		if err != nil {
-			return nil, err
-		}
+		tag := addons.FlannelCNIPlugin
 		imgs = append(imgs, Image{Repository: "ghcr.io/flannel-io/flannel-cni-plugin", Tags: []string{tag}, Version: tag,
 			Note: fmt.Sprintf("the flannel CNI plugin is built from %s %s (plugins/meta/flannel), tagged as kube-flannel.yml of flannel %s expects",
 				spec.FlannelCNIModule, spec.FlannelCNI, spec.Flannel),
@@ -362,6 +362,9 @@ func Images(spec mirror.Spec, mirrorDir, binDir, haproxyVersion string) ([]Image
 	}
 
 	if spec.KubeVIP != "" {
+		if err := sameAs("kube-vip", spec.KubeVIP, addons.KubeVIP); err != nil {
+			return nil, err
+		}
 		// upstream's image is FROM scratch with the binary at /kube-vip (and CA certificates
 		// kube-vip needs only for outside APIs); kk's static pod runs `/kube-vip manager`.
 		imgs = append(imgs, Image{Repository: "ghcr.io/kube-vip/kube-vip", Tags: []string{spec.KubeVIP}, Version: spec.KubeVIP,
@@ -380,10 +383,9 @@ func Images(spec mirror.Spec, mirrorDir, binDir, haproxyVersion string) ([]Image
 		if i := strings.Index(upstream, ":"); i >= 0 {
 			upstream = upstream[i+1:]
 		}
-		tags := []string{upstream}
-		if parts := strings.Split(upstream, "."); len(parts) == 3 {
-			tags = append(tags, parts[0]+"."+parts[1])
-		}
+		// tagged as kk's version table names haproxy (2.9.6-alpine): Debian's haproxy
+		// stands in for it, with the same entrypoint and configuration path.
+		tags := []string{addons.HAProxy}
 		hp := &layerSpec{name: "haproxy",
 			debs: []string{"haproxy", "libcrypt1", "liblua5.3-0", "libopentracing-c-wrapper0", "libopentracing1", "libstdc++6",
 				"libpcre2-8-0", "libssl3", "libsystemd0", "libcap2", "libgcrypt20", "libgpg-error0", "liblz4-1", "liblzma5", "libzstd1"},
@@ -394,7 +396,7 @@ func Images(spec mirror.Spec, mirrorDir, binDir, haproxyVersion string) ([]Image
 				Entry{Path: "var/lib/haproxy", Type: tar.TypeDir, Mode: 0o755, UID: haproxyUID, GID: haproxyUID},
 			)}
 		imgs = append(imgs, Image{Repository: "docker.io/library/haproxy", Tags: tags, Version: upstream,
-			Note:   "haproxy from Debian 12 (" + haproxyVersion + ")",
+			Note:   "haproxy " + upstream + " from Debian 12 (" + haproxyVersion + "), standing in for the tag kk deploys",
 			layers: []*layerSpec{r.base, r.busybox, r.glibc, hp},
 			config: imageConfig{Entrypoint: []string{"docker-entrypoint.sh"}, Cmd: []string{"haproxy", "-f", "/usr/local/etc/haproxy/haproxy.cfg"},
 				User: "haproxy", WorkingDir: "/var/lib/haproxy", StopSignal: "SIGUSR1", Env: []string{defaultPath}},
