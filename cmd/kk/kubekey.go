@@ -74,7 +74,7 @@ func refuseKubeKeyFlags(c *cobra.Command, flags ...kubekeyFlag) {
 	c.Args = func(cmd *cobra.Command, a []string) error {
 		for _, f := range flags {
 			if cmd.Flags().Changed(f.name) {
-				return fmt.Errorf("kk %s: KubeKey's --%s is not supported: %s", cmd.Name(), f.name, f.why)
+				return fmt.Errorf("%s: KubeKey's --%s is not supported: %s", cmd.CommandPath(), f.name, f.why)
 			}
 		}
 		if args == nil {

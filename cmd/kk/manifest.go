@@ -161,6 +161,9 @@ func (f *manifestFlags) client() (kubernetes.Interface, string, error) {
 		where = rules.Precedence[0]
 	}
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if clientcmd.IsEmptyConfig(err) {
+		err = fmt.Errorf("no kubeconfig there")
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("kk create manifest needs a cluster: --kubeconfig of a running cluster, --with-kubernetes vX.Y.Z or -c CLUSTER-FILE (%s: %w)", where, err)
 	}
