@@ -92,7 +92,7 @@ func TestCreateManifestFromRunningCluster(t *testing.T) {
 		},
 		[]corev1.Pod{
 			pod("kube-system", "etcd-cp1", map[string]string{"component": "etcd"}, "registry.k8s.io/etcd:3.5.21-0"),
-			pod("kube-flannel", "kube-flannel-ds-x", nil, "ghcr.io/flannel-io/flannel:v0.26.7", "docker.io/flannel/flannel:v0.26.7"),
+			pod("kube-flannel", "kube-flannel-ds-x", nil, "ghcr.io/flannel-io/flannel:v0.26.7"),
 			pod("default", "web", nil, "nginx:1.27", "bitnami/redis", "quay.io/x/y@sha256:"+strings.Repeat("ab", 32)),
 		})
 	out := filepath.Join(t.TempDir(), "m.yaml")

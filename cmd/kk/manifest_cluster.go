@@ -151,10 +151,10 @@ func fullImageRef(image string) (string, error) {
 func networkPlugin(images []string) string {
 	for _, p := range []struct{ plugin, repo string }{
 		{"calico", "/calico/node:"},
-		{"flannel", "/flannel/flannel:"},
-		{"cilium", "/cilium/cilium:"},
-		{"kubeovn", "/kubeovn/kube-ovn:"},
-		{"hybridnet", "/hybridnetdev/hybridnet:"},
+		{"flannel", "flannel:"}, // docker.io/flannel/flannel, ghcr.io/flannel-io/flannel, rancher/mirrored-flannelcni-flannel
+		{"cilium", "/cilium:"},
+		{"kubeovn", "/kube-ovn:"},
+		{"hybridnet", "/hybridnet:"},
 	} {
 		if slices.ContainsFunc(images, func(i string) bool { return strings.Contains(i, p.repo) }) {
 			return p.plugin
