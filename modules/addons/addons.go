@@ -3,7 +3,10 @@
 //
 //   - YAML addons: every source (a local file or directory of *.yaml/*.yml/*.json, or an
 //     http(s) URL fetched with a timeout) is decoded and applied with server-side apply
-//     (package kubeapply), then kk waits until every object is ready (kstatus).
+//     (package kubeapply), then kk waits until every object is ready (kstatus). With
+//     sources.yaml.values (KubeKey 3.1's field, "a.b=c" pairs as for charts) every manifest
+//     is first rendered as a Go template with them as .Values ({{ .Values.a.b }}, the
+//     spelling of a Helm chart's templates; KubeKey itself applies YAML addons as written).
 //   - Chart addons: a Helm chart from a local Path, or Name at Version from the Repo URL
 //     (through its index.yaml), is installed as a Helm release, or upgraded when its release
 //     exists and differs; values come from ValuesFile then Values ("a.b=c", as --set). Wait
@@ -16,6 +19,7 @@
 package addons
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -24,8 +28,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"text/template"
 	"time"
 
+	"helm.sh/helm/v3/pkg/strvals"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
@@ -145,12 +151,21 @@ func InstallOne(ctx context.Context, cfg *rest.Config, a config.Addon, o Options
 // yamlObjects reads and decodes every source of a YAML addon, in order.
 func yamlObjects(ctx context.Context, a config.Addon, o Options) ([]*unstructured.Unstructured, error) {
 	var objs []*unstructured.Unstructured
+	values, err := yamlValues(a.Sources.Yaml.Values)
+	if err != nil {
+		return nil, err
+	}
 	for _, src := range a.Sources.Yaml.Path {
 		docs, err := readSource(ctx, src, o.HTTPTimeout)
 		if err != nil {
 			return nil, err
 		}
 		for _, d := range docs {
+			if values != nil {
+				if d.data, err = renderValues(d.name, d.data, values); err != nil {
+					return nil, err
+				}
+			}
 			got, err := kubeapply.Decode(d.data)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", d.name, err)
@@ -197,6 +212,37 @@ func installYAML(ctx context.Context, cfg *rest.Config, a config.Addon, o Option
 		return res, err
 	}
 	return res, nil
+}
+
+// yamlValues parses a YAML addon's values ("a.b=c", as chart values and helm --set), nil
+// when there are none.
+func yamlValues(in []string) (map[string]any, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	vals := map[string]any{}
+	for _, s := range in {
+		if err := strvals.ParseInto(s, vals); err != nil {
+			return nil, fmt.Errorf("sources.yaml.values %q: %w", s, err)
+		}
+	}
+	return vals, nil
+}
+
+// renderValues renders one manifest of a YAML addon that has values as a Go template
+// ({{ .Values.a.b }}, as in a Helm chart's templates; a key not among the values is an
+// error). Manifests of an addon without values are applied as written, so "{{" in them is
+// left alone.
+func renderValues(name string, data []byte, values map[string]any) ([]byte, error) {
+	t, err := template.New(name).Option("missingkey=error").Parse(string(data))
+	if err != nil {
+		return nil, fmt.Errorf("%s: as a template for sources.yaml.values: %w", name, err)
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, map[string]any{"Values": values}); err != nil {
+		return nil, fmt.Errorf("%s: sources.yaml.values: %w", name, err)
+	}
+	return b.Bytes(), nil
 }
 
 type doc struct {

@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/pipeline"
 	"github.com/kk-project/kk/pipeline/connector"
 	"github.com/kk-project/kk/templates"
@@ -36,6 +38,41 @@ type EnvData struct {
 	Metrics, LogLevel                  string
 	CAFile, CertFile, KeyFile          string
 	PeerCertFile, PeerKeyFile          string
+	// Extra are etcd.extraArgs as environment lines ("ETCD_NAME=value"), in flag-name order;
+	// a flag kk sets itself is left out of the lines above and given here instead.
+	Extra []string
+}
+
+// ExtraArg is one of etcd.extraArgs: a flag name (without leading dashes) and its value.
+type ExtraArg struct{ Name, Value string }
+
+// ExtraArgs returns e.ExtraArgs in flag-name order, leading dashes dropped ("--quota-backend-bytes"
+// and "quota-backend-bytes" are the same flag). A name that is not a flag name (letters,
+// digits and dashes) or a value with a line break is an error naming the field.
+func ExtraArgs(e config.Etcd) ([]ExtraArg, error) {
+	var out []ExtraArg
+	for _, k := range slices.Sorted(maps.Keys(e.ExtraArgs)) { // sorted: a duplicate error names the same flag every run
+		name := strings.TrimLeft(k, "-")
+		if name == "" || strings.Trim(strings.ToLower(name), "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+			return nil, fmt.Errorf("etcd.extraArgs: %q is not an etcd flag name", k)
+		}
+		v := e.ExtraArgs[k]
+		if strings.ContainsAny(v, "\r\n") {
+			return nil, fmt.Errorf("etcd.extraArgs: the value of %s has a line break", k)
+		}
+		if i := slices.IndexFunc(out, func(a ExtraArg) bool { return a.Name == name }); i >= 0 {
+			return nil, fmt.Errorf("etcd.extraArgs: %s is given twice", name)
+		}
+		out = append(out, ExtraArg{name, v})
+	}
+	slices.SortFunc(out, func(a, b ExtraArg) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// envName is the environment variable etcd reads flag name from: ETCD_ and the name in upper
+// case with underscores.
+func envName(flag string) string {
+	return "ETCD_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
 // InitialCluster is ETCD_INITIAL_CLUSTER: name=peerURL of every member, in config order.
@@ -80,10 +117,40 @@ func (s Spec) renderEnv(name, state, initialCluster string) ([]byte, error) {
 	if d.InitialCluster == "" {
 		d.InitialCluster = s.InitialCluster()
 	}
+	extra, err := ExtraArgs(e)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range extra {
+		d.Extra = append(d.Extra, envName(a.Name)+"="+a.Value)
+	}
 	if m.IP == "127.0.0.1" {
 		d.ListenClientURLs = d.ListenClientURLs[:1]
 	}
-	return templates.Render("etcd/etcd.env", d)
+	out, err := templates.Render("etcd/etcd.env", d)
+	if err != nil || len(d.Extra) == 0 {
+		return out, err
+	}
+	// an extra arg replaces kk's own line of the same flag (etcd would warn that one shadows
+	// the other only for a flag given both on the command line and in the environment)
+	over := map[string]bool{}
+	for _, l := range d.Extra {
+		k, _, _ := strings.Cut(l, "=")
+		over[k] = true
+	}
+	lines := strings.SplitAfter(string(out), "\n")
+	var b strings.Builder
+	for i, l := range lines {
+		if strings.HasPrefix(l, "# etcd.extraArgs") {
+			b.WriteString(strings.Join(lines[i:], ""))
+			break
+		}
+		if k, _, ok := strings.Cut(l, "="); ok && over[k] {
+			continue
+		}
+		b.WriteString(l)
+	}
+	return []byte(b.String()), nil
 }
 
 // RenderUnit renders etcd.service for member name; inContainer leaves the open-files limit

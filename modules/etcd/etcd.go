@@ -134,6 +134,9 @@ func PKIDir(workdir string) string { return path.Join(workdir, "pki", "etcd") }
 // and etcdutl for every member's arch. For type external it reads the user's TLS files.
 func SpecFor(c *config.Cluster, workdir string, files binaries.Files) (Spec, error) {
 	s := Spec{Type: c.Etcd.Type, Etcd: c.Etcd, Files: files}
+	if _, err := ExtraArgs(c.Etcd); err != nil {
+		return s, err
+	}
 	switch c.Etcd.Type {
 	case config.EtcdKubeadm:
 		return s, nil

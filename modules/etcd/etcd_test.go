@@ -198,6 +198,40 @@ func TestRenderEnv(t *testing.T) {
 	if _, err := s.RenderEnv("w1", StateNew); err == nil {
 		t.Error("rendered an env file for a host without role etcd")
 	}
+}
+
+// TestRenderEnvExtraArgs: etcd.extraArgs become ETCD_* lines in flag-name order; one naming a
+// flag kk sets itself replaces kk's line; a bad flag name or a value with a line break fails.
+func TestRenderEnvExtraArgs(t *testing.T) {
+	c := testCluster()
+	c.Etcd.ExtraArgs = map[string]string{"--quota-backend-bytes": "8589934592", "experimental-initial-corrupt-check": "true", "auto-compaction-mode": "revision"}
+	s, err := SpecFor(c, t.TempDir(), testFiles(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.RenderEnv("n1", StateNew)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := string(b)
+	want := "# etcd.extraArgs (they replace kk's own line of the same flag)\n" +
+		"ETCD_AUTO_COMPACTION_MODE=revision\nETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK=true\nETCD_QUOTA_BACKEND_BYTES=8589934592\n"
+	if !strings.HasSuffix(env, want) {
+		t.Errorf("env does not end with the extra args:\n%s", env)
+	}
+	if n := strings.Count(env, "ETCD_QUOTA_BACKEND_BYTES="); n != 1 {
+		t.Errorf("ETCD_QUOTA_BACKEND_BYTES set %d times:\n%s", n, env)
+	}
+	if !strings.Contains(env, "ETCD_NAME=n1\n") {
+		t.Errorf("kk's own lines are gone:\n%s", env)
+	}
+	for _, bad := range []map[string]string{{"--bad flag": "x"}, {"log-level": "debug\nETCD_NAME=evil"}, {"--name": "a", "name": "b"}} {
+		c.Etcd.ExtraArgs = bad
+		s.Etcd = c.Etcd
+		if _, err := s.RenderEnv("n1", StateNew); err == nil || !strings.Contains(err.Error(), "etcd.extraArgs") {
+			t.Errorf("%v: want an etcd.extraArgs error, got %v", bad, err)
+		}
+	}
 	u, err := s.RenderUnit("n1", false)
 	if err != nil || !strings.Contains(string(u), "EnvironmentFile=/etc/etcd.env\n") || !strings.Contains(string(u), "ExecStart=/usr/local/bin/etcd\n") ||
 		!strings.Contains(string(u), "Type=notify") || !strings.Contains(string(u), "LimitNOFILE=65536") {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/modules/binaries"
+	"github.com/kk-project/kk/modules/dns"
 	"github.com/kk-project/kk/modules/etcd"
 	"github.com/kk-project/kk/modules/runtime"
 	"github.com/kk-project/kk/pipeline"
@@ -81,8 +82,10 @@ type Etcd struct {
 	// Type is config.EtcdKubeadm (stacked: kubeadm runs a member on every control plane),
 	// config.EtcdKubeKey or config.EtcdExternal (kube-apiserver reaches Endpoints).
 	Type string
-	// DataDir is the stacked member's data directory (type kubeadm).
-	DataDir string
+	// DataDir is the stacked member's data directory (type kubeadm); ExtraArgs are its
+	// etcd.extraArgs (etcd.local.extraArgs).
+	DataDir   string
+	ExtraArgs []Arg
 	// Endpoints are client URLs (types kubekey and external).
 	Endpoints []string
 	// CAFile, CertFile and KeyFile are paths on the control planes ("" = no TLS).
@@ -120,6 +123,9 @@ type Spec struct {
 	ContainerLogMaxFiles int
 	KubeletOverrides     map[string]any
 	KubeProxyOverrides   map[string]any
+	// ClusterDNS is kubelet's clusterDNS (nil: kubeadm's, CoreDNS's service address);
+	// nodelocaldns's address while it is on (dns.KubeletClusterDNS).
+	ClusterDNS []string
 
 	Etcd Etcd
 	// CertSANs are the extra names and addresses of the API server certificate.
@@ -220,6 +226,7 @@ func SpecFor(c *config.Cluster, workdir string, files binaries.Files) (Spec, err
 		ContainerLogMaxFiles: 3,
 		KubeletOverrides:     k.KubeletConfiguration,
 		KubeProxyOverrides:   k.KubeProxyConfiguration,
+		ClusterDNS:           dns.KubeletClusterDNS(c),
 		CRISocket:            or(k.ContainerRuntimeEndpoint, runtime.ContainerdSocket),
 		Files:                files,
 		Kubeconfig:           KubeconfigPath(c, workdir),
@@ -256,6 +263,13 @@ func SpecFor(c *config.Cluster, workdir string, files binaries.Files) (Spec, err
 	switch s.Etcd.Type {
 	case config.EtcdKubeadm:
 		s.Etcd.DataDir = or(c.Etcd.DataDir, "/var/lib/etcd")
+		extra, err := etcd.ExtraArgs(c.Etcd)
+		if err != nil {
+			return Spec{}, err
+		}
+		for _, a := range extra {
+			s.Etcd.ExtraArgs = append(s.Etcd.ExtraArgs, Arg{a.Name, a.Value})
+		}
 	default:
 		s.Etcd.Endpoints = etcd.Endpoints(c)
 		s.Etcd.CAFile, s.Etcd.CertFile, s.Etcd.KeyFile = etcd.ClientFiles(c)

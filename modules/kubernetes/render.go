@@ -169,7 +169,8 @@ type etcdConfig struct {
 }
 
 type localEtcd struct {
-	DataDir string `json:"dataDir"`
+	DataDir   string `json:"dataDir"`
+	ExtraArgs []Arg  `json:"extraArgs,omitempty"`
 }
 
 type externalEtcd struct {
@@ -307,7 +308,7 @@ func RenderKubeadmConfig(s Spec, node string, env HostEnv, certificateKey string
 		cc.ControllerManager.ExtraArgs = mergeArgs([]Arg{{"node-cidr-mask-size", strconv.Itoa(s.NodeCIDRMaskSize)}}, cc.ControllerManager.ExtraArgs)
 	}
 	if s.Etcd.Type == "kubeadm" {
-		cc.Etcd.Local = &localEtcd{DataDir: s.Etcd.DataDir}
+		cc.Etcd.Local = &localEtcd{DataDir: s.Etcd.DataDir, ExtraArgs: s.Etcd.ExtraArgs}
 	} else {
 		cc.Etcd.External = &externalEtcd{Endpoints: s.Etcd.Endpoints, CAFile: s.Etcd.CAFile, CertFile: s.Etcd.CertFile, KeyFile: s.Etcd.KeyFile}
 	}
@@ -378,6 +379,9 @@ func KubeletConfiguration(s Spec, env HostEnv) (map[string]any, error) {
 	}
 	if s.PodPidsLimit != 0 {
 		m["podPidsLimit"] = s.PodPidsLimit
+	}
+	if len(s.ClusterDNS) > 0 {
+		m["clusterDNS"] = s.ClusterDNS
 	}
 	if len(s.FeatureGates) > 0 {
 		m["featureGates"] = boolMap(s.FeatureGates)

@@ -100,7 +100,8 @@ type Spec struct {
 	Port     int
 	Endpoint string
 	Prefix   string
-	// DataDir is the registry's storage directory on the server.
+	// DataDir is the registry's storage directory on the server (registry.registryDataDir,
+	// default DefaultDataDir).
 	DataDir string
 	// Files holds the registry program for the server's arch.
 	Files binaries.Files
@@ -206,6 +207,12 @@ func SpecFor(c *config.Cluster, workdir string, files binaries.Files) (Spec, err
 		return Spec{}, err
 	}
 	s := Spec{Server: h.Name, ServerIP: h.InternalIP(), DataDir: DefaultDataDir, Files: files}
+	if d := c.Registry.RegistryDataDir; d != "" {
+		if !path.IsAbs(d) {
+			return s, fmt.Errorf("registry.registryDataDir %q is not an absolute path", d)
+		}
+		s.DataDir = path.Clean(d)
+	}
 	if s.Endpoint, s.Domain, s.Port, s.Prefix, err = Endpoint(c); err != nil {
 		return s, err
 	}

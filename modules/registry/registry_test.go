@@ -205,3 +205,35 @@ func TestConfigRenders(t *testing.T) {
 		t.Errorf("tasks %v", names)
 	}
 }
+
+// TestRegistryDataDir: registry.registryDataDir is the registry's storage directory (its
+// config's rootdirectory); a relative path is refused.
+func TestRegistryDataDir(t *testing.T) {
+	c := testCluster("n1")
+	c.Registry.PrivateRegistry = "dockerhub.kubekey.local"
+	s, err := SpecFor(c, t.TempDir(), testFiles(t))
+	if err != nil || s.DataDir != DefaultDataDir {
+		t.Fatalf("default: %q, %v", s.DataDir, err)
+	}
+	c.Registry.RegistryDataDir = "/data/registry/"
+	if s, err = SpecFor(c, t.TempDir(), testFiles(t)); err != nil {
+		t.Fatal(err)
+	}
+	files, err := s.serverFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range files {
+		if strings.HasSuffix(f.Path, "config.yml") {
+			found = strings.Contains(string(f.Data), "rootdirectory: /data/registry\n")
+		}
+	}
+	if !found {
+		t.Errorf("config.yml does not keep the data in /data/registry: %+v", files)
+	}
+	c.Registry.RegistryDataDir = "data/registry"
+	if _, err := SpecFor(c, t.TempDir(), testFiles(t)); err == nil || !strings.Contains(err.Error(), "registryDataDir") {
+		t.Errorf("relative registryDataDir: %v", err)
+	}
+}

@@ -76,7 +76,8 @@ type Spec struct {
 	// SandboxImage is the pod sandbox (pause) image, already rewritten under PrivateRegistry.
 	SandboxImage string
 	// DataRoot is containerd's root (default /var/lib/containerd) or docker's data-root
-	// (default /var/lib/docker); "" = the default.
+	// (default /var/lib/docker); "" = the default. SpecFor takes registry.containerdDataDir or
+	// registry.dockerDataDir (the running manager's), else registry.dataRoot.
 	DataRoot string
 	// BridgeIP is docker's bip ("" = docker's default); containerd ignores it.
 	BridgeIP string
@@ -148,6 +149,14 @@ func SpecFor(c *config.Cluster, files binaries.Files) Spec {
 		if s.ContainerManager == Docker {
 			s.CRISocket = CriDockerdSocket
 		}
+	}
+	// KubeKey 3.1's registry.containerdDataDir / dockerDataDir win over registry.dataRoot
+	// for their runtime
+	if d := c.Registry.ContainerdDataDir; d != "" && s.ContainerManager == Containerd {
+		s.DataRoot = d
+	}
+	if d := c.Registry.DockerDataDir; d != "" && s.ContainerManager == Docker {
+		s.DataRoot = d
 	}
 	set, err := versions.For(k.Version)
 	if err != nil {

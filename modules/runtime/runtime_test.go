@@ -445,3 +445,34 @@ func TestFilesCheck(t *testing.T) {
 		t.Errorf("check = %s", cmd)
 	}
 }
+
+// TestDataDirs: registry.containerdDataDir is containerd's root, registry.dockerDataDir docker's
+// data-root, each winning over registry.dataRoot for its own runtime only.
+func TestDataDirs(t *testing.T) {
+	c := cluster("v1.34.4")
+	c.Registry = config.Registry{DataRoot: "/data/root", ContainerdDataDir: "/data/containerd", DockerDataDir: "/data/docker"}
+	toml, err := RenderContainerdConfig(SpecFor(c, binaries.Files{}), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(toml), "\nroot = \"/data/containerd\"\n") {
+		t.Errorf("containerd root:\n%s", toml)
+	}
+	c.Kubernetes.ContainerManager, c.Kubernetes.ContainerRuntimeEndpoint = "docker", ""
+	daemon, err := RenderDockerDaemon(SpecFor(c, binaries.Files{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(daemon), `"data-root": "/data/docker"`) {
+		t.Errorf("docker data-root:\n%s", daemon)
+	}
+	c.Registry.DockerDataDir = ""
+	if s := SpecFor(c, binaries.Files{}); s.DataRoot != "/data/root" {
+		t.Errorf("docker without dockerDataDir: data root %q, want registry.dataRoot", s.DataRoot)
+	}
+	c.Kubernetes.ContainerManager, c.Kubernetes.ContainerRuntimeEndpoint = "containerd", ""
+	c.Registry = config.Registry{DockerDataDir: "/data/docker"}
+	if toml, _ := RenderContainerdConfig(SpecFor(c, binaries.Files{}), false); !strings.Contains(string(toml), "\nroot = \"/var/lib/containerd\"\n") {
+		t.Errorf("containerd takes dockerDataDir:\n%s", toml)
+	}
+}
