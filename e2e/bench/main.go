@@ -3,7 +3,10 @@
 // (network namespaces with their own sshd, see e2e/testbed), first run and re-run, and
 // writes a markdown table of wall times, kk's peak RSS and the speed-up.
 //
-//	go run ./e2e/bench -out e2e/bench/results.md [-n 10,50] [-runs 1]
+//	go run ./e2e/bench -out e2e/bench/results.md [-n 10,50] [-runs 1] [-ansible-max 240] [-handshakes 0]
+//
+// Past -ansible-max hosts kk runs alone (ansible takes too long there). More than 240 hosts are
+// spread over several testbeds.
 //
 // Needs root (network namespaces) and ansible-playbook. Each run is verified (exit status,
 // changed/ok counts, the files on every host); a run that failed is reported as failed,
@@ -31,6 +34,10 @@ type config struct {
 	root    string // per-host directories go under root/<host>
 	bedName string
 	timeout time.Duration // per tool invocation
+	// ansibleMax is the largest N at which ansible is measured too
+	ansibleMax int
+	// handshakes is kkplay's bound on simultaneous SSH dials (0 = the engine's default)
+	handshakes int
 }
 
 func main() {
@@ -42,6 +49,8 @@ func main() {
 	flag.StringVar(&c.root, "root", "/tmp/kkbench", "each host writes under `dir`/<host>/ (removed before each run)")
 	flag.StringVar(&c.bedName, "bed", "kkb", "testbed name (light hosts)")
 	flag.DurationVar(&c.timeout, "timeout", 10*time.Minute, "limit for one tool invocation")
+	flag.IntVar(&c.ansibleMax, "ansible-max", lightPerBed, "measure ansible only up to `N` hosts; kk alone beyond")
+	flag.IntVar(&c.handshakes, "handshakes", 0, "kkplay's bound on simultaneous SSH dials (0 = kk's default)")
 	flag.Parse()
 	var err error
 	if c.ns, err = parseCounts(ns); err != nil {

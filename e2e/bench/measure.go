@@ -25,17 +25,21 @@ import (
 type benchHost struct {
 	Name    string
 	Address string
-	Port    int // 0 = 22
+	Port    int    // 0 = 22
+	Key     string // the client key for this host (its bed's)
 }
 
 // sample is one measured invocation of a tool. A sample with err set has no valid time.
 type sample struct {
-	wall    time.Duration
-	cpu     time.Duration // user+system of the process and the children it waited for
-	rssKiB  int64         // peak resident set of the largest process of the tree
-	timing  []string      // kkplay's TIMING lines
-	changed int           // changed task×host results the tool reported
-	err     error
+	wall   time.Duration
+	cpu    time.Duration // user+system of the process and the children it waited for
+	rssKiB int64         // peak resident set of the largest process of the tree
+	timing []string      // kkplay's TIMING lines
+	// kkplay's HANDSHAKES line: the most SSH dials at once, and the attempts tried again
+	// after a transient connection error
+	handshakes, redials int
+	changed             int // changed task×host results the tool reported
+	err                 error
 }
 
 // measurement is one table cell: every run of one tool in one mode.
@@ -89,6 +93,14 @@ func (m *measurement) changed() int {
 	return m.samples[len(m.samples)-1].changed
 }
 
+// peakHandshakes is the most simultaneous dials over the runs, and the redials they needed.
+func (m *measurement) peakHandshakes() (peak, redials int) {
+	for _, s := range m.samples {
+		peak, redials = max(peak, s.handshakes), max(redials, s.redials)
+	}
+	return peak, redials
+}
+
 // peakRSS is the largest peak RSS over the runs, in KiB.
 func (m *measurement) peakRSS() int64 {
 	var p int64
@@ -104,7 +116,10 @@ type row struct {
 	lightUp                    time.Duration
 	kkFirst, kkRerun           measurement
 	ansibleFirst, ansibleRerun measurement
-	filesIdentical             bool // both tools left byte-identical files on every host
+	filesIdentical             bool   // both tools left byte-identical files on every host
+	ansible                    bool   // ansible was measured at this N (else kk alone)
+	beds                       int    // testbeds the light hosts were spread over
+	load                       string // load average when kk's first run started
 	probe                      probe
 }
 
@@ -114,6 +129,9 @@ func (r *row) errs() []error {
 		name string
 		m    *measurement
 	}{{"kk first run", &r.kkFirst}, {"kk re-run", &r.kkRerun}, {"ansible first run", &r.ansibleFirst}, {"ansible re-run", &r.ansibleRerun}} {
+		if !r.ansible && strings.HasPrefix(m.name, "ansible") {
+			continue
+		}
 		if err := m.m.failure(); err != nil {
 			out = append(out, fmt.Errorf("N=%d, %s: %w", r.n, m.name, err))
 		}
@@ -127,11 +145,17 @@ func measureN(ctx context.Context, c config, n int, work, kkplay, blobPath strin
 	r.n = n
 	fmt.Fprintf(log, "bench: N=%d: bringing up light hosts\n", n)
 	start := time.Now()
-	b, err := lightUp(ctx, c.bedName, n)
+	b, err := lightUp(ctx, c.bedName, n, work)
 	if err != nil {
 		return r, fmt.Errorf("light up %d hosts: %w", n, err)
 	}
 	r.lightUp = time.Since(start)
+	r.beds = b.beds
+	r.ansible = n <= c.ansibleMax
+	if r.ansible && b.beds > 1 {
+		err = errors.Join(fmt.Errorf("ansible at N=%d: the hosts span %d beds with different keys; lower -ansible-max", n, b.beds), b.down(context.WithoutCancel(ctx)))
+		return r, err
+	}
 	defer func() {
 		if derr := b.down(context.WithoutCancel(ctx)); derr != nil {
 			err = errors.Join(err, fmt.Errorf("light down: %w", derr))
@@ -153,7 +177,10 @@ func measureN(ctx context.Context, c config, n int, work, kkplay, blobPath strin
 	var hf strings.Builder
 	for _, h := range b.hosts {
 		fmt.Fprintf(&hf, "%s,%s", h.Name, h.Address)
-		if h.Port != 0 {
+		switch {
+		case b.beds > 1:
+			fmt.Fprintf(&hf, ",%d,%s", h.Port, h.Key) // port 0 = 22
+		case h.Port != 0:
 			fmt.Fprintf(&hf, ",%d", h.Port)
 		}
 		hf.WriteByte('\n')
@@ -161,12 +188,15 @@ func measureN(ctx context.Context, c config, n int, work, kkplay, blobPath strin
 	if err := os.WriteFile(hostsFile, []byte(hf.String()), 0o644); err != nil {
 		return r, err
 	}
-	ans, err := writeAnsible(filepath.Join(dir, "ansible"), b.hosts, b, c.root, blobPath, n)
-	if err != nil {
-		return r, err
+	var ans *ansibleSetup
+	if r.ansible {
+		ans, err = writeAnsible(filepath.Join(dir, "ansible"), b.hosts, b, c.root, blobPath, n)
+		if err != nil {
+			return r, err
+		}
 	}
 	kkArgs := []string{"-hosts", hostsFile, "-key", b.keyPath, "-known-hosts", b.knownHosts,
-		"-concurrency", strconv.Itoa(n), "-root", c.root}
+		"-concurrency", strconv.Itoa(n), "-root", c.root, "-handshakes", strconv.Itoa(c.handshakes)}
 
 	identical := true
 	for i := 1; i <= c.runs; i++ {
@@ -184,6 +214,9 @@ func measureN(ctx context.Context, c config, n int, work, kkplay, blobPath strin
 		if err := clean(c.root, b.hosts); err != nil {
 			return r, err
 		}
+		if i == 1 {
+			r.load = loadAvg()
+		}
 		s := runKK(ctx, c, kkplay, kkArgs, n, 2*n)
 		if s.err == nil {
 			s.err = verifyFiles(c.root, b.hosts)
@@ -200,6 +233,9 @@ func measureN(ctx context.Context, c config, n int, work, kkplay, blobPath strin
 		step("kk re-run", &r.kkRerun, s)
 
 		// ansible: the same, on a clean slate.
+		if !r.ansible {
+			continue
+		}
 		if err := clean(c.root, b.hosts); err != nil {
 			return r, err
 		}
@@ -264,6 +300,8 @@ func invoke(cmd *exec.Cmd) (sample, string) {
 	return s, out.String()
 }
 
+var kkHandshakes = regexp.MustCompile(`(?m)^HANDSHAKES peak=(\d+) redials=(\d+)$`)
+
 var kkResult = regexp.MustCompile(`(?m)^RESULT ok=(\d+) changed=(\d+) skipped=(\d+) failed=(\d+)$`)
 
 // runKK runs kkplay and checks its counts.
@@ -288,6 +326,12 @@ func runKK(ctx context.Context, c config, kkplay string, args []string, wantOK, 
 		if t, ok := strings.CutPrefix(line, "TIMING "); ok {
 			s.timing = append(s.timing, strings.TrimSpace(t))
 		}
+	}
+	if m := kkHandshakes.FindStringSubmatch(out); m != nil {
+		s.handshakes, _ = strconv.Atoi(m[1])
+		s.redials, _ = strconv.Atoi(m[2])
+	} else {
+		s.err = fmt.Errorf("kkplay printed no HANDSHAKES line:\n%s", tail(out, 3000))
 	}
 	return s
 }

@@ -78,6 +78,14 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Micros
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
 
+// ansibleCell is cell for an ansible measurement, which kk-only rows lack.
+func ansibleCell(r *row, m *measurement) string {
+	if !r.ansible {
+		return "not run"
+	}
+	return cell(m)
+}
+
 // cell is a wall time, or why there is none.
 func cell(m *measurement) string {
 	if d, ok := m.median(); ok {
@@ -108,14 +116,19 @@ func renderMarkdown(c config, f facts, rows []row) string {
 	p("ControlMaster on but a fresh ControlPath for every invocation (each run starts cold, like kk's), strategy linear.\n")
 	p("- **first run**: empty host directories, both files change on every host; **re-run**: nothing changes (checked: kk 0 changed, ansible changed=0 in the PLAY RECAP).\n")
 	p("- Wall time of the whole process (start to exit), median of %d run(s). Peak RSS: `ru_maxrss` of the kkplay process.\n", c.runs)
+	p("- Above %d hosts kk runs alone (ansible takes too long there: \"not run\"); more than %d hosts are spread over several testbeds (one /24 each).\n", c.ansibleMax, lightPerBed)
+	p("- kk handshakes: the most SSH dials (TCP connect + handshake + auth) kk's engine ran at once (bounded apart from the task concurrency), ")
+	p("and the redials: task attempts tried again on a fresh connection after a transient connection error (handshake reset, EOF or timeout); first run / re-run.\n")
 	p("- Every run is verified (exit 0, ok/changed counts, the payload's sha256 and the rendered unit byte for byte on every host); a failed run shows FAILED, never a time.\n\n")
 
-	p("| N | kk first run | kk re-run | kk peak RSS | ansible first run | ansible re-run | speed-up (ansible/kk) first / re-run |\n")
-	p("|---:|---:|---:|---:|---:|---:|---:|\n")
+	p("| N | kk first run | kk re-run | kk peak RSS | ansible first run | ansible re-run | speed-up (ansible/kk) first / re-run | kk peak handshakes | kk redials | load avg (1, 5, 15 min) at kk's first run |\n")
+	p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rows {
-		p("| %d | %s | %s | %.1f MiB | %s | %s | %s / %s |\n", r.n, cell(&r.kkFirst), cell(&r.kkRerun),
-			float64(r.kkFirst.peakRSS()+0)/1024, cell(&r.ansibleFirst), cell(&r.ansibleRerun),
-			speedup(&r.ansibleFirst, &r.kkFirst), speedup(&r.ansibleRerun, &r.kkRerun))
+		hf, rf := r.kkFirst.peakHandshakes()
+		hr, rr := r.kkRerun.peakHandshakes()
+		p("| %d | %s | %s | %.1f MiB | %s | %s | %s / %s | %d / %d | %d / %d | %s |\n", r.n, cell(&r.kkFirst), cell(&r.kkRerun),
+			float64(max(r.kkFirst.peakRSS(), r.kkRerun.peakRSS()))/1024, ansibleCell(&r, &r.ansibleFirst), ansibleCell(&r, &r.ansibleRerun),
+			speedup(&r.ansibleFirst, &r.kkFirst), speedup(&r.ansibleRerun, &r.kkRerun), hf, hr, rf, rr, r.load)
 	}
 
 	p("\n## Details\n\n")
@@ -132,7 +145,10 @@ func renderMarkdown(c config, f facts, rows []row) string {
 			return secs(m1.medianCPU()) + " / " + secs(m2.medianCPU())
 		}
 		same := "no"
-		if r.filesIdentical {
+		switch {
+		case !r.ansible:
+			same = "–"
+		case r.filesIdentical:
 			same = "yes"
 		}
 		changed := func(m1, m2 *measurement) string {

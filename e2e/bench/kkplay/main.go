@@ -2,14 +2,17 @@
 // upload a 1 MiB file, render a systemd unit from a template, run a command, on every host
 // listed in a hosts file, over SSH.
 //
-//	kkplay -hosts hosts.txt -key id_ed25519 -known-hosts known_hosts [-concurrency N] [-root /tmp/kkbench]
+//	kkplay -hosts hosts.txt -key id_ed25519 -known-hosts known_hosts [-concurrency N] [-handshakes N] [-root /tmp/kkbench]
 //
-// The hosts file has one "name,address[,port]" per line ('#' starts a comment). kkplay prints
-// the engine's report, then one machine-readable line the bench driver parses:
+// The hosts file has one "name,address[,port[,key]]" per line ('#' starts a comment; port
+// empty or 0 = 22; key: this host's client key file instead of -key). kkplay prints the
+// engine's report, then machine-readable lines the bench driver parses:
 //
 //	RESULT ok=50 changed=100 skipped=0 failed=0
+//	HANDSHAKES peak=8 redials=0
 //
-// and TIMING lines that break the run down (dials, uploads, commands).
+// (the most SSH dials that ran at once, and the attempts tried again after a transient
+// connection error) and TIMING lines that break the run down (dials, uploads, commands).
 package main
 
 import (
@@ -40,6 +43,7 @@ type options struct {
 	knownHosts  string
 	user        string
 	concurrency int
+	handshakes  int
 	root        string
 	cpuProfile  string
 }
@@ -51,11 +55,12 @@ func main() {
 	flag.StringVar(&o.knownHosts, "known-hosts", "", "known_hosts `file` holding every host's key (required)")
 	flag.StringVar(&o.user, "user", "root", "SSH login user")
 	flag.IntVar(&o.concurrency, "concurrency", 0, "task×host executions at once (0 = one per host)")
+	flag.IntVar(&o.handshakes, "handshakes", 0, "SSH dials at once (0 = kk's default)")
 	flag.StringVar(&o.root, "root", play.DefaultRoot, "each host writes under `dir`/<host>/")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to `file`")
 	flag.Parse()
-	if o.hostsFile == "" || o.key == "" || o.knownHosts == "" {
-		fmt.Fprintln(os.Stderr, "kkplay: -hosts, -key and -known-hosts are required")
+	if o.hostsFile == "" || o.knownHosts == "" {
+		fmt.Fprintln(os.Stderr, "kkplay: -hosts and -known-hosts are required")
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -71,6 +76,7 @@ func main() {
 type hostAddr struct {
 	name, address string
 	port          int
+	key           string // "" = -key
 }
 
 func readHosts(p string) ([]hostAddr, error) {
@@ -89,14 +95,17 @@ func readHosts(p string) ([]hostAddr, error) {
 			continue
 		}
 		parts := strings.Split(line, ",")
-		if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
-			return nil, fmt.Errorf("hosts file %s:%d: want name,address[,port], got %q", p, n, line)
+		if len(parts) < 2 || len(parts) > 4 || parts[0] == "" || parts[1] == "" {
+			return nil, fmt.Errorf("hosts file %s:%d: want name,address[,port[,key]], got %q", p, n, line)
 		}
 		h := hostAddr{name: strings.TrimSpace(parts[0]), address: strings.TrimSpace(parts[1])}
-		if len(parts) == 3 {
-			if h.port, err = strconv.Atoi(strings.TrimSpace(parts[2])); err != nil || h.port <= 0 || h.port > 65535 {
+		if len(parts) >= 3 && strings.TrimSpace(parts[2]) != "" {
+			if h.port, err = strconv.Atoi(strings.TrimSpace(parts[2])); err != nil || h.port < 0 || h.port > 65535 {
 				return nil, fmt.Errorf("hosts file %s:%d: bad port %q", p, n, parts[2])
 			}
+		}
+		if len(parts) == 4 {
+			h.key = strings.TrimSpace(parts[3])
 		}
 		if seen[h.name] {
 			return nil, fmt.Errorf("hosts file %s:%d: host %s listed twice", p, n, h.name)
@@ -231,12 +240,19 @@ func run(ctx context.Context, o options, stdout io.Writer) (err error) {
 	hosts := make([]*pipeline.Host, 0, len(list))
 	for _, h := range list {
 		addrs[h.name] = h.address
+		key := h.key
+		if key == "" {
+			key = o.key
+		}
+		if key == "" {
+			return fmt.Errorf("host %s: no key: give -key or a key in the hosts file", h.name)
+		}
 		cfg := connector.SSHConfig{
 			Host:           h.name,
 			Address:        h.address,
 			Port:           h.port,
 			User:           o.user,
-			PrivateKeyPath: o.key,
+			PrivateKeyPath: key,
 			KnownHostsPath: o.knownHosts,
 		}
 		hosts = append(hosts, pipeline.NewHost(h.name, nil, func(ctx context.Context) (connector.Connector, error) {
@@ -265,11 +281,12 @@ func run(ctx context.Context, o options, stdout io.Writer) (err error) {
 	if conc <= 0 {
 		conc = len(hosts)
 	}
-	rep, runErr := pipeline.Run(ctx, g, pipeline.Options{Name: "kkplay", Concurrency: conc, Observer: tm})
+	rep, runErr := pipeline.Run(ctx, g, pipeline.Options{Name: "kkplay", Concurrency: conc, Handshakes: o.handshakes, Observer: tm})
 	if rep != nil {
 		rep.WriteTable(stdout)
 		fmt.Fprintf(stdout, "RESULT ok=%d changed=%d skipped=%d failed=%d\n", rep.Count(pipeline.StatusOK),
 			rep.Count(pipeline.StatusChanged), rep.Count(pipeline.StatusSkipped), rep.Count(pipeline.StatusFailed))
+		fmt.Fprintf(stdout, "HANDSHAKES peak=%d redials=%d\n", rep.PeakHandshakes, rep.Redials)
 		tm.write(stdout)
 	}
 	return runErr
