@@ -74,7 +74,7 @@ demo-down:
 
 # kk vs ansible-playbook on N light hosts; writes e2e/bench/results.md
 bench: build mirror
-	$(GO) run ./e2e/bench -out e2e/bench/results.md
+	$(GO) run ./e2e/bench -out e2e/bench/results.md -n 10,50,200,500 -ansible-max 200
 	$(GO) run ./e2e/bench/push -out e2e/bench/push-results.md
 	printf '# kk create cluster on local test machines\n\nWall times of whole runs of `make e2e`'"'"'s tests (bundle exported from the local mirror,\nKubernetes v1.34.4, test machines on this VM: %s CPUs, load %s). Goals: HA create <= 5 minutes, re-run <= 15%% of it.\n' \
 		"$$(nproc)" "$$(cut -d' ' -f1-3 /proc/loadavg)" > e2e/bench/cluster-results.md
