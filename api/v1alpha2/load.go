@@ -147,7 +147,11 @@ func pickClusterDocument(data []byte, rep *report) *yaml.Node {
 // holds only the chosen document, with wrongly typed values dropped and scalars meant as
 // strings quoted. kind names the document in the one error it adds.
 func decodeChecked(doc *yaml.Node, rep *report, out any, kind string) bool {
-	(&schemaCheck{rep: rep, lines: rep.lines}).walk(doc, reflect.TypeOf(out).Elem(), "", 0)
+	check := &schemaCheck{rep: rep, lines: rep.lines}
+	check.walk(doc, reflect.TypeOf(out).Elem(), "", 0)
+	if check.aborted {
+		return false
+	}
 	src, err := encodeNode(doc)
 	if err != nil {
 		rep.errorf("", "cannot re-encode the %s document: %v", kind, err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/kk-project/kk/artifacts/catalog"
+	"github.com/kk-project/kk/artifacts/versions"
 )
 
 func TestNewManifestRoundTrip(t *testing.T) {
@@ -45,7 +46,11 @@ func TestNewManifestRoundTrip(t *testing.T) {
 		t.Error("etcd binary listed for a stacked (kubeadm) etcd")
 	}
 	imgs := strings.Join(back.Images(), "\n")
-	for _, want := range []string{"registry.k8s.io/kube-apiserver:v1.33.2", "registry.k8s.io/pause:3.10\n", "registry.k8s.io/etcd:3.5.21-0",
+	set, err := versions.For("v1.33.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"registry.k8s.io/kube-apiserver:v1.33.2", "registry.k8s.io/pause:3.10\n", set.EtcdImageRef(),
 		"registry.k8s.io/coredns/coredns:v1.12.0", "docker.io/calico/node:", "docker.io/library/haproxy:", "k8s-dns-node-cache"} {
 		if !strings.Contains(imgs+"\n", want) {
 			t.Errorf("missing %s in\n%s", want, imgs)
@@ -77,7 +82,7 @@ func TestNewManifestDockerFlannelBinaryEtcd(t *testing.T) {
 		t.Errorf("runc or calicoctl listed: %v", comps)
 	}
 	imgs := strings.Join(m.Images(), " ")
-	if !strings.Contains(imgs, "flannel/flannel:") || strings.Contains(imgs, "calico") || strings.Contains(imgs, "registry.k8s.io/etcd") {
+	if !strings.Contains(imgs, "/flannel:") || strings.Contains(imgs, "calico") || strings.Contains(imgs, "registry.k8s.io/etcd") {
 		t.Errorf("images %s", imgs)
 	}
 }

@@ -117,8 +117,10 @@ func (v *manifestCheck) defaults() {
 
 // ignored warns about what kk reads but does not package.
 func (v *manifestCheck) ignored() {
-	if len(v.m.Spec.OperatingSystems) > 0 {
-		v.rep.warnf("spec.operatingSystems", "kk does not package operating system repository ISOs: ignored (kk installs OS packages from the hosts' own repositories)")
+	for i, os := range v.m.Spec.OperatingSystems {
+		name := strings.TrimSpace(strings.Join([]string{os.ID, os.Version, os.Arch}, " "))
+		v.rep.warnf(indexPath("spec.operatingSystems", i), "operating system %q: kk does not package OS repository ISOs: ignored "+
+			"(kk installs OS packages from the hosts' own repositories)", name)
 	}
 	c := v.m.Spec.Components
 	if rv := strings.TrimSpace(c.DockerRegistry.Version); rv != "" && RegistryVersion(rv) != rv {

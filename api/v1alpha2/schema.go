@@ -17,18 +17,62 @@ import (
 type schemaCheck struct {
 	rep   *report
 	lines lineIndex
+	// expanding holds the anchors whose alias is being walked: an alias inside its own
+	// anchor is a cycle. visits counts the nodes walked through aliases; aborted is set once
+	// the walk stopped on a cycle or at maxVisits.
+	expanding map[*yaml.Node]bool
+	visits    int
+	aborted   bool
 }
 
-// maxDepth guards against alias cycles and absurd nesting.
-const maxDepth = 64
+// maxDepth guards against absurd nesting; maxVisits, the nodes walked again through
+// aliases, against aliases that expand a small file into a huge one ("billion laughs").
+const (
+	maxDepth  = 64
+	maxVisits = 1 << 14
+)
+
+// enter counts a visit of n at path and reports whether the walk goes on.
+func (s *schemaCheck) enter(n *yaml.Node, path string) bool {
+	if s.aborted {
+		return false
+	}
+	if len(s.expanding) == 0 {
+		return true
+	}
+	if s.visits++; s.visits > maxVisits {
+		s.aborted = true
+		s.rep.errorAt(path, n.Line, "the document is too large once its aliases are expanded")
+		return false
+	}
+	return true
+}
+
+// alias walks the anchor alias n refers to with fn, unless n is inside that anchor.
+func (s *schemaCheck) alias(n *yaml.Node, path string, fn func(*yaml.Node)) {
+	if s.expanding == nil {
+		s.expanding = map[*yaml.Node]bool{}
+	}
+	if s.expanding[n.Alias] {
+		s.aborted = true
+		s.rep.errorAt(path, n.Line, "alias *%s is inside its own anchor (a cycle)", n.Value)
+		return
+	}
+	s.expanding[n.Alias] = true
+	fn(n.Alias)
+	delete(s.expanding, n.Alias)
+}
 
 func (s *schemaCheck) walk(n *yaml.Node, t reflect.Type, path string, depth int) {
+	if !s.enter(n, path) {
+		return
+	}
 	if depth > maxDepth {
-		s.rep.errorAt(path, n.Line, "nesting too deep (or an alias cycle)")
+		s.rep.errorAt(path, n.Line, "nesting too deep")
 		return
 	}
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
-		s.walk(n.Alias, t, path, depth+1)
+		s.alias(n, path, func(a *yaml.Node) { s.walk(a, t, path, depth+1) })
 		return
 	}
 	if _, ok := s.lines[path]; !ok {
@@ -141,11 +185,12 @@ func (s *schemaCheck) walkStruct(n *yaml.Node, t reflect.Type, path string, seen
 
 // walkMerge handles a "<<" merge key: its mapping(s) fill the same struct.
 func (s *schemaCheck) walkMerge(v *yaml.Node, t reflect.Type, path string, seen map[string]int, depth int) {
-	if depth > maxDepth {
+	if depth > maxDepth || !s.enter(v, path) {
 		return
 	}
 	if v.Kind == yaml.AliasNode && v.Alias != nil {
-		v = v.Alias
+		s.alias(v, path, func(a *yaml.Node) { s.walkMerge(a, t, path, seen, depth+1) })
+		return
 	}
 	switch v.Kind {
 	case yaml.MappingNode:
@@ -181,13 +226,13 @@ func (s *schemaCheck) eachPair(n *yaml.Node, path string, depth int, fn func(k, 
 
 // walkAny records lines (and duplicate keys) of free-form content.
 func (s *schemaCheck) walkAny(n *yaml.Node, path string, depth int) {
-	if depth > maxDepth {
+	if depth > maxDepth || !s.enter(n, path) {
 		return
 	}
 	switch n.Kind {
 	case yaml.AliasNode:
 		if n.Alias != nil {
-			s.walkAny(n.Alias, path, depth+1)
+			s.alias(n, path, func(a *yaml.Node) { s.walkAny(a, path, depth+1) })
 		}
 	case yaml.MappingNode:
 		s.eachPair(n, path, depth, func(_, v *yaml.Node, child string) { s.walkAny(v, child, depth+1) })

@@ -1,0 +1,78 @@
+package v1alpha2
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// addSeeds adds the testdata files matching pattern, and a few small broken documents, to
+// the fuzzer's corpus.
+func addSeeds(f *testing.F, pattern string) {
+	files, _ := filepath.Glob(pattern)
+	if len(files) == 0 {
+		f.Fatalf("no seed files %s", pattern)
+	}
+	for _, p := range files {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	for _, s := range []string{
+		"",
+		"apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Cluster\nspec:\n\thosts: []\n",
+		"apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nspec: {arches: [amd64]\n",
+		"a: &a [*a]\n",
+		"kind: Cluster\nspec:\n  etcd:\n    extraArgs: {--x: [1], y: 2}\n",
+	} {
+		f.Add([]byte(s))
+	}
+}
+
+// checkResult holds for any input: a value comes back exactly when there is no error, the
+// error is an ErrorList naming the source, and every line it names is in the file.
+func checkResult(t *testing.T, data []byte, ok bool, err error) {
+	if ok == (err != nil) {
+		t.Fatalf("value returned: %v, error: %v", ok, err)
+	}
+	if err == nil {
+		return
+	}
+	var list ErrorList
+	if !errors.As(err, &list) || len(list) == 0 {
+		t.Fatalf("error %T is not a non-empty ErrorList: %v", err, err)
+	}
+	// YAML breaks lines at \n, \r, NEL, LS and PS: count them all (an upper bound for \r\n).
+	lines := 1
+	for _, br := range []string{"\n", "\r", "\u0085", "\u2028", "\u2029"} {
+		lines += bytes.Count(data, []byte(br))
+	}
+	for _, e := range list {
+		if e.File != "fuzz.yaml" || e.Line < 0 || e.Line > lines+1 || e.Msg == "" {
+			t.Fatalf("bad error entry %+v (file has %d lines)", e, lines)
+		}
+	}
+}
+
+// FuzzParseCluster feeds arbitrary bytes to the Cluster parser: it must not panic, and its
+// result must be consistent (see checkResult).
+func FuzzParseCluster(f *testing.F) {
+	addSeeds(f, "testdata/*.yaml")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, _, err := ParseWithOptions("fuzz.yaml", data, ParseOptions{SkipFileChecks: true, HomeDir: "/home/fuzz"})
+		checkResult(t, data, c != nil, err)
+	})
+}
+
+// FuzzParseManifest feeds arbitrary bytes to the Manifest parser, as FuzzParseCluster does.
+func FuzzParseManifest(f *testing.F) {
+	addSeeds(f, "testdata/manifest-*.yml")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, _, err := ParseManifest("fuzz.yaml", data)
+		checkResult(t, data, m != nil, err)
+	})
+}
