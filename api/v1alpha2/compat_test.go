@@ -400,3 +400,18 @@ func TestKubeKey31ManifestAllFields(t *testing.T) {
 		t.Errorf("auths %+v", s.Registry.Auths)
 	}
 }
+
+// TestAliasCycleAndBomb: an alias inside its own anchor, or aliases that multiply a small
+// file into a huge one, are errors at their line, found quickly.
+func TestAliasCycleAndBomb(t *testing.T) {
+	_, _, errs := parse(t, base+"  kubernetes:\n    kubeletConfiguration: &a {x: [*a, *a]}\n")
+	wantError(t, errs, 15, "alias *a is inside its own anchor (a cycle)")
+
+	bomb := base + "  kubernetes:\n    kubeletConfiguration:\n      a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+	for i, name := range []string{"b", "c", "d", "e", "f", "g"} {
+		prev := string(rune('a' + i))
+		bomb += "      " + name + ": &" + name + " [" + strings.Repeat("*"+prev+", ", 9) + "*" + prev + "]\n"
+	}
+	_, _, errs = parse(t, bomb)
+	wantError(t, errs, 0, "spec.kubernetes.kubeletConfiguration", "the document is too large once its aliases are expanded")
+}

@@ -14,15 +14,58 @@
 //
 // # Schema
 //
-// The versioned types mirror KubeKey's with the same json names, so every field
-// KubeKey knows is accepted, even those kk does not use; network.cilium,
-// network.hybridnet, kubernetes.kubeletConfiguration and
+// The versioned types mirror KubeKey 3.1's with the same json names, so every field
+// KubeKey 3.1 writes is accepted; network.cilium, network.hybridnet,
+// registry.remoteMirrors, kubernetes.kubeletConfiguration and
 // kubernetes.kubeProxyConfiguration are free-form. kk adds spec.hosts[].jumpHost.
 // Unknown fields (with a "did you mean" hint), duplicate keys and values of the
-// wrong type are errors. Values meant as strings keep their text (version: 1.30
+// wrong type are errors. Values meant as strings keep their text (clusterName: 1.30
 // stays "1.30"); YAML 1.1 booleans (yes/no/on/off) are read as KubeKey reads them.
+// A Kubernetes version written without its "v" (1.30.14) is read as v1.30.14.
+// metadata.creationTimestamp (KubeKey writes null) is accepted and ignored.
 // A file may hold other documents (KubeKey appends ks-installer's
 // ClusterConfiguration): they are ignored with a warning.
+//
+// # What each KubeKey field does in kk
+//
+// Every field is copied into config.Cluster (modules act on it) except as listed
+// here. "Warned": the file loads and a warning names FILE:LINE, the field and why.
+// "Refused": an error at FILE:LINE, so nothing is downloaded or touched.
+//
+//	field                                        kk
+//	kubernetes.version 1.30.14 (no "v")          acts, read as v1.30.14
+//	kubernetes.type other than kubernetes (k3s)  refused: kk installs kubeadm clusters
+//	kubernetes.containerManager isula, crio      refused: kk installs containerd or docker
+//	kubernetes.nvidiaRuntime: true               config.Kubernetes.NvidiaRuntime; warned: not implemented yet
+//	kubernetes.kata, nodeFeatureDiscovery        config (Kata, NodeFeatureDiscovery); warned when enabled: not implemented yet
+//	kubernetes.nodeCidrMaskSizeIPv6              warned: not implemented yet, ignored
+//	kubernetes.audit, nodelocaldns, masqueradeAll acts
+//	etcd.extraArgs ["--name=value"] or {name: v} config.Etcd.ExtraArgs (name without "--")
+//	registry.containerdDataDir, dockerDataDir,   config.Registry (same names)
+//	  registryDataDir
+//	registry.type harbor                         refused: kk deploys the distribution registry
+//	registry.port, registry.remoteMirrors        warned: not implemented yet, ignored
+//	network.plugin kubeovn, hybridnet            refused: use calico, flannel, cilium or none
+//	network.<plugin> section of another plugin   warned: ignored
+//	network.multusCNI.enabled: true              refused: not implemented yet
+//	network.calico.typha.enabled                 config.Calico.Typha (also on above 50 nodes, as KubeKey)
+//	network.calico.controller/typha replicas,    config.Calico.ReplicaCount, NodeSelector (controller's
+//	  nodeSelector                                 first; warned when typha's differs)
+//	network.calico.ipAutoDetectionMethod,        warned: not implemented yet, ignored
+//	  ipv6NatOutgoing
+//	addons[].sources.yaml.values                 config.AddonYaml.Values
+//	addons[].preInstall, postInstall             warned: not implemented yet, ignored
+//	storage.openebs.basePath (written)           config.Storage; warned: kk does not install OpenEBS
+//	kubesphere.enabled: true                     config.KubeSphere; warned: kk does not install KubeSphere yet
+//	kubernetes.imageRepo (KubeKey 1.x)           warned: use registry.privateRegistry, namespaceOverride
+//	kubernetes.etcdBackupDir, etcdBackupPeriod,  KubeKey 2.0 names: read as etcd.backupDir, backupPeriod,
+//	  keepBackupNumber, etcdBackupScript           keepBackupNumber, backupScript, with a warning
+//	                                               (ignored, warned, when the etcd field is set)
+//
+// A Manifest (LoadManifest) accepts every field of KubeKey 3.1's; it warns, by name
+// at FILE:LINE, about each operatingSystems entry (kk packages no OS ISO), harbor and
+// docker-compose (not packaged) and a docker-registry major version (kk packages the
+// distribution registry program).
 //
 // # Validation
 //
@@ -43,13 +86,16 @@
 // other than kubekey, kubeadm, external; external etcd without endpoints or with
 // non-URL endpoints, certFile without keyFile, TLS files that do not exist;
 // invalid pod or service CIDR, overlapping pod and service CIDRs, a host inside
-// either; unknown network plugin; calico modes, with IPIP and VXLAN both on;
-// privateRegistry with a scheme; addons without a name, duplicated, or without
-// exactly one source (a chart needs repo or path).
+// either; a network plugin other than calico, flannel, cilium, none; calico modes,
+// with IPIP and VXLAN both on; privateRegistry with a scheme; addons without a
+// name, duplicated, or without exactly one source (a chart needs repo or path);
+// malformed or repeated etcd.extraArgs; an alias inside its own anchor, or aliases
+// expanding past a bound; the refusals of the table above.
 //
 // Warnings: an even number of etcd members; several control planes and no load
 // balancer; no worker; a host without a role; roleGroups.etcd with a non-kubekey
-// etcd; a host listed twice in a role; documents that are not the Cluster.
+// etcd; a host listed twice in a role; documents that are not the Cluster; the
+// warnings of the table above.
 //
 // The checks that read the local disk (private keys, etcd TLS files) are skipped
 // with ParseOptions.SkipFileChecks.
