@@ -289,6 +289,9 @@ func (b *builder) jobs() []job {
 	for _, v := range s.Kubernetes {
 		jobs = append(jobs, b.kubernetesJob(v))
 	}
+	for _, v := range s.kubeadmOnly() {
+		jobs = append(jobs, b.kubeadmJob(v))
+	}
 	if s.Etcd != "" {
 		jobs = append(jobs, b.etcdJob(s.Etcd))
 	}
@@ -306,6 +309,9 @@ func (b *builder) jobs() []job {
 	}
 	if s.CoreDNS != "" {
 		jobs = append(jobs, b.corednsJob(s.CoreDNS))
+	}
+	if s.NodeCache != "" && s.CoreDNS != "" {
+		jobs = append(jobs, b.nodeCacheJob(s.NodeCache, s.CoreDNS))
 	}
 	if s.Containerd != "" {
 		jobs = append(jobs, b.containerdJob(s.Containerd))
