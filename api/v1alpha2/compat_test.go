@@ -325,6 +325,8 @@ func TestYAMLSyntaxErrorLines(t *testing.T) {
 		{"unclosed flow mapping", "apiVersion: v1\nspec: {a: 1\n", 2, "did not find expected ',' or '}'"},
 		{"first line", "kind: [b}\n", 1, "did not find expected ',' or ']'"},
 		{"unknown alias", "apiVersion: v1\nkind: Cluster\nspec:\n  hosts: *nope\n", 4, "unknown anchor 'nope' referenced"},
+		{"control character", "apiVersion: v1\nkind: Cluster\nmetadata: {name: \x01}\n", 3, "control characters are not allowed"},
+		{"not UTF-8", "apiVersion: v1\n\nkind: Clust\xffer\n", 3, "invalid leading UTF-8 octet"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := "test.yaml:" + strconv.Itoa(tc.line) + ": invalid YAML: " + tc.msg

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 	sigsyaml "sigs.k8s.io/yaml"
@@ -259,6 +260,33 @@ var parserProblems = []string{
 // come after parsing, without a line).
 var decoderProblems = []string{"unknown anchor", "document contains excessive aliasing", "anchor '", "attempted to go past", "cannot decode"}
 
+// readerProblems are the messages of yaml.v3's reader, which checks the encoding and gives no
+// line.
+var readerProblems = []string{
+	"invalid leading UTF-8 octet", "incomplete UTF-8 octet sequence", "invalid trailing UTF-8 octet",
+	"invalid length of a UTF-8 sequence", "invalid Unicode character", "control characters are not allowed",
+}
+
+// badCharLine is the line of the first byte of data that is not UTF-8 or not a character
+// YAML allows (0 when there is none).
+func badCharLine(data []byte) int {
+	line := 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			return line
+		case r == '\n':
+			line++
+		case r == '\t' || r == '\r' || r == 0x85 || r == 0xFEFF:
+		case r < 0x20 || (r >= 0x7F && r < 0xA0) || (r >= 0xD800 && r < 0xE000) || r == 0xFFFE || r == 0xFFFF:
+			return line
+		}
+		i += size
+	}
+	return 0
+}
+
 // yamlErrorLine splits a yaml.v3 syntax error of data into the file's (1-based) line and the
 // message; the line is 0 when the error names none.
 func yamlErrorLine(data []byte, err error) (int, string) {
@@ -273,6 +301,8 @@ func yamlErrorLine(data []byte, err error) (int, string) {
 	switch {
 	case slices.Contains(parserProblems, msg):
 		line++
+	case line == 0 && slices.Contains(readerProblems, msg):
+		line = badCharLine(data)
 	case line == 0 && !slices.ContainsFunc(decoderProblems, func(p string) bool { return strings.HasPrefix(msg, p) }):
 		line = 1 // a scanner error on the first line
 	}
