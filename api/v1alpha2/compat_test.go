@@ -417,3 +417,34 @@ func TestAliasCycleAndBomb(t *testing.T) {
 	_, _, errs = parse(t, bomb)
 	wantError(t, errs, 0, "spec.kubernetes.kubeletConfiguration", "the document is too large once its aliases are expanded")
 }
+
+// TestCalicoPlacement: typha runs when asked or, as KubeKey does, above 50 nodes; typha's
+// replicas and node selector place both deployments when controller gives none.
+func TestCalicoPlacement(t *testing.T) {
+	c, w := mustParse(t, base+"  network:\n    calico:\n      typha: {replicas: 3, nodeSelector: {pool: infra}}\n")
+	if got := c.Network.Calico; got.Typha || got.ReplicaCount != 3 || !reflect.DeepEqual(got.NodeSelector, map[string]string{"pool": "infra"}) {
+		t.Errorf("calico %+v", got)
+	}
+	if len(w) != 0 {
+		t.Errorf("warnings %v", w)
+	}
+	c, _ = mustParse(t, base+"  network:\n    calico:\n      typha: {enabled: true}\n")
+	if !c.Network.Calico.Typha || c.Network.Calico.ReplicaCount != 0 {
+		t.Errorf("calico %+v", c.Network.Calico)
+	}
+
+	var b strings.Builder
+	b.WriteString("apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Cluster\nmetadata: {name: big}\nspec:\n  hosts:\n")
+	for i := 1; i <= 51; i++ {
+		b.WriteString("  - {name: n" + strconv.Itoa(i) + ", address: 10.1.0." + strconv.Itoa(i) + ", password: x}\n")
+	}
+	b.WriteString("  roleGroups:\n    etcd: [n1]\n    control-plane: [n1]\n    worker: [\"n[2:51]\"]\n")
+	c, _ = mustParse(t, b.String())
+	if !c.Network.Calico.Typha {
+		t.Error("typha off on 51 nodes")
+	}
+	c, _ = mustParse(t, strings.Replace(b.String(), "[\"n[2:51]\"]", "[\"n[2:50]\"]", 1))
+	if c.Network.Calico.Typha {
+		t.Error("typha on with 50 nodes")
+	}
+}
