@@ -131,13 +131,17 @@ func ntpTask(s Spec, after []string) pipeline.Task {
 // zoneRE is a tz database name such as UTC, Asia/Shanghai or America/Argentina/Buenos_Aires.
 var zoneRE = regexp.MustCompile(`^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$`)
 
-// timezoneTask sets spec.system.timezone: timedatectl where systemd-timedated answers, else
-// the /etc/localtime link (and Debian's /etc/timezone) that timedatectl would write.
+// timezoneTask sets spec.system.timezone: timedatectl (as KubeKey does) where systemd-timedated
+// answers, else the /etc/localtime link (and Debian's /etc/timezone) that timedatectl writes.
+// In a container only the link is written: the clock is the host kernel's, and timedated's
+// first settimeofday there can shift the host's clock by the zone's offset (a kernel that
+// keeps its RTC in local time "warps" the clock once).
 func timezoneTask(s Spec, after []string) pipeline.Task {
 	tz := s.Timezone
 	zone := "/usr/share/zoneinfo/" + tz
-	check := fmt.Sprintf(`[ "$(readlink -f /etc/localtime)" = "$(readlink -f %[1]s)" ] && { [ ! -f /etc/timezone ] || [ "$(cat /etc/timezone)" = %[2]s ]; }`,
-		connector.Quote(zone), connector.Quote(tz))
+	z, q := connector.Quote(zone), connector.Quote(tz)
+	check := fmt.Sprintf(`[ "$(readlink -f /etc/localtime)" = "$(readlink -f %[1]s)" ] && { [ ! -f /etc/timezone ] || [ "$(cat /etc/timezone)" = %[2]s ]; }`, z, q)
+	link := "ln -sfn " + z + " /etc/localtime"
 	return pipeline.Task{
 		Name: TaskTimezone, Desc: "timezone " + tz, Hosts: pipeline.AllHosts(), After: after,
 		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
@@ -147,10 +151,13 @@ func timezoneTask(s Spec, after []string) pipeline.Task {
 			return t.Test(ctx, check)
 		},
 		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
-			z, q := connector.Quote(zone), connector.Quote(tz)
+			set := "timedatectl set-timezone " + q + " 2>/dev/null || " + link
+			if f := t.Facts(); f != nil && f.Container != "" {
+				set = link
+			}
 			cmd := fmt.Sprintf(`[ -f %[1]s ] || { echo "unknown timezone %[2]s: %[1]s does not exist (is tzdata installed?)" >&2; exit 1; }
-timedatectl set-timezone %[2]s 2>/dev/null || ln -sfn %[1]s /etc/localtime
-if [ -f /etc/timezone ]; then echo %[2]s > /etc/timezone; fi`, z, q)
+%[3]s
+if [ -f /etc/timezone ]; then echo %[2]s > /etc/timezone; fi`, z, q, set)
 			_, err := t.Sudo(ctx, cmd)
 			return true, err
 		},

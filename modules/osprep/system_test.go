@@ -17,8 +17,14 @@ import (
 // the engine, against a scripted connector.
 func runOn(t *testing.T, conn *connectortest.Script, pm string, dry bool, tasks ...pipeline.Task) (*pipeline.Report, error) {
 	t.Helper()
+	return runWith(t, conn, &pipeline.Facts{PackageManager: pm, Commands: map[string]bool{}}, dry, tasks...)
+}
+
+// runWith is runOn with the host's facts.
+func runWith(t *testing.T, conn *connectortest.Script, f *pipeline.Facts, dry bool, tasks ...pipeline.Task) (*pipeline.Report, error) {
+	t.Helper()
 	h := pipeline.NewHost("n1", []string{"worker"}, func(context.Context) (connector.Connector, error) { return conn, nil })
-	h.SetFacts(&pipeline.Facts{PackageManager: pm, Commands: map[string]bool{}})
+	h.SetFacts(f)
 	for i := range tasks {
 		tasks[i].After = nil
 	}
@@ -159,6 +165,14 @@ func TestTimezoneTask(t *testing.T) {
 		if !strings.Contains(run, part) {
 			t.Errorf("run lacks %q:\n%s", part, run)
 		}
+	}
+	// in a container only the link: timedated would set the host kernel's timezone
+	conn = &connectortest.Script{Fail: []string{"readlink -f /etc/localtime"}}
+	if _, err := runWith(t, conn, &pipeline.Facts{PackageManager: "apt-get", Container: "systemd-nspawn"}, false, taskNamed(t, Tasks(s), TaskTimezone)); err != nil {
+		t.Fatal(err)
+	}
+	if run := conn.Commands()[1]; strings.Contains(run, "timedatectl") || !strings.Contains(run, "ln -sfn /usr/share/zoneinfo/Asia/Shanghai /etc/localtime") {
+		t.Errorf("container run:\n%s", run)
 	}
 	// a name that is not a zone fails before any command
 	s.Timezone = "../../etc/passwd"
