@@ -23,6 +23,7 @@ all: build
 # otherwise), then kk's own Go modules, fetched once and quietly.
 deps:
 	@./e2e/setup-host.sh
+	@echo "deps: go mod download (kk's own Go modules; quick once fetched)"
 	@$(GO) mod download || { echo "go mod download failed: is the Go module proxy reachable (GOPROXY=$$($(GO) env GOPROXY))?" >&2; exit 1; }
 
 build:
