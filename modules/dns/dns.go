@@ -313,8 +313,10 @@ func applyTask(name, desc string, objs []*unstructured.Unstructured, wait bool, 
 			why := ""
 			if n := res.Changed(); n > 0 {
 				why = fmt.Sprintf("%d object(s) would change (%s)", n, res)
-			} else if nr := c.NotReady(ctx, objs, ""); wait && len(nr) > 0 {
-				why = fmt.Sprintf("%s: %s %s", nr[0].Ref, nr[0].Status, nr[0].Message)
+			} else if wait {
+				if nr := c.NotReady(ctx, objs, ""); len(nr) > 0 {
+					why = fmt.Sprintf("%s: %s %s", nr[0].Ref, nr[0].Status, nr[0].Message)
+				}
 			}
 			if why != "" && t.Log != nil {
 				t.Log.Info("not converged", "task", name, "reason", why)
