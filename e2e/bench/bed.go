@@ -46,6 +46,10 @@ func lightUp(ctx context.Context, name string, n int, work string) (*bed, error)
 		opts = append(opts, o)
 		size := min(lightPerBed, n-k*lightPerBed)
 		tb, err := testbed.LightUp(ctx, o, size)
+		if err != nil && ctx.Err() == nil {
+			// an sshd slow to answer on a loaded machine: hosts that are up are kept, try once more
+			tb, err = testbed.LightUp(ctx, o, size)
+		}
 		if err != nil {
 			if derr := b.down(context.WithoutCancel(ctx)); derr != nil {
 				err = fmt.Errorf("%w (and taking the half-up beds down: %v)", err, derr)

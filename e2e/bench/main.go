@@ -113,10 +113,16 @@ func run(ctx context.Context, c config, log io.Writer) error {
 	for _, n := range c.ns {
 		r, err := measureN(ctx, c, n, work, kkplay, blobPath, log)
 		if err != nil {
-			return fmt.Errorf("N=%d: %w", n, err)
+			// the harness failed (e.g. hosts did not come up): keep the rows measured so far
+			failed = append(failed, fmt.Errorf("N=%d: %w", n, err))
+			fmt.Fprintf(log, "bench: N=%d: %v\n", n, err)
+			break
 		}
 		rows = append(rows, r)
 		failed = append(failed, r.errs()...)
+	}
+	if len(rows) == 0 {
+		return errors.Join(failed...)
 	}
 	facts.loadAfter = loadAvg()
 	md := renderMarkdown(c, facts, rows)
