@@ -147,14 +147,13 @@ func fullImageRef(image string) (string, error) {
 }
 
 // networkPlugin names the network plugin whose images a cluster runs ("none" for one kk does
-// not install: its images are in the list all the same).
+// not install, such as kubeovn or hybridnet, which a Cluster file may not name: its images
+// are in the list all the same).
 func networkPlugin(images []string) string {
 	for _, p := range []struct{ plugin, repo string }{
 		{"calico", "/calico/node:"},
 		{"flannel", "flannel:"}, // docker.io/flannel/flannel, ghcr.io/flannel-io/flannel, rancher/mirrored-flannelcni-flannel
 		{"cilium", "/cilium:"},
-		{"kubeovn", "/kube-ovn:"},
-		{"hybridnet", "/hybridnet:"},
 	} {
 		if slices.ContainsFunc(images, func(i string) bool { return strings.Contains(i, p.repo) }) {
 			return p.plugin
