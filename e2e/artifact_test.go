@@ -8,6 +8,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/kk-project/kk/artifacts/versions"
+	"github.com/kk-project/kk/e2e/mirror"
 )
 
 // TestArtifactExportVerifyImport exports a bundle for one Kubernetes version from the local
@@ -15,23 +18,27 @@ import (
 // second export takes everything from the cache.
 func TestArtifactExportVerifyImport(t *testing.T) {
 	bin := kkBinary(t)
-	k8s := "v1.34.4"
-	bundle := exportBundle(t, bin, k8s)
+	k8s := mirror.DefaultSpec().Kubernetes[0]
+	bundle := exportBundle(t, bin, "aio-"+k8s, "--with-kubernetes", k8s)
 
+	set, err := versions.For(k8s)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := kk(t, bin, "artifact", "verify", bundle)
 	if r.code != 0 {
 		t.Fatalf("verify failed")
 	}
 	r = kk(t, bin, "artifact", "inspect", bundle)
 	for _, want := range []string{"kubeadm", "kubelet", "containerd", "runc", "etcd", "crictl", "cni-plugins",
-		"registry.k8s.io/kube-apiserver:" + k8s, "registry.k8s.io/pause:3.10.1"} {
+		"registry.k8s.io/kube-apiserver:" + k8s, "registry.k8s.io/pause:" + set.Pause} {
 		if !strings.Contains(r.out, want) {
 			t.Errorf("inspect does not list %s", want)
 		}
 	}
 
 	// A second export downloads nothing.
-	_, out := exportBundleOut(t, bin, k8s)
+	_, out := exportBundleOut(t, bin, "aio-"+k8s, "--with-kubernetes", k8s)
 	m := downloadedRe.FindStringSubmatch(out)
 	if m == nil || m[1] != "0 B" {
 		t.Errorf("second export: want \"downloaded 0 B\" (all from the cache), got %q", m)

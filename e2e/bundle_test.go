@@ -48,10 +48,12 @@ func envOr(k, def string) string {
 	return def
 }
 
-// exportBundle runs kk artifact export for Kubernetes version k8s from the local upstream
-// and returns the bundle (kept under e2eDir; the cache makes a second export cheap).
-func exportBundle(t *testing.T, bin, k8s string) string {
-	p, _ := exportBundleOut(t, bin, k8s)
+// exportBundle builds an offline bundle the way a user does, from the local upstream:
+// `kk create manifest ARGS -f manifest-NAME.yaml` (ARGS: "-c CLUSTER-FILE" or
+// "--with-kubernetes vX.Y.Z"), then `kk artifact export` of it. The bundle is kept under e2eDir
+// as bundle-NAME.tar.gz (the download cache makes a second export cheap).
+func exportBundle(t *testing.T, bin, name string, manifestArgs ...string) string {
+	p, _ := exportBundleOut(t, bin, name, manifestArgs...)
 	return p
 }
 
@@ -70,12 +72,12 @@ func exportDockerBundle(t *testing.T, bin, k8s string) string {
 }
 
 // exportBundleOut is exportBundle that also returns kk's output.
-func exportBundleOut(t *testing.T, bin, k8s string) (string, string) {
+func exportBundleOut(t *testing.T, bin, name string, manifestArgs ...string) (string, string) {
 	t.Helper()
 	s := serveUpstream(t)
 	var out strings.Builder
-	p, err := upstream.Export(context.Background(), bin, upstream.DefaultDirs(), s, e2eDir(t), k8s, &out)
-	t.Logf("$ kk artifact export (%s)\n%s", k8s, out.String())
+	p, err := upstream.Export(context.Background(), bin, s, e2eDir(t), name, manifestArgs, &out)
+	t.Logf("%s", out.String())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,9 +16,20 @@ import (
 	"github.com/kk-project/kk/e2e/images"
 	"github.com/kk-project/kk/e2e/mirror"
 	"github.com/kk-project/kk/e2e/testbed"
+	"github.com/kk-project/kk/e2e/upstream"
 )
 
-const e2eK8s = "v1.34.4"
+// The e2e clusters' Kubernetes versions: the HA layout (and kube-vip, docker, resume) on the
+// newest minor kk installs, on these cgroup v1 machines (kubelet's failCgroupV1: false); the
+// all-in-one on v1.30, kubeadm's v1beta3 configuration.
+const (
+	e2eK8s = "v1.37.2"
+	aioK8s = "v1.30.14"
+)
+
+// haCNI is the HA cluster's network plugin: KubeKey's default, calico, as KubeKey renders it
+// (IPIP with BGP between the nodes).
+const haCNI = "calico"
 
 // haCluster writes the Cluster file of the HA layout on bed's 5 machines: n1-n3 hold etcd
 // (kk's binary etcd) and the control plane, n4-n5 are workers reaching the API servers
@@ -30,6 +41,7 @@ func haCluster(t *testing.T, bed *testbed.Bed) string {
 		{"control-plane: [n1]", "control-plane: [n1, n2, n3]"},
 		{"worker: [n1, n2, n3, n4, n5]", "worker: [n4, n5]"},
 		{`port: 6443}`, `port: 6443, internalLoadbalancer: haproxy}`},
+		{"plugin: flannel", "plugin: " + haCNI},
 	})
 	// One addon from a YAML file, installed last (and waited for) by the addons phase.
 	addon := filepath.Join(t.TempDir(), "addon.yaml")
@@ -141,9 +153,10 @@ spec:
 
 func TestCreateClusterHA(t *testing.T) {
 	bin := kkBinary(t)
-	bundle := exportBundle(t, bin, e2eK8s)
 	bed := testbed.Require(t, testbed.Options{Name: "kkha"}, 5)
 	cfg := haCluster(t, bed)
+	// The user's air-gapped flow: kk create manifest -c cluster.yaml, kk artifact export.
+	bundle := exportBundle(t, bin, "ha", "-c", cfg)
 	c, kcfg := createOnBed(t, bin, bundle, cfg, bed, "work-ha")
 	if st, err := os.Stat(kcfg); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("admin kubeconfig %s: %v (mode %v), want mode 0600", kcfg, err, st)
@@ -159,7 +172,7 @@ func TestCreateClusterHA(t *testing.T) {
 
 	// A DaemonSet pod Running on every node; a pod on a worker resolves kubernetes.default
 	// through CoreDNS and reaches the API through the service IP.
-	probe := images.ProbeRepository + ":" + images.ProbeTag
+	probe := loadProbe(t, bed, bed.Machines...)
 	manifest := filepath.Join(t.TempDir(), "probe.yaml")
 	os.WriteFile(manifest, []byte(fmt.Sprintf(probeDaemonSet, probe, "n4")), 0o644)
 	mustKubectl(t, kcfg, "apply", "-f", manifest)
@@ -174,6 +187,9 @@ func TestCreateClusterHA(t *testing.T) {
 	if out := mustKubectl(t, kcfg, "logs", "e2e-probe-dns", "-c", "api"); !strings.Contains(out, "OK api") {
 		t.Errorf("API through the service IP from a pod on n4: %s", out)
 	}
+
+	// Every pod runs an image of the bundle (the probe, the test's own workload, aside).
+	podImagesInBundle(t, kcfg, bundle, "default")
 
 	// The addon is there.
 	if out := mustKubectl(t, kcfg, "-n", "e2e-addon", "get", "configmap", "e2e-addon", "-o", "jsonpath={.data.installed-by}"); out != "kk" {
@@ -365,12 +381,14 @@ func kkLong(t *testing.T, bin string, args ...string) run {
 // local connector (no SSH), and a re-run changes nothing.
 func TestCreateClusterAllInOne(t *testing.T) {
 	bin := kkBinary(t)
-	bundle := exportBundle(t, bin, e2eK8s)
+	// The bundle of `kk create manifest --with-kubernetes`: KubeKey's defaults for the version,
+	// the cluster `kk create cluster --with-kubernetes` builds.
+	bundle := exportBundle(t, bin, "aio-"+aioK8s, "--with-kubernetes", aioK8s)
 	bed := testbed.Require(t, testbed.Options{Name: "kkaio"}, 1)
 	m := bed.Machines[0]
 	copyToMachine(t, bed, m, bin, "/usr/local/bin/kk")
 	copyToMachine(t, bed, m, bundle, "/root/bundle.tar.gz")
-	create := "cd /root && kk create cluster -a /root/bundle.tar.gz --with-kubernetes " + e2eK8s + " -y 2>&1"
+	create := "cd /root && kk create cluster -a /root/bundle.tar.gz --with-kubernetes " + aioK8s + " -y 2>&1"
 
 	c := timedCreate(t, func() (string, error) {
 		out, err := sshLong(bed, m, create)
@@ -385,8 +403,16 @@ func TestCreateClusterAllInOne(t *testing.T) {
 	rootSSH(t, bed, m, "kubectl --kubeconfig "+kcfg+" -n kube-system rollout status deployment/coredns --timeout=300s")
 	rootSSH(t, bed, m, "ETCDCTL_API=3 etcdctl --cacert /etc/ssl/etcd/ssl/ca.pem --cert /etc/ssl/etcd/ssl/admin.pem "+
 		"--key /etc/ssl/etcd/ssl/admin-key.pem --endpoints https://127.0.0.1:2379 endpoint health")
+	// kubeadm read kk's v1beta3 configuration (v1.30 knows no v1beta4).
+	if out := rootSSH(t, bed, m, "head -3 /etc/kubernetes/kubeadm-config.yaml"); !strings.Contains(out, "kubeadm.k8s.io/v1beta3") {
+		t.Errorf("kubeadm configuration of %s:\n%s", aioK8s, out)
+	}
+	if v := rootSSH(t, bed, m, "kubectl --kubeconfig "+kcfg+" get node -o jsonpath={.items[0].status.nodeInfo.kubeletVersion}"); v != aioK8s {
+		t.Errorf("kubelet %q, want %s", v, aioK8s)
+	}
+	podImagesInBundle(t, machineKubeconfig(t, bed, m, kcfg), bundle)
 
-	c.rerunChangesNothing(t, "all-in-one create (1 machine, kk runs on it)")
+	c.rerunChangesNothing(t, "all-in-one create on "+aioK8s+" (1 machine, kk runs on it)")
 }
 
 // sshLong runs cmd as root on m with a long time limit.
@@ -414,7 +440,7 @@ func TestCreateClusterResumesAfterKill(t *testing.T) {
 
 func testResume(t *testing.T, bedName, signal string) {
 	bin := kkBinary(t)
-	bundle := exportBundle(t, bin, e2eK8s)
+	bundle := exportBundle(t, bin, "aio-"+e2eK8s, "--with-kubernetes", e2eK8s)
 	bed := testbed.Require(t, testbed.Options{Name: bedName}, 1)
 	m := bed.Machines[0]
 	copyToMachine(t, bed, m, bin, "/usr/local/bin/kk")
@@ -464,4 +490,33 @@ func testResume(t *testing.T, bedName, signal string) {
 	if c := changed(t, out); c != "0" {
 		t.Errorf("re-run after the resumed run changed %s tasks, want 0", c)
 	}
+}
+
+// loadProbe loads the e2e probe image (the test's own workload; no bundle holds it) into
+// containerd on machines and returns its reference.
+func loadProbe(t *testing.T, bed *testbed.Bed, machines ...testbed.Machine) string {
+	t.Helper()
+	ref := images.ProbeRepository + ":" + images.ProbeTag
+	tar := filepath.Join(t.TempDir(), "e2e-probe.tar")
+	if err := upstream.ImageArchive(upstream.DefaultDirs(), ref, tar); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range machines {
+		copyToMachine(t, bed, m, tar, "/root/e2e-probe.tar")
+		rootSSH(t, bed, m, "ctr -n k8s.io images import /root/e2e-probe.tar && rm /root/e2e-probe.tar")
+	}
+	return ref
+}
+
+// machineKubeconfig copies the kubeconfig kk wrote on m (at path) to this machine, pointed at
+// m's address, and returns its local path.
+func machineKubeconfig(t *testing.T, bed *testbed.Bed, m testbed.Machine, path string) string {
+	t.Helper()
+	data := rootSSH(t, bed, m, "cat "+path)
+	data = regexp.MustCompile(`server: https://[^\s]+`).ReplaceAllString(data, "server: https://"+m.Address+":6443")
+	local := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(local, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return local
 }

@@ -30,8 +30,8 @@ sed -e 's/etcd: \[n1\]/etcd: [n1, n2, n3]/' -e 's/control-plane: \[n1\]/control-
     -e "s/version: v[0-9.]*/version: $K8S/" -e "s/plugin: [a-z]*/plugin: $CNI/" "$DIR/cluster.yaml" > "$FILE"
 chmod 600 "$FILE"
 
-step "kk artifact export: an offline bundle for Kubernetes $K8S from the local mirror"
-BUNDLE=$(go run ./e2e/cmd/upstream export --kk "$KK" --k8s "$K8S" --dir "$DEMO_DIR")
+step "kk create manifest -c $FILE, then kk artifact export: the offline bundle, from the local mirror"
+BUNDLE=$(go run ./e2e/cmd/upstream export --kk "$KK" --dir "$DEMO_DIR" --name demo -- -c "$FILE")
 $KK artifact inspect "$BUNDLE"
 
 step "kk create cluster -f $FILE -a $BUNDLE"

@@ -38,7 +38,6 @@ func vipHolders(t *testing.T, bed *testbed.Bed, ms []testbed.Machine, addr strin
 // API server and kube-vip stop, and the re-run on the healthy cluster changes nothing.
 func TestCreateClusterKubeVIP(t *testing.T) {
 	bin := kkBinary(t)
-	bundle := exportBundle(t, bin, e2eK8s)
 	bed := testbed.Require(t, testbed.Options{Name: "kkvip"}, 3)
 	cps := bed.Machines
 	// the VIP: .100 of the bed's subnet, which no machine (.11 on) and not the bridge (.1) has
@@ -49,6 +48,7 @@ func TestCreateClusterKubeVIP(t *testing.T) {
 		{`address: "", port: 6443}`, `address: "` + vip + `", port: 6443, internalLoadbalancer: kube-vip}`},
 	})
 	cfg := writeClusterFile(t, "cluster-vip.yaml", s)
+	bundle := exportBundle(t, bin, "vip", "-c", cfg)
 	c, kcfg := createOnBed(t, bin, bundle, cfg, bed, "work-vip")
 	if out := mustKubectl(t, kcfg, "config", "view", "-o", "jsonpath={.clusters[0].cluster.server}"); out != "https://"+vip+":6443" {
 		t.Errorf("admin kubeconfig server %q, want the VIP", out)

@@ -15,6 +15,10 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
 	"github.com/kk-project/kk/e2e/images"
 	"github.com/kk-project/kk/e2e/mirror"
 )
@@ -140,24 +144,43 @@ func DockerManifest(d Dirs, k8s string) (string, error) {
 	return strings.Replace(man, "  images:\n", pins.String()+"  images:\n", 1), nil
 }
 
-// Export writes the Manifest for k8s into dir and runs `kk artifact export` (the kk binary
-// kk) against the served upstream; the bundle is dir/bundle-<k8s>.tar.gz and the download
-// cache dir/work, so a second export downloads nothing. kk's output goes to out.
-func Export(ctx context.Context, kk string, d Dirs, s Served, dir, k8s string, out io.Writer) (string, error) {
-	man, err := Manifest(d, k8s)
-	if err != nil {
+// Export is the user's air-gapped flow against the served upstream: `kk create manifest ARGS
+// -f dir/manifest-NAME.yaml` (ARGS say which cluster: "-c cluster.yaml", "--with-kubernetes
+// v1.30.14"), then `kk artifact export` of that manifest. The bundle is dir/bundle-NAME.tar.gz
+// and the download cache dir/work, so a second export downloads nothing. kk's output and the
+// commands run go to out.
+func Export(ctx context.Context, kk string, s Served, dir, name string, manifestArgs []string, out io.Writer) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	return ExportManifest(ctx, kk, s, dir, k8s, man, out)
+	mp := filepath.Join(dir, "manifest-"+name+".yaml")
+	args := append([]string{"create", "manifest"}, manifestArgs...)
+	args = append(args, "-f", mp, "--yes")
+	if err := runKK(ctx, kk, out, args...); err != nil {
+		return "", err
+	}
+	return exportFile(ctx, kk, s, dir, name, mp, out)
 }
 
-// ExportDocker is Export of DockerManifest: the bundle is dir/bundle-<k8s>-docker.tar.gz.
+// ExportDocker is the export of DockerManifest for Kubernetes k8s: the bundle is
+// dir/bundle-<k8s>-docker.tar.gz.
 func ExportDocker(ctx context.Context, kk string, d Dirs, s Served, dir, k8s string, out io.Writer) (string, error) {
 	man, err := DockerManifest(d, k8s)
 	if err != nil {
 		return "", err
 	}
 	return ExportManifest(ctx, kk, s, dir, k8s+"-docker", man, out)
+}
+
+// runKK runs kk with args, its output and the command line to out.
+func runKK(ctx context.Context, kk string, out io.Writer, args ...string) error {
+	fmt.Fprintf(out, "$ kk %s\n", strings.Join(args, " "))
+	cmd := exec.CommandContext(ctx, kk, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("kk %s: %w", args[0]+" "+args[1], err)
+	}
+	return nil
 }
 
 // ExportManifest writes man as dir/manifest-<name>.yaml and exports its bundle
@@ -170,13 +193,47 @@ func ExportManifest(ctx context.Context, kk string, s Served, dir, name, man str
 	if err := os.WriteFile(mp, []byte(man), 0o644); err != nil {
 		return "", err
 	}
+	return exportFile(ctx, kk, s, dir, name, mp, out)
+}
+
+// exportFile runs kk artifact export of the manifest file mp against the served upstream, as
+// a user with mirrors of their own does (--mirror for release files, --registry-mirror for
+// images): the bundle is dir/bundle-<name>.tar.gz.
+func exportFile(ctx context.Context, kk string, s Served, dir, name, mp string, out io.Writer) (string, error) {
 	bundle := filepath.Join(dir, "bundle-"+name+".tar.gz")
 	reg := "http://" + s.Registry
-	cmd := exec.CommandContext(ctx, kk, "artifact", "export", "-m", mp, "-o", bundle, "--workdir", filepath.Join(dir, "work"),
-		"--mirror", s.Mirror, "--registry-mirror", "registry.k8s.io="+reg+",ghcr.io="+reg+",docker.io="+reg)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("kk artifact export: %w", err)
+	if err := runKK(ctx, kk, out, "artifact", "export", "-m", mp, "-o", bundle, "--workdir", filepath.Join(dir, "work"),
+		"--mirror", s.Mirror, "--registry-mirror", "registry.k8s.io="+reg+",ghcr.io="+reg+",docker.io="+reg); err != nil {
+		return "", err
 	}
 	return bundle, nil
+}
+
+// ImageArchive writes the built test image ref (the e2e probe) as a docker-archive tarball at
+// out. Tests load it onto their nodes beside the bundle: it is the test's own workload, not
+// part of any cluster kk installs, so no bundle lists it.
+func ImageArchive(d Dirs, ref, out string) error {
+	idx, err := layout.ImageIndexFromPath(images.LayoutDir(d.Images))
+	if err != nil {
+		return fmt.Errorf("test images are not built (make mirror): %w", err)
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return err
+	}
+	for _, desc := range m.Manifests {
+		if desc.Annotations[images.AnnotationRefName] != ref {
+			continue
+		}
+		img, err := idx.Image(desc.Digest)
+		if err != nil {
+			return err
+		}
+		tag, err := name.NewTag(ref)
+		if err != nil {
+			return err
+		}
+		return tarball.WriteToFile(out, tag, img)
+	}
+	return fmt.Errorf("%s: no image %s", images.LayoutDir(d.Images), ref)
 }
