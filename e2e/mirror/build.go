@@ -289,6 +289,9 @@ func (b *builder) jobs() []job {
 	for _, v := range s.Kubernetes {
 		jobs = append(jobs, b.kubernetesJob(v))
 	}
+	for _, v := range s.kubeadmOnly() {
+		jobs = append(jobs, b.kubeadmJob(v))
+	}
 	if s.Etcd != "" {
 		jobs = append(jobs, b.etcdJob(s.Etcd))
 	}

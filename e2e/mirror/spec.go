@@ -28,6 +28,10 @@ type Spec struct {
 	// Kubernetes lists the k8s.io/kubernetes releases to build (kubeadm,
 	// kubelet, kubectl and the control-plane binaries), e.g. "v1.34.4".
 	Kubernetes []string
+	// KubeadmValidate lists releases of which kubeadm alone is built: the boundary minors of
+	// kk's kubeadm configuration (the first and last of v1beta3, the first of v1beta4, the
+	// first kubelet that refuses cgroup v1), each checked with its own `kubeadm config validate`.
+	KubeadmValidate []string
 	// Etcd is the go.etcd.io/etcd release (etcd, etcdctl, etcdutl).
 	Etcd string
 	// Crictl is the sigs.k8s.io/cri-tools release.
@@ -83,7 +87,8 @@ type Spec struct {
 func DefaultSpec() Spec {
 	return Spec{
 		// The HA e2e cluster runs the newest minor, the all-in-one the oldest kubeadm v1beta3 one.
-		Kubernetes: []string{"v1.37.2", "v1.30.14"},
+		Kubernetes:      []string{"v1.37.2", "v1.30.14"},
+		KubeadmValidate: []string{"v1.28.15", "v1.31.14", "v1.35.4"},
 		// kk's version table runs etcd v3.6.5 for every minor (a stacked etcd's image takes
 		// the tag kubeadm names: see e2e/images).
 		Etcd:             "v3.6.5",
@@ -96,9 +101,9 @@ func DefaultSpec() Spec {
 		Containerd:       "v2.2.9",
 		// runc needs cgo and libseccomp: Debian's runc 1.1.5 package stands in for the
 		// release kk's version table names (v1.3.0), served at that release's URL.
-		Runc:             "v1.3.0",
-		RuncDeb:          "1.1.5+ds1-1+deb12u1",
-		Registry:         "v3.0.0",
+		Runc:     "v1.3.0",
+		RuncDeb:  "1.1.5+ds1-1+deb12u1",
+		Registry: "v3.0.0",
 		// kube-vip v0.8.x is not served by the module proxy here; v0.9.1 is the nearest
 		// release it serves (loadbalancer.KubeVIPVersion pins the same).
 		KubeVIP: "v0.9.1",
@@ -114,7 +119,7 @@ func DefaultSpec() Spec {
 }
 
 // Components are the names accepted by BuildOptions.Only, in build order.
-var Components = []string{"k8s", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc", "registry", "kube-vip", "docker", "cri-dockerd"}
+var Components = []string{"k8s", "kubeadm", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc", "registry", "kube-vip", "docker", "cri-dockerd"}
 
 // Checksum-file formats.
 const (
