@@ -37,13 +37,14 @@ import (
 	"github.com/kk-project/kk/modules/pki"
 )
 
-// Default versions: the ones the mirror builds for kk's e2e tests.
-const (
-	DefaultKubernetesVersion = "v1.34.4"
-	DefaultEtcdVersion       = "v3.6.5"
-	// DefaultMirrorDir is where the mirror lives unless KK_MIRROR_DIR says otherwise.
-	DefaultMirrorDir = "/var/tmp/kk-mirror"
+// Default versions: the ones the mirror builds for kk's e2e tests (the newest Kubernetes).
+var (
+	DefaultKubernetesVersion = mirror.DefaultSpec().Kubernetes[0]
+	DefaultEtcdVersion       = mirror.DefaultSpec().Etcd
 )
+
+// DefaultMirrorDir is where the mirror lives unless KK_MIRROR_DIR says otherwise.
+const DefaultMirrorDir = "/var/tmp/kk-mirror"
 
 // Options tunes Start.
 type Options struct {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/kk-project/kk/artifacts/versions"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,21 +32,19 @@ import (
 	"github.com/kk-project/kk/pipeline/session"
 )
 
-const (
-	mirrorDir = "/var/tmp/kk-mirror"
-	version   = "v1.34.4"
-)
+const mirrorDir = "/var/tmp/kk-mirror"
 
-// kubeadm's images for v1.34.4 (`kubeadm config images list --kubernetes-version v1.34.4`).
-var kubeadmImages = []string{
-	"registry.k8s.io/kube-apiserver:" + version,
-	"registry.k8s.io/kube-controller-manager:" + version,
-	"registry.k8s.io/kube-scheduler:" + version,
-	"registry.k8s.io/kube-proxy:" + version,
-	"registry.k8s.io/coredns/coredns:v1.12.1",
-	"registry.k8s.io/pause:3.10.1",
-	"registry.k8s.io/etcd:3.6.5-0",
-}
+// version is the newest Kubernetes the mirror builds.
+var version = mirror.DefaultSpec().Kubernetes[0]
+
+// kubeadm's images for version (`kubeadm config images list`), as kk's version table names them.
+var kubeadmImages = func() []string {
+	s, err := versions.For(version)
+	if err != nil {
+		panic(err)
+	}
+	return append(s.KubeImages(true), s.EtcdImageRef())
+}()
 
 // programs are the runtime's and Kubernetes' programs from the local mirror.
 func programs(t *testing.T) binaries.Files {

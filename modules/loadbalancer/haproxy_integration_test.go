@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/kk-project/kk/artifacts/versions"
 	"io"
 	"net"
 	"net/http"
@@ -26,7 +27,7 @@ import (
 )
 
 // TestHAProxyBalancesAndFailsOver runs the real haproxy of the test image
-// (docker.io/library/haproxy:2.6 in the OCI layout KK_IMAGES_DIR/oci, default
+// (the haproxy image of kk's version table in the OCI layout KK_IMAGES_DIR/oci, default
 // /var/tmp/kk-images/oci), flattened into a temp dir and run in a chroot on loopback,
 // with the configuration kk renders, in front of fake API servers (TLS, /healthz):
 // requests reach every healthy one, a server whose /healthz fails leaves the rotation,
@@ -306,7 +307,7 @@ func haproxyRoot(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const want = "docker.io/library/haproxy:2.6"
+	want := versions.Latest().HAProxyImage()
 	for _, d := range im.Manifests {
 		if d.Annotations[images.AnnotationContainerdRef] != want {
 			continue

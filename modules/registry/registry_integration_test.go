@@ -5,6 +5,7 @@ package registry_test
 import (
 	"bytes"
 	"context"
+	"github.com/kk-project/kk/artifacts/versions"
 	"net"
 	"os"
 	"os/exec"
@@ -61,7 +62,7 @@ metadata: {name: reg}
 spec:
   arches: [amd64]
   images:
-  - registry.k8s.io/pause:3.10.1
+  - registry.k8s.io/pause:`+pauseTag+`
   - docker.io/kksphere/e2e-probe:v1
 `))
 	if err != nil {
@@ -124,7 +125,7 @@ spec:
 	if push.code != 0 {
 		t.Fatalf("push failed")
 	}
-	for _, want := range []string{"dockerhub.kubekey.local/pause:3.10.1", "dockerhub.kubekey.local/kksphere/e2e-probe:v1", "2 images pushed"} {
+	for _, want := range []string{"dockerhub.kubekey.local/pause:" + pauseTag, "dockerhub.kubekey.local/kksphere/e2e-probe:v1", "2 images pushed"} {
 		if !strings.Contains(push.out, want) {
 			t.Errorf("push output lacks %q", want)
 		}
@@ -132,9 +133,9 @@ spec:
 
 	// 3. containerd on n2, by hand from the mirror, pulls over TLS trusting the kk CA via certs.d
 	installContainerd(t, bed, n2, mdir, spec)
-	pull := rootSSH(t, bed, n2, "ctr -n k8s.io images pull --hosts-dir /etc/containerd/certs.d dockerhub.kubekey.local/pause:3.10.1 >/dev/null && "+
+	pull := rootSSH(t, bed, n2, "ctr -n k8s.io images pull --hosts-dir /etc/containerd/certs.d dockerhub.kubekey.local/pause:"+pauseTag+" >/dev/null && "+
 		"ctr -n k8s.io images ls -q")
-	if !strings.Contains(pull, "dockerhub.kubekey.local/pause:3.10.1") {
+	if !strings.Contains(pull, "dockerhub.kubekey.local/pause:"+pauseTag) {
 		t.Errorf("n2 did not pull the pause image:\n%s", pull)
 	}
 	// and through certs.d alone: with the system trust store emptied of the kk CA for ctr
@@ -321,3 +322,7 @@ WantedBy=multi-user.target
 		t.Fatalf("%s: containerd: %v\n%s", m.Name, err, res.Stdout)
 	}
 }
+
+// pauseTag is the pause image tag kk's version table names for the newest Kubernetes (one the
+// test images hold).
+var pauseTag = versions.Latest().Pause

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/kk-project/kk/artifacts/versions"
 	"io"
 	"net"
 	"os"
@@ -32,10 +33,18 @@ import (
 	"github.com/kk-project/kk/pipeline/session"
 )
 
-const (
-	mirrorDir = "/var/tmp/kk-mirror"
-	pauseRef  = "registry.k8s.io/pause:3.10.1"
-)
+const mirrorDir = "/var/tmp/kk-mirror"
+
+// pauseRef is the sandbox image kk's version table names for the mirror's newest Kubernetes.
+var pauseRef = mustSet(mirror.DefaultSpec().Kubernetes[0]).PauseImage()
+
+func mustSet(k8s string) versions.Set {
+	s, err := versions.For(k8s)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
 
 // mirrorFiles takes containerd, runc, crictl and the CNI plugins from the local mirror.
 func mirrorFiles(t *testing.T) binaries.Files {
