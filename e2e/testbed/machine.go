@@ -387,6 +387,8 @@ func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'
 
 // runnerScript runs one machine in the foreground and restarts it when the guest reboots
 // (nspawn exits 133); it is started detached and outlives the process that started it.
+// Machines get every capability but CAP_SYS_TIME: they share this machine's clock, and a
+// guest setting the time (timedatectl, chrony) would move the host's.
 func (b *bed) runnerScript(m mdir, cgs []string) string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "#!/bin/sh\n# kk testbed %s: runner of machine %s (written by e2e/testbed)\nd=%s\n", b.name, m.name, shq(m.dir))
@@ -405,7 +407,7 @@ while :; do
   log "starting systemd-nspawn"
   systemd-nspawn --register=no --keep-unit --kill-signal=SIGRTMIN+3 -M %s --hostname=%s -D "$d/root" \
     --network-namespace-path=/run/netns/%s \
-    --capability=all --system-call-filter='@keyring bpf' \
+    --capability=all --drop-capability=CAP_SYS_TIME --system-call-filter='@keyring bpf' \
     --bind=/dev/kmsg --bind="$d/containerd:/var/lib/containerd" \
     --resolv-conf=off --console=passive /usr/local/sbin/cg-init &
   pid=$!

@@ -123,6 +123,8 @@ type Spec struct {
 	ContainerLogMaxFiles int
 	KubeletOverrides     map[string]any
 	KubeProxyOverrides   map[string]any
+	// Audit turns on kube-apiserver's audit log (AuditPolicy, AuditLogDir).
+	Audit bool
 	// ClusterDNS is kubelet's clusterDNS (nil: kubeadm's, CoreDNS's service address);
 	// nodelocaldns's address while it is on (dns.KubeletClusterDNS).
 	ClusterDNS []string
@@ -227,6 +229,7 @@ func SpecFor(c *config.Cluster, workdir string, files binaries.Files) (Spec, err
 		KubeletOverrides:     k.KubeletConfiguration,
 		KubeProxyOverrides:   k.KubeProxyConfiguration,
 		ClusterDNS:           dns.KubeletClusterDNS(c),
+		Audit:                k.Audit,
 		CRISocket:            or(k.ContainerRuntimeEndpoint, runtime.ContainerdSocket),
 		Files:                files,
 		Kubeconfig:           KubeconfigPath(c, workdir),

@@ -649,3 +649,37 @@ func TestKubeadmConfigV1beta3(t *testing.T) {
 		}
 	}
 }
+
+// kubernetes.audit: kube-apiserver gets the policy and log flags and the two host paths, in
+// both configuration APIs, and the user's own flag of the same name still wins.
+func TestKubeadmConfigAudit(t *testing.T) {
+	c := loadSample(t, "kubekey-calico.yaml")
+	c.Kubernetes.Audit = true
+	c.Kubernetes.ApiserverArgs = append(c.Kubernetes.ApiserverArgs, "--audit-log-maxage=7")
+	for _, v := range []string{"v1.30.14", "v1.37.2"} {
+		c.Kubernetes.Version = v
+		s, err := SpecFor(c, t.TempDir(), binaries.Files{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !s.Audit {
+			t.Fatalf("%s: audit off in the spec", v)
+		}
+		out, err := RenderKubeadmConfig(s, "node1", HostEnv{}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(out)
+		for _, want := range []string{AuditPolicy, AuditLogDir + "/audit.log", "audit-log-maxbackup", "mountPath: " + AuditLogDir, "hostPath: /etc/kubernetes/audit"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s: no %q in\n%s", v, want, text)
+			}
+		}
+		if strings.Contains(text, `"30"`) || strings.Contains(text, "value: \"30\"") || !strings.Contains(text, "7") {
+			t.Errorf("%s: the user's --audit-log-maxage=7 does not win:\n%s", v, text)
+		}
+	}
+	if p, err := RenderAuditPolicy(); err != nil || !strings.Contains(string(p), "kind: Policy") {
+		t.Errorf("audit policy: %v\n%s", err, p)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -159,8 +160,43 @@ type initConfiguration struct {
 }
 
 type component struct {
-	ExtraArgs []Arg    `json:"extraArgs,omitempty"`
-	CertSANs  []string `json:"certSANs,omitempty"`
+	ExtraArgs    []Arg         `json:"extraArgs,omitempty"`
+	ExtraVolumes []extraVolume `json:"extraVolumes,omitempty"`
+	CertSANs     []string      `json:"certSANs,omitempty"`
+}
+
+// extraVolume is a host path mounted into a control-plane static pod.
+type extraVolume struct {
+	Name      string `json:"name"`
+	HostPath  string `json:"hostPath"`
+	MountPath string `json:"mountPath"`
+	ReadOnly  bool   `json:"readOnly,omitempty"`
+	PathType  string `json:"pathType,omitempty"`
+}
+
+// Audit logging (kubernetes.audit: true): kube-apiserver reads AuditPolicy and writes
+// AuditLogDir/audit.log, rotated as KubeKey does (30 days, 10 files of 100 MB).
+const (
+	AuditPolicy = "/etc/kubernetes/audit/policy.yaml"
+	AuditLogDir = "/var/log/kubernetes/audit"
+)
+
+// auditArgs and auditVolumes are what audit logging adds to kube-apiserver.
+func auditArgs() []Arg {
+	return []Arg{{"audit-policy-file", AuditPolicy}, {"audit-log-path", AuditLogDir + "/audit.log"},
+		{"audit-log-maxage", "30"}, {"audit-log-maxbackup", "10"}, {"audit-log-maxsize", "100"}}
+}
+
+func auditVolumes() []extraVolume {
+	return []extraVolume{
+		{Name: "audit-policy", HostPath: filepath.Dir(AuditPolicy), MountPath: filepath.Dir(AuditPolicy), ReadOnly: true, PathType: "DirectoryOrCreate"},
+		{Name: "audit-log", HostPath: AuditLogDir, MountPath: AuditLogDir, PathType: "DirectoryOrCreate"},
+	}
+}
+
+// RenderAuditPolicy is kube-apiserver's audit policy.
+func RenderAuditPolicy() ([]byte, error) {
+	return templates.Render("kubernetes/audit-policy.yaml", nil)
 }
 
 type etcdConfig struct {
@@ -303,6 +339,11 @@ func RenderKubeadmConfig(s Spec, node string, env HostEnv, certificateKey string
 	}
 	if s.DNSImageRepository != "" {
 		cc.DNS = &dnsConfig{s.DNSImageRepository}
+	}
+	if s.Audit {
+		// the user's own apiServer flags still win (mergeArgs keeps the later value)
+		cc.APIServer.ExtraArgs = mergeArgs(auditArgs(), cc.APIServer.ExtraArgs)
+		cc.APIServer.ExtraVolumes = auditVolumes()
 	}
 	if s.NodeCIDRMaskSize > 0 {
 		cc.ControllerManager.ExtraArgs = mergeArgs([]Arg{{"node-cidr-mask-size", strconv.Itoa(s.NodeCIDRMaskSize)}}, cc.ControllerManager.ExtraArgs)

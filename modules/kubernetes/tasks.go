@@ -159,15 +159,27 @@ func kubeadmConfigTask(s Spec) pipeline.Task {
 	render := func(t *pipeline.Target) ([]byte, error) {
 		return RenderKubeadmConfig(s, t.Name, EnvOf(t.Facts()), "")
 	}
+	desc := "kubeadm configuration (" + strings.TrimPrefix(KubeadmAPI(s.Version), "kubeadm.k8s.io/") + ") in " + KubeadmConfig
+	if s.Audit {
+		desc += ", audit policy in " + AuditPolicy
+	}
 	return pipeline.Task{
-		Name: TaskKubeadmConfig, Desc: "kubeadm configuration (" + strings.TrimPrefix(KubeadmAPI(s.Version), "kubeadm.k8s.io/") + ") in " + KubeadmConfig,
+		Name: TaskKubeadmConfig, Desc: desc,
 		Hosts: pipeline.Role(string(config.RoleControlPlane)), After: []string{facts.TaskName},
 		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
 			data, err := render(t)
 			if err != nil {
 				return false, err
 			}
-			return t.Test(ctx, fileIs(KubeadmConfig, data, "600"))
+			test := fileIs(KubeadmConfig, data, "600")
+			if s.Audit {
+				policy, err := RenderAuditPolicy()
+				if err != nil {
+					return false, err
+				}
+				test += " && " + fileIs(AuditPolicy, policy, "600")
+			}
+			return t.Test(ctx, test)
 		},
 		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
 			data, err := render(t)
@@ -177,7 +189,19 @@ func kubeadmConfigTask(s Spec) pipeline.Task {
 			if _, err := t.Sudo(ctx, "mkdir -p /etc/kubernetes"); err != nil {
 				return false, err
 			}
-			return t.Upload(ctx, connector.File{Path: KubeadmConfig, Data: data, Mode: 0o600})
+			changed, err := t.Upload(ctx, connector.File{Path: KubeadmConfig, Data: data, Mode: 0o600})
+			if err != nil || !s.Audit {
+				return changed, err
+			}
+			policy, err := RenderAuditPolicy()
+			if err != nil {
+				return false, err
+			}
+			if _, err := t.Sudo(ctx, "mkdir -p "+filepath.Dir(AuditPolicy)+" "+AuditLogDir); err != nil {
+				return false, err
+			}
+			pc, err := t.Upload(ctx, connector.File{Path: AuditPolicy, Data: policy, Mode: 0o600})
+			return changed || pc, err
 		},
 	}
 }
