@@ -27,12 +27,14 @@ const nodeCacheModule = "kk.mirror/node-cache"
 // -basecorefile with the __PILLAR__ placeholders substituted when that file exists (the
 // cluster DNS address from the -upstreamsvc service's environment variable), serves its own
 // metrics on -metrics-listen-address, and removes the rules and the interface on exit unless
-// -skipteardown. kube-dns ConfigMap stub domains (-kubednscm) and ebtables are not done.
+// -skipteardown. kube-dns ConfigMap stub domains (-kubednscm) and ebtables are not done. On a
+// kernel without dummy interfaces (kk's CI VMs) the addresses go on lo instead, logged.
 const nodeCacheMain = `// Command node-cache is kk's e2e stand-in for k8s.io/dns's node-cache (built by e2e/mirror).
 package main
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -40,6 +42,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/coredns/caddy"
@@ -203,26 +206,42 @@ func mask(ip net.IP) net.IPMask {
 	return net.CIDRMask(128, 128)
 }
 
+// onLoopback is set when the kernel has no dummy interfaces (no dummy module, as on some
+// VM kernels): the local addresses then go on lo, which delivers them locally the same way.
+// Upstream node-cache has no such fallback (it fails to bind); this stand-in keeps kk's tests
+// running on such kernels and says so in its log.
+var onLoopback bool
+
 // ensureInterface makes the dummy interface with every local address, as k8s.io/dns's
 // netif.EnsureDummyDevice does.
 func ensureInterface() error {
-	l, err := netlink.LinkByName(p.interfaceName)
+	name := p.interfaceName
+	if onLoopback {
+		name = "lo"
+	}
+	l, err := netlink.LinkByName(name)
 	if err != nil {
 		if _, notFound := err.(netlink.LinkNotFoundError); !notFound {
 			return err
 		}
-		if err := netlink.LinkAdd(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: p.interfaceName}}); err != nil {
-			return fmt.Errorf("add interface %s: %w", p.interfaceName, err)
+		err := netlink.LinkAdd(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: name}})
+		if errors.Is(err, syscall.EOPNOTSUPP) {
+			clog.Warningf("this kernel has no dummy interfaces (%v): the local addresses go on lo (kk e2e stand-in only)", err)
+			onLoopback = true
+			return ensureInterface()
 		}
-		clog.Infof("Added interface - %s", p.interfaceName)
-		if l, err = netlink.LinkByName(p.interfaceName); err != nil {
+		if err != nil {
+			return fmt.Errorf("add interface %s: %w", name, err)
+		}
+		clog.Infof("Added interface - %s", name)
+		if l, err = netlink.LinkByName(name); err != nil {
 			return err
 		}
 	}
 	for _, ip := range p.localIPs {
 		a := &netlink.Addr{IPNet: &net.IPNet{IP: ip, Mask: mask(ip)}}
 		if err := netlink.AddrAdd(l, a); err != nil && !os.IsExist(err) {
-			return fmt.Errorf("add %s to %s: %w", ip, p.interfaceName, err)
+			return fmt.Errorf("add %s to %s: %w", ip, name, err)
 		}
 	}
 	return nil
@@ -250,7 +269,15 @@ func setupNetworking(iptablesToo bool) {
 
 func teardown() {
 	clog.Infof("Tearing down")
-	if p.setupInterface {
+	if p.setupInterface && onLoopback {
+		if l, err := netlink.LinkByName("lo"); err == nil {
+			for _, ip := range p.localIPs {
+				if err := netlink.AddrDel(l, &netlink.Addr{IPNet: &net.IPNet{IP: ip, Mask: mask(ip)}}); err != nil {
+					clog.Errorf("remove %s from lo: %v", ip, err)
+				}
+			}
+		}
+	} else if p.setupInterface {
 		if l, err := netlink.LinkByName(p.interfaceName); err == nil {
 			if err := netlink.LinkDel(l); err != nil {
 				clog.Errorf("remove %s: %v", p.interfaceName, err)
