@@ -42,6 +42,7 @@ func haCluster(t *testing.T, bed *testbed.Bed) string {
 		{"worker: [n1, n2, n3, n4, n5]", "worker: [n4, n5]"},
 		{`port: 6443}`, `port: 6443, internalLoadbalancer: haproxy}`},
 		{"plugin: flannel", "plugin: " + haCNI},
+		{"containerManager: containerd}", "containerManager: containerd, audit: {enabled: true}}"},
 	})
 	// One addon from a YAML file, installed last (and waited for) by the addons phase.
 	addon := filepath.Join(t.TempDir(), "addon.yaml")
@@ -202,6 +203,11 @@ func TestCreateClusterHA(t *testing.T) {
 		"--key /etc/ssl/etcd/ssl/admin-key.pem --endpoints https://127.0.0.1:2379 endpoint health --cluster")
 	if c := strings.Count(health, "is healthy"); c != 3 {
 		t.Errorf("etcd: %d healthy members, want 3:\n%s", c, health)
+	}
+
+	// kubernetes.audit: the API server logs to its audit log.
+	if out := rootSSH(t, bed, n1, "grep -c '\"kind\":\"Event\"' /var/log/kubernetes/audit/audit.log"); strings.TrimSpace(out) == "0" {
+		t.Errorf("n1's audit log has no events")
 	}
 
 	// From the workers, the API answers through the internal load balancer; kubectl on a

@@ -43,6 +43,7 @@ func TestKubeadmConfigValidates(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.Kubernetes.Version = v
+			c.Kubernetes.Audit = true
 			s, err := kubernetes.SpecFor(c, t.TempDir(), binaries.Files{})
 			if err != nil {
 				t.Fatal(err)
