@@ -28,6 +28,12 @@ const (
 	DefaultCriDockerdEndpoint = "unix:///var/run/cri-dockerd.sock"
 
 	DefaultNetworkPlugin = "calico"
+	// AllInOneNetworkPlugin is the network of a cluster described without a Cluster file:
+	// `kk create cluster` without -f (this machine alone) and `kk create manifest
+	// --with-kubernetes`, which must agree so that the bundle of one installs the other.
+	// It is flannel, the plugin kk's end-to-end tests bring up on machines; calico, the
+	// default of Cluster files as in KubeKey, is rendered and applied but not run here.
+	AllInOneNetworkPlugin = "flannel"
 	DefaultPodsCIDR      = "10.233.64.0/18"
 	DefaultServiceCIDR   = "10.233.0.0/18"
 	DefaultIPIPMode      = "Always"

@@ -51,8 +51,8 @@ spec:
   etcd:
     type: kubekey
   network:
-    plugin: flannel
-`, name, ip, kube, containerManager)
+    plugin: %[5]s
+`, name, ip, kube, containerManager, v1alpha2.AllInOneNetworkPlugin)
 	c, warns, err := v1alpha2.Parse("all-in-one ("+name+")", []byte(doc))
 	for _, w := range warns {
 		fmt.Fprintf(warn, "warning: %s\n", w)

@@ -38,7 +38,7 @@ const head = "apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Cluster\nmetadat
 // show up as a connection error instead.)
 func TestBadInputNamesFileAndLineAndTouchesNothing(t *testing.T) {
 	cases := []struct{ name, body, want string }{
-		{"malformed yaml", head + "  hosts:\n  - {name: n1, address: 127.0.0.2\n", ".yaml:5: invalid YAML"},
+		{"malformed yaml", head + "  hosts:\n  - {name: n1, address: 127.0.0.2\n", ".yaml:6: invalid YAML"}, // the unclosed mapping's line
 		{"unknown role", head + "  hosts:\n  - {name: n1, address: 127.0.0.2, password: x}\n  roleGroups:\n    etcd: [n1]\n    control-plane: [n1]\n    boss: [n1]\n",
 			`:10: spec.roleGroups.boss: unknown role "boss"`},
 		{"host not in hosts", head + "  hosts:\n  - {name: n1, address: 127.0.0.2, password: x}\n  roleGroups:\n    etcd: [n1]\n    control-plane: [n1, n9]\n",

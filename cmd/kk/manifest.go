@@ -129,7 +129,8 @@ func (f *manifestFlags) manifest(cmd *cobra.Command) (*v1alpha2.Manifest, error)
 		return m, nil
 	}
 	if kube != "" {
-		return v1alpha2.NewManifestFor(v1alpha2.ManifestFor{Name: f.name, KubernetesVersion: kube, Arches: f.arches, Registry: f.registry})
+		return v1alpha2.NewManifestFor(v1alpha2.ManifestFor{Name: f.name, KubernetesVersion: kube, Arches: f.arches, Registry: f.registry,
+			NetworkPlugin: v1alpha2.AllInOneNetworkPlugin})
 	}
 	cs, where, err := f.client()
 	if err != nil {
