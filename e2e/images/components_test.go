@@ -31,7 +31,7 @@ func TestOfComponents(t *testing.T) {
 	}
 	want := []string{"registry.k8s.io/pause", ProbeRepository,
 		"registry.k8s.io/kube-apiserver", "registry.k8s.io/kube-controller-manager", "registry.k8s.io/kube-scheduler", "registry.k8s.io/kube-proxy",
-		"registry.k8s.io/etcd", "registry.k8s.io/coredns/coredns", "docker.io/library/haproxy"}
+		"registry.k8s.io/etcd", "registry.k8s.io/coredns/coredns", "registry.k8s.io/dns/k8s-dns-node-cache", "docker.io/library/haproxy"}
 	if !slices.Equal(repos, want) {
 		t.Errorf("ofComponents(k8s,etcd,coredns) = %q, want %q", repos, want)
 	}

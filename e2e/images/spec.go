@@ -375,6 +375,14 @@ func Images(spec mirror.Spec, mirrorDir, binDir, haproxyVersion string) ([]Image
 		})
 	}
 
+	for _, extra := range []func(*recipes, mirror.Spec) ([]Image, error){nodeCacheImages, calicoImages} {
+		more, err := extra(r, spec)
+		if err != nil {
+			return nil, err
+		}
+		imgs = append(imgs, more...)
+	}
+
 	if haproxyVersion != "" {
 		upstream := haproxyVersion
 		if i := strings.IndexAny(upstream, "-+~"); i > 0 {

@@ -255,6 +255,10 @@ func (s Spec) Artifacts() []Artifact {
 		p := BinPath("coredns", s.CoreDNS, "coredns")
 		out = append(out, Artifact{Component: "coredns", Name: "coredns", Version: s.CoreDNS, Path: p, Checksum: p + ".sha256", ChecksumFormat: HexOnly})
 	}
+	if s.NodeCache != "" {
+		p := NodeCachePath(s.NodeCache)
+		out = append(out, Artifact{Component: "coredns", Name: "node-cache", Version: s.NodeCache, Path: p, Checksum: p + ".sha256", ChecksumFormat: HexOnly})
+	}
 	if s.Containerd != "" {
 		p := ContainerdPath(s.Containerd)
 		out = append(out, Artifact{Component: "containerd", Name: path.Base(p), Version: s.Containerd, Path: p,
