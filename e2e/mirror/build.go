@@ -74,7 +74,7 @@ func BuildWith(ctx context.Context, dir string, spec Spec, opts BuildOptions, lo
 	if err != nil {
 		return fmt.Errorf("mirror: %w", err)
 	}
-	for _, d := range []string{dir, filepath.Join(dir, ".stamps"), filepath.Join(dir, ".tmp"), filepath.Join(dir, ".build"), filepath.Join(dir, ".logs")} {
+	for _, d := range []string{dir, filepath.Join(dir, ".stamps"), filepath.Join(dir, ".tmp"), filepath.Join(dir, ".build")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("mirror: %w", err)
 		}
@@ -221,6 +221,9 @@ func (b *builder) run(ctx context.Context, j job) (err error) {
 	if b.fresh(j) {
 		b.step("cached")
 		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(b.logPath(j)), 0o755); err != nil {
+		return err
 	}
 	logFile, err := os.Create(b.logPath(j))
 	if err != nil {
