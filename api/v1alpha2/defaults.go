@@ -13,7 +13,7 @@ const (
 	DefaultKubeVipMode = "ARP"
 
 	// DefaultKubernetesVersion is kk's (KubeKey's is much older).
-	DefaultKubernetesVersion = "v1.34.1"
+	DefaultKubernetesVersion = "v1.37.2"
 	DefaultClusterName       = "cluster.local"
 	DefaultDNSDomain         = "cluster.local"
 	// DefaultContainerManager is kk's: KubeKey defaults to docker.

@@ -14,7 +14,7 @@ import (
 
 // NewManifest returns the Manifest cluster c needs to be installed offline: the Kubernetes
 // binaries of its version, etcd (when kk runs it as binaries), the container runtime (containerd
-// with runc, or docker with cri-dockerd), crictl, the CNI plugins, helm, calicoctl (calico),
+// with runc, or docker with cri-dockerd), crictl, the CNI plugins,
 // and the images: kube-*, pause, CoreDNS, etcd (stacked), nodelocaldns, the network plugin's
 // images, haproxy or kube-vip for the internal load balancer. The versions that go with the
 // Kubernetes version come from kk's table (artifacts/versions). Arches are the hosts' arches.
@@ -32,7 +32,6 @@ func NewManifest(c *config.Cluster) (*Manifest, error) {
 	s.Arches = c.Arches()
 	s.KubernetesDistributions = []KubernetesDistribution{{Type: DistributionKubernetes, Version: set.Kubernetes}}
 	comps := &s.Components
-	comps.Helm.Version = set.Helm
 	comps.CNI.Version = set.CNI
 	comps.Crictl.Version = set.Crictl
 	if len(c.HostsWithRole(config.RoleRegistry)) > 0 {
@@ -49,10 +48,10 @@ func NewManifest(c *config.Cluster) (*Manifest, error) {
 		comps.ContainerRuntimes = []ContainerRuntime{{Type: RuntimeContainerd, Version: set.Containerd}}
 		comps.Runc.Version = set.Runc
 	}
+	// helm and calicoctl are left out: kk installs charts with the helm SDK from the machine it
+	// runs on and puts neither program on the hosts (a Manifest listing them still bundles
+	// them).
 	plugin := strings.ToLower(c.Network.Plugin)
-	if plugin == "calico" {
-		comps.Calicoctl.Version = set.Addons.Calico
-	}
 	imgs, err := clusterImages(c, set, plugin)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c, err)

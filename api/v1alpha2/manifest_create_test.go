@@ -37,10 +37,13 @@ func TestNewManifestRoundTrip(t *testing.T) {
 		t.Errorf("arches %v", back.Spec.Arches)
 	}
 	comps := back.Components()
-	for _, want := range []string{"kubeadm", "kubelet", "kubectl", "containerd", "runc", "crictl", "cni-plugins", "helm", "calicoctl"} {
+	for _, want := range []string{"kubeadm", "kubelet", "kubectl", "containerd", "runc", "crictl", "cni-plugins"} {
 		if !slices.ContainsFunc(comps, func(c catalog.Component) bool { return c.Name == want && c.Arch == "arm64" }) {
 			t.Errorf("no %s for arm64 in %v", want, comps)
 		}
+	}
+	if slices.ContainsFunc(comps, func(c catalog.Component) bool { return c.Name == "helm" || c.Name == "calicoctl" }) {
+		t.Errorf("helm or calicoctl listed, which kk does not install: %v", comps)
 	}
 	if slices.ContainsFunc(comps, func(c catalog.Component) bool { return c.Name == "etcd" }) {
 		t.Error("etcd binary listed for a stacked (kubeadm) etcd")

@@ -39,7 +39,7 @@ func TestNewManifestForDescribedCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	if d.Spec.KubernetesDistributions[0].Version != DefaultKubernetesVersion || !slices.Equal(d.Spec.Arches, []string{DefaultArch}) ||
-		d.Spec.Components.Etcd.Version == "" || d.Spec.Components.Calicoctl.Version == "" {
+		d.Spec.Components.Etcd.Version == "" || d.Spec.Components.Calicoctl.Version != "" {
 		t.Errorf("defaults: %+v", d.Spec)
 	}
 	for _, bad := range []ManifestFor{{Arches: []string{"sparc"}}, {KubernetesVersion: "v1.9.0"}, {ContainerManager: "crio"}} {
