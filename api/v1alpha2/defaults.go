@@ -34,11 +34,11 @@ const (
 	// It is flannel, the plugin kk's end-to-end tests bring up on machines; calico, the
 	// default of Cluster files as in KubeKey, is rendered and applied but not run here.
 	AllInOneNetworkPlugin = "flannel"
-	DefaultPodsCIDR      = "10.233.64.0/18"
-	DefaultServiceCIDR   = "10.233.0.0/18"
-	DefaultIPIPMode      = "Always"
-	DefaultVXLANMode     = "Never"
-	DefaultFlannelMode   = "vxlan"
+	DefaultPodsCIDR       = "10.233.64.0/18"
+	DefaultServiceCIDR    = "10.233.0.0/18"
+	DefaultIPIPMode       = "Always"
+	DefaultVXLANMode      = "Never"
+	DefaultFlannelMode    = "vxlan"
 
 	DefaultEtcdType          = "kubekey"
 	DefaultEtcdPort          = 2379
