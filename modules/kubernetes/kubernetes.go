@@ -260,6 +260,9 @@ func SpecFor(c *config.Cluster, workdir string, files binaries.Files) (Spec, err
 	if len(k.KubeProxyArgs) > 0 {
 		s.Warnings = append(s.Warnings, "kubernetes.kubeProxyArgs are not applied: kubeadm has no extra args for kube-proxy; use kubernetes.kubeProxyConfiguration")
 	}
+	if v, err := ParseVersion(s.Version); err == nil && v.AtLeast(1, 35) {
+		s.Warnings = append(s.Warnings, CgroupV1Note(s.Version))
+	}
 
 	// etcd
 	s.Etcd.Type = or(c.Etcd.Type, config.EtcdKubeKey)

@@ -33,6 +33,14 @@ func EnvOf(f *pipeline.Facts) HostEnv {
 	return HostEnv{Container: f.Container, CgroupVersion: f.CgroupVersion}
 }
 
+// CgroupV1Note tells the user what kk does on cgroup v1 hosts from Kubernetes v1.35 on, where
+// kubelet refuses to start on cgroup v1 unless told otherwise.
+func CgroupV1Note(version string) string {
+	return fmt.Sprintf("Kubernetes %s refuses cgroup v1 by default: on hosts that still use cgroup v1 (the facts task tells), "+
+		"kk sets kubelet's failCgroupV1: false and skips kubeadm's SystemVerification preflight check, as upstream documents "+
+		"for keeping cgroup v1; move those hosts to cgroup v2 before upstream removes that support", version)
+}
+
 // PreflightIgnores are the kubeadm preflight checks ignored on a host, each for a reason:
 //
 //   - SystemVerification on a cgroup v1 host from Kubernetes v1.35 on: kubeadm then reports

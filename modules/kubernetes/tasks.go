@@ -189,6 +189,9 @@ func kubeadmConfigTask(s Spec) pipeline.Task {
 			if _, err := t.Sudo(ctx, "mkdir -p /etc/kubernetes"); err != nil {
 				return false, err
 			}
+			if ign := PreflightIgnores(s, EnvOf(t.Facts())); len(ign) > 0 && t.Log != nil {
+				t.Log.Info("cgroup v1 host: kubelet failCgroupV1: false, kubeadm preflight ignores "+strings.Join(ign, ","), "kubernetes", s.Version)
+			}
 			changed, err := t.Upload(ctx, connector.File{Path: KubeadmConfig, Data: data, Mode: 0o600})
 			if err != nil || !s.Audit {
 				return changed, err
