@@ -25,8 +25,9 @@ import (
 // calico-node writes its default pool is validated and pruned by their schemas (a CRD with an
 // open schema would keep the unknown field). Then the IPIP manifest replaces it in place.
 // No node runs, so calico-node never becomes ready.
-func TestCalicoAgainstAPIServer(t *testing.T) {
-	s := apiserver.Start(t)
+func TestCalicoAgainstAPIServer(t *testing.T) { calicoAgainst(t, apiserver.Start(t)) }
+
+func calicoAgainst(t *testing.T, s *apiserver.Server) {
 	ctx := context.Background()
 	c := &config.Cluster{Name: "e2e", Kubernetes: config.Kubernetes{Version: "v1.34.4"},
 		Network: config.Network{Plugin: cni.Calico, KubePodsCIDR: "10.233.64.0/18",
