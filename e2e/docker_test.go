@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"fmt"
+	"github.com/kk-project/kk/artifacts/versions"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,9 @@ import (
 // elsewhere sets registry.dataRoot the same way.
 const dockerDataRoot = "/var/lib/containerd/docker"
 
+// dockerK8s is the docker cluster's Kubernetes version.
+const dockerK8s = aioK8s
+
 // dockerCluster writes the Cluster file of an all-in-one machine whose container manager is
 // Docker with cri-dockerd.
 func dockerCluster(t *testing.T, bed *testbed.Bed) string {
@@ -29,6 +33,9 @@ func dockerCluster(t *testing.T, bed *testbed.Bed) string {
 	// low so that no pod is evicted for a disk the machine does not own.
 	s := bedCluster(t, bed, [][2]string{{"containerManager: containerd}",
 		"containerManager: docker, kubeletConfiguration: {evictionHard: {imagefs.available: 2%, nodefs.available: 2%}}}"}})
+	// Docker users run the older minors (Debian's docker 20.10 and cri-dockerd v0.3.17 predate
+	// the newest kubelets' CRI expectations).
+	s = strings.Replace(s, "version: "+e2eK8s, "version: "+dockerK8s, 1)
 	return writeClusterFile(t, "cluster-docker.yaml", strings.TrimRight(s, "\n")+"\n  registry: {dataRoot: "+dockerDataRoot+"}\n")
 }
 
@@ -38,7 +45,7 @@ func dockerCluster(t *testing.T, bed *testbed.Bed) string {
 // docker load, flannel and CoreDNS work, and a re-run changes nothing.
 func TestCreateClusterDocker(t *testing.T) {
 	bin := kkBinary(t)
-	bundle := exportDockerBundle(t, bin, e2eK8s)
+	bundle := exportDockerBundle(t, bin, dockerK8s)
 	bed := testbed.Require(t, testbed.Options{Name: "kkdock"}, 1)
 	m := bed.Machines[0]
 	cfg := dockerCluster(t, bed)
@@ -65,7 +72,11 @@ func TestCreateClusterDocker(t *testing.T) {
 			t.Errorf("docker ps shows no %s container:\n%s", c, ps)
 		}
 	}
-	rootSSH(t, bed, m, "docker image inspect --format '{{.Id}}' registry.k8s.io/pause:3.10.1")
+	set, err := versions.For(dockerK8s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootSSH(t, bed, m, "docker image inspect --format '{{.Id}}' "+set.PauseImage())
 
 	// A DaemonSet pod Running; a pod resolves kubernetes.default through CoreDNS and reaches
 	// the API through the service IP.
