@@ -256,7 +256,7 @@ func dropReason(u *unit, dropped map[*Host]string, stopped string, maxFailPercen
 		if gone {
 			failed[d.host] = true
 		}
-		if d.host == u.host || !u.task.Barrier || !gone {
+		if d.host == u.host || !u.task.Barrier || !gone || d.task.Gate {
 			// this host's own step, or another host's result this task needs
 			return fmt.Sprintf("%s %s on %s", d.task.Name, d.result.Status, d.host.Name), stopped
 		}

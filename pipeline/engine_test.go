@@ -618,3 +618,38 @@ func TestDropFailedHostsSkipsWhatNeedsTheFailedHost(t *testing.T) {
 		t.Errorf("ran %v", r.seq)
 	}
 }
+
+// A gate (create cluster's precheck) that fails on one host stops what follows on every host,
+// under each failure policy, while every host's own gate instance still runs and reports.
+func TestGateFailureStopsWhatFollowsEverywhere(t *testing.T) {
+	for _, policy := range []FailurePolicy{DropFailedHosts, ContinueOnFailure, StopOnFailure} {
+		r := &recorder{}
+		tasks := []Task{
+			{Name: "precheck", Hosts: AllHosts(), Barrier: true, Gate: true, Run: func(ctx context.Context, tg *Target) (bool, error) {
+				r.add("precheck@" + tg.Name)
+				if tg.Name == "h1" {
+					return false, errors.New("2 CPUs needed")
+				}
+				return false, nil
+			}},
+			recTask(r, "os", AllHosts(), "precheck"),
+			recTask(r, "after-os", AllHosts(), "os"),
+		}
+		g, _ := NewGraph(tasks, hosts(3))
+		rep, err := Run(context.Background(), g, Options{Concurrency: 4, Failure: policy})
+		if err == nil {
+			t.Errorf("policy %v: no error", policy)
+		}
+		for _, h := range []string{"h1", "h2", "h3"} {
+			if r.index("os@"+h) >= 0 || r.index("after-os@"+h) >= 0 {
+				t.Errorf("policy %v: a task after the failed gate ran on %s: %v", policy, h, r.seq)
+			}
+			if policy != StopOnFailure && r.index("precheck@"+h) < 0 {
+				t.Errorf("policy %v: the gate did not run on %s", policy, h)
+			}
+		}
+		if rep.Count(StatusSkipped) != 6 {
+			t.Errorf("policy %v: %s, want the 6 later units skipped", policy, rep.Totals())
+		}
+	}
+}

@@ -90,7 +90,8 @@ func NewGraph(tasks []Task, hosts []*Host) (*Graph, error) {
 	for _, u := range g.units {
 		for _, d := range u.task.After {
 			deps := g.byTask[d]
-			if !u.task.Barrier {
+			// a gate is awaited on every host (its failure anywhere stops what follows)
+			if !u.task.Barrier && !(len(deps) > 0 && deps[0].task.Gate) {
 				if i := slices.IndexFunc(deps, func(x *unit) bool { return x.host == u.host }); i >= 0 {
 					deps = deps[i : i+1]
 				}

@@ -25,6 +25,11 @@ type Task struct {
 	After []string
 	// Barrier makes the task wait until each dependency has finished on every one of its hosts.
 	Barrier bool
+	// Gate makes the task a checkpoint of the whole run (create cluster's precheck): the tasks
+	// after it wait for it on every host, and when it fails on any host they run on none,
+	// whatever the failure policy, so that nothing is changed on a cluster found unfit. The
+	// gate's own instances all run (every host's problems are reported).
+	Gate bool
 
 	// ReadOnly marks a task that only inspects hosts (gathering facts): it runs in dry-run too.
 	ReadOnly bool

@@ -67,7 +67,7 @@ func PrecheckTask(c *config.Cluster) pipeline.Task {
 	}
 	return pipeline.Task{
 		Name: PrecheckTaskName, Desc: "check every host is fit (CPU, memory, disk, swap, clock, arch)",
-		Hosts: pipeline.AllHosts(), After: []string{facts.TaskName}, Barrier: true, ReadOnly: true,
+		Hosts: pipeline.AllHosts(), After: []string{facts.TaskName}, Barrier: true, Gate: true, ReadOnly: true,
 		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
 			h := c.Host(t.Name)
 			if h == nil {
