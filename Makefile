@@ -77,7 +77,7 @@ demo-down:
 bench: build mirror
 	$(GO) run ./e2e/bench -out e2e/bench/results.md -n 10,50,200,500 -ansible-max 200
 	$(GO) run ./e2e/bench/push -out e2e/bench/push-results.md
-	printf '# kk create cluster on local test machines\n\nWall times of whole runs of `make e2e`'"'"'s tests (bundle exported from the local mirror,\nKubernetes v1.34.4, test machines on this VM: %s CPUs, load %s). Goals: HA create <= 5 minutes, re-run <= 15%% of it.\n' \
+	printf '# kk create cluster on local test machines\n\nWall times of whole runs of `make e2e`'"'"'s tests (bundles from kk create manifest and kk artifact export of the local mirror,\nKubernetes v1.37.2 (all-in-one v1.30.14), test machines on this VM: %s CPUs, load %s). Goals: HA create <= 5 minutes, re-run <= 15%% of it.\n' \
 		"$$(nproc)" "$$(cut -d' ' -f1-3 /proc/loadavg)" > e2e/bench/cluster-results.md
 	KK_E2E_RESULTS=$(CURDIR)/e2e/bench/cluster-results.md KK_BIN=$(CURDIR)/$(KK) $(GO) test -tags e2e -count=1 -p 1 -timeout 55m -run 'TestCreateCluster' ./e2e
 
