@@ -69,10 +69,10 @@ type Spec struct {
 	TiniDeb             string
 	// CriDockerd is the github.com/Mirantis/cri-dockerd release.
 	CriDockerd string
-	// Calico is the Calico release whose images kk's version table names (e.g. "v3.28.5");
-	// CalicoModule is the github.com/projectcalico/calico module version its programs are
-	// built from (the module proxy serves Calico's release branches as pseudo-versions only),
-	// and BirdDeb the Debian bird package (BGP daemon of calico-node) put in its image.
+	// Calico, CalicoModule and BirdDeb would pin the Calico release of kk's version table, the
+	// github.com/projectcalico/calico module version its programs come from and Debian's bird
+	// package for calico-node. They stay empty: every Calico program imports
+	// github.com/projectcalico/api, which the module proxy here refuses (e2e/images/calico.go).
 	Calico       string
 	CalicoModule string
 	BirdDeb      string
