@@ -129,6 +129,9 @@ func clusterImages(c *config.Cluster, set versions.Set, plugin string) ([]string
 		return nil, err
 	}
 	imgs = append(imgs, cni...)
+	if plugin == "calico" && c.Network.Calico.Typha {
+		imgs = append(imgs, set.CalicoTyphaImage())
+	}
 	if c.Network.MultusCNI {
 		imgs = append(imgs, set.MultusImage())
 	}

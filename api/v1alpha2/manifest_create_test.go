@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/artifacts/catalog"
 	"github.com/kk-project/kk/artifacts/versions"
 )
@@ -97,5 +98,24 @@ func TestNewManifestUnknownKubernetesMinor(t *testing.T) {
 	}
 	if _, err := NewManifest(c); err == nil || !strings.Contains(err.Error(), "no version table for v1.19") || !strings.Contains(err.Error(), "test.yaml") {
 		t.Errorf("%v", err)
+	}
+}
+
+// calico with typha bundles calico-typha's image, the one kk's manifest deploys.
+func TestNewManifestCalicoTypha(t *testing.T) {
+	c := &config.Cluster{Name: "t", Hosts: []*config.Host{{Name: "n1", Arch: "amd64"}}}
+	c.Kubernetes.Version = "v1.37.2"
+	c.Network.Plugin = "calico"
+	m, err := NewManifest(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	typha := versions.Latest().CalicoTyphaImage()
+	if slices.Contains(m.Spec.Images, typha) {
+		t.Errorf("typha listed while off: %v", m.Spec.Images)
+	}
+	c.Network.Calico.Typha = true
+	if m, err = NewManifest(c); err != nil || !slices.Contains(m.Spec.Images, typha) {
+		t.Errorf("typha on: %v %v", err, m.Spec.Images)
 	}
 }
