@@ -527,3 +527,29 @@ func machineKubeconfig(t *testing.T, bed *testbed.Bed, m testbed.Machine, path s
 	}
 	return local
 }
+
+// TestCreateClusterNoNetwork: `network.plugin: none` (the user brings a network) installs the
+// control plane and nodelocaldns without any CNI, does not wait for what cannot run without a
+// pod network (CoreDNS), bundles no network plugin, and a re-run changes nothing.
+func TestCreateClusterNoNetwork(t *testing.T) {
+	bin := kkBinary(t)
+	bed := testbed.Require(t, testbed.Options{Name: "kknone"}, 1)
+	cfg := writeClusterFile(t, "cluster-none.yaml", bedCluster(t, bed, [][2]string{{"plugin: flannel", "plugin: none"}}))
+	bundle := exportBundle(t, bin, "none", "-c", cfg)
+	c, kcfg := createOnBed(t, bin, bundle, cfg, bed, "work-none")
+	dumpOnFailure(t, kcfg)
+	if n := strings.Count(mustKubectl(t, kcfg, "get", "nodes", "-o", "name"), "node/"); n != 1 {
+		t.Fatalf("%d nodes, want 1", n)
+	}
+	// no pod network: the node waits for one, and kk deployed none
+	if out := mustKubectl(t, kcfg, "get", "node", "-o", `jsonpath={.items[0].status.conditions[?(@.type=="Ready")].message}`); !strings.Contains(strings.ToLower(out), "network") {
+		t.Errorf("node Ready condition %q, want the kubelet waiting for a network plugin", out)
+	}
+	if out := mustKubectl(t, kcfg, "get", "daemonsets", "-A", "-o", "name"); strings.Contains(out, "flannel") || strings.Contains(out, "calico") {
+		t.Errorf("a network plugin was deployed: %s", out)
+	}
+	// nodelocaldns runs on the host network and is ready without a pod network
+	mustKubectl(t, kcfg, "-n", "kube-system", "rollout", "status", "daemonset/nodelocaldns", "--timeout=120s")
+	podImagesInBundle(t, kcfg, bundle)
+	c.rerunChangesNothing(t, "all-in-one create with network.plugin none (1 machine)")
+}
