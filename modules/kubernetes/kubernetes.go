@@ -262,6 +262,9 @@ func SpecFor(c *config.Cluster, workdir string, files binaries.Files) (Spec, err
 	}
 	if v, err := ParseVersion(s.Version); err == nil && v.AtLeast(1, 35) {
 		s.Warnings = append(s.Warnings, CgroupV1Note(s.Version))
+		if s.ProxyMode == "ipvs" && !s.DisableKubeProxy {
+			s.Warnings = append(s.Warnings, fmt.Sprintf("kubernetes.proxyMode ipvs is deprecated in Kubernetes %s (since v1.35): consider nftables (or iptables)", s.Version))
+		}
 	}
 
 	// etcd

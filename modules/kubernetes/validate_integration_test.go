@@ -44,6 +44,9 @@ func TestKubeadmConfigValidates(t *testing.T) {
 			}
 			c.Kubernetes.Version = v
 			c.Kubernetes.Audit = true
+			// the sample's ipvs is deprecated from v1.35 (kk warns the user before the run):
+			// kk's own default is checked here for deprecations
+			c.Kubernetes.ProxyMode = ""
 			s, err := kubernetes.SpecFor(c, t.TempDir(), binaries.Files{})
 			if err != nil {
 				t.Fatal(err)
