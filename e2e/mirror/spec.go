@@ -88,7 +88,9 @@ func DefaultSpec() Spec {
 	return Spec{
 		// The HA e2e cluster runs the newest minor, the all-in-one the oldest kubeadm v1beta3 one.
 		Kubernetes:      []string{"v1.37.2", "v1.30.14"},
-		KubeadmValidate: []string{"v1.28.15", "v1.31.14", "v1.35.4"},
+		// v1.31.0: the module proxy refuses k8s.io/kube-proxy v0.31.13 and v0.31.14, which
+		// kubeadm of those patches imports.
+		KubeadmValidate: []string{"v1.28.15", "v1.31.0", "v1.35.4"},
 		// kk's version table runs etcd v3.6.5 for every minor (a stacked etcd's image takes
 		// the tag kubeadm names: see e2e/images).
 		Etcd:             "v3.6.5",
