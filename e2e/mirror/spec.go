@@ -87,7 +87,7 @@ type Spec struct {
 func DefaultSpec() Spec {
 	return Spec{
 		// The HA e2e cluster runs the newest minor, the all-in-one the oldest kubeadm v1beta3 one.
-		Kubernetes:      []string{"v1.37.2", "v1.30.14"},
+		Kubernetes: []string{"v1.37.2", "v1.30.14"},
 		// v1.31.0: the module proxy refuses k8s.io/kube-proxy v0.31.13 and v0.31.14, which
 		// kubeadm of those patches imports.
 		KubeadmValidate: []string{"v1.28.15", "v1.31.0", "v1.35.4"},
