@@ -80,8 +80,12 @@ spec:
   vxlanMode: Always
   natOutgoing: true
   nodeSelector: all()
-  notAField: dropped by a structural schema
 `
+	// upstream's structural schema knows IPPool's fields: server-side apply refuses another
+	_, err = kubeapply.ApplyYAML(ctx, s.Config, []byte(pool+"  notAField: not in the schema\n"), kubeapply.Options{})
+	if err == nil || !strings.Contains(err.Error(), "notAField") {
+		t.Fatalf("IPPool with an unknown field: %v, want it refused by the CRD's schema", err)
+	}
 	if _, err := kubeapply.ApplyYAML(ctx, s.Config, []byte(pool), kubeapply.Options{}); err != nil {
 		t.Fatalf("IPPool: %v", err)
 	}
