@@ -22,7 +22,7 @@ import (
 const dockerDataRoot = "/var/lib/containerd/docker"
 
 // dockerK8s is the docker cluster's Kubernetes version.
-const dockerK8s = aioK8s
+const dockerK8s = e2eK8s
 
 // dockerCluster writes the Cluster file of an all-in-one machine whose container manager is
 // Docker with cri-dockerd.
@@ -33,9 +33,6 @@ func dockerCluster(t *testing.T, bed *testbed.Bed) string {
 	// low so that no pod is evicted for a disk the machine does not own.
 	s := bedCluster(t, bed, [][2]string{{"containerManager: containerd}",
 		"containerManager: docker, kubeletConfiguration: {evictionHard: {imagefs.available: 2%, nodefs.available: 2%}}}"}})
-	// Docker users run the older minors (Debian's docker 20.10 and cri-dockerd v0.3.17 predate
-	// the newest kubelets' CRI expectations).
-	s = strings.Replace(s, "version: "+e2eK8s, "version: "+dockerK8s, 1)
 	return writeClusterFile(t, "cluster-docker.yaml", strings.TrimRight(s, "\n")+"\n  registry: {dataRoot: "+dockerDataRoot+"}\n")
 }
 
