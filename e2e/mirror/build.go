@@ -346,8 +346,13 @@ func (b *builder) kubernetesJob(v string) job {
 		p := KubernetesPath(v, bin)
 		outs = append(outs, withChecksum(p, p+".sha256")...)
 	}
+	patches := kubernetesBackports(v)
+	recipe := recipeRev + " " + strings.Join(KubernetesBinaries, ",")
+	for _, p := range patches {
+		recipe += " backport:" + p.name
+	}
 	return job{component: "k8s", name: "kubernetes", version: v, outputs: outs,
-		recipe: recipeRev + " " + strings.Join(KubernetesBinaries, ","),
+		recipe: recipe,
 		build: func(ctx context.Context, stage string) error {
 			major, minor, _, err := semverParts(v)
 			if err != nil {
@@ -373,7 +378,7 @@ func (b *builder) kubernetesJob(v string) job {
 			}
 			bins := filepath.Join(stage, "gobin")
 			if err := b.goBuild(ctx, goBuild{key: "kubernetes-" + v, require: []string{mod + " " + v}, replaceFrom: []string{mod + "@" + v},
-				pkgs: pkgs, ldflags: ld, out: bins}); err != nil {
+				pkgs: pkgs, ldflags: ld, patches: patches, out: bins}); err != nil {
 				return err
 			}
 			for _, bin := range KubernetesBinaries {
@@ -731,7 +736,10 @@ type goBuild struct {
 	// stubs maps a module path to the files of a local stand-in module
 	// (see stubs.go) that replaces it.
 	stubs map[string]map[string]string
-	out   string // directory for the binaries
+	// patches are upstream's own later fixes applied to a copy of the
+	// module's source (see backport.go).
+	patches []backport
+	out     string // directory for the binaries
 }
 
 func (b *builder) goEnv() []string {
@@ -772,6 +780,13 @@ func (b *builder) goBuild(ctx context.Context, g goBuild) error {
 			}
 		}
 		reps = append(reps, mod+" => ./"+rdir)
+	}
+	if len(g.patches) > 0 {
+		r, err := b.patchedCopies(ctx, work, g.patches)
+		if err != nil {
+			return err
+		}
+		reps = append(reps, r...)
 	}
 	if len(reps) > 0 {
 		gomod.WriteString("\nreplace (\n")
@@ -934,8 +949,9 @@ func (b *builder) cmd(ctx context.Context, dir string, env []string, name string
 	}
 	var tail tailBuffer
 	fmt.Fprintf(b.out, "$ %s %s  # in %s\n", name, strings.Join(args, " "), dir)
-	c.Stdout = io.MultiWriter(b.out, &tail)
-	c.Stderr = io.MultiWriter(b.out, &tail)
+	// One writer for both: exec then calls it from one goroutine at a time.
+	w := io.MultiWriter(b.out, &tail)
+	c.Stdout, c.Stderr = w, w
 	if err := c.Run(); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
