@@ -90,7 +90,7 @@ func table() []row {
 // DefaultAddons are the add-on versions kk installs.
 func DefaultAddons() Addons {
 	return Addons{
-		Calico:           "v3.28.5",
+		Calico:           "v3.31.0",
 		Flannel:          "v0.28.10",
 		FlannelCNIPlugin: "v1.9.1-flannel3",
 		Cilium:           "v1.17.4",

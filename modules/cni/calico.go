@@ -69,6 +69,8 @@ func calicoImages(set versions.Set, o Options) (cni, node, controllers, typha st
 // calicoCNIConf is the cni_network_config of the calico-config ConfigMap: upstream's conflist,
 // whose __TOKENS__ the install-cni container fills in on each node.
 // With dualStack calico-ipam gives each pod an IPv4 and an IPv6 address.
+// The bandwidth plugin is no longer chained, as in upstream's v3.31 manifests: felix applies a
+// pod's kubernetes.io/ingress-bandwidth and egress-bandwidth annotations itself (QoS controls).
 func calicoCNIConf(dualStack bool) (string, error) {
 	ipam := map[string]any{"type": "calico-ipam"}
 	if dualStack {
@@ -83,7 +85,6 @@ func calicoCNIConf(dualStack bool) (string, error) {
 				"policy":     map[string]any{"type": "k8s"},
 				"kubernetes": map[string]any{"kubeconfig": "__KUBECONFIG_FILEPATH__"}},
 			map[string]any{"type": "portmap", "snat": true, "capabilities": map[string]any{"portMappings": true}},
-			map[string]any{"type": "bandwidth", "capabilities": map[string]any{"bandwidth": true}},
 		},
 	})
 	// mtu is a number in the file install-cni writes: the token replaces the quoted string.

@@ -46,6 +46,22 @@ func replicas(d *unstructured.Unstructured) float64 {
 	return -1
 }
 
+// grants says whether one of role's rules allows verb on resource of group.
+func grants(t *testing.T, role *unstructured.Unstructured, group, resource, verb string) bool {
+	t.Helper()
+	rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
+	for _, r := range rules {
+		m := r.(map[string]any)
+		g, _, _ := unstructured.NestedStringSlice(m, "apiGroups")
+		res, _, _ := unstructured.NestedStringSlice(m, "resources")
+		v, _, _ := unstructured.NestedStringSlice(m, "verbs")
+		if slices.Contains(g, group) && slices.Contains(res, resource) && slices.Contains(v, verb) {
+			return true
+		}
+	}
+	return false
+}
+
 func probe(t *testing.T, ds *unstructured.Unstructured, which string) string {
 	t.Helper()
 	cs, _, _ := unstructured.NestedSlice(ds.Object, "spec", "template", "spec", "containers")
@@ -64,8 +80,21 @@ func TestCalicoIPIP(t *testing.T) {
 			crds = append(crds, o.GetName())
 		}
 	}
-	if len(crds) != 18 || !slices.Contains(crds, "ippools.crd.projectcalico.org") || !slices.Contains(crds, "bgpfilters.crd.projectcalico.org") {
-		t.Fatalf("want Calico v3.28's 18 CRDs, got %d: %v", len(crds), crds)
+	calicoCRDs := 0
+	for _, n := range crds {
+		if strings.HasSuffix(n, ".crd.projectcalico.org") {
+			calicoCRDs++
+		}
+	}
+	if len(crds) != 24 || calicoCRDs != 22 {
+		t.Fatalf("want Calico v3.31's 24 CRDs (22 of crd.projectcalico.org), got %d: %v", len(crds), crds)
+	}
+	for _, n := range []string{"ippools.crd.projectcalico.org", "bgpfilters.crd.projectcalico.org", "tiers.crd.projectcalico.org",
+		"stagednetworkpolicies.crd.projectcalico.org", "adminnetworkpolicies.policy.networking.k8s.io",
+		"baselineadminnetworkpolicies.policy.networking.k8s.io"} {
+		if !slices.Contains(crds, n) {
+			t.Fatalf("CRDs %v lack %s", crds, n)
+		}
 	}
 	// upstream's schemas, not open ones: the IPPool spec names its fields
 	pool := find(t, objs, "CustomResourceDefinition", "ippools.crd.projectcalico.org")
@@ -79,7 +108,8 @@ func TestCalicoIPIP(t *testing.T) {
 	if data["calico_backend"] != "bird" || data["typha_service_name"] != "none" || data["veth_mtu"] != "0" {
 		t.Fatalf("calico-config: %v", data)
 	}
-	if !strings.Contains(data["cni_network_config"], `"mtu": __CNI_MTU__`) || !strings.Contains(data["cni_network_config"], `"type": "calico-ipam"`) {
+	if !strings.Contains(data["cni_network_config"], `"mtu": __CNI_MTU__`) || !strings.Contains(data["cni_network_config"], `"type": "calico-ipam"`) ||
+		strings.Contains(data["cni_network_config"], "bandwidth") {
 		t.Fatalf("cni_network_config: %s", data["cni_network_config"])
 	}
 
@@ -114,6 +144,34 @@ func TestCalicoIPIP(t *testing.T) {
 	}
 	if p := probe(t, ds, "readinessProbe"); p != "/bin/calico-node -felix-ready -bird-ready" {
 		t.Errorf("readiness: %s", p)
+	}
+	// v3.31: RuntimeDefault seccomp, the renamed eBPF init container, the loadbalancer controller
+	for _, d := range []*unstructured.Unstructured{ds, dep} {
+		if sp, _, _ := unstructured.NestedString(d.Object, "spec", "template", "spec", "securityContext", "seccompProfile", "type"); sp != "RuntimeDefault" {
+			t.Errorf("%s seccompProfile %q", d.GetName(), sp)
+		}
+	}
+	inits, _, _ := unstructured.NestedSlice(ds.Object, "spec", "template", "spec", "initContainers")
+	var initNames []string
+	for _, c := range inits {
+		initNames = append(initNames, c.(map[string]any)["name"].(string))
+	}
+	if strings.Join(initNames, ",") != "upgrade-ipam,install-cni,ebpf-bootstrap" {
+		t.Errorf("calico-node init containers %v", initNames)
+	}
+	if ctrl := nodeEnv(t, dep); ctrl["ENABLED_CONTROLLERS"] != "node,loadbalancer" {
+		t.Errorf("kube-controllers ENABLED_CONTROLLERS %q", ctrl["ENABLED_CONTROLLERS"])
+	}
+	// kube-controller-manager's garbage collector reads Tiers through calico-tier-getter
+	find(t, objs, "ClusterRole", "calico-tier-getter")
+	subjects, _, _ := unstructured.NestedSlice(find(t, objs, "ClusterRoleBinding", "calico-tier-getter").Object, "subjects")
+	if len(subjects) != 1 || subjects[0].(map[string]any)["name"] != "system:kube-controller-manager" {
+		t.Errorf("calico-tier-getter subjects %v", subjects)
+	}
+	if !grants(t, find(t, objs, "ClusterRole", "calico-node"), "crd.projectcalico.org", "tiers", "create") ||
+		!grants(t, find(t, objs, "ClusterRole", "calico-node"), "policy.networking.k8s.io", "adminnetworkpolicies", "watch") ||
+		!grants(t, find(t, objs, "ClusterRole", "calico-kube-controllers"), "", "services/status", "update") {
+		t.Error("v3.31's RBAC rules missing")
 	}
 	for _, o := range objs {
 		if strings.Contains(o.GetName(), "typha") {
@@ -157,10 +215,13 @@ func TestCalicoTyphaAndPlacement(t *testing.T) {
 	typha := find(t, objs, "Deployment", "calico-typha")
 	find(t, objs, "Service", "calico-typha")
 	find(t, objs, "PodDisruptionBudget", "calico-typha")
+	if sp, _, _ := unstructured.NestedString(typha.Object, "spec", "template", "spec", "securityContext", "seccompProfile", "type"); sp != "RuntimeDefault" {
+		t.Fatalf("typha seccompProfile %q", sp)
+	}
 	if n := replicas(typha); n != 3 {
 		t.Fatalf("typha replicas %v", n)
 	}
-	if got := images(t, typha); len(got) != 1 || got[0] != "docker.io/calico/typha:v3.28.5" {
+	if got := images(t, typha); len(got) != 1 || got[0] != "docker.io/calico/typha:v3.31.0" {
 		t.Fatalf("typha image %v", got)
 	}
 	want := map[string]string{"kubernetes.io/os": "linux", "node-role.kubernetes.io/worker": "", "zone": "a: b"}
@@ -214,7 +275,7 @@ func TestCalicoRegistry(t *testing.T) {
 	c.Registry = config.Registry{PrivateRegistry: "reg.local:5000", NamespaceOverride: "kubesphereio"}
 	got := images(t, find(t, decode(t, c), "DaemonSet", "calico-node"))
 	for _, g := range got {
-		if !strings.HasPrefix(g, "reg.local:5000/kubesphereio/") || !strings.HasSuffix(g, ":v3.28.5") {
+		if !strings.HasPrefix(g, "reg.local:5000/kubesphereio/") || !strings.HasSuffix(g, ":v3.31.0") {
 			t.Fatalf("image %s does not follow the private registry", g)
 		}
 	}
