@@ -237,13 +237,17 @@ func ofComponents(imgs []Image, spec mirror.Spec, mirrorDir string, components [
 	for _, im := range imgs {
 		keep := true
 		for _, ls := range im.layers {
+			srcs := slices.Clone(ls.tars)
 			for _, f := range ls.files {
-				if !strings.HasPrefix(f.src, mirrorDir+string(filepath.Separator)) {
+				srcs = append(srcs, f.src)
+			}
+			for _, src := range srcs {
+				if !strings.HasPrefix(src, mirrorDir+string(filepath.Separator)) {
 					continue
 				}
-				c, ok := of[filepath.Clean(f.src)]
+				c, ok := of[filepath.Clean(src)]
 				if !ok {
-					return nil, fmt.Errorf("image %s: %s is no artifact of the mirror spec (mirror.Spec.Artifacts)", im.Ref(), f.src)
+					return nil, fmt.Errorf("image %s: %s is no artifact of the mirror spec (mirror.Spec.Artifacts)", im.Ref(), src)
 				}
 				keep = keep && slices.Contains(components, c)
 			}
@@ -491,6 +495,13 @@ func (b *builder) key(ctx context.Context, ls *layerSpec) (string, error) {
 		}
 		fmt.Fprintf(h, "prune %s\n", strings.Join(debPrune(), " "))
 	}
+	for _, t := range ls.tars {
+		sum, err := b.sha256(t)
+		if err != nil {
+			return "", fmt.Errorf("archive for layer %s: %w", ls.name, err)
+		}
+		fmt.Fprintf(h, "tar %s sha256=%s\n", filepath.Base(t), sum)
+	}
 	for _, e := range ls.extra {
 		fmt.Fprintf(h, "extra %s %c %o %d:%d %s %x\n", e.Path, e.Type, e.Mode, e.UID, e.GID, e.Linkname, sha256.Sum256(e.Data))
 	}
@@ -557,6 +568,13 @@ func (b *builder) layerEntries(ctx context.Context, ls *layerSpec) ([]Entry, err
 		}
 		es = dedupeDirs(es)
 	}
+	for _, t := range ls.tars {
+		te, err := tarGzEntries(t)
+		if err != nil {
+			return nil, err
+		}
+		es = dedupeDirs(append(es, te...))
+	}
 	for _, f := range ls.files {
 		if err := b.ensureOwnBinary(ctx, f); err != nil {
 			return nil, err
@@ -594,6 +612,24 @@ func dedupeDirs(es []Entry) []Entry {
 		out = append(out, e)
 	}
 	return out
+}
+
+// tarGzEntries reads every entry of a .tar.gz (as readTarEntries does for a package).
+func tarGzEntries(archive string) ([]Entry, error) {
+	f, err := os.Open(archive)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Base(archive), err)
+	}
+	es, err := readTarEntries(zr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Base(archive), err)
+	}
+	return es, nil
 }
 
 // archiveMember reads one regular file out of a .tar.gz.

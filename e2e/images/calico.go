@@ -1,27 +1,94 @@
 package images
 
 import (
+	"archive/tar"
 	"fmt"
+	"strings"
 
 	"github.com/kk-project/kk/e2e/mirror"
 )
 
-// calicoImages lists the Calico images (docker.io/calico/{node,cni,kube-controllers}) built for
-// spec. None can be built here, so it returns none while spec leaves Calico out (Calico,
-// CalicoModule and BirdDeb empty, as mirror.DefaultSpec does) and an error naming the reason
-// when spec asks for Calico: every Calico program (calico-node, the calico/calico-ipam CNI
-// plugin and its install program, kube-controllers) imports github.com/projectcalico/api, a
-// module nested in the calico repository (its go.mod says `replace github.com/projectcalico/api
-// => ./api`). A nested module is left out of the calico module's zip, and the Go module proxy
-// here refuses github.com/projectcalico/api at every version (403), so `go mod tidy` of any
-// Calico command stops there. r is unused until that module can be fetched.
+// calicoUID is the user calico/kube-controllers runs as (upstream's USER 999).
+const calicoUID = 999
+
+// typhaConfig is what upstream's typha image holds at /etc/calico/typha.cfg: no metadata
+// port and no log file (typha logs to stderr).
+const typhaConfig = "[global]\nMetadataAddr = None\nLogFilePath = None\nLogSeverityFile = None\n"
+
+// calicoImages lists Calico's images (calico/node, cni, kube-controllers, typha) when the spec
+// names a Calico release: the programs the mirror builds from the calico module (see
+// e2e/mirror/calico.go), laid out as upstream's images lay them out, with Debian's iptables,
+// ipset, conntrack and runit in calico/node. BIRD is not there: calico-node's BGP daemon is
+// Calico's own fork of BIRD 1.6 (C, github.com/projectcalico/bird), which cannot be built here,
+// and Debian's bird 1.6.8 does not know the krt_tunnel attribute confd's templates write, so
+// the test machines run Calico's VXLAN backend (calico_backend: vxlan) and policy-only
+// (none); BGP and IPIP need the real image.
 func calicoImages(r *recipes, spec mirror.Spec) ([]Image, error) {
-	_ = r
-	if spec.Calico == "" && spec.CalicoModule == "" && spec.BirdDeb == "" {
+	if spec.Calico == "" {
 		return nil, nil
 	}
-	return nil, fmt.Errorf("e2e images: calico %s (module github.com/projectcalico/calico@%s) cannot be built here: "+
-		"its programs import github.com/projectcalico/api, which the calico module zip leaves out (a nested module, "+
-		"`replace => ./api`) and the Go module proxy refuses at every version (403); leave mirror.Spec's Calico fields empty",
-		spec.Calico, spec.CalicoModule)
+	sets, err := tableSets(spec)
+	if err != nil {
+		return nil, err
+	}
+	set := sets[0]
+	if err := sameAs("calico", spec.Calico, set.Addons.Calico); err != nil {
+		return nil, err
+	}
+	bin := func(name string) string { return r.mirrorFile(mirror.CalicoPath(spec.Calico, name)) }
+	split := func(ref string) (repo string, tags []string) {
+		i := strings.LastIndex(ref, ":")
+		return ref[:i], []string{ref[i+1:]}
+	}
+	note := fmt.Sprintf("built from github.com/projectcalico/calico@%s (Calico %s)", spec.CalicoModule, spec.Calico)
+	v := spec.Calico
+
+	cniRepo, cniTags := split(set.CalicoCNIImage())
+	cni := Image{Repository: cniRepo, Tags: cniTags, Version: v, Note: note,
+		layers: []*layerSpec{r.base, {name: "calico-cni-" + v, files: []input{
+			{dst: "opt/cni/bin/install", mode: 0o755, src: bin("install")},
+			{dst: "opt/cni/bin/calico", mode: 0o755, src: bin("calico")},
+			{dst: "opt/cni/bin/calico-ipam", mode: 0o755, src: bin("calico")},
+		}}},
+		config:   imageConfig{Cmd: []string{"/opt/cni/bin/install"}, Env: []string{"PATH=/opt/cni/bin:" + strings.TrimPrefix(defaultPath, "PATH=")}},
+		requires: []string{"opt/cni/bin/install", "opt/cni/bin/calico", "opt/cni/bin/calico-ipam"},
+	}
+
+	nodeRepo, nodeTags := split(set.CalicoNodeImage())
+	runit := &layerSpec{name: "runit", debs: []string{"runit", "bash", "libtinfo6"}}
+	node := Image{Repository: nodeRepo, Tags: nodeTags, Version: v,
+		Note: note + "; no BIRD (VXLAN and policy-only backends)",
+		layers: []*layerSpec{r.base, r.busybox, r.glibc, r.iptables, r.proxyTools, runit,
+			{name: "calico-node-" + v, tars: []string{bin(mirror.CalicoNodeFiles)}, files: []input{
+				{dst: "bin/calico-node", mode: 0o755, src: bin("calico-node")}}}},
+		config: imageConfig{Cmd: []string{"start_runit"}, Env: []string{defaultPath, "SVDIR=/etc/service/enabled"}},
+		requires: []string{"bin/calico-node", "usr/sbin/start_runit", "etc/rc.local", "usr/bin/runsvdir", "bin/sh", "bin/which",
+			"etc/service/available/felix/run", "etc/calico/confd/templates/bird.cfg.template",
+			"usr/sbin/iptables", "usr/sbin/iptables-legacy-save", "usr/sbin/iptables-nft-save", "usr/sbin/ipset", "usr/sbin/conntrack"},
+	}
+
+	ctrlRepo, ctrlTags := split(set.CalicoControllersImage())
+	uid := fmt.Sprintf("%d", calicoUID)
+	ctrl := Image{Repository: ctrlRepo, Tags: ctrlTags, Version: v, Note: note,
+		layers: []*layerSpec{r.base, {name: "calico-kube-controllers-" + v, files: []input{
+			{dst: "usr/bin/kube-controllers", mode: 0o755, src: bin("kube-controllers")},
+			{dst: "usr/bin/check-status", mode: 0o755, src: bin("check-status")},
+			{dst: "usr/bin/wrapper", mode: 0o755, src: bin("wrapper")},
+		}, extra: []Entry{
+			{Path: "status", Type: tar.TypeDir, Mode: 0o755, UID: calicoUID, GID: 0},
+			{Path: "profiles", Type: tar.TypeDir, Mode: 0o755, UID: calicoUID, GID: 0},
+		}}},
+		config:   imageConfig{Entrypoint: []string{"/usr/bin/wrapper", "/usr/bin/kube-controllers"}, User: uid, Env: []string{defaultPath}},
+		requires: []string{"usr/bin/kube-controllers", "usr/bin/check-status", "usr/bin/wrapper"},
+	}
+
+	typhaRepo, typhaTags := split(set.CalicoTyphaImage())
+	typha := Image{Repository: typhaRepo, Tags: typhaTags, Version: v, Note: note,
+		layers: []*layerSpec{r.base, {name: "calico-typha-" + v, files: []input{
+			{dst: "usr/bin/calico-typha", mode: 0o755, src: bin("calico-typha")},
+		}, extra: []Entry{File("etc/calico/typha.cfg", 0o644, []byte(typhaConfig))}}},
+		config:   imageConfig{Cmd: []string{"/usr/bin/calico-typha"}, User: uid, Env: []string{defaultPath}},
+		requires: []string{"usr/bin/calico-typha", "etc/calico/typha.cfg"},
+	}
+	return []Image{cni, node, ctrl, typha}, nil
 }

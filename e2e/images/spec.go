@@ -61,6 +61,7 @@ type layerSpec struct {
 	name  string   // unique within a build, e.g. "glibc", "kube-apiserver-v1.34.4"
 	files []input  // binaries and other files from this machine
 	debs  []string // Debian packages unpacked whole (minus debPrune)
+	tars  []string // .tar.gz archives on this machine, unpacked whole
 	extra []Entry  // generated files and links, applied last
 }
 

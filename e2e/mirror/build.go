@@ -328,6 +328,9 @@ func (b *builder) jobs() []job {
 	if s.KubeVIP != "" {
 		jobs = append(jobs, b.kubeVIPJob(s.KubeVIP))
 	}
+	if s.Calico != "" {
+		jobs = append(jobs, b.calicoJob())
+	}
 	if s.Docker != "" {
 		jobs = append(jobs, b.dockerJob())
 	}
@@ -728,8 +731,10 @@ type goBuild struct {
 	// replaceFrom lists module@version whose own replace directives are
 	// carried over (they are ignored when the module is a dependency).
 	replaceFrom []string
-	pkgs        []string
-	ldflags     []string
+	// replace adds directives of its own ("old => new version").
+	replace []string
+	pkgs    []string
+	ldflags []string
 	// cgo builds with CGO_ENABLED=1, statically linked (netgo, osusergo),
 	// for packages with C parts (flannel's udp backend).
 	cgo bool
@@ -768,6 +773,7 @@ func (b *builder) goBuild(ctx context.Context, g goBuild) error {
 		}
 		reps = append(reps, r...)
 	}
+	reps = append(reps, g.replace...)
 	for _, mod := range slices.Sorted(maps.Keys(g.stubs)) {
 		rdir := "stubs/" + sanitize(mod)
 		for name, content := range g.stubs[mod] {

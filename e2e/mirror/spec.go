@@ -15,7 +15,9 @@ package mirror
 
 import (
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -69,13 +71,12 @@ type Spec struct {
 	TiniDeb             string
 	// CriDockerd is the github.com/Mirantis/cri-dockerd release.
 	CriDockerd string
-	// Calico, CalicoModule and BirdDeb would pin the Calico release of kk's version table, the
-	// github.com/projectcalico/calico module version its programs come from and Debian's bird
-	// package for calico-node. They stay empty: every Calico program imports
-	// github.com/projectcalico/api, which the module proxy here refuses (e2e/images/calico.go).
-	Calico       string
-	CalicoModule string
-	BirdDeb      string
+	// Calico is the Calico release of kk's version table; CalicoModule and CalicoAPIModule
+	// are the pseudo-versions of that release's commits of github.com/projectcalico/calico
+	// and github.com/projectcalico/api, which its programs are built from (calico.go).
+	Calico          string
+	CalicoModule    string
+	CalicoAPIModule string
 	// NodeCache is the k8s-dns-node-cache tag kk's version table names (NodeLocalDNS). Its
 	// module (k8s.io/dns) is not served here: the image is a stand-in built from CoreDNS
 	// (the CoreDNS field) and kk's own setup program, see nodecache.go.
@@ -116,12 +117,17 @@ func DefaultSpec() Spec {
 		DockerContainerdDeb: "1.6.20~ds1-1+deb12u3",
 		TiniDeb:             "0.19.0-1+b3",
 		CriDockerd:          "v0.3.17",
-		NodeCache:           "1.25.0", // artifacts/versions Addons.NodeLocalDNS (nodecache_test.go checks)
+		// Calico v3.31.0: the calico repository's tags (v3.x) are no module versions of the v0
+		// module, and the proxy lists none, but it serves a commit's pseudo-version.
+		Calico:          "v3.31.0",
+		CalicoModule:    "v0.0.0-20251021213802-b1f3c43f8437",
+		CalicoAPIModule: "v0.0.0-20251022175904-f2ab03771208",
+		NodeCache:       "1.25.0", // artifacts/versions Addons.NodeLocalDNS (nodecache_test.go checks)
 	}
 }
 
 // Components are the names accepted by BuildOptions.Only, in build order.
-var Components = []string{"k8s", "kubeadm", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc", "registry", "kube-vip", "docker", "cri-dockerd"}
+var Components = []string{"k8s", "kubeadm", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc", "registry", "kube-vip", "calico", "docker", "cri-dockerd"}
 
 // Checksum-file formats.
 const (
@@ -277,6 +283,12 @@ func (s Spec) Artifacts() []Artifact {
 		out = append(out, Artifact{Component: "registry", Name: path.Base(p), Version: s.Registry, Path: p,
 			Checksum: p + ".sha256", ChecksumFormat: HexOnly, Members: []string{"registry", "README.md", "LICENSE"}})
 	}
+	if s.Calico != "" {
+		for _, n := range append(slices.Sorted(maps.Keys(CalicoBinaries)), CalicoNodeFiles) {
+			p := CalicoPath(s.Calico, n)
+			out = append(out, Artifact{Component: "calico", Name: n, Version: s.Calico, Path: p, Checksum: p + ".sha256", ChecksumFormat: HexOnly})
+		}
+	}
 	if s.KubeVIP != "" {
 		p := KubeVIPPath(s.KubeVIP)
 		out = append(out, Artifact{Component: "kube-vip", Name: "kube-vip", Version: s.KubeVIP, Path: p, Checksum: p + ".sha256", ChecksumFormat: HexOnly})
@@ -304,13 +316,16 @@ func (s Spec) validate() error {
 		}
 	}
 	for what, v := range map[string]string{"etcd": s.Etcd, "crictl": s.Crictl, "cni": s.CNIPlugins, "flannel": s.Flannel,
-		"flannel-cni": s.FlannelCNI, "coredns": s.CoreDNS, "containerd": s.Containerd, "runc": s.Runc, "kube-vip": s.KubeVIP, "cri-dockerd": s.CriDockerd} {
+		"flannel-cni": s.FlannelCNI, "coredns": s.CoreDNS, "containerd": s.Containerd, "runc": s.Runc, "kube-vip": s.KubeVIP, "cri-dockerd": s.CriDockerd, "calico": s.Calico} {
 		if err := check(what, v); err != nil {
 			return err
 		}
 	}
 	if s.FlannelCNI != "" && s.FlannelCNIModule == "" {
 		return fmt.Errorf("mirror: flannel-cni %s: FlannelCNIModule is empty", s.FlannelCNI)
+	}
+	if s.Calico != "" && (s.CalicoModule == "" || s.CalicoAPIModule == "") {
+		return fmt.Errorf("mirror: calico %s: CalicoModule and CalicoAPIModule (the pseudo-versions of its commits) must be set", s.Calico)
 	}
 	if s.Runc != "" && s.RuncDeb == "" {
 		return fmt.Errorf("mirror: runc %s: RuncDeb (the Debian package version) is empty", s.Runc)

@@ -65,8 +65,8 @@ func calicoAgainst(t *testing.T, s *apiserver.Server) {
 			}
 		}
 	}
-	if established != 18 {
-		t.Fatalf("%d Calico CRDs established, want 18", established)
+	if established != 22 {
+		t.Fatalf("%d Calico CRDs established, want 22 (v3.31.0)", established)
 	}
 
 	pool := `apiVersion: crd.projectcalico.org/v1
