@@ -22,7 +22,9 @@ const typhaConfig = "[global]\nMetadataAddr = None\nLogFilePath = None\nLogSever
 // Calico's own fork of BIRD 1.6 (C, github.com/projectcalico/bird), which cannot be built here,
 // and Debian's bird 1.6.8 does not know the krt_tunnel attribute confd's templates write, so
 // the test machines run Calico's VXLAN backend (calico_backend: vxlan) and policy-only
-// (none); BGP and IPIP need the real image.
+// (none); BGP and IPIP need the real image. Felix is built without cgo, so without its eBPF
+// dataplane (libbpf), and the image sets FELIX_DebugSkipCTLBCleanup=true: the iptables
+// dataplane's start-up clean-up of eBPF state is the one place it would call libbpf.
 func calicoImages(r *recipes, spec mirror.Spec) ([]Image, error) {
 	if spec.Calico == "" {
 		return nil, nil
@@ -55,14 +57,18 @@ func calicoImages(r *recipes, spec mirror.Spec) ([]Image, error) {
 	}
 
 	nodeRepo, nodeTags := split(set.CalicoNodeImage())
-	runit := &layerSpec{name: "runit", debs: []string{"runit", "bash", "libtinfo6"}}
+	// start_runit runs /usr/bin/which (debianutils' path upstream).
+	runit := &layerSpec{name: "runit", debs: []string{"runit", "bash", "libtinfo6"}, extra: []Entry{Symlink("usr/bin/which", "/bin/busybox")}}
 	node := Image{Repository: nodeRepo, Tags: nodeTags, Version: v,
 		Note: note + "; no BIRD (VXLAN and policy-only backends)",
 		layers: []*layerSpec{r.base, r.busybox, r.glibc, r.iptables, r.proxyTools, runit,
 			{name: "calico-node-" + v, tars: []string{bin(mirror.CalicoNodeFiles)}, files: []input{
 				{dst: "bin/calico-node", mode: 0o755, src: bin("calico-node")}}}},
-		config: imageConfig{Cmd: []string{"start_runit"}, Env: []string{defaultPath, "SVDIR=/etc/service/enabled"}},
-		requires: []string{"bin/calico-node", "usr/sbin/start_runit", "etc/rc.local", "usr/bin/runsvdir", "bin/sh", "bin/which",
+		// Felix's eBPF code needs cgo and Calico's libbpf v1.4 (not built: see calicoJob); in the
+		// iptables dataplane it only calls it to clean up a connect-time load balancer an eBPF
+		// run would have left, which its own debug switch skips.
+		config: imageConfig{Cmd: []string{"start_runit"}, Env: []string{defaultPath, "SVDIR=/etc/service/enabled", "FELIX_DebugSkipCTLBCleanup=true"}},
+		requires: []string{"bin/calico-node", "usr/sbin/start_runit", "etc/rc.local", "usr/bin/runsvdir", "bin/sh", "usr/bin/which",
 			"etc/service/available/felix/run", "etc/calico/confd/templates/bird.cfg.template",
 			"usr/sbin/iptables", "usr/sbin/iptables-legacy-save", "usr/sbin/iptables-nft-save", "usr/sbin/ipset", "usr/sbin/conntrack"},
 	}

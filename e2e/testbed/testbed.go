@@ -238,6 +238,13 @@ func require(t testing.TB, o Options, n int,
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	start := time.Now()
+	if !keep {
+		// A run killed before its cleanup leaves its machines up, with a cluster on them: a
+		// test starts on fresh ones (up would take the running ones as they are).
+		if err := down(ctx, o); err != nil {
+			t.Fatalf("testbed: removing what an earlier run left of %s: %v", o.Name, err)
+		}
+	}
 	b, err := up(ctx, o, n)
 	if err != nil {
 		if !keep {
