@@ -32,6 +32,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -257,6 +258,7 @@ func require(t testing.TB, o Options, n int,
 		t.Fatalf("%v", err)
 	}
 	t.Logf("testbed %s: %d %s up in %v (cluster file %s)", b.Name, len(b.Machines), kindWord(b.Light), time.Since(start).Round(time.Millisecond), b.ClusterFile)
+	diskWarning(t, b.Dir)
 	if !keep {
 		t.Cleanup(func() {
 			dctx, dcancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -267,6 +269,21 @@ func require(t testing.TB, o Options, n int,
 		})
 	}
 	return b
+}
+
+// diskWarning says so when the disk holding the machines is near kubelet's image garbage
+// collection threshold (imageGCHighThresholdPercent, 85% used): kubelet then deletes the
+// images kk imported that no pod uses, and a re-run imports them again (a "changed" task).
+func diskWarning(t testing.TB, dir string) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil || st.Blocks == 0 {
+		return
+	}
+	used := 100 - 100*float64(st.Bavail)/float64(st.Blocks)
+	if used > 75 {
+		t.Logf("testbed: WARNING: %s is %.0f%% used as kubelet counts it (free to unprivileged users against size); "+
+			"above 85%% kubelet's image garbage collection deletes unused images and a cluster's re-run imports them again", dir, used)
+	}
 }
 
 func kindWord(light bool) string {
