@@ -29,6 +29,8 @@ func TestBenchSmall(t *testing.T) {
 		root:    filepath.Join(t.TempDir(), "kkbench"), // light hosts share this filesystem
 		bedName: "kkbt",
 		timeout: 5 * time.Minute,
+		// ansible is measured at N=3 too (main's -ansible-max default)
+		ansibleMax: lightPerBed,
 	}
 	var log strings.Builder
 	err := run(ctx, c, &log)

@@ -284,10 +284,13 @@ func (s Spec) Artifacts() []Artifact {
 			Checksum: p + ".sha256", ChecksumFormat: HexOnly, Members: []string{"registry", "README.md", "LICENSE"}})
 	}
 	if s.Calico != "" {
-		for _, n := range append(slices.Sorted(maps.Keys(CalicoBinaries)), CalicoNodeFiles) {
+		for _, n := range slices.Sorted(maps.Keys(CalicoBinaries)) {
 			p := CalicoPath(s.Calico, n)
 			out = append(out, Artifact{Component: "calico", Name: n, Version: s.Calico, Path: p, Checksum: p + ".sha256", ChecksumFormat: HexOnly})
 		}
+		p := CalicoPath(s.Calico, CalicoNodeFiles)
+		out = append(out, Artifact{Component: "calico", Name: CalicoNodeFiles, Version: s.Calico, Path: p, Checksum: p + ".sha256", ChecksumFormat: HexOnly,
+			Members: []string{"usr/sbin/start_runit", "etc/rc.local", "etc/service/available/felix/run", "etc/calico/confd/templates/bird.cfg.template"}})
 	}
 	if s.KubeVIP != "" {
 		p := KubeVIPPath(s.KubeVIP)
