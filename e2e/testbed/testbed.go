@@ -35,6 +35,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kk-project/kk/api/v1alpha2"
 )
 
 // Options selects a bed. The zero value is the default bed "kkt" under /var/tmp/kk-testbed.
@@ -331,7 +333,8 @@ func clusterYAML(name string, ms []Machine, user, password, keyPath string) stri
 	}
 	fmt.Fprintf(&sb, "  roleGroups:\n    etcd: [%s]\n    control-plane: [%s]\n    worker: [%s]\n", first, first, strings.Join(names, ", "))
 	sb.WriteString("  controlPlaneEndpoint: {domain: lb.kubesphere.local, address: \"\", port: 6443}\n")
-	sb.WriteString("  kubernetes: {version: v1.34.1, clusterName: cluster.local, containerManager: containerd}\n")
+	// kk's default Kubernetes version: the one the mirror builds first and the tests expect
+	sb.WriteString("  kubernetes: {version: " + v1alpha2.DefaultKubernetesVersion + ", clusterName: cluster.local, containerManager: containerd}\n")
 	sb.WriteString("  etcd: {type: kubekey}\n")
 	sb.WriteString("  network: {plugin: flannel, kubePodsCIDR: 10.233.64.0/18, kubeServiceCIDR: 10.233.0.0/18}\n")
 	return sb.String()

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/kk-project/kk/api/v1alpha2"
 )
 
 func TestResolveDefaultsAndNames(t *testing.T) {
@@ -107,7 +109,7 @@ func TestClusterYAML(t *testing.T) {
 		t.Errorf("roleGroups: %v", rg)
 	}
 	if doc.Spec.ControlPlaneEndpoint.Domain != "lb.kubesphere.local" || doc.Spec.ControlPlaneEndpoint.Port != 6443 ||
-		doc.Spec.Kubernetes.Version != "v1.34.1" || doc.Spec.Kubernetes.ContainerManager != "containerd" ||
+		doc.Spec.Kubernetes.Version != v1alpha2.DefaultKubernetesVersion || doc.Spec.Kubernetes.ContainerManager != "containerd" ||
 		doc.Spec.Network.Plugin != "flannel" || doc.Spec.Network.KubePodsCIDR != "10.233.64.0/18" {
 		t.Errorf("spec: %+v", doc.Spec)
 	}
