@@ -616,15 +616,11 @@ func dedupeDirs(es []Entry) []Entry {
 
 // tarGzEntries reads every entry of a .tar.gz (as readTarEntries does for a package).
 func tarGzEntries(archive string) ([]Entry, error) {
-	f, err := os.Open(archive)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
+	zr, err := gunzipFile(archive)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Base(archive), err)
 	}
+	defer zr.Close()
 	es, err := readTarEntries(zr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Base(archive), err)
@@ -634,15 +630,11 @@ func tarGzEntries(archive string) ([]Entry, error) {
 
 // archiveMember reads one regular file out of a .tar.gz.
 func archiveMember(archive, member string) ([]byte, error) {
-	f, err := os.Open(archive)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
+	zr, err := gunzipFile(archive)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Base(archive), err)
 	}
+	defer zr.Close()
 	tr := tar.NewReader(zr)
 	want, _ := cleanPath(member)
 	for {
