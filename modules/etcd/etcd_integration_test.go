@@ -5,6 +5,9 @@ package etcd_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -273,6 +276,8 @@ func TestEtcdCluster(t *testing.T) {
 		t.Errorf("run after the restart changed %v", ch)
 	}
 
+	t.Run("backup and restore", func(t *testing.T) { backupAndRestore(t, bed, c, work, s3) })
+
 	// one member: wipe etcd on every machine, then n1 alone
 	t.Run("single member", func(t *testing.T) {
 		for _, m := range bed.Machines {
@@ -318,4 +323,189 @@ func TestEtcdCluster(t *testing.T) {
 			t.Errorf("run after growing changed %v", ch)
 		}
 	})
+}
+
+// sessionRunner runs tasks through a session on the bed, as kk etcd backup and restore do.
+func sessionRunner(t *testing.T, c *config.Cluster, bed *testbed.Bed, work string) etcd.Runner {
+	return func(ctx context.Context, name string, tasks []pipeline.Task) (*pipeline.Report, error) {
+		var out bytes.Buffer
+		sess, err := session.New(c, session.Options{Workdir: work, KnownHosts: bed.KnownHosts, Out: &out, Err: &out})
+		if err != nil {
+			return nil, err
+		}
+		defer sess.Close()
+		rep, err := sess.Run(ctx, name, tasks)
+		t.Logf("%s", out.String())
+		return rep, err
+	}
+}
+
+// A snapshot taken by kk etcd backup brings back the data of its time on every member; a
+// damaged or foreign snapshot is refused before anything stops; a restore interrupted with
+// every member stopped converges when run again; kk's etcd tasks change nothing afterwards.
+func backupAndRestore(t *testing.T, bed *testbed.Bed, c *config.Cluster, work string, s etcd.Spec) {
+	start := time.Now()
+	n1 := bed.Machines[0]
+	ctl := "etcdctl --endpoints=https://127.0.0.1:2379 " + adminFlags + " "
+	get := func(m testbed.Machine, key string) string {
+		return strings.TrimSpace(rootSSH(t, bed, m, ctl+"get --print-value-only "+key))
+	}
+	rootSSH(t, bed, n1, ctl+"put /kk/restore before-backup")
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	runner := sessionRunner(t, c, bed, work)
+	ms, err := etcd.MaintenanceSpec(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// backup
+	dir := filepath.Join(work, "backups", "etcd")
+	b, err := etcd.NewBackup(c, ms, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _, err := etcd.RunBackup(ctx, runner, b)
+	if err != nil {
+		t.Fatalf("backup: %v", err)
+	}
+	t.Logf("snapshot %s: %+v", res.Path, res.Meta)
+	if res.Meta.Member != "n1" || len(res.Meta.Members) != 3 || res.Meta.Revision == 0 || res.Meta.TotalKeys < 2 || res.Meta.EtcdVersion != strings.TrimPrefix(etcdVersion, "v") {
+		t.Errorf("metadata %+v", res.Meta)
+	}
+	if sum, err := etcd.VerifySnapshot(res.Path); err != nil || sum != res.Meta.SHA256 {
+		t.Errorf("the snapshot written does not match its .sha256: %v", err)
+	}
+	if left := rootSSH(t, bed, n1, "ls -a /var/backups/kube_etcd"); strings.Contains(left, "kk-backup") {
+		t.Errorf("the snapshot was left on n1: %s", left)
+	}
+
+	// the cluster moves on
+	rootSSH(t, bed, n1, ctl+"put /kk/restore after-backup && "+ctl+"put /kk/new x && "+ctl+"del /kk/test")
+	inv := func() map[string]string {
+		out := map[string]string{}
+		for _, m := range bed.Machines {
+			out[m.Name] = rootSSH(t, bed, m, "systemctl show -p InvocationID --value etcd")
+		}
+		return out
+	}
+	before := inv()
+	untouched := func(what string) {
+		t.Helper()
+		after := inv()
+		for _, m := range bed.Machines {
+			if after[m.Name] != before[m.Name] {
+				t.Errorf("%s: etcd on %s was restarted", what, m.Name)
+			}
+			if out := rootSSH(t, bed, m, "ls -d /var/lib/etcd.kk-restore-* 2>/dev/null || true"); strings.TrimSpace(out) != "" {
+				t.Errorf("%s: a data dir was moved aside on %s: %s", what, m.Name, out)
+			}
+		}
+		if got := get(n1, "/kk/restore"); got != "after-backup" {
+			t.Errorf("%s: the data changed: %q", what, got)
+		}
+	}
+	copyTo := func(edit func(data []byte, meta *etcd.SnapshotMeta)) string {
+		t.Helper()
+		data, err := os.ReadFile(res.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		meta := res.Meta
+		edit(data, &meta)
+		p, err := etcd.WriteSnapshot(t.TempDir(), data, meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+
+	// a damaged snapshot (one byte flipped, the old .sha256 kept) is refused
+	bad := copyTo(func(data []byte, _ *etcd.SnapshotMeta) {})
+	data, _ := os.ReadFile(bad)
+	data[len(data)/2] ^= 0x01
+	if err := os.WriteFile(bad, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := etcd.NewRestore(c, ms, bad, time.Now()); !errors.Is(err, etcd.ErrBadChecksum) {
+		t.Errorf("damaged snapshot: %v", err)
+	} else {
+		t.Logf("damaged snapshot refused: %v", err)
+	}
+	untouched("damaged snapshot")
+
+	// a snapshot of another cluster is refused once the members are asked
+	foreign := copyTo(func(_ []byte, m *etcd.SnapshotMeta) { m.ClusterID = "1234abcd" })
+	rf, err := etcd.NewRestore(c, ms, foreign, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = etcd.RunRestore(ctx, runner, rf, func() error { t.Error("confirmation asked for a foreign snapshot"); return nil })
+	if err == nil || !strings.Contains(err.Error(), "foreign snapshot: it is of etcd cluster 1234abcd, the live cluster is "+res.Meta.ClusterID) {
+		t.Errorf("foreign snapshot: %v", err)
+	}
+	untouched("foreign snapshot")
+
+	restore := func(what string) {
+		t.Helper()
+		r, err := etcd.NewRestore(c, ms, res.Path, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		if _, err := etcd.RunRestore(ctx, runner, r, func() error { return nil }); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		t.Logf("%s took %v", what, time.Since(t0).Round(time.Second))
+		for _, m := range bed.Machines {
+			if got := get(m, "/kk/restore"); got != "before-backup" {
+				t.Errorf("%s: /kk/restore on %s is %q, want before-backup", what, m.Name, got)
+			}
+			if got := get(m, "/kk/test"); got != "hello-from-n1" {
+				t.Errorf("%s: the deleted /kk/test on %s is %q", what, m.Name, got)
+			}
+			if got := get(m, "/kk/new"); got != "" {
+				t.Errorf("%s: /kk/new, written after the backup, is on %s: %q", what, m.Name, got)
+			}
+			if out := rootSSH(t, bed, m, "ls -d "+r.AsideDir()+"/member"); !strings.Contains(out, r.AsideDir()) {
+				t.Errorf("%s: the old data dir is not kept on %s", what, m.Name)
+			}
+		}
+		if h := clusterHealth(t, bed, n1, c); strings.Count(h, `"health":true`) != 3 {
+			t.Errorf("%s: want 3 healthy members:\n%s", what, h)
+		}
+		st := rootSSH(t, bed, n1, ctl+"endpoint status -w json")
+		var es []struct {
+			Status struct {
+				Header struct {
+					Revision int64 `json:"revision"`
+				} `json:"header"`
+			} `json:"Status"`
+		}
+		if err := json.Unmarshal([]byte(st), &es); err != nil || len(es) != 1 || es[0].Status.Header.Revision < res.Meta.Revision+etcd.BumpRevision {
+			t.Errorf("%s: the revision was not bumped by %d from %d: %s", what, etcd.BumpRevision, res.Meta.Revision, st)
+		}
+		// kk create cluster's etcd tasks see nothing to do: no restart
+		if ch := changedOn(run(t, c, bed, work, s)); len(ch) != 0 {
+			t.Errorf("%s: the etcd tasks changed %v after the restore", what, ch)
+		}
+		time.Sleep(time.Second) // the next restore's aside dirs get another name
+	}
+	restore("restore")
+	if ids := rootSSH(t, bed, n1, "cat "+etcd.IdentityFile); !strings.Contains(ids, res.Meta.ClusterID) {
+		t.Errorf("%s: %q lacks %s", etcd.IdentityFile, ids, res.Meta.ClusterID)
+	}
+
+	// interrupted with every member stopped: nothing answers, the recorded ID says whose
+	// the snapshot is, and a second run converges
+	rootSSH(t, bed, n1, ctl+"put /kk/restore after-restore")
+	for _, m := range bed.Machines {
+		rootSSH(t, bed, m, "systemctl stop etcd")
+	}
+	restore("restore after an interruption")
+
+	for _, m := range bed.Machines {
+		rootSSH(t, bed, m, "rm -rf /var/lib/etcd.kk-restore-* "+etcd.RestoreDir+" "+etcd.IdentityFile)
+	}
+	t.Logf("backup and restore: %v", time.Since(start).Round(time.Second))
 }
