@@ -45,7 +45,7 @@ func haCluster(t *testing.T, bed *testbed.Bed) string {
 		{"worker: [n1, n2, n3, n4, n5]", "worker: [n4, n5]"},
 		{`port: 6443}`, `port: 6443, internalLoadbalancer: haproxy}`},
 		{"plugin: flannel", "plugin: " + haCNI},
-		{"containerManager: containerd}", "containerManager: containerd, audit: {enabled: true}}"},
+		{"containerManager: containerd}", "containerManager: containerd, audit: {enabled: true}, certificateValidityPeriod: " + certLifetime + "}"},
 	})
 	// One addon from a YAML file, installed last (and waited for) by the addons phase.
 	addon := filepath.Join(t.TempDir(), "addon.yaml")
@@ -261,6 +261,13 @@ func TestCreateClusterHA(t *testing.T) {
 	})
 
 	c.rerunChangesNothing(t, "HA create (5 machines: 3 etcd + control plane, 2 workers, haproxy)")
+
+	// Certificates (kk's etcd PKI and kubeadm's, 3-hour lifetime): renewed while a client on
+	// n4 polls the API through haproxy, then by the timer.
+	renewCerts(t, bin, cfg, kcfg, bed, bed.Machines[:3], &workers[0], "https://lb.kubesphere.local:6443")
+
+	// etcd: backup, a namespace deleted, restore.
+	backupRestore(t, bin, cfg, kcfg, bed)
 }
 
 // created is a kk create cluster that succeeded: what it printed, how long it took, and how

@@ -5,6 +5,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"time"
 )
 
 // Cluster is the whole desired state of one cluster.
@@ -153,8 +154,12 @@ type Kubernetes struct {
 	ContainerManager string
 	// ContainerRuntimeEndpoint is the CRI socket URL (defaulted from ContainerManager).
 	ContainerRuntimeEndpoint string
-	// AutoRenewCerts installs a timer renewing control-plane certificates.
+	// AutoRenewCerts installs, on every control-plane and etcd host, a systemd timer that
+	// renews the certificates close to expiry (KubeKey's default: true).
 	AutoRenewCerts bool
+	// CertificateValidity is the lifetime of the leaf certificates kubeadm and kk's etcd PKI
+	// issue (0: their default, one year). CAs are never re-issued.
+	CertificateValidity time.Duration
 	// ProxyMode is kube-proxy's mode: "iptables" (kk default), "ipvs" or "nftables".
 	ProxyMode        string
 	DisableKubeProxy bool

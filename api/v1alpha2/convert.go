@@ -128,6 +128,7 @@ func convertKubernetes(k Kubernetes) config.Kubernetes {
 		ContainerManager:         k.ContainerManager,
 		ContainerRuntimeEndpoint: k.ContainerRuntimeEndpoint,
 		AutoRenewCerts:           k.AutoRenewCerts != nil && *k.AutoRenewCerts,
+		CertificateValidity:      validity(k.CertificateValidityPeriod),
 		ProxyMode:                k.ProxyMode,
 		DisableKubeProxy:         k.DisableKubeProxy,
 		MasqueradeAll:            k.MasqueradeAll,
@@ -287,4 +288,11 @@ func toMap(v any) map[string]any {
 		return nil
 	}
 	return m
+}
+
+// validity is certificateValidityPeriod as a duration (0 when unset; the validator refused
+// what does not parse).
+func validity(s string) time.Duration {
+	d, _ := time.ParseDuration(s)
+	return d
 }

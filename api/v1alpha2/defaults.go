@@ -136,6 +136,9 @@ func defaultKubernetes(k *Kubernetes) {
 	if k.Nodelocaldns == nil {
 		k.Nodelocaldns = ptr(true)
 	}
+	if k.AutoRenewCerts == nil {
+		k.AutoRenewCerts = ptr(true) // KubeKey's default
+	}
 }
 
 func defaultEtcd(e *EtcdCluster) {

@@ -40,6 +40,9 @@
 //	kubernetes.kata, nodeFeatureDiscovery        config (Kata, NodeFeatureDiscovery); warned when enabled: not implemented yet
 //	kubernetes.nodeCidrMaskSizeIPv6              warned: not implemented yet, ignored
 //	kubernetes.audit, nodelocaldns, masqueradeAll acts
+//	kubernetes.autoRenewCerts (default true)     acts: kk-certs-renew.timer on control-plane and etcd hosts
+//	kubernetes.certificateValidityPeriod (kk)    acts: leaf lifetime of kubeadm's and kk's etcd certificates;
+//	                                               refused before v1.31 (kubeadm v1beta3 has no such field)
 //	etcd.extraArgs ["--name=value"] or {name: v} config.Etcd.ExtraArgs (name without "--")
 //	registry.containerdDataDir, dockerDataDir,   config.Registry (same names)
 //	  registryDataDir

@@ -15,6 +15,10 @@ type Kubernetes struct {
 	ApiserverCertExtraSans   []string        `json:"apiserverCertExtraSans,omitempty"`
 	ProxyMode                string          `json:"proxyMode,omitempty"`
 	AutoRenewCerts           *bool           `json:"autoRenewCerts,omitempty"`
+	// CertificateValidityPeriod (kk) is the lifetime of every leaf certificate kubeadm and
+	// kk's etcd PKI issue, as a Go duration ("8760h", "4h"): kubeadm v1beta4's
+	// ClusterConfiguration.certificateValidityPeriod. CAs keep their own lifetime.
+	CertificateValidityPeriod string `json:"certificateValidityPeriod,omitempty"`
 	Nodelocaldns             *bool           `json:"nodelocaldns,omitempty"`
 	ContainerManager         string          `json:"containerManager,omitempty"`
 	ContainerRuntimeEndpoint string          `json:"containerRuntimeEndpoint,omitempty"`

@@ -6,8 +6,10 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/kk-project/kk/api/config"
+	"github.com/kk-project/kk/artifacts/versions"
 )
 
 // cluster validates everything but spec.hosts and roleGroups syntax, which
@@ -66,6 +68,18 @@ func (v *validator) endpoint(c *config.Cluster) {
 
 var versionRE = regexp.MustCompile(`^v\d+\.\d+\.\d+$`)
 
+// Bounds of kubernetes.certificateValidityPeriod.
+const (
+	MinCertificateValidity = time.Hour
+	MaxCertificateValidity = 10 * 365 * 24 * time.Hour
+)
+
+// minorAtLeast says whether version v (vX.Y.Z) is at least 1.minor.
+func minorAtLeast(v string, minor int) bool {
+	pv, err := versions.Parse(v)
+	return err == nil && pv.AtLeast(1, minor)
+}
+
 func (v *validator) kubernetes(k Kubernetes) {
 	const p = "spec.kubernetes"
 	if !versionRE.MatchString(k.Version) {
@@ -99,6 +113,19 @@ func (v *validator) kubernetes(k Kubernetes) {
 	}
 	if k.NodeCidrMaskSize < 1 || k.NodeCidrMaskSize > 128 {
 		v.rep.errorf(p+".nodeCidrMaskSize", "nodeCidrMaskSize %d is out of range 1-128", k.NodeCidrMaskSize)
+	}
+	if k.CertificateValidityPeriod != "" {
+		d, err := time.ParseDuration(k.CertificateValidityPeriod)
+		switch {
+		case err != nil:
+			v.rep.errorf(p+".certificateValidityPeriod", "%q is not a duration (e.g. 8760h, 4h)", k.CertificateValidityPeriod)
+		case d < MinCertificateValidity:
+			v.rep.errorf(p+".certificateValidityPeriod", "%s is shorter than %s: certificates would expire before a renewal could run", d, MinCertificateValidity)
+		case d > MaxCertificateValidity:
+			v.rep.errorf(p+".certificateValidityPeriod", "%s is longer than the CAs' 10 years", d)
+		case versionRE.MatchString(k.Version) && !minorAtLeast(k.Version, 31):
+			v.rep.errorf(p+".certificateValidityPeriod", "needs Kubernetes v1.31 or newer (kubeadm's v1beta4 configuration); %s uses v1beta3, which has no such field", k.Version)
+		}
 	}
 	for i, san := range k.ApiserverCertExtraSans {
 		if net.ParseIP(san) == nil && !isHostname(strings.TrimPrefix(san, "*.")) {

@@ -138,6 +138,7 @@ func runCreate(cmd *cobra.Command, g *globals, f clusterFlags, po cluster.Option
 		return err
 	}
 	po.Workdir = g.Workdir
+	po.Warn = cmd.ErrOrStderr()
 	// Checked before anything is downloaded or touched.
 	if err := cluster.Validate(cl, po); err != nil {
 		return err

@@ -41,21 +41,22 @@ type sumCache struct {
 
 func (f Files) sha256(p string) (string, error) {
 	if f.sums == nil {
-		return fileSHA256(p)
+		return FileSHA256(p)
 	}
 	f.sums.mu.Lock()
 	defer f.sums.mu.Unlock()
 	if s, ok := f.sums.m[p]; ok {
 		return s, nil
 	}
-	s, err := fileSHA256(p)
+	s, err := FileSHA256(p)
 	if err == nil {
 		f.sums.m[p] = s
 	}
 	return s, err
 }
 
-func fileSHA256(p string) (string, error) {
+// FileSHA256 is the hex sha256 of the local file p.
+func FileSHA256(p string) (string, error) {
 	fh, err := os.Open(p)
 	if err != nil {
 		return "", err

@@ -212,7 +212,7 @@ func etcdName(host, p, etcdType string) (string, bool) {
 		}
 		return "", false
 	}
-	for _, m := range []struct{ prefix, name string }{{"member-", "etcd-member"}, {"peer-", "etcd-member-peer"}} {
+	for _, m := range []struct{ prefix, name string }{{etcd.ServerName(""), "etcd-member"}, {etcd.PeerName(""), "etcd-member-peer"}} {
 		if member, ok := strings.CutPrefix(stem, m.prefix); ok {
 			if member == host {
 				return m.name, true
@@ -225,7 +225,7 @@ func etcdName(host, p, etcdType string) (string, bool) {
 		return "kk-etcd-ca", true
 	case etcd.ClientCertFile:
 		return "kk-apiserver-etcd-client", true
-	case etcd.CertDir + "/admin.pem":
+	case etcd.CertDir + "/" + etcd.AdminName + ".pem":
 		return "kk-etcd-admin", true
 	}
 	return "kk-etcd/" + stem, true

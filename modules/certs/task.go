@@ -3,6 +3,8 @@ package certs
 import (
 	"context"
 	"fmt"
+	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -81,4 +83,39 @@ func (c *Collector) Reports(hosts []string, now time.Time) []Report {
 		out = append(out, r)
 	}
 	return out
+}
+
+// TaskCAExpiry is the read-only task of kk create cluster's precheck phase that warns about
+// the CAs close to expiry.
+const TaskCAExpiry = "certs/ca-expiry"
+
+// CAExpiryTask reads the certificates on every control-plane and etcd host (none on new
+// machines) and writes to w, before the run changes anything, a warning for each CA that
+// expires within a year (CAWarning): kk never re-issues a CA, so its replacement is the
+// user's to plan.
+func CAExpiryTask(etcdType string, w io.Writer) pipeline.Task {
+	if w == nil {
+		w = io.Discard
+	}
+	var mu sync.Mutex
+	script := Script(etcdType)
+	return pipeline.Task{
+		Name: TaskCAExpiry, Desc: "warn about CAs that expire within a year",
+		Hosts:    pipeline.Role(string(config.RoleControlPlane), string(config.RoleEtcd)),
+		ReadOnly: true, Timeout: time.Minute,
+		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
+			out, err := t.Sudo(ctx, script)
+			if err != nil {
+				return false, fmt.Errorf("read the certificates (as root): %w", err)
+			}
+			files, _ := ParseOutput(out)
+			rows, _ := Rows(t.Name, files, time.Now(), etcdType)
+			if warns := CAWarnings(rows); len(warns) > 0 {
+				mu.Lock()
+				fmt.Fprintln(w, strings.Join(warns, "\n"))
+				mu.Unlock()
+			}
+			return false, nil
+		},
+	}
 }

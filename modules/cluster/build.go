@@ -7,6 +7,7 @@ import (
 	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/artifacts/versions"
 	"github.com/kk-project/kk/modules/addons"
+	"github.com/kk-project/kk/modules/certs"
 	"github.com/kk-project/kk/modules/cni"
 	"github.com/kk-project/kk/modules/dns"
 	"github.com/kk-project/kk/modules/etcd"
@@ -62,7 +63,8 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 			}
 		}
 	}
-	set("precheck", "every host fit for its roles", []pipeline.Task{PrecheckTask(c)})
+	set("precheck", "every host fit for its roles; CAs close to expiry warned about",
+		[]pipeline.Task{PrecheckTask(c), certs.CAExpiryTask(c.Etcd.Type, o.Warn)})
 	// spec.system's scripts (see package hooks): preInstall before the OS tasks,
 	// postClusterInstall before the addons, postInstall at the end
 	pre, err := hooks.Tasks(hooks.PreInstall, c.System.PreInstall, nil)
@@ -156,6 +158,23 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 	}
 	// kube-vip after kubeadm: admin.conf on the first control plane, then on each joined one
 	cp = append(cp, loadbalancer.KubeVIPPostTasks(ls, []string{kubernetes.TaskInit}, []string{kubernetes.TaskJoinControlPlane})...)
+	// kubernetes.autoRenewCerts: the renewal timer on the control-plane and etcd hosts
+	apiServers := map[string]string{}
+	for _, n := range ks.Nodes {
+		if n.ControlPlane {
+			apiServers[n.Name] = certs.APIServerURL(n.Address, ks.BindPort)
+		}
+	}
+	ts, err := certs.NewTimerSpec(c, es, apiServers)
+	if err != nil {
+		return nil, err
+	}
+	p.Warnings = append(p.Warnings, ts.Warnings()...)
+	renewAfter := []string{kubernetes.TaskKubeconfig}
+	if es.Type == config.EtcdKubeKey {
+		renewAfter = append(renewAfter, etcd.TaskHealth)
+	}
+	cp = append(cp, certs.AutoRenewTask(ts, renewAfter))
 	set("control-plane", "kubeadm, kubelet; kubeadm init, control planes joined, admin kubeconfig", cp)
 	set("workers", "workers joined, node roles, local haproxy", append(workers, lbAfter...))
 

@@ -11,6 +11,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 	"strings"
@@ -36,6 +37,9 @@ type Options struct {
 	// SkipPhases are left out; Only, when set, are the only phases kept (facts always run).
 	SkipPhases []string
 	Only       []string
+	// Warn receives the warnings found while the run goes (CAs close to expiry); nil
+	// discards them.
+	Warn io.Writer
 }
 
 // Plan is the phases of one `kk create cluster` run, ready to run.

@@ -4,7 +4,12 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"os"
+	"path"
+	"strconv"
+	"time"
 
+	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/modules/pki"
 )
 
@@ -28,42 +33,110 @@ func MemberCertSpec(m Member) pki.Spec {
 	}
 }
 
-// issue loads or creates the etcd CA in dir and makes sure every certificate exists and is
-// current (pki re-issues only stale ones).
-func (s *Spec) issue(dir string) error {
-	ca, created, err := pki.LoadOrCreateCA(dir, "ca", "etcd-ca")
+// File names (without .crt/.key) of the leaf certificates in PKIDir: per member its server
+// and peer pair, then the admin (etcdctl on members) and kube-apiserver client pairs.
+func ServerName(member string) string { return "member-" + member }
+func PeerName(member string) string   { return "peer-" + member }
+
+const (
+	AdminName           = "admin"
+	APIServerClientName = "apiserver-etcd-client"
+)
+
+// leaf is one leaf certificate of the etcd PKI: its file name, what it holds, and where the
+// Spec keeps its pair.
+type leaf struct {
+	name string
+	spec pki.Spec
+	set  func(pki.Pair)
+}
+
+// leaves are every leaf certificate of s, each issued for validity (0: pki's default).
+func (s *Spec) leaves(validity time.Duration) []leaf {
+	s.Server, s.Peer = map[string]pki.Pair{}, map[string]pki.Pair{}
+	var out []leaf
+	for _, m := range s.Members {
+		spec := MemberCertSpec(m)
+		spec.Validity = validity
+		out = append(out,
+			leaf{ServerName(m.Name), spec, func(p pki.Pair) { s.Server[m.Name] = p }},
+			leaf{PeerName(m.Name), spec, func(p pki.Pair) { s.Peer[m.Name] = p }})
+	}
+	client := func(cn string) pki.Spec {
+		return pki.Spec{CommonName: cn, Organization: []string{"system:masters"},
+			Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, Validity: validity}
+	}
+	return append(out,
+		leaf{AdminName, client(AdminCN), func(p pki.Pair) { s.Admin = p }},
+		leaf{APIServerClientName, client(APIServerClientCN), func(p pki.Pair) { s.APIServerClient = p }})
+}
+
+// issue loads or creates the etcd CA in dir and makes sure every leaf certificate exists and
+// is current (pki re-issues only stale ones); with renew, every leaf is re-issued from the
+// existing CA (kk certs renew), which must then exist already: a CA is never re-issued.
+func (s *Spec) issue(dir string, validity time.Duration, renew bool) error {
+	var ca *pki.CA
+	var err error
+	if renew {
+		ca, err = pki.LoadCA(path.Join(dir, "ca.crt"), path.Join(dir, "ca.key"))
+	} else {
+		var created bool
+		ca, created, err = pki.LoadOrCreateCA(dir, "ca", "etcd-ca")
+		if created {
+			s.Issued = append(s.Issued, "ca")
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("etcd CA: %w", err)
 	}
-	if created {
-		s.Issued = append(s.Issued, "ca")
-	}
 	s.CA = ca.CertPEM
-	s.Server, s.Peer = map[string]pki.Pair{}, map[string]pki.Pair{}
-	ensure := func(name string, spec pki.Spec) (pki.Pair, error) {
-		p, issued, err := ca.Ensure(dir, name, spec)
+	if s.CAKey, err = os.ReadFile(path.Join(dir, "ca.key")); err != nil {
+		return fmt.Errorf("etcd CA key: %w", err)
+	}
+	for _, l := range s.leaves(validity) {
+		var p pki.Pair
+		issued := true
+		if renew {
+			p, err = ca.Reissue(dir, l.name, l.spec)
+		} else {
+			p, issued, err = ca.Ensure(dir, l.name, l.spec)
+		}
 		if err != nil {
-			return p, fmt.Errorf("etcd certificate %s: %w", name, err)
+			return fmt.Errorf("etcd certificate %s: %w", l.name, err)
 		}
 		if issued {
-			s.Issued = append(s.Issued, name)
+			s.Issued = append(s.Issued, l.name)
 		}
-		return p, nil
+		l.set(p)
 	}
-	for _, m := range s.Members {
-		spec := MemberCertSpec(m)
-		if s.Server[m.Name], err = ensure("member-"+m.Name, spec); err != nil {
-			return err
-		}
-		if s.Peer[m.Name], err = ensure("peer-"+m.Name, spec); err != nil {
-			return err
-		}
-	}
-	if s.Admin, err = ensure("admin", pki.Spec{CommonName: AdminCN, Organization: []string{"system:masters"},
-		Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		return err
-	}
-	s.APIServerClient, err = ensure("apiserver-etcd-client", pki.Spec{CommonName: APIServerClientCN,
-		Organization: []string{"system:masters"}, Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
-	return err
+	return nil
+}
+
+// CAKeyFile is the etcd CA's key on the members, put there only while
+// kubernetes.autoRenewCerts is on (kk-certs-renew re-issues the member's certificates on the
+// host with it); KubeKey's layout.
+const CAKeyFile = CertDir + "/ca-key.pem"
+
+// LocalRestartScript restarts this host's member after its certificates were renewed on the
+// host, once every member of the cluster is healthy (so that two members renewing at the
+// same moment never both go down), records what it runs with (AppliedFile, so that kk's
+// next run does not restart it again for that) and waits until it is healthy.
+func LocalRestartScript(name string, e config.Etcd) string {
+	local := []string{"https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port(e)))}
+	health := etcdctlCmd(local, "endpoint", "health", "--cluster")
+	s := Spec{}
+	return `set -e
+i=0
+until ` + health + ` >/dev/null 2>&1; do
+  i=$((i+1)); [ $i -ge 60 ] && { echo "not every etcd member is healthy: not restarting this one" >&2; exit 1; }
+  sleep 5
+done
+` + s.inputsSum(name) + ` > ` + AppliedFile + `
+systemctl restart etcd
+i=0
+until ` + etcdctlCmd(local, "endpoint", "health") + ` >/dev/null 2>&1; do
+  i=$((i+1)); [ $i -ge 90 ] && { echo "etcd is not healthy 3 minutes after its restart" >&2; exit 1; }
+  sleep 2
+done
+`
 }

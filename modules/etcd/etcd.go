@@ -112,7 +112,10 @@ type Spec struct {
 
 	// PKI (kubekey): the CA certificate, per member the server (Server) and peer (Peer) pairs,
 	// the admin client pair etcdctl uses on members, and kube-apiserver's client pair.
-	CA              []byte
+	CA []byte
+	// CAKey is the CA's key (PEM): it goes to the members only while
+	// kubernetes.autoRenewCerts is on (see CAKeyFile).
+	CAKey           []byte
 	Server, Peer    map[string]pki.Pair
 	Admin           pki.Pair
 	APIServerClient pki.Pair
@@ -133,6 +136,18 @@ func PKIDir(workdir string) string { return path.Join(workdir, "pki", "etcd") }
 // certificates there (re-issued only when stale), and checks that files holds etcd, etcdctl
 // and etcdutl for every member's arch. For type external it reads the user's TLS files.
 func SpecFor(c *config.Cluster, workdir string, files binaries.Files) (Spec, error) {
+	return specFor(c, workdir, files, false)
+}
+
+// RenewSpecFor is SpecFor for kk certs renew: every leaf certificate of kk's etcd PKI is
+// re-issued from the existing etcd CA (an error when there is none) with the cluster's
+// certificate lifetime. The tasks of the returned spec then push them and restart the
+// members one at a time.
+func RenewSpecFor(c *config.Cluster, workdir string, files binaries.Files) (Spec, error) {
+	return specFor(c, workdir, files, true)
+}
+
+func specFor(c *config.Cluster, workdir string, files binaries.Files, renew bool) (Spec, error) {
 	s := Spec{Type: c.Etcd.Type, Etcd: c.Etcd, Files: files}
 	if _, err := ExtraArgs(c.Etcd); err != nil {
 		return s, err
@@ -177,10 +192,12 @@ func SpecFor(c *config.Cluster, workdir string, files binaries.Files) (Spec, err
 			arches = append(arches, m.Arch)
 		}
 	}
-	if err := files.Check(arches, Programs); err != nil {
-		return s, fmt.Errorf("etcd: %w", err)
+	if !renew { // a renewal installs nothing
+		if err := files.Check(arches, Programs); err != nil {
+			return s, fmt.Errorf("etcd: %w", err)
+		}
 	}
-	if err := s.issue(PKIDir(workdir)); err != nil {
+	if err := s.issue(PKIDir(workdir), c.Kubernetes.CertificateValidity, renew); err != nil {
 		return s, err
 	}
 	s.ClientCA, s.ClientCert, s.ClientKey = s.CA, s.APIServerClient.CertPEM, s.APIServerClient.KeyPEM
@@ -281,15 +298,16 @@ func dataDir(e config.Etcd) string {
 }
 
 // Member-side paths of a member's certificates.
-func serverCert(name string) string { return CertDir + "/member-" + name + ".pem" }
-func serverKey(name string) string  { return CertDir + "/member-" + name + "-key.pem" }
-func peerCert(name string) string   { return CertDir + "/peer-" + name + ".pem" }
-func peerKey(name string) string    { return CertDir + "/peer-" + name + "-key.pem" }
+// (the PKIDir names with .pem and -key.pem, as KubeKey names them).
+func serverCert(name string) string { return CertDir + "/" + ServerName(name) + ".pem" }
+func serverKey(name string) string  { return CertDir + "/" + ServerName(name) + "-key.pem" }
+func peerCert(name string) string   { return CertDir + "/" + PeerName(name) + ".pem" }
+func peerKey(name string) string    { return CertDir + "/" + PeerName(name) + "-key.pem" }
 
 const (
 	caFile    = CertDir + "/ca.pem"
-	adminCert = CertDir + "/admin.pem"
-	adminKey  = CertDir + "/admin-key.pem"
+	adminCert = CertDir + "/" + AdminName + ".pem"
+	adminKey  = CertDir + "/" + AdminName + "-key.pem"
 	etcdctl   = BinDir + "/etcdctl"
 )
 
@@ -318,6 +336,36 @@ func Tasks(s Spec) []pipeline.Task {
 		healthTask(s),
 		backupTask(s, sel),
 	}
+}
+
+// RenewTasks are the tasks of kk certs renew for the spec RenewSpecFor returned: the
+// re-issued certificates on every member, the members restarted one at a time (each healthy
+// before the next), the cluster's health, and kube-apiserver's client certificate on the
+// control planes. Nil for types other than kubekey.
+func RenewTasks(s Spec) []pipeline.Task {
+	if s.Type != config.EtcdKubeKey || len(s.Members) == 0 {
+		return nil
+	}
+	var out []pipeline.Task
+	for _, t := range append(Tasks(s), ClientTasks(s)...) {
+		switch t.Name {
+		case TaskCerts, TaskService, TaskHealth, TaskClientCerts:
+		default:
+			continue
+		}
+		var after []string
+		for _, a := range t.After {
+			if a != TaskInstall && a != TaskConfig {
+				after = append(after, a)
+			}
+		}
+		t.After = after
+		if t.Name == TaskClientCerts {
+			t.After = append(t.After, TaskHealth)
+		}
+		out = append(out, t)
+	}
+	return out
 }
 
 // ClientTasks returns the task that puts the etcd CA and kube-apiserver's client certificate
@@ -507,6 +555,11 @@ func serviceTask(s Spec, sel pipeline.Selector) pipeline.Task {
 			}
 			restart.Lock()
 			defer restart.Unlock()
+			// quorum: a member restarts only while every member is healthy (the one before it
+			// may have failed to come back)
+			if err := waitHealthy(ctx, t, s.endpoints(), HealthTimeout); err != nil {
+				return false, fmt.Errorf("not restarting etcd on %s: not every member is healthy: %w", t.Name, err)
+			}
 			t.Log.Info("restarting etcd: its configuration, certificates or binary changed")
 			if _, err := t.Sudo(ctx, stamp+" && systemctl restart --no-block etcd"); err != nil {
 				return true, err

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/modules/binaries"
@@ -125,6 +126,9 @@ type Spec struct {
 	KubeProxyOverrides   map[string]any
 	// Audit turns on kube-apiserver's audit log (AuditPolicy, AuditLogDir).
 	Audit bool
+	// CertificateValidity is kubeadm's certificateValidityPeriod (0: kubeadm's one year;
+	// v1beta4 only, the config validator refuses it for older releases).
+	CertificateValidity time.Duration
 	// ClusterDNS is kubelet's clusterDNS (nil: kubeadm's, CoreDNS's service address);
 	// nodelocaldns's address while it is on (dns.KubeletClusterDNS).
 	ClusterDNS []string
@@ -230,6 +234,7 @@ func SpecFor(c *config.Cluster, workdir string, files binaries.Files) (Spec, err
 		KubeProxyOverrides:   k.KubeProxyConfiguration,
 		ClusterDNS:           dns.KubeletClusterDNS(c),
 		Audit:                k.Audit,
+		CertificateValidity:  k.CertificateValidity,
 		CRISocket:            or(k.ContainerRuntimeEndpoint, runtime.ContainerdSocket),
 		Files:                files,
 		Kubeconfig:           KubeconfigPath(c, workdir),

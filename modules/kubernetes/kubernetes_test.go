@@ -683,3 +683,37 @@ func TestKubeadmConfigAudit(t *testing.T) {
 		t.Errorf("audit policy: %v\n%s", err, p)
 	}
 }
+
+// kubernetes.certificateValidityPeriod is v1beta4's ClusterConfiguration field (kubeadm certs
+// renew reads it back from kubeadm-config); v1beta3 has none, so it is an error there.
+func TestKubeadmConfigCertificateValidity(t *testing.T) {
+	c := loadSample(t, "kubekey-calico.yaml")
+	c.Kubernetes.CertificateValidity = 3 * time.Hour
+	c.Kubernetes.Version = "v1.37.2"
+	s, err := SpecFor(c, t.TempDir(), binaries.Files{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := RenderKubeadmConfig(s, "node1", HostEnv{}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := docs(t, out)["ClusterConfiguration"]["certificateValidityPeriod"]; got != "3h0m0s" {
+		t.Errorf("certificateValidityPeriod %v, want 3h0m0s", got)
+	}
+	c.Kubernetes.Version = "v1.30.14"
+	if s, err = SpecFor(c, t.TempDir(), binaries.Files{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RenderKubeadmConfig(s, "node1", HostEnv{}, ""); err == nil || !strings.Contains(err.Error(), "v1beta4") {
+		t.Errorf("v1.30 with a certificate lifetime: %v, want an error naming v1beta4", err)
+	}
+	c.Kubernetes.CertificateValidity = 0
+	if s, err = SpecFor(c, t.TempDir(), binaries.Files{}); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = RenderKubeadmConfig(s, "node1", HostEnv{}, "")
+	if _, ok := docs(t, out)["ClusterConfiguration"]["certificateValidityPeriod"]; ok {
+		t.Error("certificateValidityPeriod written without a lifetime in the config")
+	}
+}

@@ -246,6 +246,8 @@ type clusterConfiguration struct {
 	APIServer            component  `json:"apiServer"`
 	ControllerManager    component  `json:"controllerManager"`
 	Scheduler            component  `json:"scheduler"`
+	// CertificateValidityPeriod is v1beta4's leaf certificate lifetime ("4h0m0s").
+	CertificateValidityPeriod string `json:"certificateValidityPeriod,omitempty"`
 }
 
 type joinControlPlane struct {
@@ -347,6 +349,12 @@ func RenderKubeadmConfig(s Spec, node string, env HostEnv, certificateKey string
 	}
 	if s.DNSImageRepository != "" {
 		cc.DNS = &dnsConfig{s.DNSImageRepository}
+	}
+	if s.CertificateValidity > 0 {
+		if KubeadmAPI(s.Version) != kubeadmV1beta4 {
+			return nil, fmt.Errorf("certificateValidityPeriod needs kubeadm's v1beta4 configuration (Kubernetes v1.31 or newer), not %s", s.Version)
+		}
+		cc.CertificateValidityPeriod = s.CertificateValidity.String()
 	}
 	if s.Audit {
 		// the user's own apiServer flags still win (mergeArgs keeps the later value)

@@ -10,9 +10,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -82,11 +84,10 @@ func Tasks(s Spec) []pipeline.Task {
 	}
 }
 
-// fileIs is a shell test that path holds exactly content with mode.
+// fileIs is a shell test that path holds exactly content with mode (octal digits).
 func fileIs(path string, content []byte, mode string) string {
-	sum := sha256.Sum256(content)
-	return fmt.Sprintf(`[ -f %[1]s ] && [ "$(sha256sum < %[1]s | cut -d' ' -f1)" = %[2]s ] && [ "$(stat -c %%a %[1]s)" = %[3]s ]`,
-		connector.Quote(path), hex.EncodeToString(sum[:]), mode)
+	m, _ := strconv.ParseUint(mode, 8, 32)
+	return connector.FileTest(connector.File{Path: path, Data: content, Mode: fs.FileMode(m)})
 }
 
 // hasIPVS is a shell test that the kernel has IPVS (loaded, built in, or loadable).
@@ -614,6 +615,15 @@ func localKubeconfigCurrent(path string, want []byte) bool {
 	}
 	fi, err := os.Stat(path)
 	return err == nil && fi.Mode().Perm() == 0o600
+}
+
+// KubeconfigTask is the task that copies admin.conf to root's kubeconfig on every control
+// plane and writes the admin kubeconfig here (after kk certs renew: their certificates
+// changed). It runs after after.
+func KubeconfigTask(s Spec, after []string) pipeline.Task {
+	t := kubeconfigTask(s)
+	t.After = after
+	return t
 }
 
 func kubeconfigTask(s Spec) pipeline.Task {

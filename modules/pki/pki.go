@@ -29,9 +29,17 @@ const (
 	CAValidity = 10 * 365 * 24 * time.Hour
 	// CertValidity is how long an issued certificate is valid.
 	CertValidity = 365 * 24 * time.Hour
-	// RenewBefore is how close to expiry a certificate is re-issued.
+	// RenewBefore is how close to expiry a certificate is re-issued (a third of its lifetime
+	// for certificates that live shorter than 90 days: see RenewWithin).
 	RenewBefore = 30 * 24 * time.Hour
 )
+
+// RenewWithin is how close to its expiry a certificate valid from notBefore to notAfter is
+// due for renewal: RenewBefore, or a third of its lifetime when that is shorter (a
+// certificate that lives 4 hours is renewed in its last 80 minutes, not always).
+func RenewWithin(notBefore, notAfter time.Time) time.Duration {
+	return min(RenewBefore, notAfter.Sub(notBefore)/3)
+}
 
 // CA signs certificates.
 type CA struct {
@@ -47,7 +55,20 @@ type Spec struct {
 	DNSNames     []string
 	IPs          []net.IP
 	Usages       []x509.ExtKeyUsage // ServerAuth, ClientAuth
+	// Validity is the certificate's lifetime (0: CertValidity).
+	Validity time.Duration
 }
+
+func (s Spec) validity() time.Duration {
+	if s.Validity > 0 {
+		return s.Validity
+	}
+	return CertValidity
+}
+
+// backdate is how long before its issue a certificate becomes valid (clock skew between
+// hosts).
+const backdate = 5 * time.Minute
 
 // Pair is a certificate and its key, PEM encoded.
 type Pair struct {
@@ -127,8 +148,8 @@ func (ca *CA) Issue(s Spec) (Pair, error) {
 		Subject:      pkix.Name{CommonName: s.CommonName, Organization: s.Organization},
 		DNSNames:     s.DNSNames,
 		IPAddresses:  s.IPs,
-		NotBefore:    now.Add(-5 * time.Minute).UTC(), // tolerate small clock skew between hosts
-		NotAfter:     now.Add(CertValidity).UTC(),
+		NotBefore:    now.Add(-backdate).UTC(),
+		NotAfter:     now.Add(s.validity()).UTC(),
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage:  s.Usages,
 	}
@@ -153,11 +174,18 @@ func (ca *CA) Ensure(dir, name string, s Spec) (p Pair, issued bool, err error) 
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return Pair{}, false, err
 	}
-	p, err = ca.Issue(s)
+	p, err = ca.Reissue(dir, name, s)
+	return p, err == nil, err
+}
+
+// Reissue issues a new pair for spec and writes it as <dir>/<name>.crt/.key, whatever is
+// there (kk certs renew).
+func (ca *CA) Reissue(dir, name string, s Spec) (Pair, error) {
+	p, err := ca.Issue(s)
 	if err != nil {
-		return Pair{}, false, fmt.Errorf("certificate %s: %w", name, err)
+		return Pair{}, fmt.Errorf("certificate %s: %w", name, err)
 	}
-	return p, true, write(dir, name, p)
+	return p, write(dir, name, p)
 }
 
 // stale says why an existing certificate must be re-issued, or "".
@@ -170,8 +198,11 @@ func (ca *CA) stale(certPEM []byte, s Spec) string {
 	if err := c.CheckSignatureFrom(ca.Cert); err != nil {
 		return "signed by another CA"
 	}
-	if time.Until(c.NotAfter) < RenewBefore {
+	if time.Until(c.NotAfter) < RenewWithin(c.NotBefore, c.NotAfter) {
 		return "expires soon"
+	}
+	if d := c.NotAfter.Sub(c.NotBefore) - backdate - s.validity(); d > time.Minute || d < -time.Minute {
+		return "lifetime changed"
 	}
 	if c.Subject.CommonName != s.CommonName {
 		return "common name changed"
@@ -212,6 +243,38 @@ func write(dir, name string, p Pair) error {
 	}
 	if err := certutil.WriteCert(filepath.Join(dir, name+".crt"), p.CertPEM); err != nil {
 		return fmt.Errorf("write certificate %s: %w", name, err)
+	}
+	return nil
+}
+
+// SpecOf is what an existing certificate holds, with its lifetime: a renewal issues the same
+// certificate again (kk-certs-renew on the hosts, which has no Cluster file to derive it from).
+func SpecOf(c *x509.Certificate) Spec {
+	return Spec{
+		CommonName: c.Subject.CommonName, Organization: c.Subject.Organization,
+		DNSNames: c.DNSNames, IPs: c.IPAddresses, Usages: c.ExtKeyUsage,
+		Validity: c.NotAfter.Sub(c.NotBefore) - backdate,
+	}
+}
+
+// WriteFiles writes p's key to keyFile (0600) and certificate to certFile (0644), each
+// through a temporary file renamed into place, key first: a reader never sees half a file.
+func WriteFiles(p Pair, certFile, keyFile string) error {
+	for _, f := range []struct {
+		path string
+		data []byte
+		mode os.FileMode
+	}{{keyFile, p.KeyPEM, 0o600}, {certFile, p.CertPEM, 0o644}} {
+		tmp := f.path + ".kk-new"
+		if err := os.WriteFile(tmp, f.data, f.mode); err != nil {
+			return err
+		}
+		if err := os.Chmod(tmp, f.mode); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, f.path); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -4,6 +4,8 @@ package connector
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"strings"
@@ -107,4 +109,11 @@ func tail(s string, n int) string {
 		return s
 	}
 	return "…" + s[len(s)-n:]
+}
+
+// FileTest is a shell test that f.Path holds exactly f.Data with mode f.Mode.
+func FileTest(f File) string {
+	sum := sha256.Sum256(f.Data)
+	return fmt.Sprintf(`[ -f %[1]s ] && [ "$(sha256sum < %[1]s | cut -d' ' -f1)" = %[2]s ] && [ "$(stat -c %%a %[1]s)" = %[3]o ]`,
+		Quote(f.Path), hex.EncodeToString(sum[:]), f.Mode.Perm())
 }
