@@ -264,7 +264,17 @@ func TestCreateClusterHA(t *testing.T) {
 
 	// Certificates (kk's etcd PKI and kubeadm's, 3-hour lifetime): renewed while a client on
 	// n4 polls the API through haproxy, then by the timer.
-	renewCerts(t, bin, cfg, kcfg, bed, bed.Machines[:3], &workers[0], "https://lb.kubesphere.local:6443")
+	renewCerts(t, bin, cfg, kcfg, bed, bed.Machines[:3], &workers[0], "https://lb.kubesphere.local:6443", true)
+	// kk create again after the timer renewed n1's certificates there: kk keeps them (same
+	// CA, current) rather than push its older copies and restart etcd; only the admin
+	// kubeconfig, renewed on n1, is copied again.
+	out, err := c.again()
+	if err != nil {
+		t.Fatalf("re-run after the timer: %v", err)
+	}
+	if regexp.MustCompile(`changed +etcd/`).MatchString(out) {
+		t.Errorf("the re-run after the timer changed etcd tasks:\n%s", out)
+	}
 
 	// etcd: backup, a namespace deleted, restore.
 	backupRestore(t, bin, cfg, kcfg, bed)
@@ -569,4 +579,31 @@ func TestCreateClusterNoNetwork(t *testing.T) {
 	mustKubectl(t, kcfg, "-n", "kube-system", "rollout", "status", "daemonset/nodelocaldns", "--timeout=120s")
 	podImagesInBundle(t, kcfg, bundle)
 	c.rerunChangesNothing(t, "all-in-one create with network.plugin none (1 machine)")
+
+	// kubernetes.autoRenewCerts (default true): the timer and kk's program are on the host;
+	// set to false, the next run removes them and changes nothing else.
+	m := bed.Machines[0]
+	if out := rootSSH(t, bed, m, "systemctl is-active kk-certs-renew.timer; test -x /usr/local/lib/kk/kk && echo kk"); out != "active\nkk\n" {
+		t.Errorf("autoRenewCerts default: %q, want the timer active and kk on the host", out)
+	}
+	data, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := strings.Replace(string(data), "containerManager: containerd}", "containerManager: containerd, autoRenewCerts: false}", 1)
+	if err := os.WriteFile(cfg, []byte(off), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.again()
+	if err != nil {
+		t.Fatalf("re-run with autoRenewCerts: false: %v", err)
+	}
+	if n := changed(t, out); n != "1" || !strings.Contains(out, "changed certs/auto-renew") {
+		t.Errorf("re-run with autoRenewCerts: false changed %s tasks, want 1 (certs/auto-renew)", n)
+	}
+	left := rootSSH(t, bed, m, "for f in /usr/local/lib/kk /etc/systemd/system/kk-certs-renew.service /etc/systemd/system/kk-certs-renew.timer "+
+		"/etc/ssl/etcd/ssl/ca-key.pem; do [ -e $f ] && echo $f; done; systemctl is-enabled kk-certs-renew.timer 2>/dev/null; true")
+	if left != "" {
+		t.Errorf("with autoRenewCerts: false, still on the host:\n%s", left)
+	}
 }

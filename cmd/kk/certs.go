@@ -30,8 +30,13 @@ func newCertsCommand(g *globals) *cobra.Command {
 	return c
 }
 
-// certHosts are the cluster's control-plane and etcd hosts, in file order.
-func certHosts(cl *config.Cluster, file string) ([]string, error) {
+// loadCertCluster loads the Cluster file and names its control-plane and etcd hosts, in file
+// order (an error when there is none).
+func loadCertCluster(file string, warn io.Writer) (*config.Cluster, []string, error) {
+	cl, err := loadCluster(file, warn)
+	if err != nil {
+		return nil, nil, err
+	}
 	var hosts []string
 	for _, h := range cl.Hosts {
 		if h.Has(config.RoleControlPlane) || h.Has(config.RoleEtcd) {
@@ -39,9 +44,9 @@ func certHosts(cl *config.Cluster, file string) ([]string, error) {
 		}
 	}
 	if len(hosts) == 0 {
-		return nil, fmt.Errorf("%s: no control-plane or etcd host", file)
+		return nil, nil, fmt.Errorf("%s: no control-plane or etcd host", file)
 	}
-	return hosts, nil
+	return cl, hosts, nil
 }
 
 func newCertsRenewCommand(g *globals) *cobra.Command {
@@ -68,11 +73,7 @@ be renewed where.`,
 			if local.on {
 				return runLocalRenew(cmd, local)
 			}
-			cl, err := loadCluster(file, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			hosts, err := certHosts(cl, file)
+			cl, hosts, err := loadCertCluster(file, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -181,11 +182,7 @@ read.`,
 					return fmt.Errorf("--fail-within: %w", err)
 				}
 			}
-			cl, err := loadCluster(file, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			hosts, err := certHosts(cl, file)
+			cl, hosts, err := loadCertCluster(file, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

@@ -87,7 +87,9 @@ func RenewLocal(ctx context.Context, o LocalOptions, log io.Writer) ([]string, e
 		}
 		if restartMember {
 			fmt.Fprintf(log, "%s: restarting etcd\n", o.Host)
-			if _, err := o.Shell(ctx, etcd.LocalRestartScript(o.Host, o.Etcd)); err != nil {
+			out, err := o.Shell(ctx, etcd.LocalRestartScript(o.Host, o.Etcd))
+			fmt.Fprint(log, out)
+			if err != nil {
 				return renewed, fmt.Errorf("restart etcd after its certificates were renewed: %w", err)
 			}
 		}
@@ -95,7 +97,9 @@ func RenewLocal(ctx context.Context, o LocalOptions, log io.Writer) ([]string, e
 	switch {
 	case len(kubeadmDue) > 0:
 		fmt.Fprintf(log, "%s: kubeadm certs renew all, then the control plane's static pods restart\n", o.Host)
-		if _, err := o.Shell(ctx, KubeadmRenewScript(o.APIServer)); err != nil {
+		out, err := o.Shell(ctx, KubeadmRenewScript(o.APIServer))
+		fmt.Fprint(log, out)
+		if err != nil {
 			return renewed, fmt.Errorf("renew kubeadm's certificates: %w", err)
 		}
 		for _, r := range kubeadmDue {
@@ -103,7 +107,9 @@ func RenewLocal(ctx context.Context, o LocalOptions, log io.Writer) ([]string, e
 		}
 	case restartAPI && o.APIServer != "":
 		fmt.Fprintf(log, "%s: restarting the control plane's static pods (new etcd client certificate)\n", o.Host)
-		if _, err := o.Shell(ctx, RestartScript(o.APIServer)); err != nil {
+		out, err := o.Shell(ctx, RestartScript(o.APIServer))
+		fmt.Fprint(log, out)
+		if err != nil {
 			return renewed, fmt.Errorf("restart the control plane: %w", err)
 		}
 	}

@@ -14,6 +14,9 @@ import (
 	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/modules/etcd"
 	"github.com/kk-project/kk/modules/pki"
+	"github.com/kk-project/kk/pipeline"
+	"github.com/kk-project/kk/pipeline/connector"
+	"github.com/kk-project/kk/pipeline/connector/connectortest"
 )
 
 // scriptOutput is what Script prints on a host holding files.
@@ -180,5 +183,38 @@ func TestTimerSpec(t *testing.T) {
 	}
 	if files, _ = s.files("n1"); len(files) != 2 {
 		t.Errorf("%d files with stacked etcd, want the two units", len(files))
+	}
+}
+
+// answer is a connector whose every command prints out.
+type answer struct {
+	connectortest.Script
+	out string
+}
+
+func (a *answer) Exec(ctx context.Context, cmd string, o connector.ExecOptions) (connector.Result, error) {
+	r, err := a.Script.Exec(ctx, cmd, o)
+	r.Stdout = a.out
+	return r, err
+}
+
+// create cluster's precheck warns about a CA that expires within a year (the fixture's
+// front-proxy-ca, 200 days), naming the host, and changes nothing.
+func TestCAExpiryTask(t *testing.T) {
+	conn := &answer{out: scriptOutput(fixture(t))}
+	var w strings.Builder
+	task := CAExpiryTask(config.EtcdKubeadm, &w)
+	task.Hosts = pipeline.Named("cp1")
+	g, err := pipeline.NewGraph([]pipeline.Task{task},
+		[]*pipeline.Host{pipeline.NewHost("cp1", nil, func(context.Context) (connector.Connector, error) { return conn, nil })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pipeline.Run(context.Background(), g, pipeline.Options{Name: "precheck"}); err != nil {
+		t.Fatal(err)
+	}
+	got := w.String()
+	if strings.Count(got, "warning:") != 1 || !strings.Contains(got, "host cp1: CA front-proxy-ca") {
+		t.Errorf("warnings:\n%s\nwant one, for cp1's front-proxy-ca", got)
 	}
 }

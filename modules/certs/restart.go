@@ -26,7 +26,9 @@ const ParkDir = "/etc/kubernetes/kk-renew"
 //
 //	stop_static NAME     stops NAME's running container (not waiting for the next)
 //	restart_static NAME  stops NAME's running container (crictl stop: SIGTERM, the API
-//	                     server's graceful shutdown) and waits for the kubelet to run the next;
+//	                     server's graceful shutdown: it stops accepting at once and finishes
+//	                     what it serves; after 10 s only watches are left, which clients
+//	                     resume elsewhere) and waits for the kubelet to run the next;
 //	                     nothing when the host has no NAME manifest
 //	park NAME, unpark NAME  take NAME's manifest away (its pod stops) and bring it back
 //	api_ready URL        waits for the API server at URL to answer /readyz with admin.conf
@@ -45,7 +47,7 @@ wait_new() {
 stop_static() {
   [ -f ` + ManifestDir + `/"$1".yaml ] || return 0
   id=$(running "$1"); say "stop $1 ${id:-(not running)}"
-  [ -n "$id" ] && crictl stop --timeout 30 "$id" >/dev/null
+  [ -n "$id" ] && crictl stop --timeout 10 "$id" >/dev/null
   return 0
 }
 restart_static() {

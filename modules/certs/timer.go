@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path"
 	goruntime "runtime"
 	"strconv"
 	"strings"
@@ -151,7 +152,7 @@ func AutoRenewTask(s TimerSpec, after []string) pipeline.Task {
 		once.Do(func() { selfSum, sumErr = binaries.FileSHA256(s.Self) })
 		return selfSum, sumErr
 	}
-	absent := "! [ -e " + serviceFile + " ] && ! [ -e " + timerFile + " ] && ! [ -e " + Binary + " ] && ! [ -e " + etcd.CAKeyFile + " ]"
+	absent := "! [ -e " + serviceFile + " ] && ! [ -e " + timerFile + " ] && ! [ -e " + path.Dir(Binary) + " ] && ! [ -e " + etcd.CAKeyFile + " ]"
 	installed := func(host string) (string, error) {
 		files, err := s.files(host)
 		if err != nil {
@@ -187,14 +188,14 @@ func AutoRenewTask(s TimerSpec, after []string) pipeline.Task {
 		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
 			if !s.Enabled {
 				_, err := t.Sudo(ctx, "systemctl disable --now "+TimerUnit+" >/dev/null 2>&1; rm -f "+
-					connector.Cmd(serviceFile, timerFile, Binary, etcd.CAKeyFile)+" && systemctl daemon-reload")
+					connector.Cmd(serviceFile, timerFile, Binary, etcd.CAKeyFile)+" && rmdir "+path.Dir(Binary)+" 2>/dev/null; systemctl daemon-reload")
 				return true, err
 			}
 			files, err := s.files(t.Name)
 			if err != nil {
 				return false, err
 			}
-			if _, err := t.Sudo(ctx, "mkdir -p /usr/local/lib/kk"); err != nil {
+			if _, err := t.Sudo(ctx, "mkdir -p "+path.Dir(Binary)); err != nil {
 				return false, err
 			}
 			files = append(files, connector.File{Path: Binary, LocalPath: s.Self, Mode: 0o755})

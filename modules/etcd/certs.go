@@ -1,16 +1,20 @@
 package etcd
 
 import (
+	"context"
 	"crypto/x509"
 	"fmt"
 	"net"
 	"os"
 	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/modules/pki"
+	"github.com/kk-project/kk/pipeline"
+	"github.com/kk-project/kk/pipeline/connector"
 )
 
 // Common names of the client certificates.
@@ -53,7 +57,6 @@ type leaf struct {
 
 // leaves are every leaf certificate of s, each issued for validity (0: pki's default).
 func (s *Spec) leaves(validity time.Duration) []leaf {
-	s.Server, s.Peer = map[string]pki.Pair{}, map[string]pki.Pair{}
 	var out []leaf
 	for _, m := range s.Members {
 		spec := MemberCertSpec(m)
@@ -89,7 +92,8 @@ func (s *Spec) issue(dir string, validity time.Duration, renew bool) error {
 	if err != nil {
 		return fmt.Errorf("etcd CA: %w", err)
 	}
-	s.CA = ca.CertPEM
+	s.CA, s.Validity, s.Renew = ca.CertPEM, validity, renew
+	s.Server, s.Peer = map[string]pki.Pair{}, map[string]pki.Pair{}
 	if s.CAKey, err = os.ReadFile(path.Join(dir, "ca.key")); err != nil {
 		return fmt.Errorf("etcd CA key: %w", err)
 	}
@@ -139,4 +143,48 @@ until ` + etcdctlCmd(local, "endpoint", "health") + ` >/dev/null 2>&1; do
   sleep 2
 done
 `
+}
+
+// hostCurrent reports whether the etcd files on the host, although not those of kk's workdir,
+// are current: the same CA, and each certificate signed by it, covering what the workdir's
+// covers with its lifetime and not due for renewal (kk-certs-renew.timer renewed it there),
+// its key beside it. kk then leaves them: pushing the workdir's older copies back would
+// restart the member for nothing. Never with kk certs renew, which pushes its own.
+func (s *Spec) hostCurrent(ctx context.Context, t *pipeline.Target, files []connector.File) (bool, error) {
+	if s.Renew || len(s.CA) == 0 {
+		return false, nil
+	}
+	specs := map[string]pki.Spec{}
+	for _, l := range s.leaves(s.Validity) {
+		specs[l.name] = l.spec
+	}
+	var keys []string
+	for _, f := range files {
+		if f.Path == caFile {
+			if ok, err := t.Test(ctx, sameFiles([]connector.File{f})); err != nil || !ok {
+				return false, err
+			}
+			continue
+		}
+		name, isCert := strings.CutSuffix(path.Base(f.Path), ".pem")
+		if !isCert || strings.HasSuffix(name, "-key") {
+			keys = append(keys, "[ -s "+connector.Quote(f.Path)+" ]")
+			continue
+		}
+		spec, ok := specs[name]
+		if !ok {
+			return false, nil
+		}
+		data, err := t.Fetch(ctx, f.Path)
+		if err != nil {
+			return false, nil // not there: pushed by Run
+		}
+		if why := pki.Current(s.CA, data, spec); why != "" {
+			return false, nil
+		}
+	}
+	if len(keys) == 0 {
+		return true, nil
+	}
+	return t.Test(ctx, strings.Join(keys, " && "))
 }

@@ -122,6 +122,10 @@ type Spec struct {
 	// Issued names the certificates SpecFor created or re-issued (empty on a re-run with
 	// current certificates).
 	Issued []string
+	// Validity is the leaf certificates' lifetime (0: pki's default); Renew is set by
+	// RenewSpecFor (kk certs renew: the workdir's certificates replace the hosts').
+	Validity time.Duration
+	Renew    bool
 
 	// Client holds the files ClientTasks puts on control planes at ClientCAFile, ClientCertFile
 	// and ClientKeyFile: the issued ones for kubekey, the user's for external (nil when unset).
@@ -389,7 +393,10 @@ func ClientTasks(s Spec) []pipeline.Task {
 		Name: TaskClientCerts, Desc: "etcd CA and kube-apiserver's etcd client certificate on the control planes",
 		Hosts: pipeline.Role(string(config.RoleControlPlane)), After: []string{facts.TaskName},
 		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
-			return t.Test(ctx, sameFiles(files))
+			if ok, err := t.Test(ctx, sameFiles(files)); err != nil || ok || s.Type != config.EtcdKubeKey {
+				return ok, err
+			}
+			return s.hostCurrent(ctx, t, files)
 		},
 		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
 			return uploadAll(ctx, t, files)
@@ -424,7 +431,10 @@ func certsTask(s Spec, sel pipeline.Selector, after []string) pipeline.Task {
 			if err != nil {
 				return false, err
 			}
-			return t.Test(ctx, sameFiles(files))
+			if ok, err := t.Test(ctx, sameFiles(files)); err != nil || ok {
+				return ok, err
+			}
+			return s.hostCurrent(ctx, t, files)
 		},
 		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
 			files, err := s.memberFiles(t.Name)

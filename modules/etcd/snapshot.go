@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"github.com/kk-project/kk/api/config"
+	"github.com/kk-project/kk/modules/binaries"
 	"github.com/kk-project/kk/modules/runtime"
 	"github.com/kk-project/kk/pipeline"
 	"github.com/kk-project/kk/pipeline/connector"
@@ -294,17 +294,12 @@ func ParseSHA256Sum(b []byte) (sum, name string, err error) {
 
 // FileSHA256 is the hex SHA-256 of a local file, and its size.
 func FileSHA256(p string) (string, int64, error) {
-	f, err := os.Open(p)
+	st, err := os.Stat(p)
 	if err != nil {
 		return "", 0, err
 	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return "", 0, err
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
+	sum, err := binaries.FileSHA256(p)
+	return sum, st.Size(), err
 }
 
 // ErrBadChecksum is returned when a snapshot is not what its .sha256 file says.

@@ -188,6 +188,16 @@ func (ca *CA) Reissue(dir, name string, s Spec) (Pair, error) {
 	return p, write(dir, name, p)
 }
 
+// Current says why certPEM is not a current certificate of spec signed by the CA whose
+// certificate is caPEM ("" when it is): kk keeps such a certificate found on a host.
+func Current(caPEM, certPEM []byte, s Spec) string {
+	cas, err := certutil.ParseCertsPEM(caPEM)
+	if err != nil || len(cas) == 0 {
+		return "unreadable CA"
+	}
+	return (&CA{Cert: cas[0]}).stale(certPEM, s)
+}
+
 // stale says why an existing certificate must be re-issued, or "".
 func (ca *CA) stale(certPEM []byte, s Spec) string {
 	certs, err := certutil.ParseCertsPEM(certPEM)
