@@ -119,20 +119,30 @@ func poller(t *testing.T, bed *testbed.Bed, m testbed.Machine, server string) (s
 	}
 }
 
+// renewOptions: what renewCerts does besides renewing.
+type renewOptions struct {
+	// pollFrom, when set, polls the API through server during the renewal.
+	pollFrom *testbed.Machine
+	server   string
+	// runTimer starts the timer's service on the first host; nodesReady waits for every
+	// node Ready after each renewal (a cluster without a network has none).
+	runTimer, nodesReady bool
+}
+
 // renewCerts is the certificate step of a cluster whose certificates live certLifetime:
 // check-expiration shows them close to expiry; kk certs renew (with a client polling the API
-// through server from machine pollFrom, when set) extends every one on every host and keeps
-// every CA; the admin kubeconfig kk rewrote works; the renewal timer is installed on every
-// control-plane and etcd host and, with runTimer, started by hand on the first, renews there.
-func renewCerts(t *testing.T, bin, cfg, kcfg string, bed *testbed.Bed, hosts []testbed.Machine, pollFrom *testbed.Machine, server string, runTimer bool) {
+// through the load balancer, when asked) extends every one on every host and keeps every CA;
+// the admin kubeconfig kk rewrote works; the renewal timer is installed on every
+// control-plane and etcd host and, when asked, started by hand on the first, renews there.
+func renewCerts(t *testing.T, bin, cfg, kcfg string, bed *testbed.Bed, hosts []testbed.Machine, o renewOptions) {
 	t.Helper()
 	before := checkExpiration(t, bin, cfg, bed)
 	leavesExpireWithin(t, before, 3*time.Hour+10*time.Minute, 10*len(hosts))
 	cas := caFingerprints(t, bed, hosts)
 
 	var stop func() (int, int, string)
-	if pollFrom != nil {
-		stop = poller(t, bed, *pollFrom, server)
+	if o.pollFrom != nil {
+		stop = poller(t, bed, *o.pollFrom, o.server)
 		time.Sleep(3 * time.Second)
 	}
 	start := time.Now()
@@ -142,7 +152,7 @@ func renewCerts(t *testing.T, bin, cfg, kcfg string, bed *testbed.Bed, hosts []t
 	t.Logf("kk certs renew on %d hosts took %s", len(hosts), time.Since(start).Round(time.Second))
 	if stop != nil {
 		ok, failed, failures := stop()
-		t.Logf("API poller through %s during the renewal: %d requests ok, %d failed", server, ok, failed)
+		t.Logf("API poller through %s during the renewal: %d requests ok, %d failed", o.server, ok, failed)
 		if failed > 0 || ok < 20 {
 			t.Errorf("API poller through the load balancer: %d ok, %d failed during kk certs renew:\n%s", ok, failed, failures)
 		}
@@ -154,7 +164,9 @@ func renewCerts(t *testing.T, bin, cfg, kcfg string, bed *testbed.Bed, hosts []t
 		t.Errorf("CA files changed by kk certs renew:\nbefore:\n%s\nafter:\n%s", cas, got)
 	}
 	mustKubectl(t, kcfg, "get", "--raw", "/readyz")
-	mustKubectl(t, kcfg, "wait", "--for=condition=Ready", "node", "--all", "--timeout=300s")
+	if o.nodesReady {
+		mustKubectl(t, kcfg, "wait", "--for=condition=Ready", "node", "--all", "--timeout=300s")
+	}
 
 	// The timer: installed and waiting on every host; its service, started by hand on the
 	// first (a control plane and, with kk's etcd, a member), renews what expires within 30
@@ -164,7 +176,7 @@ func renewCerts(t *testing.T, bin, cfg, kcfg string, bed *testbed.Bed, hosts []t
 			t.Errorf("%s: kk-certs-renew.timer: %q, want enabled and active", m.Name, out)
 		}
 	}
-	if !runTimer {
+	if !o.runTimer {
 		return
 	}
 	m := hosts[0]

@@ -264,7 +264,8 @@ func TestCreateClusterHA(t *testing.T) {
 
 	// Certificates (kk's etcd PKI and kubeadm's, 3-hour lifetime): renewed while a client on
 	// n4 polls the API through haproxy, then by the timer.
-	renewCerts(t, bin, cfg, kcfg, bed, bed.Machines[:3], &workers[0], "https://lb.kubesphere.local:6443", true)
+	renewCerts(t, bin, cfg, kcfg, bed, bed.Machines[:3],
+		renewOptions{pollFrom: &workers[0], server: "https://lb.kubesphere.local:6443", runTimer: true, nodesReady: true})
 	// kk create again after the timer renewed n1's certificates there: kk keeps them (same
 	// CA, current) rather than push its older copies and restart etcd; only the admin
 	// kubeconfig, renewed on n1, is copied again.
@@ -561,7 +562,11 @@ func machineKubeconfig(t *testing.T, bed *testbed.Bed, m testbed.Machine, path s
 func TestCreateClusterNoNetwork(t *testing.T) {
 	bin := kkBinary(t)
 	bed := testbed.Require(t, testbed.Options{Name: "kknone"}, 1)
-	cfg := writeClusterFile(t, "cluster-none.yaml", bedCluster(t, bed, [][2]string{{"plugin: flannel", "plugin: none"}}))
+	// stacked etcd (kubeadm's static pod) with 3-hour certificates: the certificate step
+	// below renews the etcd mode the HA test does not
+	cfg := writeClusterFile(t, "cluster-none.yaml", bedCluster(t, bed, [][2]string{{"plugin: flannel", "plugin: none"},
+		{"etcd: {type: kubekey}", "etcd: {type: kubeadm}"},
+		{"containerManager: containerd}", "containerManager: containerd, certificateValidityPeriod: " + certLifetime + "}"}}))
 	bundle := exportBundle(t, bin, "none", "-c", cfg)
 	c, kcfg := createOnBed(t, bin, bundle, cfg, bed, "work-none")
 	dumpOnFailure(t, kcfg)
@@ -580,6 +585,18 @@ func TestCreateClusterNoNetwork(t *testing.T) {
 	podImagesInBundle(t, kcfg, bundle)
 	c.rerunChangesNothing(t, "all-in-one create with network.plugin none (1 machine)")
 
+	// Certificates with stacked etcd: kk certs renew parks the API server while etcd
+	// restarts (the timer runs the same steps: the HA test starts it); kk etcd backup runs
+	// etcdctl inside etcd's static pod.
+	renewCerts(t, bin, cfg, kcfg, bed, bed.Machines, renewOptions{})
+	dir := t.TempDir()
+	if r := kk(t, bin, "etcd", "backup", "-f", cfg, "-o", dir, "--known-hosts", bed.KnownHosts, "--workdir", workdirOf(kcfg)); r.code != 0 {
+		t.Fatalf("kk etcd backup (stacked etcd): exit %d", r.code)
+	}
+	if snaps, _ := filepath.Glob(filepath.Join(dir, "*.db")); len(snaps) != 1 {
+		t.Errorf("kk etcd backup (stacked etcd) wrote %v, want one snapshot", snaps)
+	}
+
 	// kubernetes.autoRenewCerts (default true): the timer and kk's program are on the host;
 	// set to false, the next run removes them and changes nothing else.
 	m := bed.Machines[0]
@@ -590,7 +607,7 @@ func TestCreateClusterNoNetwork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	off := strings.Replace(string(data), "containerManager: containerd}", "containerManager: containerd, autoRenewCerts: false}", 1)
+	off := strings.Replace(string(data), "containerManager: containerd,", "containerManager: containerd, autoRenewCerts: false,", 1)
 	if err := os.WriteFile(cfg, []byte(off), 0o600); err != nil {
 		t.Fatal(err)
 	}

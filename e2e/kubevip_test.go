@@ -46,10 +46,6 @@ func TestCreateClusterKubeVIP(t *testing.T) {
 		{"etcd: [n1]", "etcd: [n1, n2, n3]"},
 		{"control-plane: [n1]", "control-plane: [n1, n2, n3]"},
 		{`address: "", port: 6443}`, `address: "` + vip + `", port: 6443, internalLoadbalancer: kube-vip}`},
-		// stacked etcd (kubeadm's static pods) and short-lived certificates: the renewal of
-		// the other etcd mode (the HA test renews kk's own etcd)
-		{"etcd: {type: kubekey}", "etcd: {type: kubeadm}"},
-		{"containerManager: containerd}", "containerManager: containerd, certificateValidityPeriod: " + certLifetime + "}"},
 	})
 	cfg := writeClusterFile(t, "cluster-vip.yaml", s)
 	bundle := exportBundle(t, bin, "vip", "-c", cfg)
@@ -147,18 +143,4 @@ func TestCreateClusterKubeVIP(t *testing.T) {
 	}
 
 	c.rerunChangesNothing(t, "kube-vip create (3 machines: etcd + control plane + worker, ARP VIP)")
-
-	// Certificates with stacked etcd: kk certs renew restarts each control plane's etcd with
-	// its API server down, one control plane at a time (the timer runs the same steps: the
-	// HA test starts it).
-	renewCerts(t, bin, cfg, kcfg, bed, cps, nil, "", false)
-
-	// kk etcd backup of the stacked etcd (etcdctl inside its static pod).
-	dir := t.TempDir()
-	if r := kk(t, bin, "etcd", "backup", "-f", cfg, "-o", dir, "--known-hosts", bed.KnownHosts, "--workdir", workdirOf(kcfg)); r.code != 0 {
-		t.Fatalf("kk etcd backup (stacked etcd): exit %d", r.code)
-	}
-	if snaps, _ := filepath.Glob(filepath.Join(dir, "*.db")); len(snaps) != 1 {
-		t.Errorf("kk etcd backup (stacked etcd) wrote %v, want one snapshot", snaps)
-	}
 }

@@ -60,7 +60,10 @@ restart_static() {
 park() {
   [ -f ` + ManifestDir + `/"$1".yaml ] || return 0
   say "park $1"
+  id=$(running "$1")
   mkdir -p ` + ParkDir + ` && mv ` + ManifestDir + `/"$1".yaml ` + ParkDir + `/
+  # the kubelet would give it its 30 s grace period: 10 s is what it serves
+  [ -n "$id" ] && crictl stop --timeout 10 "$id" >/dev/null 2>&1
   i=0
   while [ -n "$(running "$1")" ]; do
     i=$((i+1)); [ $i -ge 120 ] && { echo "$1 still runs 2 minutes after its manifest was moved to ` + ParkDir + `" >&2; return 1; }

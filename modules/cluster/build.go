@@ -145,8 +145,11 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 	p.Warnings = append(p.Warnings, ks.Warnings...)
 	var cp, workers []pipeline.Task
 	for _, t := range kubernetes.Tasks(ks) {
-		if ls.Mode == loadbalancer.KubeVIP && (t.Name == kubernetes.TaskJoinControlPlane || t.Name == kubernetes.TaskJoinWorker) {
-			// nodes join through the VIP once kube-vip runs on admin.conf
+		if ls.Mode == loadbalancer.KubeVIP && (t.Name == kubernetes.TaskJoinControlPlane || t.Name == kubernetes.TaskJoinWorker ||
+			t.Name == kubernetes.TaskJoinCredentials) {
+			// nodes join through the VIP once kube-vip runs on admin.conf; the join
+			// credentials are made through it too (admin.conf names the VIP), so not while
+			// kube-vip restarts onto admin.conf and the VIP is briefly gone
 			t.After = append(t.After, loadbalancer.TaskKubeVIPAdmin)
 		}
 		switch t.Name {
