@@ -2,37 +2,37 @@ package v1alpha2
 
 // Kubernetes is spec.kubernetes.
 type Kubernetes struct {
-	Type                     string          `json:"type,omitempty"`
-	Version                  string          `json:"version,omitempty"`
-	ClusterName              string          `json:"clusterName,omitempty"`
-	DNSDomain                string          `json:"dnsDomain,omitempty"`
-	DisableKubeProxy         bool            `json:"disableKubeProxy,omitempty"`
-	MasqueradeAll            bool            `json:"masqueradeAll,omitempty"`
-	MaxPods                  int             `json:"maxPods,omitempty"`
-	PodPidsLimit             int             `json:"podPidsLimit,omitempty"`
-	NodeCidrMaskSize         int             `json:"nodeCidrMaskSize,omitempty"`
-	NodeCidrMaskSizeIPv6     int             `json:"nodeCidrMaskSizeIPv6,omitempty"`
-	ApiserverCertExtraSans   []string        `json:"apiserverCertExtraSans,omitempty"`
-	ProxyMode                string          `json:"proxyMode,omitempty"`
-	AutoRenewCerts           *bool           `json:"autoRenewCerts,omitempty"`
+	Type                   string   `json:"type,omitempty"`
+	Version                string   `json:"version,omitempty"`
+	ClusterName            string   `json:"clusterName,omitempty"`
+	DNSDomain              string   `json:"dnsDomain,omitempty"`
+	DisableKubeProxy       bool     `json:"disableKubeProxy,omitempty"`
+	MasqueradeAll          bool     `json:"masqueradeAll,omitempty"`
+	MaxPods                int      `json:"maxPods,omitempty"`
+	PodPidsLimit           int      `json:"podPidsLimit,omitempty"`
+	NodeCidrMaskSize       int      `json:"nodeCidrMaskSize,omitempty"`
+	NodeCidrMaskSizeIPv6   int      `json:"nodeCidrMaskSizeIPv6,omitempty"`
+	ApiserverCertExtraSans []string `json:"apiserverCertExtraSans,omitempty"`
+	ProxyMode              string   `json:"proxyMode,omitempty"`
+	AutoRenewCerts         *bool    `json:"autoRenewCerts,omitempty"`
 	// CertificateValidityPeriod (kk) is the lifetime of every leaf certificate kubeadm and
 	// kk's etcd PKI issue, as a Go duration ("8760h", "4h"): kubeadm v1beta4's
 	// ClusterConfiguration.certificateValidityPeriod. CAs keep their own lifetime.
-	CertificateValidityPeriod string `json:"certificateValidityPeriod,omitempty"`
-	Nodelocaldns             *bool           `json:"nodelocaldns,omitempty"`
-	ContainerManager         string          `json:"containerManager,omitempty"`
-	ContainerRuntimeEndpoint string          `json:"containerRuntimeEndpoint,omitempty"`
-	NodeFeatureDiscovery     Toggle          `json:"nodeFeatureDiscovery,omitempty"`
-	Kata                     Toggle          `json:"kata,omitempty"`
-	ApiServerArgs            []string        `json:"apiserverArgs,omitempty"`
-	ControllerManagerArgs    []string        `json:"controllerManagerArgs,omitempty"`
-	SchedulerArgs            []string        `json:"schedulerArgs,omitempty"`
-	KubeletArgs              []string        `json:"kubeletArgs,omitempty"`
-	KubeProxyArgs            []string        `json:"kubeProxyArgs,omitempty"`
-	FeatureGates             map[string]bool `json:"featureGates,omitempty"`
-	KubeletConfiguration     map[string]any  `json:"kubeletConfiguration,omitempty"`
-	KubeProxyConfiguration   map[string]any  `json:"kubeProxyConfiguration,omitempty"`
-	Audit                    Toggle          `json:"audit,omitempty"`
+	CertificateValidityPeriod string          `json:"certificateValidityPeriod,omitempty"`
+	Nodelocaldns              *bool           `json:"nodelocaldns,omitempty"`
+	ContainerManager          string          `json:"containerManager,omitempty"`
+	ContainerRuntimeEndpoint  string          `json:"containerRuntimeEndpoint,omitempty"`
+	NodeFeatureDiscovery      Toggle          `json:"nodeFeatureDiscovery,omitempty"`
+	Kata                      Toggle          `json:"kata,omitempty"`
+	ApiServerArgs             []string        `json:"apiserverArgs,omitempty"`
+	ControllerManagerArgs     []string        `json:"controllerManagerArgs,omitempty"`
+	SchedulerArgs             []string        `json:"schedulerArgs,omitempty"`
+	KubeletArgs               []string        `json:"kubeletArgs,omitempty"`
+	KubeProxyArgs             []string        `json:"kubeProxyArgs,omitempty"`
+	FeatureGates              map[string]bool `json:"featureGates,omitempty"`
+	KubeletConfiguration      map[string]any  `json:"kubeletConfiguration,omitempty"`
+	KubeProxyConfiguration    map[string]any  `json:"kubeProxyConfiguration,omitempty"`
+	Audit                     Toggle          `json:"audit,omitempty"`
 	// NvidiaRuntime (KubeKey 3.1) makes nvidia containerd's default runtime on GPU nodes.
 	NvidiaRuntime *bool `json:"nvidiaRuntime,omitempty"`
 
