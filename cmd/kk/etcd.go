@@ -68,11 +68,7 @@ kk etcd backup wrote in DIR. It changes nothing.`,
   kk etcd backup -f cluster.yaml --list`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := loadCluster(file, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			spec, err := etcd.MaintenanceSpec(cl)
+			cl, spec, err := loadEtcdCluster(file, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -255,11 +251,7 @@ Etcd types kubeadm and external are refused, with what to do instead.`,
 			if snapshot == "" {
 				return errors.New("--snapshot FILE is required (a snapshot written by kk etcd backup)")
 			}
-			cl, err := loadCluster(file, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			spec, err := etcd.MaintenanceSpec(cl)
+			cl, spec, err := loadEtcdCluster(file, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -306,4 +298,14 @@ Etcd types kubeadm and external are refused, with what to do instead.`,
 	c.Flags().StringVarP(&file, "filename", "f", "", "Cluster file")
 	c.Flags().StringVar(&snapshot, "snapshot", "", "snapshot written by kk etcd backup (NAME.db, with NAME.db.sha256 and NAME.json beside it)")
 	return c
+}
+
+// loadEtcdCluster loads the Cluster file and the etcd spec the backup and restore work on.
+func loadEtcdCluster(file string, warn io.Writer) (*config.Cluster, etcd.Spec, error) {
+	cl, err := loadCluster(file, warn)
+	if err != nil {
+		return nil, etcd.Spec{}, err
+	}
+	spec, err := etcd.MaintenanceSpec(cl)
+	return cl, spec, err
 }
