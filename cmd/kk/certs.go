@@ -85,7 +85,7 @@ be renewed where.`,
 			if err := g.confirm(fmt.Sprintf("certs renew: %s", cl)); err != nil {
 				return err
 			}
-			plan, err := certs.NewRenewPlan(cl, g.Workdir, false)
+			plan, err := certs.NewRenewPlan(cl, g.Workdir)
 			if err != nil {
 				return err
 			}

@@ -27,16 +27,16 @@ type RenewPlan struct {
 	Kubeconfig string
 }
 
-// NewRenewPlan builds kk certs renew for cluster c whose kk workdir is workdir. With dryRun
-// nothing is re-issued here (the tasks are not run either: the command lists instead).
-func NewRenewPlan(c *config.Cluster, workdir string, dryRun bool) (*RenewPlan, error) {
+// NewRenewPlan builds kk certs renew for cluster c whose kk workdir is workdir; kk's etcd
+// certificates are re-issued there now (a dry run does not build the plan: it lists).
+func NewRenewPlan(c *config.Cluster, workdir string) (*RenewPlan, error) {
 	ks, err := kubernetes.SpecFor(c, workdir, binaries.Files{})
 	if err != nil {
 		return nil, err
 	}
 	p := &RenewPlan{Kubeconfig: ks.Kubeconfig}
 	cpAfter := []string{facts.TaskName}
-	if c.Etcd.Type == config.EtcdKubeKey && !dryRun {
+	if c.Etcd.Type == config.EtcdKubeKey {
 		es, err := etcd.RenewSpecFor(c, workdir, binaries.Files{})
 		if err != nil {
 			return nil, fmt.Errorf("etcd certificates: %w", err)

@@ -4,17 +4,15 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kk-project/kk/modules/etcd"
+	"github.com/kk-project/kk/modules/kubernetes"
 	"github.com/kk-project/kk/pipeline/connector"
 )
 
-// Paths and programs on the control planes.
+// The programs the scripts run on the control planes: kk installs them there.
 const (
-	// ManifestDir holds the control plane's static pod manifests.
-	ManifestDir = "/etc/kubernetes/manifests"
-	// AdminConf is kubeadm's admin kubeconfig on control planes.
-	AdminConf = KubeconfigDir + "/admin.conf"
-	kubeadm   = "/usr/local/bin/kubeadm"
-	kubectl   = "/usr/local/bin/kubectl"
+	kubeadm = kubernetes.BinDir + "/kubeadm"
+	kubectl = kubernetes.BinDir + "/kubectl"
 )
 
 // ParkDir is where a renewal parks a static pod's manifest while that pod must stay down
@@ -45,23 +43,23 @@ wait_new() {
   done
 }
 stop_static() {
-  [ -f ` + ManifestDir + `/"$1".yaml ] || return 0
+  [ -f ` + etcd.ManifestsDir + `/"$1".yaml ] || return 0
   id=$(running "$1"); say "stop $1 ${id:-(not running)}"
   [ -n "$id" ] && crictl stop --timeout 10 "$id" >/dev/null
   return 0
 }
 restart_static() {
-  [ -f ` + ManifestDir + `/"$1".yaml ] || return 0
+  [ -f ` + etcd.ManifestsDir + `/"$1".yaml ] || return 0
   old=$(running "$1")
   stop_static "$1"
   wait_new "$1" "$old"
   say "$1 runs again"
 }
 park() {
-  [ -f ` + ManifestDir + `/"$1".yaml ] || return 0
+  [ -f ` + etcd.ManifestsDir + `/"$1".yaml ] || return 0
   say "park $1"
   id=$(running "$1")
-  mkdir -p ` + ParkDir + ` && mv ` + ManifestDir + `/"$1".yaml ` + ParkDir + `/
+  mkdir -p ` + ParkDir + ` && mv ` + etcd.ManifestsDir + `/"$1".yaml ` + ParkDir + `/
   # the kubelet would give it its 30 s grace period: 10 s is what it serves
   [ -n "$id" ] && crictl stop --timeout 10 "$id" >/dev/null 2>&1
   i=0
@@ -73,22 +71,22 @@ park() {
 unpark() {
   [ -f ` + ParkDir + `/"$1".yaml ] || return 0
   say "unpark $1"
-  mv ` + ParkDir + `/"$1".yaml ` + ManifestDir + `/
+  mv ` + ParkDir + `/"$1".yaml ` + etcd.ManifestsDir + `/
   wait_new "$1" ""
   say "$1 runs again"
 }
 api_ready() {
   i=0
-  until ` + kubectl + ` --kubeconfig ` + AdminConf + ` --server "$1" --request-timeout=5s get --raw /readyz >/dev/null 2>&1; do
-    i=$((i+1)); [ $i -ge 90 ] && { echo "the API server at $1 is not ready 3 minutes after its restart:" >&2; ` + kubectl + ` --kubeconfig ` + AdminConf + ` --server "$1" get --raw '/readyz?verbose' >&2; return 1; }
+  until ` + kubectl + ` --kubeconfig ` + kubernetes.AdminConf + ` --server "$1" --request-timeout=5s get --raw /readyz >/dev/null 2>&1; do
+    i=$((i+1)); [ $i -ge 90 ] && { echo "the API server at $1 is not ready 3 minutes after its restart:" >&2; ` + kubectl + ` --kubeconfig ` + kubernetes.AdminConf + ` --server "$1" get --raw '/readyz?verbose' >&2; return 1; }
     sleep 2
   done
   say "the API server at $1 is ready"
 }
 etcd_ready() {
   i=0
-  until id=$(running etcd) && [ -n "$id" ] && crictl exec "$id" etcdctl --endpoints=https://127.0.0.1:2379 \
-      --cacert=` + KubeadmPKIDir + `/etcd/ca.crt --cert=` + KubeadmPKIDir + `/etcd/healthcheck-client.crt --key=` + KubeadmPKIDir + `/etcd/healthcheck-client.key \
+  until id=$(running etcd) && [ -n "$id" ] && crictl exec "$id" etcdctl --endpoints=` + etcd.KubeadmEndpoint + ` \
+      --cacert=` + etcd.KubeadmCA + ` --cert=` + etcd.KubeadmHealthCert + ` --key=` + etcd.KubeadmHealthKey + ` \
       --dial-timeout=3s --command-timeout=5s endpoint health >/dev/null 2>&1; do
     i=$((i+1)); [ $i -ge 90 ] && { echo "the stacked etcd is not healthy 3 minutes after its restart" >&2; return 1; }
     sleep 2
@@ -109,14 +107,14 @@ func RestartScript(apiServer string) string {
 	url := connector.Quote(apiServer)
 	return "set -e\n" + restartFuncs +
 		"unpark kube-apiserver\n" + // a run interrupted while it was parked
-		"if [ -f " + ManifestDir + "/etcd.yaml ]; then\n" +
+		"if [ -f " + etcd.ManifestsDir + "/etcd.yaml ]; then\n" +
 		"  park kube-apiserver\n  restart_static etcd\n  etcd_ready\n  unpark kube-apiserver\n" +
 		"else\n  restart_static kube-apiserver\nfi\n" +
-		"if [ -f " + ManifestDir + "/kube-apiserver.yaml ]; then api_ready " + url + "; sleep 6; fi\n" +
+		"if [ -f " + etcd.ManifestsDir + "/kube-apiserver.yaml ]; then api_ready " + url + "; sleep 6; fi\n" +
 		"cm=$(running kube-controller-manager); sch=$(running kube-scheduler)\n" +
 		"stop_static kube-controller-manager\nstop_static kube-scheduler\n" +
-		"[ ! -f " + ManifestDir + "/kube-controller-manager.yaml ] || wait_new kube-controller-manager \"$cm\"\n" +
-		"[ ! -f " + ManifestDir + "/kube-scheduler.yaml ] || wait_new kube-scheduler \"$sch\"\n" +
+		"[ ! -f " + etcd.ManifestsDir + "/kube-controller-manager.yaml ] || wait_new kube-controller-manager \"$cm\"\n" +
+		"[ ! -f " + etcd.ManifestsDir + "/kube-scheduler.yaml ] || wait_new kube-scheduler \"$sch\"\n" +
 		"say \"the control plane runs with the renewed certificates\"\n"
 }
 

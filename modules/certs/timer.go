@@ -3,9 +3,11 @@ package certs
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	goruntime "runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -94,11 +96,11 @@ func NewTimerSpec(c *config.Cluster, es etcd.Spec, apiServers map[string]string)
 	return s, nil
 }
 
-// Warnings name the hosts the timer cannot go to.
+// Warnings name the hosts the timer cannot go to, by host name.
 func (s TimerSpec) Warnings() []string {
 	var out []string
-	for _, w := range s.Skip {
-		out = append(out, w)
+	for _, h := range slices.Sorted(maps.Keys(s.Skip)) {
+		out = append(out, s.Skip[h])
 	}
 	return out
 }
@@ -119,11 +121,8 @@ func seconds(d time.Duration) string { return strconv.FormatInt(int64(d/time.Sec
 func (s TimerSpec) files(host string) ([]connector.File, error) {
 	data := map[string]any{
 		"Binary": Binary, "Host": host, "Within": seconds(RenewWithin), "EtcdType": s.EtcdType,
-		"EtcdPort": s.Etcd.Port, "APIServer": s.APIServers[host], "Etcd": s.EtcdType == config.EtcdKubeKey,
+		"EtcdPort": etcd.ClientPort(s.Etcd), "APIServer": s.APIServers[host], "Etcd": s.EtcdType == config.EtcdKubeKey,
 		"Period": seconds(s.Period()), "Delay": seconds(min(time.Hour, s.Period()/4)),
-	}
-	if s.Etcd.Port == 0 {
-		data["EtcdPort"] = 2379
 	}
 	svc, err := templates.Render("certs/kk-certs-renew.service", data)
 	if err != nil {

@@ -2,9 +2,7 @@ package etcd
 
 import (
 	"context"
-	"net"
 	"path"
-	"strconv"
 
 	"github.com/kk-project/kk/pipeline"
 	"github.com/kk-project/kk/pipeline/connector"
@@ -39,7 +37,7 @@ func (s Spec) BackupFiles(name string) ([]connector.File, error) {
 	}
 	script, err := templates.Render("etcd/etcd-backup.sh", map[string]any{
 		"Name": name, "Dir": connector.Quote(s.backupDir()), "Keep": keep, "Etcdctl": etcdctl,
-		"Endpoint": "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port(s.Etcd))),
+		"Endpoint": localEndpoint(s.Etcd),
 		"CAFile":   caFile, "CertFile": adminCert, "KeyFile": adminKey,
 	})
 	if err != nil {

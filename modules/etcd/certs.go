@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"path"
-	"strconv"
 	"strings"
 	"time"
 
@@ -126,7 +125,7 @@ const CAKeyFile = CertDir + "/ca-key.pem"
 // same moment never both go down), records what it runs with (AppliedFile, so that kk's
 // next run does not restart it again for that) and waits until it is healthy.
 func LocalRestartScript(name string, e config.Etcd) string {
-	local := []string{"https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port(e)))}
+	local := []string{localEndpoint(e)}
 	health := etcdctlCmd(local, "endpoint", "health", "--cluster")
 	s := Spec{}
 	return `set -e

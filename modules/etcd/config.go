@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -103,8 +102,8 @@ func (s Spec) renderEnv(name, state, initialCluster string) ([]byte, error) {
 	}
 	d := EnvData{
 		Name: m.Name, DataDir: dataDir(e),
-		ClientURL: m.ClientURL(port(e)), PeerURL: m.PeerURL(peerPort(e)),
-		ListenClientURLs: []string{m.ClientURL(port(e)), "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port(e)))},
+		ClientURL: m.ClientURL(ClientPort(e)), PeerURL: m.PeerURL(peerPort(e)),
+		ListenClientURLs: []string{m.ClientURL(ClientPort(e)), localEndpoint(e)},
 		InitialCluster:   initialCluster, State: state, Token: ClusterToken,
 		HeartbeatInterval: e.HeartbeatInterval, ElectionTimeout: e.ElectionTimeout,
 		SnapshotCount: e.SnapshotCount, AutoCompactionRetention: e.AutoCompactionRetention,
@@ -186,7 +185,7 @@ func (s Spec) otherEndpoints(m Member) []string {
 	var others []string
 	for _, o := range s.Members {
 		if o.Name != m.Name {
-			others = append(others, o.ClientURL(port(s.Etcd)))
+			others = append(others, o.ClientURL(ClientPort(s.Etcd)))
 		}
 	}
 	return others
@@ -308,7 +307,7 @@ func portProbe(s Spec, m Member) string {
 	b.WriteString("( command -v bash >/dev/null 2>&1 && command -v timeout >/dev/null 2>&1 || exit 2; ")
 	for _, o := range s.Members {
 		if o.Name != m.Name {
-			fmt.Fprintf(&b, "timeout 3 bash -c %s 2>/dev/null && exit 0; ", connector.Quote("exec 3<>/dev/tcp/"+o.IP+"/"+strconv.Itoa(port(s.Etcd))))
+			fmt.Fprintf(&b, "timeout 3 bash -c %s 2>/dev/null && exit 0; ", connector.Quote("exec 3<>/dev/tcp/"+o.IP+"/"+strconv.Itoa(ClientPort(s.Etcd))))
 		}
 	}
 	b.WriteString("exit 1 )")

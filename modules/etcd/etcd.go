@@ -249,7 +249,7 @@ func Endpoints(c *config.Cluster) []string {
 	case config.EtcdKubeKey:
 		var out []string
 		for _, h := range c.HostsWithRole(config.RoleEtcd) {
-			out = append(out, memberOf(h, "").ClientURL(port(c.Etcd)))
+			out = append(out, memberOf(h, "").ClientURL(ClientPort(c.Etcd)))
 		}
 		return out
 	case config.EtcdExternal:
@@ -280,7 +280,8 @@ func ClientFiles(c *config.Cluster) (ca, cert, key string) {
 	return ca, cert, key
 }
 
-func port(e config.Etcd) int {
+// ClientPort is etcd's client port (etcd.port, 2379 when unset).
+func ClientPort(e config.Etcd) int {
 	if e.Port == 0 {
 		return 2379
 	}
@@ -478,7 +479,7 @@ func etcdctlCmd(endpoints []string, args ...string) string {
 func (s Spec) endpoints() []string {
 	var out []string
 	for _, m := range s.Members {
-		out = append(out, m.ClientURL(port(s.Etcd)))
+		out = append(out, m.ClientURL(ClientPort(s.Etcd)))
 	}
 	return out
 }
@@ -497,7 +498,7 @@ func (s Spec) inputsSum(name string) string {
 func serviceTask(s Spec, sel pipeline.Selector) pipeline.Task {
 	// restarts of running members take this lock so that only one member is down at a time
 	var restart sync.Mutex
-	local := []string{"https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port(s.Etcd)))}
+	local := []string{localEndpoint(s.Etcd)}
 	return pipeline.Task{
 		Name: TaskService, Desc: "etcd.service enabled and running (a new cluster's members start together; new members join, and changed ones restart, one at a time)",
 		Hosts: sel, After: []string{TaskCerts, TaskInstall, TaskConfig},
@@ -584,22 +585,17 @@ func serviceTask(s Spec, sel pipeline.Selector) pipeline.Task {
 
 // waitHealthy polls `etcdctl endpoint health` on endpoints until it succeeds or timeout.
 func waitHealthy(ctx context.Context, t *pipeline.Target, endpoints []string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
+	var last connector.Result
+	ok, err := poll(ctx, timeout, 2*time.Second, func() (bool, error) {
 		res, err := t.Exec(ctx, etcdctlCmd(endpoints, "endpoint", "health"), connector.ExecOptions{Sudo: true})
-		if err != nil {
-			return err
-		}
-		if res.ExitCode == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("still unhealthy after %s: %s", timeout, strings.TrimSpace(res.Stderr+" "+res.Stdout))
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(2 * time.Second):
-		}
+		last = res
+		return err == nil && res.ExitCode == 0, err
+	})
+	if err != nil {
+		return err
 	}
+	if !ok {
+		return fmt.Errorf("still unhealthy after %s: %s", timeout, strings.TrimSpace(last.Stderr+" "+last.Stdout))
+	}
+	return nil
 }

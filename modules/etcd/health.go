@@ -37,7 +37,7 @@ func (s Spec) Unhealthy(stdout, stderr string) []string {
 	}
 	var bad []string
 	for _, m := range s.Members {
-		url := m.ClientURL(port(s.Etcd))
+		url := m.ClientURL(ClientPort(s.Etcd))
 		h, ok := byURL[url]
 		switch {
 		case !ok:
@@ -80,24 +80,50 @@ func healthTask(s Spec) pipeline.Task {
 			return len(bad) == 0, err
 		},
 		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
-			deadline := time.Now().Add(HealthTimeout)
-			for {
-				bad, err := s.probe(ctx, t)
-				if err != nil {
-					return false, err
-				}
-				if len(bad) == 0 {
-					return false, nil
-				}
-				if time.Now().After(deadline) {
-					return false, fmt.Errorf("etcd is not healthy after %s: %s", HealthTimeout, strings.Join(bad, "; "))
-				}
-				select {
-				case <-ctx.Done():
-					return false, fmt.Errorf("%w; last check: %s", ctx.Err(), strings.Join(bad, "; "))
-				case <-time.After(3 * time.Second):
-				}
+			bad, err := s.waitClusterHealthy(ctx, t, HealthTimeout, 3*time.Second)
+			switch {
+			case err != nil && len(bad) > 0: // ctx ended while waiting
+				return false, fmt.Errorf("%w; last check: %s", err, strings.Join(bad, "; "))
+			case err != nil:
+				return false, err
+			case len(bad) > 0:
+				return false, fmt.Errorf("etcd is not healthy after %s: %s", HealthTimeout, strings.Join(bad, "; "))
 			}
+			return false, nil
 		},
+	}
+}
+
+// waitClusterHealthy probes the cluster's health from t's host every interval until every
+// member is healthy. When timeout passes first, bad says which members are not; when ctx
+// ends while waiting, err is ctx's error and bad what the last probe found.
+func (s Spec) waitClusterHealthy(ctx context.Context, t *pipeline.Target, timeout, interval time.Duration) (bad []string, err error) {
+	_, err = poll(ctx, timeout, interval, func() (bool, error) {
+		var perr error
+		bad, perr = s.probe(ctx, t)
+		return len(bad) == 0, perr
+	})
+	return bad, err
+}
+
+// poll calls try every interval until it reports done or fails, or timeout has passed since
+// the first call (done is then false); a ctx that ends while waiting ends it with ctx's
+// error. kk's retry loop with backoff is pipeline/retry; this is the fixed-interval wait for
+// a state on a host.
+func poll(ctx context.Context, timeout, interval time.Duration, try func() (bool, error)) (bool, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		done, err := try()
+		if err != nil || done {
+			return done, err
+		}
+		if time.Now().After(deadline) {
+			return false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(interval):
+		}
 	}
 }

@@ -371,23 +371,9 @@ func (r *Restore) readyCmd() string {
 		"; else /usr/local/bin/kubectl --kubeconfig=/etc/kubernetes/admin.conf --request-timeout=5s get --raw /readyz >/dev/null 2>&1; fi"
 }
 
-// poll runs test until it passes, every 2s, for at most timeout.
-func poll(ctx context.Context, t *pipeline.Target, test string, timeout time.Duration) (bool, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, err := t.Test(ctx, test)
-		if err != nil || ok {
-			return ok, err
-		}
-		if time.Now().After(deadline) {
-			return false, nil
-		}
-		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-time.After(2 * time.Second):
-		}
-	}
+// pollTest runs the shell test on t's host every 2 s until it passes, for at most timeout.
+func pollTest(ctx context.Context, t *pipeline.Target, test string, timeout time.Duration) (bool, error) {
+	return poll(ctx, timeout, 2*time.Second, func() (bool, error) { return t.Test(ctx, test) })
 }
 
 // etcdStopped is a shell test that etcd.service is not running nor starting.
@@ -418,7 +404,7 @@ func (r *Restore) Tasks() []pipeline.Task {
 			if !strings.Contains(out, "parked") {
 				return false, nil // no kube-apiserver on this host
 			}
-			gone, err := poll(ctx, t, "! "+apiServerRunning, r.StopTimeout)
+			gone, err := pollTest(ctx, t, "! "+apiServerRunning, r.StopTimeout)
 			if err != nil {
 				return true, err
 			}
@@ -469,22 +455,12 @@ func (r *Restore) Tasks() []pipeline.Task {
 			if err := waitHealthy(ctx, t, local, HealthTimeout); err != nil {
 				return false, fmt.Errorf("etcd on %s is not healthy after the restore: %w", t.Name, err)
 			}
-			for {
-				bad, err := r.Spec.probe(ctx, t)
-				if err != nil {
-					return false, err
-				}
-				if len(bad) == 0 {
-					break
-				}
-				if time.Now().After(deadline) {
-					return false, fmt.Errorf("etcd is not healthy after the restore: %s", strings.Join(bad, "; "))
-				}
-				select {
-				case <-ctx.Done():
-					return false, ctx.Err()
-				case <-time.After(2 * time.Second):
-				}
+			bad, err := r.Spec.waitClusterHealthy(ctx, t, time.Until(deadline), 2*time.Second)
+			if err != nil {
+				return false, err
+			}
+			if len(bad) > 0 {
+				return false, fmt.Errorf("etcd is not healthy after the restore: %s", strings.Join(bad, "; "))
 			}
 			out, err := t.Sudo(ctx, etcdctlCmd(local, "endpoint", "status", "-w", "json"))
 			if err != nil {
@@ -514,7 +490,7 @@ func (r *Restore) Tasks() []pipeline.Task {
 			if !strings.Contains(out, "present") {
 				return false, nil
 			}
-			ready, err := poll(ctx, t, r.readyCmd(), r.ReadyTimeout)
+			ready, err := pollTest(ctx, t, r.readyCmd(), r.ReadyTimeout)
 			if err != nil {
 				return true, err
 			}

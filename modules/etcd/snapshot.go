@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path"
 	"path/filepath"
@@ -49,10 +50,10 @@ const (
 
 	// stacked etcd (kubeadm): its client port on 127.0.0.1 and the health-check client
 	// certificate kubeadm issues
-	kubeadmEtcdEndpoint = "https://127.0.0.1:2379"
-	kubeadmEtcdCA       = "/etc/kubernetes/pki/etcd/ca.crt"
-	kubeadmEtcdCert     = "/etc/kubernetes/pki/etcd/healthcheck-client.crt"
-	kubeadmEtcdKey      = "/etc/kubernetes/pki/etcd/healthcheck-client.key"
+	KubeadmEndpoint   = "https://127.0.0.1:2379"
+	KubeadmCA         = "/etc/kubernetes/pki/etcd/ca.crt"
+	KubeadmHealthCert = "/etc/kubernetes/pki/etcd/healthcheck-client.crt"
+	KubeadmHealthKey  = "/etc/kubernetes/pki/etcd/healthcheck-client.key"
 
 	// snapshotTimeout is etcdctl's command timeout for a snapshot save (its default 10s would
 	// cut a large database short).
@@ -344,7 +345,7 @@ func (a etcdAccess) ctl(args ...string) string {
 		return etcdctlCmd([]string{a.endpoint}, args...)
 	}
 	base := []string{crictl, "exec", a.container, "etcdctl", "--endpoints=" + a.endpoint,
-		"--cacert=" + kubeadmEtcdCA, "--cert=" + kubeadmEtcdCert, "--key=" + kubeadmEtcdKey,
+		"--cacert=" + KubeadmCA, "--cert=" + KubeadmHealthCert, "--key=" + KubeadmHealthKey,
 		"--dial-timeout=3s", "--command-timeout=10s"}
 	return connector.Cmd(append(base, args...)...)
 }
@@ -450,13 +451,14 @@ func (b *Backup) access(ctx context.Context, t *pipeline.Target) (a etcdAccess, 
 			}
 			return a, err.Error(), nil
 		}
-		return etcdAccess{endpoint: kubeadmEtcdEndpoint, container: id}, "", nil
+		return etcdAccess{endpoint: KubeadmEndpoint, container: id}, "", nil
 	}
 	return etcdAccess{endpoint: localEndpoint(b.Spec.Etcd)}, "", nil
 }
 
+// localEndpoint is a member's client URL on the loopback address.
 func localEndpoint(e config.Etcd) string {
-	return "https://127.0.0.1:" + strconv.Itoa(port(e))
+	return "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(ClientPort(e)))
 }
 
 // chosen is the host the snapshot is taken on: the first healthy one in file order. When
