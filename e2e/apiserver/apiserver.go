@@ -240,7 +240,7 @@ func start(dir string, o Options) (*Server, error) {
 			"--cert-dir="+filepath.Join(dir, "kcm-certs"),
 			"--leader-elect=false", "--use-service-account-credentials=false",
 			"--service-account-private-key-file="+p("sa.key"), "--root-ca-file="+p("ca.crt"),
-			"--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle",
+			"--controllers=*,-node-ipam-controller,-node-lifecycle-controller", // the names of v1.28 on (older aliases are gone in v1.37)
 		); err != nil {
 			return s, err
 		}
