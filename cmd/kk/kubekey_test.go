@@ -213,7 +213,8 @@ func TestCreateConfigKubeKeyFlags(t *testing.T) {
 	if err != nil || c.Kubernetes.Version != "v1.33.5" {
 		t.Fatalf("sample: %v %+v", err, c)
 	}
-	if _, err := kk(t, "create", "config", "--from-cluster", "-f", filepath.Join(dir, "d.yaml")); err == nil || !strings.Contains(err.Error(), "KubeKey's --from-cluster is not supported") {
+	t.Setenv("KUBECONFIG", filepath.Join(dir, "no-kubeconfig")) // no cluster to read
+	if _, err := kk(t, "create", "config", "--from-cluster", "-f", filepath.Join(dir, "d.yaml")); err == nil || !strings.Contains(err.Error(), "--from-cluster needs a running cluster") {
 		t.Errorf("--from-cluster: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "d.yaml")); err == nil {
