@@ -155,24 +155,43 @@ spec:
   - {name: api, image: %[1]s, args: [api]}
 `
 
+// TestCreateClusterHA walks one HA cluster through its life: created on the minor before
+// the newest with one control plane and one worker, grown by kk add nodes to 3 control planes
+// (kk's etcd on each) and 2 workers behind haproxy, checked, upgraded to the newest minor
+// while a workload serves, its certificates renewed, etcd backed up and restored, a worker
+// and a control plane deleted, and finally the cluster deleted, leaving nothing on any host.
 func TestCreateClusterHA(t *testing.T) {
 	bin := kkBinary(t)
 	bed := testbed.Require(t, testbed.Options{Name: "kkha"}, 5)
 	cfg := haCluster(t, bed)
-	// The user's air-gapped flow: kk create manifest -c cluster.yaml, kk artifact export.
+	oldCfg := withVersion(t, cfg, e2eOldK8s)
+	small := onlyHosts(t, oldCfg, "cluster-ha-small.yaml", "n1", "n4")
+	// The user's air-gapped flow: kk create manifest -c cluster.yaml, kk artifact export, for
+	// the release the cluster starts on and the one it is upgraded to.
+	oldBundle := exportBundle(t, bin, "ha-"+e2eOldK8s, "-c", oldCfg)
 	bundle := exportBundle(t, bin, "ha", "-c", cfg)
-	c, kcfg := createOnBed(t, bin, bundle, cfg, bed, "work-ha")
+	first, kcfg := createOnBed(t, bin, oldBundle, small, bed, "work-ha")
+	work := workdirOf(kcfg)
 	if st, err := os.Stat(kcfg); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("admin kubeconfig %s: %v (mode %v), want mode 0600", kcfg, err, st)
 	}
 	dumpOnFailure(t, kcfg)
-
-	// Every node Ready.
 	mustKubectl(t, kcfg, "wait", "--for=condition=Ready", "node", "--all", "--timeout=300s")
-	nodes := mustKubectl(t, kcfg, "get", "nodes", "-o", "name")
-	if n := strings.Count(nodes, "node/"); n != 5 {
-		t.Fatalf("%d nodes, want 5", n)
+
+	// Grown to 5 nodes: every node Ready, 3 API servers behind each worker's haproxy, 3 etcd
+	// members.
+	addNodes(t, bin, bed, oldCfg, oldBundle, work, kcfg)
+	// the admin kubeconfig names every control plane (one context each)
+	if n := strings.Count(mustKubectl(t, kcfg, "config", "get-contexts", "-o", "name"), "\n"); n != 3 {
+		t.Errorf("admin kubeconfig has %d contexts, want one per control plane (3)", n)
 	}
+	c := created{again: func() (string, error) {
+		r := kkLong(t, bin, "create", "cluster", "-f", cfg, "-a", bundle, "-y", "--known-hosts", bed.KnownHosts, "--workdir", work)
+		if r.code != 0 {
+			return r.out, fmt.Errorf("exit %d", r.code)
+		}
+		return r.out, nil
+	}}
 
 	// A DaemonSet pod Running on every node; a pod on a worker resolves kubernetes.default
 	// through CoreDNS and reaches the API through the service IP.
@@ -254,13 +273,29 @@ func TestCreateClusterHA(t *testing.T) {
 	if strings.Count(out, " Ready") != 5 {
 		t.Errorf("with n1's API server down, nodes:\n%s", out)
 	}
+	// kk's machine keeps a way in: kk kubeconfig makes a control plane that answers current
+	kkOn(t, bin, bed, work, "kubeconfig", "-f", oldCfg)
+	mustKubectl(t, kcfg, "get", "nodes")
 	rootSSH(t, bed, n1, "mv /root/stopped/kube-apiserver.yaml /etc/kubernetes/manifests/")
 	waitFor(t, 3*time.Minute, "n1's API server back", func() bool {
 		_, err := sshOut(bed, n1, `python3 -c 'import ssl,urllib.request; urllib.request.urlopen("https://127.0.0.1:6443/healthz", context=ssl._create_unverified_context(), timeout=2)'`)
 		return err == nil
 	})
 
-	c.rerunChangesNothing(t, "HA create (5 machines: 3 etcd + control plane, 2 workers, haproxy)")
+	// Upgraded to the newest minor while e2e-web serves through a Service.
+	mustKubectl(t, kcfg, "apply", "-f", writeClusterFile(t, "web.yaml", fmt.Sprintf(webProbe, probe)))
+	mustKubectl(t, kcfg, "rollout", "status", "deployment/e2e-web", "--timeout=180s")
+	upgradeCluster(t, bin, bed, cfg, bundle, work, kcfg)
+	start := time.Now()
+	out, err := c.again()
+	if err != nil {
+		t.Fatalf("kk create cluster after the upgrade: %v", err)
+	}
+	if n := changed(t, out); n != "0" {
+		t.Errorf("kk create cluster after the upgrade changed %s tasks, want 0", n)
+	}
+	recordTimes(t, "HA: create of n1 (control plane, etcd) and n4 (worker), re-run of the 5 machines after add nodes and upgrade",
+		first.took, time.Since(start), first.out, out)
 
 	// Certificates (kk's etcd PKI and kubeadm's, 3-hour lifetime): renewed while a client on
 	// n4 polls the API through haproxy, then by the timer.
@@ -269,7 +304,7 @@ func TestCreateClusterHA(t *testing.T) {
 	// kk create again after the timer renewed n1's certificates there: kk keeps them (same
 	// CA, current) rather than push its older copies and restart etcd; only the admin
 	// kubeconfig, renewed on n1, is copied again.
-	out, err := c.again()
+	out, err = c.again()
 	if err != nil {
 		t.Fatalf("re-run after the timer: %v", err)
 	}
@@ -279,6 +314,11 @@ func TestCreateClusterHA(t *testing.T) {
 
 	// etcd: backup, a namespace deleted, restore.
 	backupRestore(t, bin, cfg, kcfg, bed)
+
+	// Shrunk: worker n5, then control plane n3 (an etcd member); then the whole cluster
+	// deleted, nothing of it left on any host.
+	deleteNodes(t, bin, bed, cfg, work, kcfg)
+	deleteCluster(t, bin, bed, cfg, work)
 }
 
 // created is a kk create cluster that succeeded: what it printed, how long it took, and how

@@ -13,8 +13,10 @@ import (
 
 	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/api/v1alpha2"
+	"github.com/kk-project/kk/artifacts/catalog"
 	"github.com/kk-project/kk/artifacts/versions"
 	"github.com/kk-project/kk/modules/cluster"
+	"github.com/kk-project/kk/modules/kubernetes"
 	"github.com/kk-project/kk/pipeline/session"
 )
 
@@ -133,6 +135,11 @@ func runCreate(cmd *cobra.Command, g *globals, f clusterFlags, po cluster.Option
 	if err != nil {
 		return err
 	}
+	return runCreateFor(cmd, g, cl, f, po, what)
+}
+
+// runCreateFor is runCreate for the cluster the flags named, loaded already.
+func runCreateFor(cmd *cobra.Command, g *globals, cl *config.Cluster, f clusterFlags, po cluster.Options, what string) error {
 	res, err := f.resolver()
 	if err != nil {
 		return err
@@ -146,32 +153,57 @@ func runCreate(cmd *cobra.Command, g *globals, f clusterFlags, po cluster.Option
 	for _, w := range cluster.Warnings(cl) {
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
 	}
+	if err := sameVersion(cmd, g, cl); err != nil {
+		return err
+	}
 	if !g.DryRun {
 		if err := g.confirm(fmt.Sprintf("%s: %s", what, cl)); err != nil {
 			return err
 		}
 	}
-	ctx := cmd.Context()
-	arts, err := cluster.ResolveArtifacts(ctx, cl, cluster.ArtifactOptions{Workdir: g.Workdir, Bundle: f.bundle, Resolver: res, Log: cmd.ErrOrStderr()})
+	_, err = runPlan(cmd, g, cl, f.bundle, res, po, what)
+	return err
+}
+
+// sameVersion refuses to change the Kubernetes version of a running cluster: kk create
+// cluster would replace every kubelet at once, kk upgrade does it node by node.
+func sameVersion(cmd *cobra.Command, g *globals, cl *config.Cluster) error {
+	kc := kubernetes.KubeconfigPath(cl, g.Workdir)
+	running, err := cluster.RunningVersions(cmd.Context(), kc)
 	if err != nil {
-		return err
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: the running version could not be read (%v); going on as for a new cluster\n", err)
+		return nil
+	}
+	if running.APIServer != "" && running.APIServer != cl.Kubernetes.Version {
+		return fmt.Errorf("%s: cluster %s runs Kubernetes %s and kubernetes.version is %s: kk upgrade -f %s changes the version node by node (kk create cluster never does)",
+			cl.Source, cl.Name, running.APIServer, cl.Kubernetes.Version, cl.Source)
+	}
+	return nil
+}
+
+// runPlan resolves the artifacts, builds the plan and runs it, printing each phase's time.
+func runPlan(cmd *cobra.Command, g *globals, cl *config.Cluster, bundle string, res catalog.Resolver, po cluster.Options, what string) (*cluster.Plan, error) {
+	ctx := cmd.Context()
+	arts, err := cluster.ResolveArtifacts(ctx, cl, cluster.ArtifactOptions{Workdir: g.Workdir, Bundle: bundle, Resolver: res, Log: cmd.ErrOrStderr()})
+	if err != nil {
+		return nil, err
 	}
 	plan, err := cluster.NewPlan(cl, arts, po)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, w := range plan.Warnings {
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
 	}
 	tasks, err := plan.Tasks(po)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	o := g.Options
 	o.Out = cmd.OutOrStdout()
 	s, err := session.New(cl, o)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer s.Close()
 	rep, err := s.Run(ctx, what, tasks)
@@ -182,7 +214,7 @@ func runCreate(cmd *cobra.Command, g *globals, f clusterFlags, po cluster.Option
 		}
 	}
 	if err != nil {
-		return err
+		return plan, err
 	}
 	if !g.DryRun && plan.Kubeconfig != "" {
 		if _, err := os.Stat(plan.Kubeconfig); err == nil {
@@ -193,5 +225,5 @@ func runCreate(cmd *cobra.Command, g *globals, f clusterFlags, po cluster.Option
 			fmt.Fprintf(cmd.OutOrStdout(), "\ncluster %s is ready: export KUBECONFIG=%s\n", cl.Name, kc)
 		}
 	}
-	return nil
+	return plan, nil
 }

@@ -87,8 +87,9 @@ type Spec struct {
 // newest patch releases the module proxy serves for each line.
 func DefaultSpec() Spec {
 	return Spec{
-		// The HA e2e cluster runs the newest minor, the all-in-one the oldest kubeadm v1beta3 one.
-		Kubernetes: []string{"v1.37.2", "v1.30.14"},
+		// The HA e2e cluster runs the newest minor, the lifecycle e2e starts one minor before it
+		// and upgrades to it, the all-in-one runs the oldest kubeadm v1beta3 one.
+		Kubernetes: []string{"v1.37.2", "v1.36.3", "v1.30.14"},
 		// v1.31.0: the module proxy refuses k8s.io/kube-proxy v0.31.13 and v0.31.14, which
 		// kubeadm of those patches imports.
 		KubeadmValidate: []string{"v1.28.15", "v1.31.0", "v1.35.4"},

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/kk-project/kk/artifacts/catalog"
 	"github.com/kk-project/kk/artifacts/download"
 	"github.com/kk-project/kk/modules/binaries"
+	"github.com/kk-project/kk/modules/kubernetes"
 )
 
 // Artifacts is what a run installs from, resolved on the machine kk runs on before any
@@ -79,7 +81,11 @@ func ResolveArtifacts(ctx context.Context, c *config.Cluster, o ArtifactOptions)
 			}
 		}
 		cache = imp.Files()
-		for _, ce := range imp.Index.Components {
+		comps, err := clusterComponents(imp.Index.Components, c.Kubernetes.Version)
+		if err != nil {
+			return nil, fmt.Errorf("bundle %s: %w", o.Bundle, err)
+		}
+		for _, ce := range comps {
 			art, err := (catalog.Resolver{}).Resolve(catalog.Component{Name: ce.Name, Version: ce.Version, Arch: ce.Arch})
 			if err != nil {
 				return nil, fmt.Errorf("bundle %s: %w", o.Bundle, err)
@@ -148,6 +154,43 @@ func ResolveArtifacts(ctx context.Context, c *config.Cluster, o ArtifactOptions)
 		}
 	}
 	return a, nil
+}
+
+// clusterComponents keeps the bundle's components a cluster of Kubernetes version v installs: a
+// bundle may carry several Kubernetes releases (the steps of an upgrade), of which only v's
+// kubeadm, kubelet and kubectl are taken. A bundle without v is an error naming what it has.
+func clusterComponents(all []bundle.ComponentEntry, v string) ([]bundle.ComponentEntry, error) {
+	var out []bundle.ComponentEntry
+	var have []string
+	found := false
+	for _, ce := range all {
+		if slices.Contains(kubernetes.Programs, ce.Name) {
+			if !slices.Contains(have, ce.Version) {
+				have = append(have, ce.Version)
+			}
+			if ce.Version != v {
+				continue
+			}
+			found = true
+		}
+		out = append(out, ce)
+	}
+	if len(have) > 0 && !found {
+		return nil, fmt.Errorf("it holds Kubernetes %s, not %s (kubernetes.version): export a bundle for %s (kk create manifest, kk artifact export)",
+			strings.Join(have, ", "), v, v)
+	}
+	return out, nil
+}
+
+// KubernetesVersions lists the Kubernetes releases a bundle's index carries (their kubeadm).
+func KubernetesVersions(ix *bundle.Index) []string {
+	var out []string
+	for _, ce := range ix.Components {
+		if ce.Name == "kubeadm" && !slices.Contains(out, ce.Version) {
+			out = append(out, ce.Version)
+		}
+	}
+	return out
 }
 
 // InstallName is the name a component's file is known by in binaries.Files: its base name,

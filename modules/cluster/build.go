@@ -200,6 +200,9 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 	if at := hooks.Sequence(postCluster, addonTasks, post); len(at) > 0 {
 		set("addons", "addons in order (YAML, Helm charts), each ready; spec.system's postClusterInstall and postInstall scripts", at)
 	}
+	if o.Upgrade != nil {
+		phases = insertPhase(phases, "loadbalancer", upgradePhase(ks, o.Upgrade))
+	}
 	chain(phases)
 	p.Phases = phases
 	return p, nil

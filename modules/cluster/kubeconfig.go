@@ -6,20 +6,21 @@ import (
 	"os"
 
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kk-project/kk/modules/kubernetes"
 )
 
 // restConfig returns a loader of the admin kubeconfig kk fetched to path, for the tasks that
 // talk to the API server from the machine kk runs on (network, addons). It is read when a
-// task runs, after the control-plane phase wrote it.
+// task runs, after the control-plane phase wrote it, and uses a control plane that answers.
 func restConfig(path string) func(context.Context) (*rest.Config, error) {
 	return func(context.Context) (*rest.Config, error) {
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("admin kubeconfig %s: %w (run the control-plane phase first)", path, err)
 		}
-		cfg, err := clientcmd.BuildConfigFromFlags("", path)
+		cfg, err := kubernetes.RESTConfig(path)
 		if err != nil {
-			return nil, fmt.Errorf("admin kubeconfig %s: %w", path, err)
+			return nil, err
 		}
 		cfg.QPS, cfg.Burst = 50, 100
 		return cfg, nil

@@ -93,4 +93,7 @@ func TestKubeVIPPlan(t *testing.T) {
 	if ks.ControlPlaneEndpoint != "lb.kubesphere.local:6443" || ks.KubeconfigServer != "https://10.0.0.100:6443" || !slices.Contains(ks.CertSANs, "10.0.0.100") {
 		t.Errorf("endpoint %s, kubeconfig server %s, SANs %s", ks.ControlPlaneEndpoint, ks.KubeconfigServer, strings.Join(ks.CertSANs, ","))
 	}
+	if len(ks.KubeconfigServers) != 1 {
+		t.Errorf("kubeconfig servers %v, want the VIP alone", ks.KubeconfigServers)
+	}
 }

@@ -40,6 +40,8 @@ type Options struct {
 	// Warn receives the warnings found while the run goes (CAs close to expiry); nil
 	// discards them.
 	Warn io.Writer
+	// Upgrade, when set, makes the plan one step of kk upgrade (see UpgradeOptions).
+	Upgrade *UpgradeOptions
 }
 
 // Plan is the phases of one `kk create cluster` run, ready to run.

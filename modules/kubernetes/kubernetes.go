@@ -158,6 +158,10 @@ type Spec struct {
 	// the nodes' /etc/hosts resolve).
 	Kubeconfig       string
 	KubeconfigServer string
+	// KubeconfigServers are all the servers the local kubeconfig names, KubeconfigServer
+	// first: every control plane when that is the first control plane's address, so that the
+	// kubeconfig outlives any one control plane (see LocalKubeconfig).
+	KubeconfigServers []APIServer
 
 	// Files holds kubeadm, kubelet and kubectl for every node's arch.
 	Files binaries.Files
@@ -314,6 +318,15 @@ func SpecFor(c *config.Cluster, workdir string, files binaries.Files) (Spec, err
 		server = addr
 	}
 	s.KubeconfigServer = "https://" + net.JoinHostPort(server, strconv.Itoa(port))
+	s.KubeconfigServers = []APIServer{{URL: s.KubeconfigServer}}
+	if first := c.FirstControlPlane(); first != nil && server == first.InternalIP() && c.ControlPlaneEndpoint.Address == "" {
+		s.KubeconfigServers[0].Node = first.Name
+		for _, h := range c.HostsWithRole(config.RoleControlPlane) {
+			if h.Name != first.Name && h.InternalIP() != "" {
+				s.KubeconfigServers = append(s.KubeconfigServers, APIServer{Node: h.Name, URL: "https://" + net.JoinHostPort(h.InternalIP(), strconv.Itoa(port))})
+			}
+		}
+	}
 
 	// nodes
 	for _, h := range c.Hosts {

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"math/big"
 	"os"
@@ -115,6 +116,9 @@ func TestKubeadmConfigForKubeKeySample(t *testing.T) {
 	}
 	if s.KubeconfigServer != "https://172.16.0.2:6443" {
 		t.Errorf("kubeconfig server %s, want the first control plane's address", s.KubeconfigServer)
+	}
+	if len(s.KubeconfigServers) != 3 || s.KubeconfigServers[0] != (APIServer{Node: "node1", URL: s.KubeconfigServer}) || s.KubeconfigServers[2].Node != "node3" {
+		t.Errorf("kubeconfig servers %v, want every control plane, the first one first", s.KubeconfigServers)
 	}
 	if s.FirstControlPlane != "node1" || len(s.Nodes) != 3 || len(s.Joiners()) != 2 {
 		t.Errorf("first %s, nodes %v", s.FirstControlPlane, s.Nodes)
@@ -715,5 +719,68 @@ func TestKubeadmConfigCertificateValidity(t *testing.T) {
 	out, _ = RenderKubeadmConfig(s, "node1", HostEnv{}, "")
 	if _, ok := docs(t, out)["ClusterConfiguration"]["certificateValidityPeriod"]; ok {
 		t.Error("certificateValidityPeriod written without a lifetime in the config")
+	}
+}
+
+// An upgrade from v1.30 (kubeadm v1beta3) to v1.31 (v1beta4): the kubeadm configuration kk
+// writes after the upgrade says the same as before it, flag maps become name/value lists
+// holding the same flags, and everything else is equal but the version.
+func TestUpgradeAcrossKubeadmAPIBoundary(t *testing.T) {
+	c := loadSample(t, "kubekey-calico.yaml")
+	render := func(v string) map[string]map[string]any {
+		c.Kubernetes.Version = v
+		s, err := SpecFor(c, t.TempDir(), binaries.Files{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := RenderKubeadmConfig(s, "node1", HostEnv{}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return docs(t, out)
+	}
+	before, after := render("v1.30.14"), render("v1.31.0")
+	// v1beta4's list form, back to v1beta3's map form
+	var asMaps func(v any) any
+	asMaps = func(v any) any {
+		switch x := v.(type) {
+		case map[string]any:
+			out := map[string]any{}
+			for k, e := range x {
+				if l, ok := e.([]any); ok && argKeys[k] {
+					m := map[string]any{}
+					for _, a := range l {
+						am := a.(map[string]any)
+						m[am["name"].(string)] = am["value"]
+					}
+					out[k] = m
+					continue
+				}
+				out[k] = asMaps(e)
+			}
+			return out
+		case []any:
+			out := make([]any, len(x))
+			for i, e := range x {
+				out[i] = asMaps(e)
+			}
+			return out
+		}
+		return v
+	}
+	for _, kind := range []string{"InitConfiguration", "ClusterConfiguration", "KubeletConfiguration", "KubeProxyConfiguration"} {
+		b, a := before[kind], asMaps(after[kind]).(map[string]any)
+		if b == nil || a == nil {
+			t.Fatalf("%s missing on one side of the boundary", kind)
+		}
+		for _, m := range []map[string]any{b, a} {
+			delete(m, "apiVersion")
+			delete(m, "kubernetesVersion")
+		}
+		bj, _ := json.Marshal(b)
+		aj, _ := json.Marshal(a)
+		if string(bj) != string(aj) {
+			t.Errorf("%s differs across the v1beta3/v1beta4 boundary beyond the API form:\nv1.30: %s\nv1.31: %s", kind, bj, aj)
+		}
 	}
 }

@@ -50,8 +50,8 @@ func (st *runState) get() (JoinCredentials, bool) {
 	return st.creds, st.have
 }
 
-// kubectl on a control plane as the cluster admin.
-const kubectl = BinDir + "/kubectl --kubeconfig=" + AdminConf + " --request-timeout=20s"
+// Kubectl is kubectl on a control plane as the cluster admin.
+const Kubectl = BinDir + "/kubectl --kubeconfig=" + AdminConf + " --request-timeout=20s"
 
 // Tasks returns the tasks that build the cluster with kubeadm. They run after facts and, on
 // each node, after s.NodeAfter (the container runtime); kubeadm init also waits for
@@ -211,7 +211,7 @@ func kubeadmConfigTask(s Spec) pipeline.Task {
 }
 
 // apiReady is a shell test that this control plane's admin kubeconfig reaches a ready API.
-const apiReady = `[ -f ` + AdminConf + ` ] && ` + kubectl + ` get --raw /readyz >/dev/null 2>&1`
+const apiReady = `[ -f ` + AdminConf + ` ] && ` + Kubectl + ` get --raw /readyz >/dev/null 2>&1`
 
 // leftovers is a shell test for what a failed or undone kubeadm run leaves behind.
 const leftovers = `{ [ -e /etc/kubernetes/manifests/kube-apiserver.yaml ] || [ -e /etc/kubernetes/pki/ca.crt ] || ` +
@@ -225,8 +225,8 @@ func resetLeftovers(ctx context.Context, t *pipeline.Target, s Spec) error {
 	return nil
 }
 
-// kubeadmError wraps a failed kubeadm command with the tail of its output.
-func kubeadmError(what string, err error) error {
+// KubeadmError wraps a failed kubeadm command with the tail of its output.
+func KubeadmError(what string, err error) error {
 	ce, ok := pipeline.CommandError(err)
 	if !ok {
 		return fmt.Errorf("%s: %w", what, err)
@@ -274,7 +274,7 @@ func initTask(s Spec, sel pipeline.Selector, after []string) pipeline.Task {
 			} else if ok {
 				// initialised already: the API may be starting (after a reboot); wait for it
 				_, err := t.Sudo(ctx, "for i in $(seq 60); do "+apiReady+" && exit 0; sleep 2; done; "+
-					kubectl+" get --raw /readyz >&2; exit 1")
+					Kubectl+" get --raw /readyz >&2; exit 1")
 				if err != nil {
 					return false, fmt.Errorf("the cluster was initialised here (%s exists) but its API server is not ready: %w", initDone, err)
 				}
@@ -304,7 +304,7 @@ func initTask(s Spec, sel pipeline.Selector, after []string) pipeline.Task {
 			// --skip-token-print and --skip-certificate-key-print keep credentials out of the logs;
 			// kubernetes/join-credentials makes fresh ones when nodes join.
 			if _, err := t.Sudo(ctx, cmd); err != nil {
-				return true, kubeadmError("kubeadm init", err)
+				return true, KubeadmError("kubeadm init", err)
 			}
 			if _, err := t.Sudo(ctx, "touch "+initDone); err != nil {
 				return true, fmt.Errorf("mark kubeadm init done: %w", err)
@@ -317,7 +317,7 @@ func initTask(s Spec, sel pipeline.Selector, after []string) pipeline.Task {
 // registeredNodes lists the nodes the API server knows, from the first control plane; a
 // non-empty selector keeps those whose labels match it.
 func registeredNodes(ctx context.Context, t *pipeline.Target, selector string) ([]string, error) {
-	cmd := kubectl + " get nodes -o jsonpath='{.items[*].metadata.name}'"
+	cmd := Kubectl + " get nodes -o jsonpath='{.items[*].metadata.name}'"
 	if selector != "" {
 		cmd += " -l " + connector.Quote(selector)
 	}
@@ -378,7 +378,7 @@ func joinCredentialsTask(s Spec, st *runState, sel pipeline.Selector) pipeline.T
 			c.Token = id + "." + secret
 			secretYAML := bootstrapTokenSecret(id, secret, time.Now().Add(2*time.Hour))
 			// the token goes on stdin, never on a command line
-			res, err := t.Exec(ctx, kubectl+" create -f -", connector.ExecOptions{Sudo: true, Stdin: secretYAML})
+			res, err := t.Exec(ctx, Kubectl+" create -f -", connector.ExecOptions{Sudo: true, Stdin: secretYAML})
 			if err == nil {
 				err = res.Err()
 			}
@@ -397,7 +397,7 @@ func joinCredentialsTask(s Spec, st *runState, sel pipeline.Selector) pipeline.T
 				_, err = t.Sudo(ctx, BinDir+"/kubeadm init phase upload-certs --upload-certs --skip-certificate-key-print --config "+uploadCertsConfig+
 					"; rc=$?; rm -f "+uploadCertsConfig+"; exit $rc")
 				if err != nil {
-					return true, kubeadmError("upload the control-plane certificates", err)
+					return true, KubeadmError("upload the control-plane certificates", err)
 				}
 			}
 			st.set(c)
@@ -544,7 +544,7 @@ func joinTask(s Spec, st *runState, name, desc string, sel pipeline.Selector, af
 			}
 			_, err = t.Sudo(ctx, join+"; rc=$?; rm -f "+joinConfig+"; exit $rc")
 			if err != nil {
-				return true, kubeadmError("kubeadm join", err)
+				return true, KubeadmError("kubeadm join", err)
 			}
 			// kubeadm returns once the kubelet has its credentials; the kubelet registers the
 			// Node a moment later, and node-roles needs it
@@ -633,7 +633,11 @@ func kubeconfigTask(s Spec) pipeline.Task {
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", AdminConf, err)
 		}
-		return RewriteServer(admin, s.KubeconfigServer)
+		servers := s.KubeconfigServers
+		if len(servers) == 0 {
+			servers = []APIServer{{URL: s.KubeconfigServer}}
+		}
+		return LocalKubeconfig(admin, servers, FirstReachable(servers, 2*time.Second))
 	}
 	return pipeline.Task{
 		Name: TaskKubeconfig, Desc: "admin kubeconfig in " + RootKubeconfig + " on control planes and in " + s.Kubeconfig + " here",
@@ -746,7 +750,7 @@ func RoleChanges(s Spec, nodesJSON []byte) ([]RoleChange, error) {
 
 func nodeRolesTask(s Spec, sel pipeline.Selector) pipeline.Task {
 	changes := func(ctx context.Context, t *pipeline.Target) ([]RoleChange, error) {
-		out, err := t.Sudo(ctx, kubectl+" get nodes -o json")
+		out, err := t.Sudo(ctx, Kubectl+" get nodes -o json")
 		if err != nil {
 			return nil, fmt.Errorf("list nodes: %w", err)
 		}
@@ -770,9 +774,9 @@ func nodeRolesTask(s Spec, sel pipeline.Selector) pipeline.Task {
 				return false, err
 			}
 			for _, c := range ch {
-				cmd := kubectl + " label node " + connector.Quote(c.Node) + " --overwrite " + connector.Quote(c.Label)
+				cmd := Kubectl + " label node " + connector.Quote(c.Node) + " --overwrite " + connector.Quote(c.Label)
 				if c.Untaint != "" {
-					cmd = kubectl + " taint node " + connector.Quote(c.Node) + " " + connector.Quote(c.Untaint+"-")
+					cmd = Kubectl + " taint node " + connector.Quote(c.Node) + " " + connector.Quote(c.Untaint+"-")
 				}
 				if _, err := t.Sudo(ctx, cmd); err != nil {
 					return true, err

@@ -28,7 +28,7 @@ type Running struct {
 // others are checked by the boundary minors' own `kubeadm config validate`).
 const MinMinor = 28
 
-var ProvenMinors = []int{30, 37}
+var ProvenMinors = []int{30, 36, 37}
 
 // KubeletMaxSkew is how many minors a kubelet may be older than kube-apiserver.
 const KubeletMaxSkew = 3

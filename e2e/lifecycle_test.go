@@ -1,0 +1,300 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kk-project/kk/api/v1alpha2"
+	"github.com/kk-project/kk/e2e/images"
+	"github.com/kk-project/kk/e2e/mirror"
+	"github.com/kk-project/kk/e2e/testbed"
+	"github.com/kk-project/kk/modules/reset"
+)
+
+// e2eOldK8s is the minor before e2eK8s: the HA cluster is created on it and upgraded.
+const e2eOldK8s = "v1.36.3"
+
+// withVersion writes a copy of the Cluster file cfg at Kubernetes version v.
+func withVersion(t *testing.T, cfg, v string) string {
+	t.Helper()
+	data, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := regexp.MustCompile(`version: v[0-9.]+`).ReplaceAllString(string(data), "version: "+v)
+	return writeClusterFile(t, strings.TrimSuffix(filepath.Base(cfg), ".yaml")+"-"+v+".yaml", s)
+}
+
+// onlyHosts writes a copy of the Cluster file cfg whose hosts and role groups hold only keep.
+func onlyHosts(t *testing.T, cfg, name string, keep ...string) string {
+	t.Helper()
+	data, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	group := regexp.MustCompile(`^(\s+[a-z-]+: )\[(.*)\]$`)
+	for _, line := range strings.Split(string(data), "\n") {
+		if m := regexp.MustCompile(`^\s+- \{name: (\w+),`).FindStringSubmatch(line); m != nil && !slices.Contains(keep, m[1]) {
+			continue
+		}
+		if m := group.FindStringSubmatch(line); m != nil {
+			var names []string
+			for _, n := range strings.Split(m[2], ",") {
+				if n = strings.TrimSpace(n); slices.Contains(keep, n) {
+					names = append(names, n)
+				}
+			}
+			line = m[1] + "[" + strings.Join(names, ", ") + "]"
+		}
+		out = append(out, line)
+	}
+	return writeClusterFile(t, name, strings.Join(out, "\n"))
+}
+
+// existingNodeChanges lists the "task host" pairs a dry run plans on hosts.
+func plannedOn(out string, hosts ...string) []string {
+	var got []string
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[0] == "~" && slices.Contains(hosts, f[2]) {
+			got = append(got, f[1]+" "+f[2])
+		}
+	}
+	return got
+}
+
+// haproxyBackends counts the API servers in worker m's haproxy configuration.
+func haproxyBackends(t *testing.T, bed *testbed.Bed, m testbed.Machine) int {
+	return strings.Count(rootSSH(t, bed, m, "cat /etc/kubekey/haproxy/haproxy.cfg"), "\n    server ")
+}
+
+// etcdMembers counts the started members of kk's etcd, asked on m.
+func etcdMembers(t *testing.T, bed *testbed.Bed, m testbed.Machine) int {
+	out := rootSSH(t, bed, m, "ETCDCTL_API=3 etcdctl --cacert /etc/ssl/etcd/ssl/ca.pem --cert /etc/ssl/etcd/ssl/admin.pem "+
+		"--key /etc/ssl/etcd/ssl/admin-key.pem --endpoints https://127.0.0.1:2379 member list")
+	return strings.Count(out, ", started, ")
+}
+
+// kubeletVersions returns every node's kubelet version, one per line "name version".
+func kubeletVersions(t *testing.T, kcfg string) string {
+	return mustKubectl(t, kcfg, "get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name} {.status.nodeInfo.kubeletVersion}{"\n"}{end}`)
+}
+
+// webProbe is the workload that must keep serving through the upgrade and node deletions:
+// 2 replicas (not on control planes), a PodDisruptionBudget of minAvailable 1, a Service.
+const webProbe = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: e2e-web, namespace: default}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: e2e-web}}
+  template:
+    metadata: {labels: {app: e2e-web}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - {name: web, image: %s, args: [sleep]}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: e2e-web, namespace: default}
+spec:
+  minAvailable: 1
+  selector: {matchLabels: {app: e2e-web}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: e2e-web, namespace: default}
+spec:
+  selector: {app: e2e-web}
+  ports: [{port: 80}]
+`
+
+// endpointWatch samples the ready endpoints of the e2e-web Service every 2 s from this
+// machine until stop; stop returns the fewest seen, the samples, and the failed reads (an API
+// server restarting during the upgrade).
+func endpointWatch(t *testing.T, kcfg string) (stop func() (min, samples, errs int)) {
+	bin := filepath.Join(envOr("KK_MIRROR_DIR", images.DefaultMirrorDir), mirror.KubernetesPath(e2eK8s, "kubectl"))
+	ctx, cancel := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	minReady, n, errs := 1<<30, 0, 0
+	var zero []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			c, cc := context.WithTimeout(ctx, 15*time.Second)
+			out, err := exec.CommandContext(c, bin, "--kubeconfig", kcfg, "--request-timeout=10s", "get", "endpointslices", "-n", "default",
+				"-l", "kubernetes.io/service-name=e2e-web", "-o", `jsonpath={range .items[*].endpoints[*]}{.conditions.ready}{"\n"}{end}`).Output()
+			cc()
+			mu.Lock()
+			if err != nil {
+				errs++
+			} else {
+				ready := strings.Count(string(out), "true")
+				n++
+				minReady = min(minReady, ready)
+				if ready == 0 {
+					zero = append(zero, time.Now().Format("15:04:05"))
+				}
+			}
+			mu.Unlock()
+			select {
+			case <-ctx.Done():
+			case <-time.After(2 * time.Second):
+			}
+		}
+	}()
+	return func() (int, int, int) {
+		cancel()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		if len(zero) > 0 {
+			t.Logf("e2e-web had no ready endpoint at %s", strings.Join(zero, " "))
+		}
+		return minReady, n, errs
+	}
+}
+
+// recordDay2 appends the wall time of a day-2 command per node to $KK_E2E_RESULTS.
+func recordDay2(t *testing.T, what string, took time.Duration, nodes int) {
+	t.Logf("%s: %s for %d nodes (%s per node)", what, took.Round(time.Second), nodes, (took / time.Duration(nodes)).Round(time.Second))
+	p := os.Getenv("KK_E2E_RESULTS")
+	if p == "" {
+		return
+	}
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "\n### %s\n\n| nodes | wall time | per node |\n|---|---|---|\n| %d | %s | %s |\n",
+		what, nodes, took.Round(time.Second), (took / time.Duration(nodes)).Round(time.Second))
+}
+
+// kkOn runs a kk command that acts on bed's machines with workdir work; it must succeed.
+func kkOn(t *testing.T, bin string, bed *testbed.Bed, work string, args ...string) (string, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	r := kkLong(t, bin, append(args, "-y", "--known-hosts", bed.KnownHosts, "--workdir", work)...)
+	took := time.Since(start)
+	if r.code != 0 {
+		t.Fatalf("kk %s: exit %d", strings.Join(args, " "), r.code)
+	}
+	return r.out, took
+}
+
+// addNodes grows the cluster created from n1 (control plane, etcd) and n4 (worker) to the
+// whole of fullOld: n2 and n3 join as control planes and etcd members, n5 as a worker.
+func addNodes(t *testing.T, bin string, bed *testbed.Bed, fullOld, bundle, work, kcfg string) {
+	t.Helper()
+	// what a dry run plans on the nodes already in the cluster: only what follows the node
+	// list (hosts files, haproxy backends, a join token)
+	plan, _ := kkOn(t, bin, bed, work, "add", "nodes", "-f", fullOld, "-a", bundle, "--dry-run")
+	allowed := []string{"os/etc-hosts", "dns/node-etc-hosts", "loadbalancer/haproxy-config", "loadbalancer/haproxy-manifest",
+		"kubernetes/join-credentials", "kubernetes/node-roles", "kubernetes/kubeconfig"}
+	for _, p := range plannedOn(plan, "n1", "n4") {
+		if task, _, _ := strings.Cut(p, " "); !slices.Contains(allowed, task) {
+			t.Errorf("kk add nodes would change %s on a node already in the cluster", p)
+		}
+	}
+	_, took := kkOn(t, bin, bed, work, "add", "nodes", "-f", fullOld, "-a", bundle)
+	recordDay2(t, "kk add nodes (2 control planes with etcd members, 1 worker)", took, 3)
+	mustKubectl(t, kcfg, "wait", "--for=condition=Ready", "node", "--all", "--timeout=300s")
+	if n := strings.Count(mustKubectl(t, kcfg, "get", "nodes", "-o", "name"), "node/"); n != 5 {
+		t.Fatalf("%d nodes after kk add nodes, want 5", n)
+	}
+	for _, w := range []testbed.Machine{bed.Machines[3], bed.Machines[4]} {
+		if n := haproxyBackends(t, bed, w); n != 3 {
+			t.Errorf("%s: haproxy lists %d API servers, want 3", w.Name, n)
+		}
+	}
+	if n := etcdMembers(t, bed, bed.Machines[0]); n != 3 {
+		t.Errorf("%d etcd members after kk add nodes, want 3", n)
+	}
+}
+
+// upgradeCluster upgrades the cluster to fullNew's version from bundle while e2e-web serves:
+// every node on the new kubelet, the Service never without a ready endpoint, a re-run
+// changes nothing.
+func upgradeCluster(t *testing.T, bin string, bed *testbed.Bed, fullNew, bundle, work, kcfg string) {
+	t.Helper()
+	stop := endpointWatch(t, kcfg)
+	out, took := kkOn(t, bin, bed, work, "upgrade", "-f", fullNew, "-a", bundle)
+	minReady, samples, errs := stop()
+	t.Logf("e2e-web during the upgrade: %d samples (%d failed reads), fewest ready endpoints %d", samples, errs, minReady)
+	if samples == 0 || minReady < 1 {
+		t.Errorf("e2e-web had %d ready endpoints at worst during the upgrade (%d samples)", minReady, samples)
+	}
+	recordDay2(t, "kk upgrade "+e2eOldK8s+" → "+e2eK8s, took, len(bed.Machines))
+	for _, line := range strings.Split(strings.TrimSpace(kubeletVersions(t, kcfg)), "\n") {
+		if !strings.HasSuffix(line, " "+e2eK8s) {
+			t.Errorf("after kk upgrade: %s, want kubelet %s", line, e2eK8s)
+		}
+	}
+	if v := mustKubectl(t, kcfg, "version", "-o", "jsonpath={.serverVersion.gitVersion}"); !strings.Contains(v, e2eK8s) {
+		t.Errorf("API server %s after kk upgrade, want %s", v, e2eK8s)
+	}
+	if strings.Contains(out, "upgrade to "+e2eOldK8s) {
+		t.Errorf("kk upgrade stepped through %s", e2eOldK8s)
+	}
+	again, _ := kkOn(t, bin, bed, work, "upgrade", "-f", fullNew, "-a", bundle)
+	if n := changed(t, again); n != "0" {
+		t.Errorf("kk upgrade again changed %s tasks, want 0", n)
+	}
+}
+
+// deleteNodes deletes worker n5, then control plane n3 (an etcd member), while e2e-web serves.
+func deleteNodes(t *testing.T, bin string, bed *testbed.Bed, full, work, kcfg string) {
+	t.Helper()
+	stop := endpointWatch(t, kcfg)
+	kkOn(t, bin, bed, work, "delete", "node", "n5", "-f", full)
+	withoutN5 := onlyHosts(t, full, "cluster-no-n5.yaml", "n1", "n2", "n3", "n4")
+	kkOn(t, bin, bed, work, "delete", "node", "n3", "-f", withoutN5)
+	minReady, samples, _ := stop()
+	if samples == 0 || minReady < 1 {
+		t.Errorf("e2e-web had %d ready endpoints at worst while nodes were deleted", minReady)
+	}
+	nodes := mustKubectl(t, kcfg, "get", "nodes", "-o", "name")
+	if strings.Contains(nodes, "node/n5") || strings.Contains(nodes, "node/n3") || strings.Count(nodes, "node/") != 3 {
+		t.Errorf("nodes after deleting n5 and n3:\n%s", nodes)
+	}
+	if n := etcdMembers(t, bed, bed.Machines[0]); n != 2 {
+		t.Errorf("%d etcd members after deleting n3, want 2", n)
+	}
+	if n := haproxyBackends(t, bed, bed.Machines[3]); n != 2 {
+		t.Errorf("n4: haproxy lists %d API servers after deleting n3, want 2", n)
+	}
+	mustKubectl(t, kcfg, "wait", "--for=condition=Ready", "node", "--all", "--timeout=120s")
+}
+
+// deleteCluster runs kk delete cluster --all and checks every host for what kk leaves
+// behind, with kk's own residue check.
+func deleteCluster(t *testing.T, bin string, bed *testbed.Bed, full, work string) {
+	t.Helper()
+	kkOn(t, bin, bed, work, "delete", "cluster", "-f", full, "--all")
+	cl, _, err := v1alpha2.Load(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := reset.ResidueScript(reset.SpecFor(cl, true))
+	for _, m := range bed.Machines {
+		if left := reset.ParseResidue(rootSSH(t, bed, m, check)); len(left) > 0 {
+			t.Errorf("%s after kk delete cluster --all: %s", m.Name, strings.Join(left, "; "))
+		}
+	}
+}
