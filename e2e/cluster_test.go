@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -379,6 +380,11 @@ func (c created) rerunChangesNothing(t *testing.T, what string) {
 // $KK_E2E_RESULTS (make bench). No time is asserted.
 func recordTimes(t *testing.T, what string, create, rerun time.Duration, outs ...string) {
 	t.Logf("%s: create %s, re-run %s (%.0f%%)", what, create.Round(time.Second), rerun.Round(time.Second), 100*rerun.Seconds()/create.Seconds())
+	appendResults(t, func(f io.Writer) { writeTimes(f, what, create, rerun, outs...) })
+}
+
+// appendResults appends what write writes to $KK_E2E_RESULTS (make bench), when set.
+func appendResults(t *testing.T, write func(io.Writer)) {
 	p := os.Getenv("KK_E2E_RESULTS")
 	if p == "" {
 		return
@@ -389,6 +395,10 @@ func recordTimes(t *testing.T, what string, create, rerun time.Duration, outs ..
 		return
 	}
 	defer f.Close()
+	write(f)
+}
+
+func writeTimes(f io.Writer, what string, create, rerun time.Duration, outs ...string) {
 	fmt.Fprintf(f, "\n### %s\n\n| run | wall time |\n|---|---|\n| create | %s |\n| re-run | %s (%.0f%% of create) |\n",
 		what, create.Round(time.Second), rerun.Round(time.Second), 100*rerun.Seconds()/create.Seconds())
 	names := []string{"create", "re-run"}

@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -172,18 +173,10 @@ func endpointWatch(t *testing.T, kcfg string) (stop func() (min, samples, errs i
 // recordDay2 appends the wall time of a day-2 command per node to $KK_E2E_RESULTS.
 func recordDay2(t *testing.T, what string, took time.Duration, nodes int) {
 	t.Logf("%s: %s for %d nodes (%s per node)", what, took.Round(time.Second), nodes, (took / time.Duration(nodes)).Round(time.Second))
-	p := os.Getenv("KK_E2E_RESULTS")
-	if p == "" {
-		return
-	}
-	f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer f.Close()
-	fmt.Fprintf(f, "\n### %s\n\n| nodes | wall time | per node |\n|---|---|---|\n| %d | %s | %s |\n",
-		what, nodes, took.Round(time.Second), (took / time.Duration(nodes)).Round(time.Second))
+	appendResults(t, func(f io.Writer) {
+		fmt.Fprintf(f, "\n### %s\n\n| nodes | wall time | per node |\n|---|---|---|\n| %d | %s | %s |\n",
+			what, nodes, took.Round(time.Second), (took / time.Duration(nodes)).Round(time.Second))
+	})
 }
 
 // kkOn runs a kk command that acts on bed's machines with workdir work; it must succeed.
@@ -203,9 +196,10 @@ func kkOn(t *testing.T, bin string, bed *testbed.Bed, work string, args ...strin
 func addNodes(t *testing.T, bin string, bed *testbed.Bed, fullOld, bundle, work, kcfg string) {
 	t.Helper()
 	// what a dry run plans on the nodes already in the cluster: only what follows the node
-	// list (hosts files, haproxy backends, a join token)
+	// list (hosts files, haproxy backends, a join token, the admin kubeconfig's contexts)
 	plan, _ := kkOn(t, bin, bed, work, "add", "nodes", "-f", fullOld, "-a", bundle, "--dry-run")
 	allowed := []string{"os/etc-hosts", "dns/node-etc-hosts", "loadbalancer/haproxy-config", "loadbalancer/haproxy-manifest",
+		"etcd/health", "kubernetes/kubeadm-config", // new members to wait for; the first control plane's kubeadm file lists every SAN
 		"kubernetes/join-credentials", "kubernetes/node-roles", "kubernetes/kubeconfig"}
 	for _, p := range plannedOn(plan, "n1", "n4") {
 		if task, _, _ := strings.Cut(p, " "); !slices.Contains(allowed, task) {

@@ -17,7 +17,6 @@ import (
 	"github.com/kk-project/kk/artifacts/versions"
 	"github.com/kk-project/kk/modules/cluster"
 	"github.com/kk-project/kk/modules/kubernetes"
-	"github.com/kk-project/kk/pipeline/session"
 )
 
 // clusterFlags are the flags of kk create cluster and kk create phase.
@@ -199,14 +198,7 @@ func runPlan(cmd *cobra.Command, g *globals, cl *config.Cluster, bundle string, 
 	if err != nil {
 		return nil, err
 	}
-	o := g.Options
-	o.Out = cmd.OutOrStdout()
-	s, err := session.New(cl, o)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	rep, err := s.Run(ctx, what, tasks)
+	rep, err := runTasks(cmd, g, cl, what, tasks)
 	if rep != nil && !g.DryRun {
 		fmt.Fprintln(cmd.OutOrStdout(), "\nPHASE           TIME     CHANGED")
 		for _, pt := range plan.Times(rep) {

@@ -61,14 +61,7 @@ etcd: {local: {dataDir: /var/lib/etcd}}
 		}
 		json.NewEncoder(w).Encode(body)
 	}))
-	t.Cleanup(srv.Close)
-	return write(t, "kubeconfig", fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters: [{name: c, cluster: {server: %q}}]
-users: [{name: u, user: {token: t}}]
-contexts: [{name: c, context: {cluster: c, user: u}}]
-current-context: c
-`, srv.URL))
+	return serverKubeconfig(t, srv)
 }
 
 // The file kk create config --from-cluster writes loads, once its passwords are filled in,

@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kk-project/kk/modules/cluster"
-	"github.com/kk-project/kk/pipeline/session"
 )
 
 func newDeleteNodeCommand(g *globals) *cobra.Command {
@@ -43,14 +42,7 @@ the host from the Cluster file afterwards, or the next kk create cluster adds it
 					return err
 				}
 			}
-			so := g.Options
-			so.Out = cmd.OutOrStdout()
-			s, err := session.New(cl, so)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if _, err := s.Run(cmd.Context(), "delete node "+o.Node, tasks); err != nil {
+			if _, err := runTasks(cmd, g, cl, "delete node "+o.Node, tasks); err != nil {
 				return err
 			}
 			if !g.DryRun {

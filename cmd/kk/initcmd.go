@@ -6,7 +6,6 @@ import (
 	"github.com/kk-project/kk/modules/facts"
 	"github.com/kk-project/kk/modules/osprep"
 	"github.com/kk-project/kk/pipeline"
-	"github.com/kk-project/kk/pipeline/session"
 )
 
 func newInitCommand(g *globals) *cobra.Command {
@@ -29,15 +28,8 @@ func newInitOSCommand(g *globals) *cobra.Command {
 			if err := g.confirm("Prepare the OS of " + cl.String()); err != nil {
 				return err
 			}
-			o := g.Options
-			o.Out = cmd.OutOrStdout()
-			s, err := session.New(cl, o)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
 			tasks := append([]pipeline.Task{facts.Task()}, osprep.Tasks(osprep.SpecFor(cl))...)
-			_, err = s.Run(cmd.Context(), "init os", tasks)
+			_, err = runTasks(cmd, g, cl, "init os", tasks)
 			return err
 		},
 	}

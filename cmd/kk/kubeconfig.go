@@ -9,7 +9,6 @@ import (
 	"github.com/kk-project/kk/modules/facts"
 	"github.com/kk-project/kk/modules/kubernetes"
 	"github.com/kk-project/kk/pipeline"
-	"github.com/kk-project/kk/pipeline/session"
 )
 
 func newKubeconfigCommand(g *globals) *cobra.Command {
@@ -32,15 +31,8 @@ control plane is down to switch.`,
 			if err != nil {
 				return err
 			}
-			so := g.Options
-			so.Out = cmd.OutOrStdout()
-			s, err := session.New(cl, so)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
 			tasks := []pipeline.Task{facts.Task(), kubernetes.KubeconfigTask(ks, []string{facts.TaskName})}
-			if _, err := s.Run(cmd.Context(), "kubeconfig", tasks); err != nil {
+			if _, err := runTasks(cmd, g, cl, "kubeconfig", tasks); err != nil {
 				return err
 			}
 			if !g.DryRun {

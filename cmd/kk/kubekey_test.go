@@ -61,6 +61,11 @@ func fakeAPIServer(t *testing.T, nodes []corev1.Node, pods []corev1.Pod) string 
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(body)
 	}))
+	return serverKubeconfig(t, srv)
+}
+
+// serverKubeconfig writes a kubeconfig of the test API server srv (closed when the test ends).
+func serverKubeconfig(t *testing.T, srv *httptest.Server) string {
 	t.Cleanup(srv.Close)
 	return write(t, "kubeconfig", fmt.Sprintf(`apiVersion: v1
 kind: Config

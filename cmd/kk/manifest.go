@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kk-project/kk/api/v1alpha2"
 )
@@ -154,24 +153,9 @@ func (f *manifestFlags) manifest(cmd *cobra.Command) (*v1alpha2.Manifest, error)
 // client connects to the cluster of --kubeconfig, else of $KUBECONFIG or ~/.kube/config, and
 // says which file that was.
 func (f *manifestFlags) client() (kubernetes.Interface, string, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	where := "~/.kube/config"
-	if f.kubeconfig != "" {
-		rules.ExplicitPath, where = f.kubeconfig, f.kubeconfig
-	} else if len(rules.Precedence) > 0 {
-		where = rules.Precedence[0]
-	}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
-	if clientcmd.IsEmptyConfig(err) {
-		err = fmt.Errorf("no kubeconfig there")
-	}
+	cs, where, err := kubeClient(f.kubeconfig)
 	if err != nil {
-		return nil, "", fmt.Errorf("kk create manifest needs a cluster: --kubeconfig of a running cluster, --with-kubernetes vX.Y.Z or -c CLUSTER-FILE (%s: %w)", where, err)
-	}
-	cfg.Timeout = 30 * time.Second
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", where, err)
+		return nil, "", fmt.Errorf("kk create manifest needs a cluster: --kubeconfig of a running cluster, --with-kubernetes vX.Y.Z or -c CLUSTER-FILE (%w)", err)
 	}
 	return cs, where, nil
 }

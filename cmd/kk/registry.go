@@ -16,7 +16,6 @@ import (
 	"github.com/kk-project/kk/modules/facts"
 	"github.com/kk-project/kk/modules/registry"
 	"github.com/kk-project/kk/pipeline"
-	"github.com/kk-project/kk/pipeline/session"
 )
 
 // registerInitRegistry adds `kk init registry` under the init command.
@@ -66,15 +65,8 @@ else it is downloaded (through <workdir>/cache).`,
 			if err := g.confirm(fmt.Sprintf("Deploy the registry %s on %s of %s", spec.Endpoint, spec.Server, cl)); err != nil {
 				return err
 			}
-			o := g.Options
-			o.Out = cmd.OutOrStdout()
-			s, err := session.New(cl, o)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
 			tasks := append([]pipeline.Task{facts.Task()}, registry.Tasks(spec)...)
-			if _, err := s.Run(cmd.Context(), "init registry", tasks); err != nil {
+			if _, err := runTasks(cmd, g, cl, "init registry", tasks); err != nil {
 				return err
 			}
 			if !g.DryRun {

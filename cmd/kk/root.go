@@ -13,6 +13,7 @@ import (
 
 	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/api/v1alpha2"
+	"github.com/kk-project/kk/pipeline"
 	"github.com/kk-project/kk/pipeline/session"
 )
 
@@ -93,4 +94,16 @@ func (g *globals) confirm(question string) error {
 		return fmt.Errorf("cancelled")
 	}
 	return nil
+}
+
+// runTasks runs tasks on the hosts of cl in one session with the global options, as name.
+func runTasks(cmd *cobra.Command, g *globals, cl *config.Cluster, name string, tasks []pipeline.Task) (*pipeline.Report, error) {
+	o := g.Options
+	o.Out = cmd.OutOrStdout()
+	s, err := session.New(cl, o)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return s.Run(cmd.Context(), name, tasks)
 }

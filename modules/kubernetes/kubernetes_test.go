@@ -472,21 +472,7 @@ func TestRoleChanges(t *testing.T) {
 }
 
 func TestRewriteServerAndLocalKubeconfig(t *testing.T) {
-	admin := []byte(`apiVersion: v1
-kind: Config
-clusters:
-- cluster:
-    certificate-authority-data: QUJD
-    server: https://lb.kubesphere.local:6443
-  name: cluster.local
-contexts:
-- context: {cluster: cluster.local, user: kubernetes-admin}
-  name: kubernetes-admin@cluster.local
-current-context: kubernetes-admin@cluster.local
-users:
-- name: kubernetes-admin
-  user: {client-certificate-data: REVG, client-key-data: R0hJ}
-`)
+	admin := []byte(adminConf)
 	out, err := RewriteServer(admin, "https://10.231.9.11:6443")
 	if err != nil {
 		t.Fatal(err)

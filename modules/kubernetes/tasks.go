@@ -681,6 +681,9 @@ func kubeconfigTask(s Spec) pipeline.Task {
 	}
 }
 
+// errNotRegistered: a node of the config the API server does not list (yet).
+var errNotRegistered = errors.New("nodes not registered with the API server")
+
 // RoleChange is one change node-roles makes.
 type RoleChange struct {
 	Node string
@@ -743,7 +746,7 @@ func RoleChanges(s Spec, nodesJSON []byte) ([]RoleChange, error) {
 		}
 	}
 	if len(missing) > 0 {
-		return out, fmt.Errorf("nodes not registered with the API server: %s", strings.Join(missing, ", "))
+		return out, fmt.Errorf("%w: %s", errNotRegistered, strings.Join(missing, ", "))
 	}
 	return out, nil
 }
@@ -766,6 +769,9 @@ func nodeRolesTask(s Spec, sel pipeline.Selector) pipeline.Task {
 				}
 			}
 			ch, err := changes(ctx, t)
+			if t.DryRun && errors.Is(err, errNotRegistered) {
+				return false, nil // nodes this run would join
+			}
 			return len(ch) == 0 && err == nil, err
 		},
 		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
