@@ -221,7 +221,7 @@ func TestCreateClusterHA(t *testing.T) {
 	}
 
 	// Every pod runs an image of the bundle (the probe, the test's own workload, aside).
-	podImagesInBundle(t, kcfg, bundle, "default")
+	podImagesInBundle(t, kcfg, oldBundle, "default")
 
 	// The addon is there.
 	if out := mustKubectl(t, kcfg, "-n", "e2e-addon", "get", "configmap", "e2e-addon", "-o", "jsonpath={.data.installed-by}"); out != "kk" {

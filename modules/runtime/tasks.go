@@ -84,6 +84,12 @@ func containerdTasks(s Spec) []pipeline.Task {
 			load: func(p string) string {
 				return "ctr -n k8s.io images import --all-platforms " + connector.Quote(p)
 			},
+			// containerd's CRI reports an image with this label pinned, and kubelet's image
+			// garbage collection skips pinned images
+			pinned: `ctr -n k8s.io images ls -q 'labels."io.cri-containerd.pinned"==pinned'`,
+			pin: func(refs []string) string {
+				return "for r in " + connector.Cmd(refs...) + `; do ctr -n k8s.io images label "$r" io.cri-containerd.pinned=pinned >/dev/null || exit 1; done`
+			},
 		}))
 		readyAfter = append(readyAfter, TaskImages)
 	}
@@ -251,6 +257,11 @@ printf '%%s\n' "$h" > %s`, sv.digest(), names, names, sv.wait, names, sv.logs(),
 type importer struct {
 	list string                // prints the present image references, one a line
 	load func(p string) string // imports the archive at p
+	// pinned prints the references kubelet's image garbage collection leaves alone, and pin
+	// pins refs ("" and nil: the runtime has no pinning). An air-gapped node cannot pull an
+	// image back, and an image imported ahead of its use (an upgrade's) is unused until then.
+	pinned string
+	pin    func(refs []string) string
 	// archive is the local file uploaded and imported on a host (nil: Spec.ImageArchive)
 	archive func(t *pipeline.Target) (string, error)
 }
@@ -271,8 +282,9 @@ func archiveImages(s Spec) ([]string, error) {
 	return refs, nil
 }
 
-func missingImages(ctx context.Context, t *pipeline.Target, im importer, want []string) ([]string, error) {
-	out, err := t.Sudo(ctx, im.list)
+// missingImages lists the images of want that the list command does not print.
+func missingImages(ctx context.Context, t *pipeline.Target, list string, want []string) ([]string, error) {
+	out, err := t.Sudo(ctx, list)
 	if err != nil {
 		return nil, err
 	}
@@ -318,7 +330,11 @@ func importTask(s Spec, sel pipeline.Selector, im importer) pipeline.Task {
 			if err != nil || res.ExitCode != 0 {
 				return false, err // the runtime is not running yet (dry run): would import
 			}
-			m, err := missingImages(ctx, t, im, want)
+			m, err := missingImages(ctx, t, im.list, want)
+			if err != nil || len(m) > 0 || im.pinned == "" {
+				return len(m) == 0, err
+			}
+			m, err = missingImages(ctx, t, im.pinned, want)
 			return len(m) == 0, err
 		},
 		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
@@ -326,31 +342,51 @@ func importTask(s Spec, sel pipeline.Selector, im importer) pipeline.Task {
 			if err != nil {
 				return false, err
 			}
-			local := s.ImageArchive
-			if im.archive != nil {
-				if local, err = im.archive(t); err != nil {
-					return false, err
+			if m, err := missingImages(ctx, t, im.list, want); err != nil {
+				return false, err
+			} else if len(m) > 0 {
+				if err := importArchive(ctx, t, s, im, want); err != nil {
+					return true, err
 				}
 			}
-			remote := path.Join(importDir, "kk-images-"+fmt.Sprint(time.Now().UnixNano())+".tar")
-			if _, err := t.Upload(ctx, connector.File{Path: remote, LocalPath: local, Mode: 0o600}); err != nil {
-				return false, fmt.Errorf("upload image archive %s: %w", local, err)
+			if im.pinned == "" {
+				return true, nil
 			}
-			_, err = t.Sudo(ctx, im.load(remote))
-			_, _ = t.Sudo(ctx, "rm -f "+connector.Quote(remote))
-			if err != nil {
-				return true, fmt.Errorf("import image archive %s: %w", s.ImageArchive, err)
+			unpinned, err := missingImages(ctx, t, im.pinned, want)
+			if err == nil && len(unpinned) > 0 {
+				_, err = t.Sudo(ctx, im.pin(unpinned))
 			}
-			m, err := missingImages(ctx, t, im, want)
-			if err != nil {
-				return true, err
-			}
-			if len(m) > 0 {
-				return true, fmt.Errorf("image archive %s was imported but these images are still missing (not in the archive?): %s", s.ImageArchive, strings.Join(m, ", "))
-			}
-			return true, nil
+			return true, err
 		},
 	}
+}
+
+// importArchive uploads the archive, imports it and checks that every image of want is there.
+func importArchive(ctx context.Context, t *pipeline.Target, s Spec, im importer, want []string) error {
+	local := s.ImageArchive
+	if im.archive != nil {
+		var err error
+		if local, err = im.archive(t); err != nil {
+			return err
+		}
+	}
+	remote := path.Join(importDir, "kk-images-"+fmt.Sprint(time.Now().UnixNano())+".tar")
+	if _, err := t.Upload(ctx, connector.File{Path: remote, LocalPath: local, Mode: 0o600}); err != nil {
+		return fmt.Errorf("upload image archive %s: %w", local, err)
+	}
+	_, err := t.Sudo(ctx, im.load(remote))
+	_, _ = t.Sudo(ctx, "rm -f "+connector.Quote(remote))
+	if err != nil {
+		return fmt.Errorf("import image archive %s: %w", s.ImageArchive, err)
+	}
+	m, err := missingImages(ctx, t, im.list, want)
+	if err != nil {
+		return err
+	}
+	if len(m) > 0 {
+		return fmt.Errorf("image archive %s was imported but these images are still missing (not in the archive?): %s", s.ImageArchive, strings.Join(m, ", "))
+	}
+	return nil
 }
 
 // crictlReady succeeds once the CRI reports the RuntimeReady condition true.

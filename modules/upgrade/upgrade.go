@@ -76,12 +76,16 @@ func Tasks(s Spec, after []string) []pipeline.Task {
 	}
 	var cpLock sync.Mutex
 	workerSlots := make(chan struct{}, s.MaxUnavailable)
+	// the nodes move on only when every control plane is upgraded: a failed kubeadm upgrade
+	// apply, or a control plane that failed, stops the step there (gates)
+	controlPlanes := nodeTask(s, TaskControlPlanes, "kubeadm upgrade node on the other control planes, then each control plane's kubelet and kubectl (drained, one at a time)",
+		pipeline.Named(cps...), []string{TaskApply}, func() func() { cpLock.Lock(); return cpLock.Unlock })
+	controlPlanes.Gate = true
 	return []pipeline.Task{
 		binaries.Task(TaskKubeadm, "kubeadm "+s.K.Version+" in "+kubernetes.BinDir, nodes, append([]string{facts.TaskName}, after...),
 			s.K.Files, binaries.To(kubernetes.BinDir, "kubeadm")),
 		applyTask(s),
-		nodeTask(s, TaskControlPlanes, "kubeadm upgrade node on the other control planes, then each control plane's kubelet and kubectl (drained, one at a time)",
-			pipeline.Named(cps...), []string{TaskApply}, func() func() { cpLock.Lock(); return cpLock.Unlock }),
+		controlPlanes,
 		nodeTask(s, TaskWorkers, fmt.Sprintf("each worker's kubelet and kubectl (drained, %d at a time)", s.MaxUnavailable),
 			pipeline.Named(workers...), []string{TaskControlPlanes},
 			func() func() { workerSlots <- struct{}{}; return func() { <-workerSlots } }),
@@ -120,7 +124,7 @@ func applyTask(s Spec) pipeline.Task {
 	}
 	return pipeline.Task{
 		Name: TaskApply, Desc: "kubeadm upgrade apply " + s.K.Version + " on the first control plane",
-		Hosts: pipeline.Named(s.K.FirstControlPlane), After: []string{TaskKubeadm}, Barrier: true,
+		Hosts: pipeline.Named(s.K.FirstControlPlane), After: []string{TaskKubeadm}, Barrier: true, Gate: true,
 		Timeout: 15 * time.Minute,
 		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
 			return t.Test(ctx, applied(s))
@@ -132,16 +136,21 @@ func applyTask(s Spec) pipeline.Task {
 					return false, err
 				}
 			}
-			c := cmd
-			if ig := kubernetes.PreflightIgnores(s.K, env); len(ig) > 0 {
-				c += " --ignore-preflight-errors=" + strings.Join(ig, ",")
-			}
-			if _, err := t.Sudo(ctx, c); err != nil {
+			if _, err := t.Sudo(ctx, cmd+ignores(s, t)); err != nil {
 				return true, kubernetes.KubeadmError("kubeadm upgrade apply "+s.K.Version, err)
 			}
 			return true, nil
 		},
 	}
+}
+
+// ignores is the --ignore-preflight-errors flag kubeadm needs on t's host (cgroup v1 from
+// v1.35 on), or "".
+func ignores(s Spec, t *pipeline.Target) string {
+	if ig := kubernetes.PreflightIgnores(s.K, kubernetes.EnvOf(t.Facts())); len(ig) > 0 {
+		return " --ignore-preflight-errors=" + strings.Join(ig, ",")
+	}
+	return ""
 }
 
 // keepCgroupV1 sets failCgroupV1: false in the cluster's kubelet configuration (the
@@ -206,7 +215,7 @@ func nodeTask(s Spec, name, desc string, sel pipeline.Selector, after []string, 
 				}
 				if !ok {
 					t.Log.Info("kubeadm upgrade node")
-					if _, err := t.Sudo(ctx, kubernetes.BinDir+"/kubeadm upgrade node"); err != nil {
+					if _, err := t.Sudo(ctx, kubernetes.BinDir+"/kubeadm upgrade node"+ignores(s, t)); err != nil {
 						return true, kubernetes.KubeadmError("kubeadm upgrade node", err)
 					}
 				}
