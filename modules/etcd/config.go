@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/pipeline"
@@ -270,7 +271,15 @@ func (s Spec) join(ctx context.Context, t *pipeline.Target, m Member) (string, e
 	})
 	if !listed {
 		t.Log.Info("adding the member to the running etcd cluster", "member", m.Name, "peer", peer)
-		if _, err := t.Sudo(ctx, etcdctlCmd(s.otherEndpoints(m), "member", "add", m.Name, "--peer-urls="+peer)); err != nil {
+		// etcd refuses a new voting member ("unhealthy cluster") until every member has been
+		// connected to the leader for a few seconds, as right after the member before it joined
+		var err error
+		add := etcdctlCmd(s.otherEndpoints(m), "member", "add", m.Name, "--peer-urls="+peer)
+		_, _ = poll(ctx, time.Minute, 3*time.Second, func() (bool, error) {
+			_, err = t.Sudo(ctx, add)
+			return err == nil || !strings.Contains(err.Error(), "unhealthy cluster"), nil
+		})
+		if err != nil {
 			return "", fmt.Errorf("add %s to the running etcd cluster: %w", m.Name, err)
 		}
 		// the cluster may have no quorum until this member starts: no second list
