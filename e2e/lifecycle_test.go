@@ -224,8 +224,8 @@ func addNodes(t *testing.T, bin string, bed *testbed.Bed, fullOld, bundle, work,
 
 // upgradeCluster upgrades the cluster to fullNew's version from bundle while e2e-web serves:
 // every node on the new kubelet, the Service never without a ready endpoint, a re-run
-// changes nothing.
-func upgradeCluster(t *testing.T, bin string, bed *testbed.Bed, fullNew, bundle, work, kcfg string) {
+// changes nothing. It returns the re-run's output and wall time.
+func upgradeCluster(t *testing.T, bin string, bed *testbed.Bed, fullNew, bundle, work, kcfg string) (string, time.Duration) {
 	t.Helper()
 	stop := endpointWatch(t, kcfg)
 	out, took := kkOn(t, bin, bed, work, "upgrade", "-f", fullNew, "-a", bundle)
@@ -246,10 +246,11 @@ func upgradeCluster(t *testing.T, bin string, bed *testbed.Bed, fullNew, bundle,
 	if strings.Contains(out, "upgrade to "+e2eOldK8s) {
 		t.Errorf("kk upgrade stepped through %s", e2eOldK8s)
 	}
-	again, _ := kkOn(t, bin, bed, work, "upgrade", "-f", fullNew, "-a", bundle)
+	again, took := kkOn(t, bin, bed, work, "upgrade", "-f", fullNew, "-a", bundle)
 	if n := changed(t, again); n != "0" {
 		t.Errorf("kk upgrade again changed %s tasks, want 0", n)
 	}
+	return again, took
 }
 
 // deleteNodes deletes worker n5, then control plane n3 (an etcd member), while e2e-web serves.

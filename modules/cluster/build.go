@@ -177,7 +177,9 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 	if es.Type == config.EtcdKubeKey {
 		renewAfter = append(renewAfter, etcd.TaskHealth)
 	}
-	cp = append(cp, certs.AutoRenewTask(ts, renewAfter))
+	cp = append(cp, certs.AutoRenewTask(ts, renewAfter),
+		// kk add nodes: the API servers reach the etcd members added since kubeadm init
+		kubernetes.EtcdEndpointsTask(ks, pipeline.Role(string(config.RoleControlPlane)), []string{kubernetes.TaskKubeconfig}))
 	set("control-plane", "kubeadm, kubelet; kubeadm init, control planes joined, admin kubeconfig", cp)
 	set("workers", "workers joined, node roles, local haproxy", append(workers, lbAfter...))
 

@@ -47,8 +47,8 @@ func Without(c *config.Cluster, name string) *config.Cluster {
 // for a kk etcd member, a check that the members that stay hold a quorum (nothing changes
 // otherwise); the node cordoned and drained (PodDisruptionBudgets respected); the etcd member
 // removed; the host reset (kubeadm reset, which also removes a stacked etcd member, and kk's
-// clean-up); the Node object deleted; then, on what stays, every worker's haproxy backends
-// and the admin kubeconfig.
+// clean-up); the Node object deleted; then, on what stays, every worker's haproxy backends,
+// the admin kubeconfig and the API servers' etcd members.
 func DeleteNodeTasks(c *config.Cluster, o DeleteNodeOptions) ([]pipeline.Task, error) {
 	h := c.Host(o.Node)
 	if h == nil {
@@ -113,9 +113,10 @@ func DeleteNodeTasks(c *config.Cluster, o DeleteNodeOptions) ([]pipeline.Task, e
 	if err != nil {
 		return nil, err
 	}
+	cps := pipeline.Named(hostNames(rest.HostsWithRole(config.RoleControlPlane))...)
 	kt := kubernetes.KubeconfigTask(ks, after)
-	kt.Hosts = pipeline.Named(hostNames(rest.HostsWithRole(config.RoleControlPlane))...)
-	return append(tasks, kt), nil
+	kt.Hosts = cps
+	return append(tasks, kt, kubernetes.EtcdEndpointsTask(ks, cps, after)), nil
 }
 
 func taskNames(ts []pipeline.Task) []string {

@@ -81,14 +81,15 @@ func containerdTasks(s Spec) []pipeline.Task {
 			list: "ctr -n k8s.io images ls -q",
 			// the layout's index names each image (io.containerd.image.name); every platform
 			// the archive holds is imported and the host's own one unpacked
+			// containerd's CRI reports an image with the label pinnedLabel pinned, and kubelet's
+			// image garbage collection skips pinned images. The import sets it: an import
+			// replaces the labels of an image it names that was there already.
 			load: func(p string) string {
-				return "ctr -n k8s.io images import --all-platforms " + connector.Quote(p)
+				return "ctr -n k8s.io images import --all-platforms --label " + pinnedLabel + " " + connector.Quote(p)
 			},
-			// containerd's CRI reports an image with this label pinned, and kubelet's image
-			// garbage collection skips pinned images
 			pinned: `ctr -n k8s.io images ls -q 'labels."io.cri-containerd.pinned"==pinned'`,
 			pin: func(refs []string) string {
-				return "for r in " + connector.Cmd(refs...) + `; do ctr -n k8s.io images label "$r" io.cri-containerd.pinned=pinned >/dev/null || exit 1; done`
+				return "for r in " + connector.Cmd(refs...) + `; do ctr -n k8s.io images label "$r" ` + pinnedLabel + ` >/dev/null || exit 1; done`
 			},
 		}))
 		readyAfter = append(readyAfter, TaskImages)
@@ -253,6 +254,9 @@ printf '%%s\n' "$h" > %s`, sv.digest(), names, names, sv.wait, names, sv.logs(),
 		},
 	}
 }
+
+// pinnedLabel pins an image in containerd's CRI.
+const pinnedLabel = "io.cri-containerd.pinned=pinned"
 
 type importer struct {
 	list string                // prints the present image references, one a line
