@@ -200,6 +200,7 @@ func addNodes(t *testing.T, bin string, bed *testbed.Bed, fullOld, bundle, work,
 	plan, _ := kkOn(t, bin, bed, work, "add", "nodes", "-f", fullOld, "-a", bundle, "--dry-run")
 	allowed := []string{"os/etc-hosts", "dns/node-etc-hosts", "loadbalancer/haproxy-config", "loadbalancer/haproxy-manifest",
 		"etcd/health", "kubernetes/kubeadm-config", // new members to wait for; the first control plane's kubeadm file lists every SAN
+		"kubernetes/etcd-endpoints", // the API servers reach the new etcd members
 		"kubernetes/join-credentials", "kubernetes/node-roles", "kubernetes/kubeconfig"}
 	for _, p := range plannedOn(plan, "n1", "n4") {
 		if task, _, _ := strings.Cut(p, " "); !slices.Contains(allowed, task) {
@@ -219,6 +220,18 @@ func addNodes(t *testing.T, bin string, bed *testbed.Bed, fullOld, bundle, work,
 	}
 	if n := etcdMembers(t, bed, bed.Machines[0]); n != 3 {
 		t.Errorf("%d etcd members after kk add nodes, want 3", n)
+	}
+	apiServersReachEtcd(t, bed, bed.Machines[:3], 3)
+}
+
+// apiServersReachEtcd checks that the API server of each control plane in cps lists n etcd
+// members.
+func apiServersReachEtcd(t *testing.T, bed *testbed.Bed, cps []testbed.Machine, n int) {
+	for _, m := range cps {
+		out := rootSSH(t, bed, m, "grep -e '--etcd-servers=' /etc/kubernetes/manifests/kube-apiserver.yaml")
+		if c := strings.Count(out, "https://"); c != n {
+			t.Errorf("%s: kube-apiserver %s: %d etcd members, want %d", m.Name, strings.TrimSpace(out), c, n)
+		}
 	}
 }
 
@@ -271,6 +284,7 @@ func deleteNodes(t *testing.T, bin string, bed *testbed.Bed, full, work, kcfg st
 	if n := etcdMembers(t, bed, bed.Machines[0]); n != 2 {
 		t.Errorf("%d etcd members after deleting n3, want 2", n)
 	}
+	apiServersReachEtcd(t, bed, bed.Machines[:2], 2)
 	if n := haproxyBackends(t, bed, bed.Machines[3]); n != 2 {
 		t.Errorf("n4: haproxy lists %d API servers after deleting n3, want 2", n)
 	}

@@ -1,9 +1,11 @@
 package kubernetes
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -101,5 +103,48 @@ func RESTConfig(path string) (*rest.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin kubeconfig %s: %w", path, err)
 	}
+	// the other control planes of the same user: a connection goes to the first that takes
+	// it, so kk's calls outlive an API server restarting (an upgrade, a renewal)
+	var others []string
+	for _, c := range cfg.Contexts {
+		if cl := cfg.Clusters[c.Cluster]; cl != nil && c.AuthInfo == cfg.Contexts[use].AuthInfo {
+			if u, err := url.Parse(cl.Server); err == nil && u.Host != "" && !slices.Contains(others, u.Host) {
+				others = append(others, u.Host)
+			}
+		}
+	}
+	if len(others) > 1 {
+		slices.Sort(others)
+		// every API server certificate kubeadm issues names "kubernetes"; the addresses of
+		// control planes that joined later are not in the others' certificates
+		rc.TLSClientConfig.ServerName = "kubernetes"
+		rc.Dial = failoverDial(others)
+	}
 	return rc, nil
+}
+
+// failoverDial dials the address asked for, else each of others in turn.
+func failoverDial(others []string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		first, err := dialWithin(ctx, &d, network, addr)
+		if err == nil {
+			return first, nil
+		}
+		for _, o := range others {
+			if o == addr {
+				continue
+			}
+			if c, e := dialWithin(ctx, &d, network, o); e == nil {
+				return c, nil
+			}
+		}
+		return nil, err
+	}
+}
+
+func dialWithin(ctx context.Context, d *net.Dialer, network, addr string) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	return d.DialContext(ctx, network, addr)
 }

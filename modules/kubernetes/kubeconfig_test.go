@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -68,6 +69,18 @@ func TestLocalKubeconfigPerControlPlane(t *testing.T) {
 	if rc.Host != servers[1].URL {
 		t.Errorf("kk's client goes to %s, want the server that answers (%s)", rc.Host, servers[1].URL)
 	}
+	// a connection to a control plane that is down goes to one that is up
+	if rc.Dial == nil || rc.TLSClientConfig.ServerName != "kubernetes" {
+		t.Fatalf("no failover between the control planes: dial %v, server name %q", rc.Dial != nil, rc.TLSClientConfig.ServerName)
+	}
+	conn, err := rc.Dial(context.Background(), "tcp", downAddr)
+	if err != nil {
+		t.Fatalf("dial %s (down) with n2 up: %v", downAddr, err)
+	}
+	if conn.RemoteAddr().String() != up.Addr().String() {
+		t.Errorf("connected to %s, want %s", conn.RemoteAddr(), up.Addr())
+	}
+	conn.Close()
 	// one server: admin.conf with the server replaced, as before
 	one, err := LocalKubeconfig([]byte(adminConf), servers[1:], 0)
 	if err != nil {

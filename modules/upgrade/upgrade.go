@@ -17,6 +17,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	k8s "k8s.io/client-go/kubernetes"
@@ -28,6 +29,7 @@ import (
 	"github.com/kk-project/kk/modules/facts"
 	"github.com/kk-project/kk/modules/kubernetes"
 	"github.com/kk-project/kk/pipeline"
+	"github.com/kk-project/kk/pipeline/retry"
 )
 
 // Task names.
@@ -230,7 +232,7 @@ func nodeTask(s Spec, name, desc string, sel pipeline.Selector, after []string, 
 			if err := s.waitNode(ctx, cs, t.Name); err != nil {
 				return true, err
 			}
-			return true, Uncordon(ctx, cs, t.Name)
+			return true, apiCall(ctx, func() error { return Uncordon(ctx, cs, t.Name) })
 		},
 	}
 }
@@ -256,7 +258,7 @@ func (s Spec) nodeConfigured(name string) string {
 
 // replaceKubelet drains the node, installs the new kubelet and kubectl and restarts kubelet.
 func (s Spec) replaceKubelet(ctx context.Context, t *pipeline.Target, cs k8s.Interface) error {
-	if err := Cordon(ctx, cs, t.Name); err != nil {
+	if err := apiCall(ctx, func() error { return Cordon(ctx, cs, t.Name) }); err != nil {
 		return err
 	}
 	o := s.Drain
@@ -317,12 +319,25 @@ func (s Spec) marked(ctx context.Context, name string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	n, err := cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	var n *corev1.Node
+	err = apiCall(ctx, func() (err error) {
+		n, err = cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("node %s: %w", name, err)
 	}
 	_, ok := n.Annotations[DrainedAnnotation]
 	return ok, nil
+}
+
+// apiCall makes an API call through pipeline/retry: an API server restarting during the
+// upgrade (kk's client then fails over to another control plane) is waited out.
+func apiCall(ctx context.Context, call func() error) error {
+	_, err := retry.Do(ctx, retry.Policy{Attempts: 8, Initial: 2 * time.Second, Cap: 10 * time.Second},
+		func(err error) bool { return !apierrors.IsNotFound(err) && !apierrors.IsForbidden(err) },
+		func(context.Context, int) error { return call() }, nil)
+	return err
 }
 
 // Cordon marks the node unschedulable and, when it was schedulable, records that kk did it.
