@@ -253,7 +253,7 @@ func upgradeCluster(t *testing.T, bin string, bed *testbed.Bed, fullNew, bundle,
 			t.Errorf("after kk upgrade: %s, want kubelet %s", line, e2eK8s)
 		}
 	}
-	if v := mustKubectl(t, kcfg, "version", "-o", "jsonpath={.serverVersion.gitVersion}"); !strings.Contains(v, e2eK8s) {
+	if v := mustKubectl(t, kcfg, "get", "--raw", "/version"); !strings.Contains(v, `"gitVersion": "`+e2eK8s+`"`) {
 		t.Errorf("API server %s after kk upgrade, want %s", v, e2eK8s)
 	}
 	if strings.Contains(out, "upgrade to "+e2eOldK8s) {
