@@ -61,15 +61,7 @@ func DeleteNodeTasks(c *config.Cluster, o DeleteNodeOptions) ([]pipeline.Task, e
 	if h.Has(config.RoleControlPlane) && len(rest.HostsWithRole(config.RoleControlPlane)) == 0 {
 		return nil, fmt.Errorf("%s is the last control plane of %s: kk delete cluster removes the whole cluster", o.Node, c)
 	}
-	kc := restConfig(kubernetes.KubeconfigPath(c, o.Workdir))
-	client := func(ctx context.Context) (k8s.Interface, error) {
-		cfg, err := kc(ctx)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Timeout = 30 * time.Second
-		return k8s.NewForConfig(cfg)
-	}
+	client := clientLoader(kubernetes.KubeconfigPath(c, o.Workdir), 30*time.Second)
 	one := pipeline.Named(o.Node)
 	tasks := []pipeline.Task{facts.Task()}
 	after := []string{facts.TaskName}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
+
+	k8s "k8s.io/client-go/kubernetes"
 
 	"k8s.io/client-go/rest"
 
@@ -24,5 +27,19 @@ func restConfig(path string) func(context.Context) (*rest.Config, error) {
 		}
 		cfg.QPS, cfg.Burst = 50, 100
 		return cfg, nil
+	}
+}
+
+// clientLoader returns a loader of a clientset on the admin kubeconfig at path, each request
+// bounded by timeout (0: none).
+func clientLoader(path string, timeout time.Duration) func(context.Context) (k8s.Interface, error) {
+	kc := restConfig(path)
+	return func(ctx context.Context) (k8s.Interface, error) {
+		cfg, err := kc(ctx)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Timeout = timeout
+		return k8s.NewForConfig(cfg)
 	}
 }

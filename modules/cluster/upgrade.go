@@ -8,9 +8,7 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8s "k8s.io/client-go/kubernetes"
 
 	"github.com/kk-project/kk/artifacts/versions"
 	"github.com/kk-project/kk/modules/drain"
@@ -33,15 +31,7 @@ const PhaseUpgrade = "upgrade"
 
 // upgradePhase returns the upgrade step's phase for ks (the cluster at the step's version).
 func upgradePhase(ks kubernetes.Spec, u *UpgradeOptions) Phase {
-	kc := restConfig(ks.Kubeconfig)
-	client := func(ctx context.Context) (k8s.Interface, error) {
-		cfg, err := kc(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return k8s.NewForConfig(cfg)
-	}
-	s := upgrade.Spec{K: ks, Client: client, MaxUnavailable: u.MaxUnavailable, Drain: u.Drain}
+	s := upgrade.Spec{K: ks, Client: clientLoader(ks.Kubeconfig, 0), MaxUnavailable: u.MaxUnavailable, Drain: u.Drain}
 	return Phase{Name: PhaseUpgrade, Desc: "kubeadm upgrade apply, then node by node: kubeadm upgrade node, drain, kubelet and kubectl, uncordon",
 		Tasks: upgrade.Tasks(s, nil)}
 }
@@ -59,7 +49,7 @@ func RunningVersions(ctx context.Context, path string) (kubernetes.Running, erro
 	if _, err := os.Stat(path); err != nil {
 		return kubernetes.Running{}, nil
 	}
-	cs, err := clientFor(ctx, path)
+	cs, err := clientLoader(path, 20*time.Second)(ctx)
 	if err != nil {
 		return kubernetes.Running{}, err
 	}
@@ -128,7 +118,7 @@ func UpgradeSteps(running kubernetes.Running, target string, available []string)
 // NodesReady checks, through the admin kubeconfig at path, that every node is Ready: an
 // upgrade starts only on a healthy cluster.
 func NodesReady(ctx context.Context, path string) error {
-	cs, err := clientFor(ctx, path)
+	cs, err := clientLoader(path, 20*time.Second)(ctx)
 	if err != nil {
 		return err
 	}
@@ -138,11 +128,7 @@ func NodesReady(ctx context.Context, path string) error {
 	}
 	var bad []string
 	for _, n := range nodes.Items {
-		ready := false
-		for _, c := range n.Status.Conditions {
-			ready = ready || (c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue)
-		}
-		if !ready {
+		if !upgrade.NodeReady(&n) {
 			bad = append(bad, n.Name)
 		}
 	}
@@ -150,14 +136,4 @@ func NodesReady(ctx context.Context, path string) error {
 		return fmt.Errorf("nodes not Ready: %s (kk upgrades a healthy cluster: bring them back, or delete them with kk delete node)", strings.Join(bad, ", "))
 	}
 	return nil
-}
-
-// clientFor is a clientset on the admin kubeconfig at path, with a request timeout.
-func clientFor(ctx context.Context, path string) (k8s.Interface, error) {
-	cfg, err := restConfig(path)(ctx)
-	if err != nil {
-		return nil, err
-	}
-	cfg.Timeout = 20 * time.Second
-	return k8s.NewForConfig(cfg)
 }

@@ -288,7 +288,7 @@ func (s Spec) waitNode(ctx context.Context, cs k8s.Interface, name string) error
 			last = err.Error()
 		case n.Status.NodeInfo.KubeletVersion != s.K.Version:
 			last = "kubelet reports " + n.Status.NodeInfo.KubeletVersion
-		case !nodeReady(n):
+		case !NodeReady(n):
 			last = "not Ready"
 		default:
 			return nil
@@ -304,7 +304,8 @@ func (s Spec) waitNode(ctx context.Context, cs k8s.Interface, name string) error
 	}
 }
 
-func nodeReady(n *corev1.Node) bool {
+// NodeReady reports whether the node's Ready condition is true.
+func NodeReady(n *corev1.Node) bool {
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeReady {
 			return c.Status == corev1.ConditionTrue
