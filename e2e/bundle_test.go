@@ -29,6 +29,9 @@ var (
 	upOnce sync.Once
 	up     upstream.Served
 	upErr  error
+	// exportMu runs one kk artifact export at a time: the TestCreateCluster tests run in
+	// parallel and share the export's download cache and bundles.
+	exportMu sync.Mutex
 )
 
 // serveUpstream serves the mirror and the images on loopback for the whole test binary.
@@ -62,6 +65,8 @@ func exportBundle(t *testing.T, bin, name string, manifestArgs ...string) string
 func exportDockerBundle(t *testing.T, bin, k8s string) string {
 	t.Helper()
 	s := serveUpstream(t)
+	exportMu.Lock()
+	defer exportMu.Unlock()
 	var out strings.Builder
 	p, err := upstream.ExportDocker(context.Background(), bin, upstream.DefaultDirs(), s, e2eDir(t), k8s, &out)
 	t.Logf("$ kk artifact export (%s, docker)\n%s", k8s, out.String())
@@ -75,6 +80,8 @@ func exportDockerBundle(t *testing.T, bin, k8s string) string {
 func exportBundleOut(t *testing.T, bin, name string, manifestArgs ...string) (string, string) {
 	t.Helper()
 	s := serveUpstream(t)
+	exportMu.Lock()
+	defer exportMu.Unlock()
 	var out strings.Builder
 	p, err := upstream.Export(context.Background(), bin, s, e2eDir(t), name, manifestArgs, &out)
 	t.Logf("%s", out.String())

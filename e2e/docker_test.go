@@ -41,6 +41,7 @@ func dockerCluster(t *testing.T, bed *testbed.Bed) string {
 // the CRI: kubelet runs its pods through cri-dockerd, the images come from the bundle with
 // docker load, flannel and CoreDNS work, and a re-run changes nothing.
 func TestCreateClusterDocker(t *testing.T) {
+	t.Parallel()
 	bin := kkBinary(t)
 	bundle := exportDockerBundle(t, bin, dockerK8s)
 	bed := testbed.Require(t, testbed.Options{Name: "kkdock"}, 1)

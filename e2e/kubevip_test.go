@@ -37,6 +37,7 @@ func vipHolders(t *testing.T, bed *testbed.Bed, ms []testbed.Machine, addr strin
 // answers, exactly one control plane holds it, it moves when that control plane's kubelet,
 // API server and kube-vip stop, and the re-run on the healthy cluster changes nothing.
 func TestCreateClusterKubeVIP(t *testing.T) {
+	t.Parallel()
 	bin := kkBinary(t)
 	bed := testbed.Require(t, testbed.Options{Name: "kkvip"}, 3)
 	cps := bed.Machines
