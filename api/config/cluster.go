@@ -27,6 +27,8 @@ type Cluster struct {
 	Registry             Registry
 	Addons               []Addon
 	KubeSphere           KubeSphere
+	// Platform is what the KubeSphere ClusterConfiguration beside the Cluster switches on.
+	Platform Platform
 }
 
 // HostsWithRole returns the hosts having role r, in file order.
@@ -381,6 +383,16 @@ type AddonYaml struct {
 	// Values are "key=value" pairs substituted into the manifests ({{ .Values.key }}),
 	// KubeKey 3.1's sources.yaml.values.
 	Values []string
+}
+
+// Platform is the components of kk's platform phase that the file's KubeSphere
+// ClusterConfiguration (installer.kubesphere.io/v1alpha1) switches on.
+type Platform struct {
+	// Source is FILE:LINE of the ClusterConfiguration document; "" when the file has none.
+	Source string
+	// MetricsServer is spec.metrics_server.enabled: metrics-server and its APIService
+	// (kubectl top, the HorizontalPodAutoscaler's resource metrics).
+	MetricsServer bool
 }
 
 // KubeSphere is KubeKey's switch to install KubeSphere on top of the cluster.

@@ -23,8 +23,10 @@
 // stays "1.30"); YAML 1.1 booleans (yes/no/on/off) are read as KubeKey reads them.
 // A Kubernetes version written without its "v" (1.30.14) is read as v1.30.14.
 // metadata.creationTimestamp (KubeKey writes null) is accepted and ignored.
-// A file may hold other documents (KubeKey appends ks-installer's
-// ClusterConfiguration): they are ignored with a warning.
+// A file may hold other documents: KubeKey appends ks-installer's ClusterConfiguration,
+// which is read into config.Platform (clusterconfiguration.go: the switches kk serves act,
+// those it cannot serve are refused while on, KubeSphere's console settings are warned
+// about); any other document is ignored with a warning.
 //
 // # What each KubeKey field does in kk
 //

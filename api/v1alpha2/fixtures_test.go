@@ -42,8 +42,22 @@ func TestFixtureMasterRoleAndKubeSphereDocument(t *testing.T) {
 	if c.Kubernetes.ContainerRuntimeEndpoint != DefaultCriDockerdEndpoint {
 		t.Errorf("docker endpoint %q", c.Kubernetes.ContainerRuntimeEndpoint)
 	}
-	if !hasWarning(w, "ClusterConfiguration") {
-		t.Errorf("ks-installer document not reported: %v", w)
+	// ks-installer's document is read: nothing switched on, what kk does not install warned
+	// about by name at its line
+	if c.Platform.MetricsServer || c.Platform.Source != "testdata/kubekey-master.yaml:49" {
+		t.Errorf("platform %+v", c.Platform)
+	}
+	for _, want := range []string{
+		"kubekey-master.yaml:54: ClusterConfiguration metadata.labels: the KubeSphere release",
+		"kubekey-master.yaml:68: ClusterConfiguration spec.common: KubeSphere's core",
+		"kubekey-master.yaml:63: ClusterConfiguration spec.etcd: Prometheus' etcd scrape settings",
+	} {
+		if !hasWarning(w, want) {
+			t.Errorf("no warning %q in:\n%s", want, strings.Join(w, "\n"))
+		}
+	}
+	if hasWarning(w, "spec.zone") || hasWarning(w, "spec.persistence") || hasWarning(w, "spec.devops") {
+		t.Errorf("warnings about empty settings or switches that are off:\n%s", strings.Join(w, "\n"))
 	}
 }
 
@@ -157,5 +171,19 @@ func TestExampleHA(t *testing.T) {
 	if len(c.HostsWithRole(config.RoleControlPlane)) != 3 || len(c.HostsWithRole(config.RoleEtcd)) != 3 ||
 		len(c.HostsWithRole(config.RoleWorker)) != 2 || c.ControlPlaneEndpoint.InternalLoadbalancer != "haproxy" {
 		t.Errorf("ha layout wrong")
+	}
+}
+
+// KubeSphere 3.4's whole ClusterConfiguration with metrics_server on: loads, metrics-server on,
+// what kk does not install warned about.
+func TestFixtureKubeSphere34(t *testing.T) {
+	c, w := loadNoDisk(t, "testdata/kubekey-kubesphere.yaml")
+	if !c.Platform.MetricsServer {
+		t.Errorf("platform %+v", c.Platform)
+	}
+	for _, want := range []string{"spec.common:", "spec.monitoring:", "spec.terminal:", "spec.etcd:"} {
+		if !hasWarning(w, "ClusterConfiguration "+want) {
+			t.Errorf("no warning for %s in:\n%s", want, strings.Join(w, "\n"))
+		}
 	}
 }

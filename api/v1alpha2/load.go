@@ -60,9 +60,9 @@ func Parse(source string, data []byte) (*config.Cluster, Warnings, error) {
 // When anything is wrong it returns a nil cluster, the warnings found so far and
 // an ErrorList holding every problem, sorted by line.
 //
-// data may hold several YAML documents (KubeKey appends ks-installer's
-// ClusterConfiguration to the Cluster); exactly one must be a kind: Cluster, the
-// others are ignored with a warning.
+// data may hold several YAML documents: exactly one must be a kind: Cluster; KubeKey appends
+// ks-installer's ClusterConfiguration, which becomes the cluster's Platform (see
+// parseClusterConfiguration); other documents are ignored with a warning.
 func ParseWithOptions(source string, data []byte, o ParseOptions) (*config.Cluster, Warnings, error) {
 	rep := &report{file: source, lines: lineIndex{}}
 	if o.HomeDir == "" {
@@ -70,7 +70,7 @@ func ParseWithOptions(source string, data []byte, o ParseOptions) (*config.Clust
 			o.HomeDir = home
 		}
 	}
-	doc := pickClusterDocument(data, rep)
+	doc, platform := pickClusterDocument(data, rep)
 	if doc == nil {
 		return nil, rep.warns, rep.err()
 	}
@@ -79,6 +79,9 @@ func ParseWithOptions(source string, data []byte, o ParseOptions) (*config.Clust
 		return nil, rep.warns, rep.err()
 	}
 	c := build(&obj, source, o, rep)
+	if platform != nil {
+		parseClusterConfiguration(platform, rep, &c.Platform)
+	}
 	if err := rep.err(); err != nil {
 		return nil, rep.warns, err
 	}
@@ -98,19 +101,19 @@ func encodeNode(n *yaml.Node) ([]byte, error) {
 }
 
 // pickClusterDocument parses data and returns the root mapping of its one
-// kind: Cluster document. It reports
+// kind: Cluster document, and of its ClusterConfiguration when it has one. It reports
 // syntax errors, a wrong kind or apiVersion, and returns nil when there is no
 // usable Cluster.
-func pickClusterDocument(data []byte, rep *report) *yaml.Node {
+func pickClusterDocument(data []byte, rep *report) (cluster, platform *yaml.Node) {
 	roots, err := documents(data)
 	if err != nil {
 		line, msg := yamlErrorLine(data, err)
 		rep.errorAt("", line, "invalid YAML: %s", msg)
-		return nil
+		return nil, nil
 	}
 	if len(roots) == 0 {
 		rep.errorAt("", 0, "the file is empty: expected a kind: Cluster document")
-		return nil
+		return nil, nil
 	}
 	var clusters, others []*yaml.Node
 	var otherKinds []string
@@ -120,16 +123,24 @@ func pickClusterDocument(data []byte, rep *report) *yaml.Node {
 			otherKinds = append(otherKinds, describe(r))
 			continue
 		}
-		if _, kind := scalarField(r, "kind"); kind == Kind {
+		switch _, kind := scalarField(r, "kind"); {
+		case kind == Kind:
 			clusters = append(clusters, r)
-		} else {
+		case kind == ClusterConfigurationKind && platform == nil:
+			platform = r
+		case kind == ClusterConfigurationKind:
+			rep.errorAt("", r.Line, "a second kind: ClusterConfiguration document: kk reads one per file")
+		default:
 			others = append(others, r)
 			otherKinds = append(otherKinds, strconv.Quote(kind))
 		}
 	}
 	if len(clusters) == 0 {
+		if platform != nil {
+			otherKinds = append(otherKinds, strconv.Quote(ClusterConfigurationKind))
+		}
 		reportNotACluster(roots, otherKinds, rep)
-		return nil
+		return nil, nil
 	}
 	for _, extra := range clusters[1:] {
 		rep.errorAt("", extra.Line, "a second kind: Cluster document: kk reads one cluster per file")
@@ -140,7 +151,7 @@ func pickClusterDocument(data []byte, rep *report) *yaml.Node {
 	}
 	c := clusters[0]
 	checkAPIVersion(c, rep)
-	return c
+	return c, platform
 }
 
 // decodeChecked checks doc against the schema of *out's type (every problem reported at its

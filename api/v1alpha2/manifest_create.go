@@ -141,6 +141,9 @@ func clusterImages(c *config.Cluster, set versions.Set, plugin string) ([]string
 	case config.LoadBalancerKubeVIP:
 		imgs = append(imgs, set.KubeVIPImage())
 	}
+	if c.Platform.MetricsServer {
+		imgs = append(imgs, set.MetricsServerImage())
+	}
 	return imgs, nil
 }
 

@@ -119,3 +119,19 @@ func TestNewManifestCalicoTypha(t *testing.T) {
 		t.Errorf("typha on: %v %v", err, m.Spec.Images)
 	}
 }
+
+// The ClusterConfiguration's metrics_server switch bundles metrics-server's image.
+func TestNewManifestPlatform(t *testing.T) {
+	c := &config.Cluster{Name: "t", Hosts: []*config.Host{{Name: "n1", Arch: "amd64"}}}
+	c.Kubernetes.Version = "v1.37.2"
+	c.Network.Plugin = "flannel"
+	ms := versions.Latest().MetricsServerImage()
+	m, err := NewManifest(c)
+	if err != nil || slices.Contains(m.Spec.Images, ms) {
+		t.Errorf("metrics-server listed while off: %v %v", err, m.Spec.Images)
+	}
+	c.Platform.MetricsServer = true
+	if m, err = NewManifest(c); err != nil || !slices.Contains(m.Spec.Images, ms) {
+		t.Errorf("metrics-server on: %v %v", err, m.Spec.Images)
+	}
+}

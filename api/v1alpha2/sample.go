@@ -1,11 +1,16 @@
 package v1alpha2
 
 import (
+	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/templates"
 )
 
-// SampleTemplate is the template Sample renders (a path under templates/files).
-const SampleTemplate = "config/cluster.yaml.tmpl"
+// SampleTemplate is the template Sample renders (a path under templates/files), and
+// PlatformTemplate the KubeSphere ClusterConfiguration it appends with KubeSphere set.
+const (
+	SampleTemplate   = "config/cluster.yaml.tmpl"
+	PlatformTemplate = "config/clusterconfiguration.yaml.tmpl"
+)
 
 // SampleOptions choose what Sample writes; empty fields take the defaults.
 type SampleOptions struct {
@@ -17,6 +22,9 @@ type SampleOptions struct {
 	ContainerManager string
 	// NetworkPlugin is spec.network.plugin (default calico).
 	NetworkPlugin string
+	// KubeSphere appends a KubeSphere ClusterConfiguration with the components kk serves
+	// switched on (kk create config --with-kubesphere).
+	KubeSphere bool
 }
 
 // Sample renders a commented Cluster file for "kk create config". It parses
@@ -27,5 +35,10 @@ func Sample(o SampleOptions) ([]byte, error) {
 	setStr(&o.KubernetesVersion, DefaultKubernetesVersion)
 	setStr(&o.ContainerManager, DefaultContainerManager)
 	setStr(&o.NetworkPlugin, DefaultNetworkPlugin)
-	return templates.Render(SampleTemplate, o)
+	out, err := templates.Render(SampleTemplate, o)
+	if err != nil || !o.KubeSphere {
+		return out, err
+	}
+	platform, err := templates.Render(PlatformTemplate, config.Platform{MetricsServer: true})
+	return append(out, platform...), err
 }

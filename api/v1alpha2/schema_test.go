@@ -101,9 +101,9 @@ func TestWrongAPIVersion(t *testing.T) {
 }
 
 func TestMultipleDocuments(t *testing.T) {
-	src := "---\napiVersion: installer.kubesphere.io/v1alpha1\nkind: ClusterConfiguration\nspec: {}\n---\n" + base
+	src := "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n---\n" + base
 	c, w := mustParse(t, src)
-	if c.Host("n1") == nil || !hasWarning(w, `test.yaml:2: document of kind "ClusterConfiguration" is not a Cluster and is ignored`) {
+	if c.Host("n1") == nil || !hasWarning(w, `test.yaml:2: document of kind "ConfigMap" is not a Cluster and is ignored`) {
 		t.Errorf("warnings %v", w)
 	}
 	// Lines still count from the top of the file.

@@ -47,6 +47,11 @@ func (s Set) HAProxyImage() string { return DockerHub + "/library/haproxy:" + s.
 // KubeVIPImage holds the control-plane virtual IP.
 func (s Set) KubeVIPImage() string { return GHCR + "/kube-vip/kube-vip:" + s.Addons.KubeVIP }
 
+// MetricsServerImage is metrics-server (the platform's metrics_server switch).
+func (s Set) MetricsServerImage() string {
+	return K8sRegistry + "/metrics-server/metrics-server:" + s.Addons.MetricsServer
+}
+
 // MultusImage is the Multus meta-plugin.
 func (s Set) MultusImage() string {
 	return GHCR + "/k8snetworkplumbingwg/multus-cni:" + s.Addons.Multus

@@ -45,6 +45,7 @@ type Addons struct {
 	NodeLocalDNS     string // registry.k8s.io/dns/k8s-dns-node-cache tag
 	HAProxy          string // docker.io/library/haproxy tag
 	KubeVIP          string
+	MetricsServer    string // platform: registry.k8s.io/metrics-server/metrics-server tag
 }
 
 // row is one line of the table, keyed by Kubernetes minor.
@@ -100,6 +101,9 @@ func DefaultAddons() Addons {
 		NodeLocalDNS:     "1.25.0",
 		HAProxy:          "2.9.6-alpine",
 		KubeVIP:          "v0.9.1",
+		// v0.8.0: the newest approved release the module proxy serves (v0.9.0 is served but
+		// not an approved release); it supports Kubernetes v1.31+ and reads older ones alike.
+		MetricsServer: "v0.8.0",
 	}
 }
 

@@ -39,15 +39,18 @@ tell is written as a comment.`,
 			}
 			return cobra.NoArgs(cmd, args)
 		},
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: --with-kubesphere %s: kk installs the platform components of its own version table, not a KubeSphere release's\n", args[0])
+			}
 			switch {
 			case fromCluster && kube != "":
 				return fmt.Errorf("--with-kubernetes sets the version of a sample; --from-cluster writes the version the cluster runs: give one")
 			case !fromCluster && cmd.Flags().Changed("kubeconfig"):
 				return fmt.Errorf("--kubeconfig names the cluster --from-cluster reads: add --from-cluster")
 			}
-			if kubesphere {
-				fmt.Fprintf(cmd.ErrOrStderr(), "warning: --with-kubesphere: %s; the file has no KubeSphere section\n", flagWithKubeSphere.why)
+			if kubesphere && fromCluster {
+				return fmt.Errorf("--with-kubesphere appends a ClusterConfiguration to a sample; --from-cluster reads a running cluster: give one")
 			}
 			if fromCluster {
 				return createConfigFromCluster(cmd, g, name, out, kubeconfig)
@@ -61,7 +64,7 @@ tell is written as a comment.`,
 			if out == "" {
 				out = "config-" + name + ".yaml"
 			}
-			data, err := v1alpha2.Sample(v1alpha2.SampleOptions{Name: name, KubernetesVersion: kube})
+			data, err := v1alpha2.Sample(v1alpha2.SampleOptions{Name: name, KubernetesVersion: kube, KubeSphere: kubesphere})
 			if err != nil {
 				return err
 			}
@@ -79,8 +82,7 @@ tell is written as a comment.`,
 	f.StringVarP(&out, "filename", "f", "", "output file (default config-NAME.yaml; - for stdout)")
 	f.StringVarP(&out, "output", "o", "", "the same as --filename")
 	f.StringVar(&kube, "with-kubernetes", "", "Kubernetes version, e.g. "+v1alpha2.DefaultKubernetesVersion+" (default: kk's default)")
-	f.BoolVar(&kubesphere, "with-kubesphere", false, "KubeKey's: "+flagWithKubeSphere.why)
-	_ = f.MarkHidden("with-kubesphere")
+	f.BoolVar(&kubesphere, "with-kubesphere", false, "append KubeSphere's ClusterConfiguration: the platform components kk installs (metrics-server), the others off (KubeKey's VERSION argument is accepted and not used: kk installs the components of its own version table)")
 	f.BoolVar(&fromCluster, "from-cluster", false, "write the Cluster file of a running cluster (its nodes, version, network), to complete with SSH credentials")
 	f.StringVar(&kubeconfig, "kubeconfig", "", "with --from-cluster: kubeconfig of the cluster (default $KUBECONFIG, ~/.kube/config)")
 	return c

@@ -134,10 +134,10 @@ func TestCreateConfigFromClusterFlags(t *testing.T) {
 	if _, err := os.Stat(out); err == nil {
 		t.Error("a refused command wrote its file")
 	}
-	// --with-kubesphere only warns, as without --from-cluster
+	// --with-kubesphere appends to a sample, not to a running cluster's file
 	msg, err := kk(t, "create", "config", "--from-cluster", "--kubeconfig", fromClusterAPIServer(t), "-f", out, "--with-kubesphere", "v3.4.1")
-	if err != nil || !strings.Contains(msg, "warning: --with-kubesphere") {
-		t.Errorf("--with-kubesphere: %s %v", msg, err)
+	if err == nil || !strings.Contains(err.Error(), "--from-cluster reads a running cluster") {
+		t.Errorf("--with-kubesphere --from-cluster: %s %v", msg, err)
 	}
 }
 

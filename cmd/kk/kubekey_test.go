@@ -211,12 +211,17 @@ func TestCreateConfigKubeKeyFlags(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%s %v", msg, err)
 	}
-	if !strings.Contains(msg, "warning: --with-kubesphere") {
-		t.Errorf("no warning for --with-kubesphere:\n%s", msg)
+	if !strings.Contains(msg, "warning: --with-kubesphere v3.4.1: kk installs the platform components of its own version table") {
+		t.Errorf("no warning for --with-kubesphere's version:\n%s", msg)
 	}
-	c, err := loadCluster(f, io.Discard)
+	// the ClusterConfiguration written loads, metrics-server on, and nothing in it is warned about
+	var warns strings.Builder
+	c, err := loadCluster(f, &warns)
 	if err != nil || c.Kubernetes.Version != "v1.33.5" {
 		t.Fatalf("sample: %v %+v", err, c)
+	}
+	if !c.Platform.MetricsServer || !strings.HasPrefix(c.Platform.Source, f+":") || strings.Contains(warns.String(), "ClusterConfiguration") {
+		t.Errorf("platform %+v, warnings:\n%s", c.Platform, warns.String())
 	}
 	t.Setenv("KUBECONFIG", filepath.Join(dir, "no-kubeconfig")) // no cluster to read
 	if _, err := kk(t, "create", "config", "--from-cluster", "-f", filepath.Join(dir, "d.yaml")); err == nil || !strings.Contains(err.Error(), "--from-cluster needs a running cluster") {

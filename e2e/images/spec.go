@@ -376,6 +376,20 @@ func Images(spec mirror.Spec, mirrorDir, binDir, haproxyVersion string) ([]Image
 		})
 	}
 
+	if spec.MetricsServer != "" {
+		if err := sameAs("metrics-server", spec.MetricsServer, addons.MetricsServer); err != nil {
+			return nil, err
+		}
+		// upstream's image is distroless/static with the binary at /metrics-server, run as a
+		// non-root user (kk's Deployment sets runAsUser and mounts /tmp for its certificate).
+		imgs = append(imgs, Image{Repository: "registry.k8s.io/metrics-server/metrics-server", Tags: []string{spec.MetricsServer}, Version: spec.MetricsServer,
+			layers: []*layerSpec{r.base, {name: "metrics-server-" + spec.MetricsServer, files: []input{
+				{dst: "metrics-server", mode: 0o755, src: r.mirrorFile(mirror.MetricsServerPath(spec.MetricsServer))}}}},
+			config:   imageConfig{Entrypoint: []string{"/metrics-server"}, User: "65534"},
+			requires: []string{"metrics-server"},
+		})
+	}
+
 	for _, extra := range []func(*recipes, mirror.Spec) ([]Image, error){nodeCacheImages, calicoImages} {
 		more, err := extra(r, spec)
 		if err != nil {

@@ -337,6 +337,9 @@ func (b *builder) jobs() []job {
 	if s.CriDockerd != "" {
 		jobs = append(jobs, b.criDockerdJob())
 	}
+	if s.MetricsServer != "" {
+		jobs = append(jobs, b.metricsServerJob(s.MetricsServer))
+	}
 	return jobs
 }
 

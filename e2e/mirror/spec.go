@@ -77,6 +77,8 @@ type Spec struct {
 	Calico          string
 	CalicoModule    string
 	CalicoAPIModule string
+	// MetricsServer is the sigs.k8s.io/metrics-server release (the binary of its image).
+	MetricsServer string
 	// NodeCache is the k8s-dns-node-cache tag kk's version table names (NodeLocalDNS). Its
 	// module (k8s.io/dns) is not served here: the image is a stand-in built from CoreDNS
 	// (the CoreDNS field) and kk's own setup program, see nodecache.go.
@@ -124,11 +126,12 @@ func DefaultSpec() Spec {
 		CalicoModule:    "v0.0.0-20251021213802-b1f3c43f8437",
 		CalicoAPIModule: "v0.0.0-20251022175904-f2ab03771208",
 		NodeCache:       "1.25.0", // artifacts/versions Addons.NodeLocalDNS (nodecache_test.go checks)
+		MetricsServer:   "v0.8.0", // artifacts/versions Addons.MetricsServer (e2e/images checks)
 	}
 }
 
 // Components are the names accepted by BuildOptions.Only, in build order.
-var Components = []string{"k8s", "kubeadm", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc", "registry", "kube-vip", "calico", "docker", "cri-dockerd"}
+var Components = []string{"k8s", "kubeadm", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc", "registry", "kube-vip", "calico", "docker", "cri-dockerd", "metrics-server"}
 
 // Checksum-file formats.
 const (
@@ -297,6 +300,10 @@ func (s Spec) Artifacts() []Artifact {
 		p := KubeVIPPath(s.KubeVIP)
 		out = append(out, Artifact{Component: "kube-vip", Name: "kube-vip", Version: s.KubeVIP, Path: p, Checksum: p + ".sha256", ChecksumFormat: HexOnly})
 	}
+	if s.MetricsServer != "" {
+		p := MetricsServerPath(s.MetricsServer)
+		out = append(out, Artifact{Component: "metrics-server", Name: "metrics-server", Version: s.MetricsServer, Path: p, Checksum: p + ".sha256", ChecksumFormat: HexOnly})
+	}
 	return out
 }
 
@@ -320,7 +327,7 @@ func (s Spec) validate() error {
 		}
 	}
 	for what, v := range map[string]string{"etcd": s.Etcd, "crictl": s.Crictl, "cni": s.CNIPlugins, "flannel": s.Flannel,
-		"flannel-cni": s.FlannelCNI, "coredns": s.CoreDNS, "containerd": s.Containerd, "runc": s.Runc, "kube-vip": s.KubeVIP, "cri-dockerd": s.CriDockerd, "calico": s.Calico} {
+		"flannel-cni": s.FlannelCNI, "coredns": s.CoreDNS, "containerd": s.Containerd, "runc": s.Runc, "kube-vip": s.KubeVIP, "cri-dockerd": s.CriDockerd, "calico": s.Calico, "metrics-server": s.MetricsServer} {
 		if err := check(what, v); err != nil {
 			return err
 		}

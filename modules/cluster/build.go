@@ -15,6 +15,7 @@ import (
 	"github.com/kk-project/kk/modules/kubernetes"
 	"github.com/kk-project/kk/modules/loadbalancer"
 	"github.com/kk-project/kk/modules/osprep"
+	"github.com/kk-project/kk/modules/platform"
 	"github.com/kk-project/kk/modules/runtime"
 	"github.com/kk-project/kk/pipeline"
 )
@@ -195,6 +196,11 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 	}
 	network = append(network, dns.Tasks(ds, kc, dnsAfter)...)
 	set("network", "the CNI plugin, applied and ready on every node; CoreDNS's Corefile, nodelocaldns", network)
+	comps, err := platform.Components(c)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.Source, err)
+	}
+	set("platform", "the components the ClusterConfiguration switches on, each ready; those switched off removed", platform.Tasks(comps, kc, nil))
 	var addonTasks []pipeline.Task
 	if len(c.Addons) > 0 {
 		addonTasks = []pipeline.Task{addons.Task(c, kc, addons.Options{}, nil)}

@@ -57,7 +57,7 @@ type Plan struct {
 
 // PhaseNames lists the phases in order, for help texts and validation.
 func PhaseNames() []string {
-	return []string{"precheck", "os", "runtime", "etcd", "loadbalancer", "control-plane", "workers", "network", "addons"}
+	return []string{"precheck", "os", "runtime", "etcd", "loadbalancer", "control-plane", "workers", "network", "platform", "addons"}
 }
 
 // PrecheckTaskName is the task that stops the run before anything changes when a host is unfit.

@@ -284,18 +284,7 @@ func Install(ctx context.Context, cfg *rest.Config, s Spec) (kubeapply.Result, e
 	if err != nil {
 		return kubeapply.Result{}, err
 	}
-	res, err := c.Apply(ctx, s.Objects, kubeapply.Options{})
-	if err != nil {
-		return res, fmt.Errorf("network plugin %s: %w", s.Plugin, err)
-	}
-	timeout := s.WaitTimeout
-	if timeout == 0 {
-		timeout = 10 * time.Minute
-	}
-	if err := c.Wait(ctx, res.Applied(), kubeapply.WaitOptions{Timeout: timeout}); err != nil {
-		return res, fmt.Errorf("network plugin %s not ready: %w", s.Plugin, err)
-	}
-	return res, nil
+	return c.Install(ctx, "network plugin "+s.Plugin, s.Objects, s.WaitTimeout)
 }
 
 // Converged reports whether s is applied as is (a server-side dry run changes nothing) and
@@ -308,17 +297,7 @@ func Converged(ctx context.Context, cfg *rest.Config, s Spec) (bool, string, err
 	if err != nil {
 		return false, "", err
 	}
-	res, err := c.Apply(ctx, s.Objects, kubeapply.Options{DryRun: true})
-	if err != nil {
-		return false, "", fmt.Errorf("network plugin %s (dry run): %w", s.Plugin, err)
-	}
-	if n := res.Changed(); n > 0 {
-		return false, fmt.Sprintf("%d object(s) would change (%s)", n, res), nil
-	}
-	if nr := c.NotReady(ctx, s.Objects, ""); len(nr) > 0 {
-		return false, fmt.Sprintf("%s: %s %s", nr[0].Ref, nr[0].Status, nr[0].Message), nil
-	}
-	return true, "", nil
+	return c.Converged(ctx, "network plugin "+s.Plugin, s.Objects)
 }
 
 // TaskName is the name of the task Task returns.

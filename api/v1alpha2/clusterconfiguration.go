@@ -1,0 +1,225 @@
+package v1alpha2
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/kk-project/kk/api/config"
+)
+
+// KubeSphere's ks-installer document, which KubeKey writes after the Cluster in the same file
+// (kk create config --with-kubesphere).
+const (
+	ClusterConfigurationKind       = "ClusterConfiguration"
+	ClusterConfigurationAPIVersion = "installer.kubesphere.io/v1alpha1"
+)
+
+// ccPrefix names the document in the paths of its findings, which share the file with the
+// Cluster's own spec.* paths.
+const ccPrefix = "ClusterConfiguration "
+
+// A ccSwitch is a component switch of the ClusterConfiguration: on when the value at path is
+// true (or, with off set, anything but off). kk either installs the component (set names the
+// config.Platform field it turns on) or refuses the file while it is on, saying what kk would
+// need (need).
+type ccSwitch struct {
+	path string
+	off  string // the value that means off for a non-boolean switch ("none")
+	set  func(p *config.Platform)
+	need string
+}
+
+// ccSwitches are every component switch of KubeSphere 3.x's ClusterConfiguration.
+var ccSwitches = []ccSwitch{
+	{path: "spec.metrics_server.enabled", set: func(p *config.Platform) { p.MetricsServer = true }},
+	{path: "spec.alerting.enabled", need: "Prometheus' rule evaluation and Alertmanager (the monitoring stack), not built yet"},
+	{path: "spec.auditing.enabled", need: "KubeSphere's auditing operator, webhook and a log store, not built yet (kubernetes.audit in the Cluster writes the API server's audit log)"},
+	{path: "spec.events.enabled", need: "KubeSphere's event exporter and ruler and a log store, not built yet"},
+	{path: "spec.logging.enabled", need: "a node log collector and a log store inside the cluster, not built yet"},
+	{path: "spec.openpitrix.store.enabled", need: "an in-cluster Helm chart repository loaded from the bundle, not built yet"},
+	{path: "spec.devops.enabled", need: "Jenkins and KubeSphere's DevOps controllers, which cannot be built from Go modules here"},
+	{path: "spec.servicemesh.enabled", need: "Istio's control plane and gateways, not built for kk's bundles"},
+	{path: "spec.edgeruntime.enabled", need: "KubeEdge's cloudcore, not built for kk's bundles"},
+	{path: "spec.edgeruntime.kubeedge.enabled", need: "KubeEdge's cloudcore, not built for kk's bundles"},
+	{path: "spec.kubeedge.enabled", need: "KubeEdge's cloudcore, not built for kk's bundles"},
+	{path: "spec.gatekeeper.enabled", need: "OPA Gatekeeper, not built for kk's bundles"},
+	{path: "spec.network.networkpolicy.enabled", need: "KubeSphere's network-policy controller (the console's project isolation)"},
+	{path: "spec.network.ippool.type", off: "none", need: "KubeSphere's IP pool controller over Calico"},
+	{path: "spec.network.topology.type", off: "none", need: "Weave Scope, not built for kk's bundles"},
+	{path: "spec.multicluster.clusterRole", off: "none", need: "KubeSphere's multi-cluster control plane (tower, ks-apiserver)"},
+	{path: "spec.monitoring.gpu.nvidia_dcgm_exporter.enabled", need: "NVIDIA's DCGM exporter (issue: GPU nodes)"},
+	{path: "spec.common.monitoring.GPUMonitoring.enabled", need: "NVIDIA's DCGM exporter (issue: GPU nodes)"},
+	{path: "spec.common.redis.enabled", need: "Redis for KubeSphere's console sessions; kk does not install the console"},
+	{path: "spec.common.openldap.enabled", need: "OpenLDAP for KubeSphere's accounts; kk does not install the console"},
+}
+
+// ccIgnored are the settings of what KubeSphere always installs and kk does not: each is
+// warned about, by name, when the file has it.
+var ccIgnored = map[string]string{
+	"spec.persistence":    "the StorageClass of KubeSphere's own volumes; kk installs no KubeSphere component that claims one",
+	"spec.authentication": "KubeSphere console's sign-in; kk does not install the console",
+	"spec.local_registry": "ks-installer's image registry; kk takes images from the Cluster's spec.registry",
+	"spec.dev_tag":        "ks-installer's image tag",
+	"spec.etcd":           "Prometheus' etcd scrape settings of KubeSphere's monitoring, which kk does not install yet",
+	"spec.common":         "KubeSphere's core (ks-apiserver, ks-console, ks-controller-manager and their stores); kk does not install the console",
+	"spec.monitoring":     "KubeSphere's monitoring stack (Prometheus, node-exporter, kube-state-metrics), which kk does not install yet",
+	"spec.terminal":       "the console's web terminal; kk does not install the console",
+	"spec.zone":           "ks-installer's download zone; kk takes KKZONE from the environment",
+	"metadata.labels":     "the KubeSphere release (labels.version); kk installs the component versions of its own version table",
+}
+
+// ccKnownTop are the top-level spec keys KubeSphere 3.x writes; anything else is warned about
+// as unknown.
+var ccKnownTop = []string{"persistence", "authentication", "local_registry", "dev_tag", "etcd", "common", "alerting",
+	"auditing", "devops", "events", "logging", "metrics_server", "monitoring", "multicluster", "network", "openpitrix",
+	"servicemesh", "edgeruntime", "kubeedge", "gatekeeper", "terminal", "zone"}
+
+// parseClusterConfiguration reads the ClusterConfiguration document root into p: the switches
+// kk serves turn components on, a switch kk cannot serve that is on is an error at its line,
+// and the settings kk does not act on are warned about by name.
+func parseClusterConfiguration(root *yaml.Node, rep *report, p *config.Platform) {
+	p.Source = fmt.Sprintf("%s:%d", rep.file, root.Line)
+	lines := map[string]int{}
+	values := map[string]*yaml.Node{}
+	indexNode(root, "", lines, values, 0)
+	at := func(path string) int {
+		for {
+			if l, ok := lines[path]; ok {
+				return l
+			}
+			if path == "" {
+				return root.Line
+			}
+			path = parentPath(path)
+		}
+	}
+	errorf := func(path, format string, args ...any) {
+		rep.errorAt(ccPrefix+path, at(path), format, args...)
+	}
+	warnf := func(path, format string, args ...any) {
+		rep.warns = append(rep.warns, formatLocated(rep.file, at(path), ccPrefix+path, fmt.Sprintf(format, args...)))
+	}
+	if v := scalarAt(values, "apiVersion"); v != ClusterConfigurationAPIVersion {
+		errorf("apiVersion", "apiVersion %q: kk reads KubeSphere 3.x's %s", v, ClusterConfigurationAPIVersion)
+		return
+	}
+	spec, ok := values["spec"]
+	if ok && spec.Kind != yaml.MappingNode && !isNull(spec) {
+		errorf("spec", "expected a mapping, got %s", describe(spec))
+		return
+	}
+	switches := map[string]bool{}
+	for _, s := range ccSwitches {
+		switches[s.path] = true
+		n, ok := values[s.path]
+		if !ok || isNull(n) {
+			continue
+		}
+		var on bool
+		switch {
+		case n.Kind != yaml.ScalarNode:
+			errorf(s.path, "expected a value, got %s", describe(n))
+			continue
+		case s.off != "":
+			on = n.Value != "" && n.Value != s.off
+		case isBool(n):
+			on = isTrue(n.Value)
+		default:
+			errorf(s.path, "expected true or false, got %s", describe(n))
+			continue
+		}
+		if !on {
+			continue
+		}
+		if s.set != nil {
+			s.set(p)
+			continue
+		}
+		errorf(s.path, "%s is on, and kk cannot install it: it needs %s; turn it off to install the rest", strings.TrimPrefix(s.path, "spec."), s.need)
+	}
+	for _, path := range slices.Sorted(maps.Keys(ccIgnored)) {
+		if n, ok := values[path]; ok && !emptyNode(n) {
+			warnf(path, "%s: ignored", ccIgnored[path])
+		}
+	}
+	if spec == nil || spec.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(spec.Content); i += 2 {
+		k := spec.Content[i].Value
+		if !slices.Contains(ccKnownTop, k) {
+			warnf("spec."+k, "not a field of KubeSphere 3.x's ClusterConfiguration: ignored")
+		}
+	}
+	// fields under a switch's section other than the switch are the component's settings:
+	// those of a component kk installs are warned about until kk reads them
+	if p.MetricsServer {
+		for _, path := range slices.Sorted(maps.Keys(values)) {
+			if strings.HasPrefix(path, "spec.metrics_server.") && !switches[path] {
+				warnf(path, "a metrics-server setting kk does not read: ignored")
+			}
+		}
+	}
+}
+
+// indexNode records the line and node of every mapping path under n (keys only: lists are
+// leaves).
+func indexNode(n *yaml.Node, path string, lines map[string]int, values map[string]*yaml.Node, depth int) {
+	if depth > maxDepth {
+		return
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		p := childPath(path, k.Value)
+		if _, seen := lines[p]; seen {
+			continue
+		}
+		lines[p] = k.Line
+		values[p] = v
+		indexNode(v, p, lines, values, depth+1)
+	}
+}
+
+func scalarAt(values map[string]*yaml.Node, path string) string {
+	if n, ok := values[path]; ok && n.Kind == yaml.ScalarNode && !isNull(n) {
+		return n.Value
+	}
+	return ""
+}
+
+// emptyNode is null, "", an empty list, or a mapping of such values only (KubeSphere's
+// `persistence: {storageClass: ""}` says nothing).
+func emptyNode(n *yaml.Node) bool {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return isNull(n) || n.Value == ""
+	case yaml.SequenceNode:
+		return len(n.Content) == 0
+	case yaml.MappingNode:
+		for i := 1; i < len(n.Content); i += 2 {
+			if !emptyNode(n.Content[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func isTrue(v string) bool {
+	switch v {
+	case "true", "True", "TRUE", "y", "Y", "yes", "Yes", "YES", "on", "On", "ON":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,64 @@
+package v1alpha2
+
+import (
+	"strings"
+	"testing"
+)
+
+// withPlatform appends a ClusterConfiguration with spec (indented two spaces) to base; the
+// document starts on line 15, its spec's first field on line 19.
+func withPlatform(spec string) string {
+	return base + "---\napiVersion: installer.kubesphere.io/v1alpha1\nkind: ClusterConfiguration\nmetadata: {name: ks-installer}\nspec:\n" + spec
+}
+
+func TestClusterConfigurationSwitches(t *testing.T) {
+	c, w := mustParse(t, withPlatform("  metrics_server:\n    enabled: true\n  devops:\n    enabled: false\n    jenkinsMemoryReq: 4Gi\n  multicluster: {clusterRole: none}\n"))
+	if !c.Platform.MetricsServer || c.Platform.Source != "test.yaml:15" {
+		t.Errorf("platform %+v", c.Platform)
+	}
+	if len(w) != 0 {
+		t.Errorf("warnings for switches alone (an off component's settings are not read):\n%s", strings.Join(w, "\n"))
+	}
+	c, _ = mustParse(t, withPlatform("  metrics_server: {enabled: false}\n"))
+	if c.Platform.MetricsServer {
+		t.Errorf("metrics_server off: %+v", c.Platform)
+	}
+	if c, _ := mustParse(t, base); c.Platform.Source != "" || c.Platform.MetricsServer {
+		t.Errorf("no ClusterConfiguration: %+v", c.Platform)
+	}
+}
+
+func TestClusterConfigurationRefusesWhatKKCannotInstall(t *testing.T) {
+	_, _, errs := parse(t, withPlatform("  metrics_server: {enabled: true}\n  devops:\n    enabled: true\n  network:\n    ippool: {type: calico}\n  multicluster:\n    clusterRole: host\n"))
+	wantError(t, errs, 21, "ClusterConfiguration spec.devops.enabled", "devops.enabled is on, and kk cannot install it", "Jenkins")
+	wantError(t, errs, 23, "spec.network.ippool.type", "IP pool")
+	wantError(t, errs, 25, "spec.multicluster.clusterRole", "multi-cluster")
+	if len(errs) != 3 {
+		t.Errorf("errors:\n%v", errs)
+	}
+	_, _, errs = parse(t, withPlatform("  metrics_server: {enabled: maybe}\n  logging: [x]\n"))
+	wantError(t, errs, 19, "spec.metrics_server.enabled", `expected true or false, got "maybe"`)
+	_, _, errs = parse(t, withPlatform("  openpitrix: {store: {enabled: {a: 1}}}\n"))
+	wantError(t, errs, 19, "spec.openpitrix.store.enabled", "expected a value, got a mapping")
+	_, _, errs = parse(t, strings.Replace(withPlatform(""), "installer.kubesphere.io/v1alpha1", "installer.kubesphere.io/v1beta1", 1))
+	wantError(t, errs, 15, "ClusterConfiguration apiVersion", "installer.kubesphere.io/v1alpha1")
+	_, _, errs = parse(t, withPlatform("  metrics_server: {enabled: true}\n")+"---\napiVersion: installer.kubesphere.io/v1alpha1\nkind: ClusterConfiguration\n")
+	wantError(t, errs, 21, "a second kind: ClusterConfiguration document")
+}
+
+func TestClusterConfigurationWarnsWhatKKDoesNotRead(t *testing.T) {
+	_, w := mustParse(t, withPlatform("  metrics_server:\n    enabled: true\n    resources: {}\n  monitoring:\n    storageClass: fast\n  zone: cn\n  telemetry: {enabled: true}\n  terminal: {}\n"))
+	for _, want := range []string{
+		"test.yaml:21: ClusterConfiguration spec.metrics_server.resources: a metrics-server setting kk does not read",
+		"test.yaml:22: ClusterConfiguration spec.monitoring: KubeSphere's monitoring stack",
+		"test.yaml:24: ClusterConfiguration spec.zone: ks-installer's download zone",
+		"test.yaml:25: ClusterConfiguration spec.telemetry: not a field of KubeSphere 3.x's ClusterConfiguration",
+	} {
+		if !hasWarning(w, want) {
+			t.Errorf("no warning %q in:\n%s", want, strings.Join(w, "\n"))
+		}
+	}
+	if hasWarning(w, "spec.terminal") {
+		t.Errorf("an empty section warned about:\n%s", strings.Join(w, "\n"))
+	}
+}

@@ -1,0 +1,255 @@
+// Package platform is kk's platform phase: the components of a KubeSphere-like stack that the
+// ClusterConfiguration beside the Cluster switches on (config.Platform), each a manifest kk
+// ships under templates/platform with its image from kk's version table, applied from the kk
+// machine with server-side apply and waited for until ready.
+//
+// Every object kk applies carries the label LabelComponent naming its component. A component
+// switched off is removed: the objects of its manifest that exist with kk's label are deleted,
+// and nothing else (an object of the same name that someone else made is left alone).
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
+
+	"github.com/kk-project/kk/api/config"
+	"github.com/kk-project/kk/artifacts/versions"
+	"github.com/kk-project/kk/modules/kubeapply"
+	"github.com/kk-project/kk/pipeline"
+	"github.com/kk-project/kk/templates"
+)
+
+// LabelComponent is set on every object of the platform phase to its component's name.
+const LabelComponent = "kk.kubesphere.io/platform-component"
+
+// Component is one platform component: its objects and whether the file switches it on.
+type Component struct {
+	// Name is the component ("metrics-server"); its task is platform/<Name>.
+	Name string
+	// Switch is the ClusterConfiguration field that turns it on.
+	Switch string
+	// Enabled says the file switches it on: installed when on, removed when off.
+	Enabled bool
+	// Objects are its manifest's objects, each labelled with LabelComponent.
+	Objects []*unstructured.Unstructured
+	// Images are the images its objects run (each in the bundle when Enabled).
+	Images []string
+	// WaitTimeout bounds the wait for its objects to be ready.
+	WaitTimeout time.Duration
+}
+
+// catalogue is every component kk serves, in install order: the template under
+// templates/files, the ClusterConfiguration switch, and the images from the version table.
+var catalogue = []struct {
+	name, template, field string
+	on                    func(config.Platform) bool
+	images                func(versions.Set) []string
+	version               func(versions.Set) string
+}{
+	{name: "metrics-server", template: "platform/metrics-server.yaml", field: "spec.metrics_server.enabled",
+		on:      func(p config.Platform) bool { return p.MetricsServer },
+		images:  func(s versions.Set) []string { return []string{s.MetricsServerImage()} },
+		version: func(s versions.Set) string { return s.Addons.MetricsServer }},
+}
+
+// Names lists the components kk serves, in install order.
+func Names() []string {
+	var out []string
+	for _, c := range catalogue {
+		out = append(out, c.name)
+	}
+	return out
+}
+
+// Components renders every component kk serves for cluster c, switched on or off as its file
+// says (those off are needed to remove what an earlier run installed).
+func Components(c *config.Cluster) ([]Component, error) {
+	set, err := versions.For(c.Kubernetes.Version)
+	if err != nil {
+		return nil, err
+	}
+	var out []Component
+	for _, k := range catalogue {
+		imgs := k.images(set)
+		docs, err := templates.Render(k.template, struct{ Version, Image string }{k.version(set), imgs[0]})
+		if err != nil {
+			return nil, err
+		}
+		objs, err := kubeapply.Decode(docs)
+		if err != nil {
+			return nil, fmt.Errorf("platform component %s: %w", k.name, err)
+		}
+		for _, o := range objs {
+			l := o.GetLabels()
+			if l == nil {
+				l = map[string]string{}
+			}
+			l[LabelComponent] = k.name
+			o.SetLabels(l)
+		}
+		out = append(out, Component{Name: k.name, Switch: k.field, Enabled: k.on(c.Platform), Objects: objs, Images: imgs,
+			WaitTimeout: 5 * time.Minute})
+	}
+	return out, nil
+}
+
+// TaskPrefix starts the name of every platform task: platform/<component>.
+const TaskPrefix = "platform/"
+
+// Tasks returns one task per component, each after the one before it (storage before what
+// claims volumes, CRDs' owners before their users). A component on is installed (Check: a
+// server-side dry run changes nothing and every object is ready); one off is removed when
+// kk's objects of it are there.
+func Tasks(comps []Component, kubeconfig func(ctx context.Context) (*rest.Config, error), after []string) []pipeline.Task {
+	var out []pipeline.Task
+	for _, comp := range comps {
+		out = append(out, task(comp, kubeconfig, slices.Clone(after)))
+		after = []string{TaskPrefix + comp.Name}
+	}
+	return out
+}
+
+func task(comp Component, kubeconfig func(ctx context.Context) (*rest.Config, error), after []string) pipeline.Task {
+	what := "platform component " + comp.Name
+	desc := "install " + comp.Name + " (" + comp.Switch + ")"
+	if !comp.Enabled {
+		desc = "remove " + comp.Name + " if kk installed it (" + comp.Switch + " is off)"
+	}
+	client := func(ctx context.Context) (*kubeapply.Client, error) {
+		cfg, err := kubeconfig(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return kubeapply.NewClient(cfg)
+	}
+	return pipeline.Task{
+		Name: TaskPrefix + comp.Name, Desc: desc, After: after,
+		Hosts: pipeline.FirstOf(string(config.RoleControlPlane)),
+		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
+			c, err := client(ctx)
+			if !comp.Enabled && errors.Is(err, fs.ErrNotExist) {
+				return true, nil // no admin kubeconfig yet (a dry run before the cluster exists): nothing of it to remove
+			}
+			if err != nil {
+				return false, err
+			}
+			if !comp.Enabled {
+				left, err := c.Labelled(ctx, comp.Objects, LabelComponent, comp.Name)
+				if err == nil && len(left) > 0 && t.Log != nil {
+					t.Log.Info(what+" is switched off and still there", "objects", refs(left))
+				}
+				return len(left) == 0, err
+			}
+			ok, why, err := c.Converged(ctx, what, comp.Objects)
+			if err == nil && ok {
+				ok, why, err = available(ctx, c, comp.Objects)
+			}
+			if err == nil && !ok && t.Log != nil {
+				t.Log.Info(what+" not converged", "reason", why)
+			}
+			return ok, err
+		},
+		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
+			c, err := client(ctx)
+			if err != nil {
+				return false, err
+			}
+			if !comp.Enabled {
+				left, err := c.Labelled(ctx, comp.Objects, LabelComponent, comp.Name)
+				if err != nil || len(left) == 0 {
+					return false, err
+				}
+				// in reverse: the APIService before the Deployment that serves it
+				slices.Reverse(left)
+				if t.Log != nil {
+					t.Log.Info("removing "+what, "objects", refs(left))
+				}
+				return true, c.Delete(ctx, left, "")
+			}
+			res, err := c.Install(ctx, what, comp.Objects, comp.WaitTimeout)
+			if t.Log != nil && len(res.Objects) > 0 {
+				t.Log.Info(what+" applied", "result", res.String())
+			}
+			if err != nil {
+				return res.Changed() > 0, err
+			}
+			if err := waitAvailable(ctx, c, comp); err != nil {
+				return res.Changed() > 0, err
+			}
+			return res.Changed() > 0, nil
+		},
+		Timeout: comp.WaitTimeout + 3*time.Minute,
+	}
+}
+
+func refs(objs []*unstructured.Unstructured) string {
+	var s []string
+	for _, o := range objs {
+		s = append(s, kubeapply.Ref(o))
+	}
+	return strings.Join(s, ", ")
+}
+
+// available checks what kstatus cannot: an APIService is Current as soon as it exists, but it
+// serves only once the API server reaches its backend (condition Available).
+func available(ctx context.Context, c *kubeapply.Client, objs []*unstructured.Unstructured) (bool, string, error) {
+	for _, o := range objs {
+		if o.GetKind() != "APIService" {
+			continue
+		}
+		got, err := c.Labelled(ctx, []*unstructured.Unstructured{o}, LabelComponent, o.GetLabels()[LabelComponent])
+		if err != nil {
+			return false, "", err
+		}
+		if len(got) == 0 {
+			return false, kubeapply.Ref(o) + " is not there", nil
+		}
+		if ok, msg := conditionTrue(got[0], "Available"); !ok {
+			return false, kubeapply.Ref(o) + " not available: " + msg, nil
+		}
+	}
+	return true, "", nil
+}
+
+// waitAvailable polls available until comp's APIServices serve, up to its wait timeout.
+func waitAvailable(ctx context.Context, c *kubeapply.Client, comp Component) error {
+	ctx, cancel := context.WithTimeout(ctx, comp.WaitTimeout)
+	defer cancel()
+	for {
+		ok, why, err := available(ctx, c, comp.Objects)
+		if err == nil && ok {
+			return nil
+		}
+		if err != nil {
+			why = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("platform component %s not ready after %s: %s", comp.Name, comp.WaitTimeout, why)
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// conditionTrue reports whether o's status condition typ is True, or its message.
+func conditionTrue(o *unstructured.Unstructured, typ string) (bool, string) {
+	conds, _, _ := unstructured.NestedSlice(o.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == typ {
+			if m["status"] == "True" {
+				return true, ""
+			}
+			return false, fmt.Sprintf("%v: %v", m["reason"], m["message"])
+		}
+	}
+	return false, "no " + typ + " condition yet"
+}
