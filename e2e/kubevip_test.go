@@ -33,9 +33,12 @@ func vipHolders(t *testing.T, bed *testbed.Bed, ms []testbed.Machine, addr strin
 }
 
 // TestCreateClusterKubeVIP builds a cluster whose API endpoint is a virtual IP held by
-// kube-vip (ARP mode) on 3 machines that are all etcd, control plane and worker: the VIP
+// kube-vip (ARP mode) on 3 machines that are all etcd, control plane and worker, with Calico's
+// VXLAN pod network: the VIP
 // answers, exactly one control plane holds it, it moves when that control plane's kubelet,
-// API server and kube-vip stop, and the re-run on the healthy cluster changes nothing.
+// API server and kube-vip stop, and the re-run on the healthy cluster changes nothing. Its
+// file carries KubeSphere's ClusterConfiguration: the platform phase installs metrics-server
+// from the bundle (kubectl top answers for every node), and removes it once switched off.
 func TestCreateClusterKubeVIP(t *testing.T) {
 	t.Parallel()
 	bin := kkBinary(t)
@@ -47,9 +50,12 @@ func TestCreateClusterKubeVIP(t *testing.T) {
 		{"etcd: [n1]", "etcd: [n1, n2, n3]"},
 		{"control-plane: [n1]", "control-plane: [n1, n2, n3]"},
 		{`address: "", port: 6443}`, `address: "` + vip + `", port: 6443, internalLoadbalancer: kube-vip}`},
+		{"plugin: flannel", "plugin: " + calicoCNI},
 	})
-	cfg := writeClusterFile(t, "cluster-vip.yaml", s)
-	bundle := exportBundle(t, bin, "vip", "-c", cfg)
+	// The file carries KubeSphere's ClusterConfiguration with metrics_server on: the platform
+	// phase installs it from the bundle.
+	cfg := writeClusterFile(t, "cluster-vip.yaml", withKubeSphere(s, true))
+	bundle, export := exportBundleOut(t, bin, "vip", "-c", cfg)
 	c, kcfg := createOnBed(t, bin, bundle, cfg, bed, "work-vip")
 	if out := mustKubectl(t, kcfg, "config", "view", "-o", "jsonpath={.clusters[0].cluster.server}"); out != "https://"+vip+":6443" {
 		t.Errorf("admin kubeconfig server %q, want the VIP", out)
@@ -59,6 +65,9 @@ func TestCreateClusterKubeVIP(t *testing.T) {
 		t.Fatalf("%d nodes, want 3", n)
 	}
 	mustKubectl(t, kcfg, "-n", "kube-system", "rollout", "status", "deployment/coredns", "--timeout=300s")
+	// Calico (VXLAN) carries the pod network: a pod on n3 reaches CoreDNS and the API.
+	calicoChecks(t, kcfg)
+	podNetworkChecks(t, bed, kcfg, "n3")
 
 	// kubeadm's endpoint is the domain, which every node maps to the VIP.
 	for _, m := range cps {
@@ -143,5 +152,10 @@ func TestCreateClusterKubeVIP(t *testing.T) {
 		t.Errorf("after recovery the VIP is held by %v, want exactly one control plane", h)
 	}
 
-	c.rerunChangesNothing(t, "kube-vip create (3 machines: etcd + control plane + worker, ARP VIP)")
+	platformInstalled(t, bed, kcfg, c.out, export)
+
+	c.rerunChangesNothing(t, "kube-vip create (3 machines: etcd + control plane + worker, ARP VIP; metrics-server)")
+
+	// metrics_server switched off: kk removes it.
+	platformSwitchedOff(t, bin, bed, writeClusterFile(t, "cluster-vip-off.yaml", withKubeSphere(s, false)), bundle, kcfg)
 }

@@ -262,8 +262,9 @@ func upgradeCluster(t *testing.T, bin string, bed *testbed.Bed, fullNew, bundle,
 	}
 }
 
-// deleteNodes deletes worker n5, then control plane n3 (an etcd member), while e2e-web serves.
-func deleteNodes(t *testing.T, bin string, bed *testbed.Bed, full, work, kcfg string) {
+// deleteNodes deletes worker n5, then control plane n3 (an etcd member), while e2e-web serves,
+// and returns the Cluster file of what is left (n1, n2, n4).
+func deleteNodes(t *testing.T, bin string, bed *testbed.Bed, full, work, kcfg string) string {
 	t.Helper()
 	stop := endpointWatch(t, kcfg)
 	kkOn(t, bin, bed, work, "delete", "node", "n5", "-f", full)
@@ -285,6 +286,7 @@ func deleteNodes(t *testing.T, bin string, bed *testbed.Bed, full, work, kcfg st
 		t.Errorf("n4: haproxy lists %d API servers after deleting n3, want 2", n)
 	}
 	mustKubectl(t, kcfg, "wait", "--for=condition=Ready", "node", "--all", "--timeout=120s")
+	return onlyHosts(t, full, "cluster-left.yaml", "n1", "n2", "n4")
 }
 
 // deleteCluster runs kk delete cluster --all and checks every host for what kk leaves

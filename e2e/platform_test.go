@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -50,41 +52,38 @@ spec:
       enabled: false
 `
 
-// TestCreateClusterPlatform builds an all-in-one cluster whose file carries KubeSphere's
-// ClusterConfiguration: kk create manifest lists the images of the components it switches on,
-// the bundle carries them, the platform phase installs them from it (kubectl top answers), a
-// re-run changes nothing, and switching a component off and running kk create phase platform
-// removes it, and only it.
-func TestCreateClusterPlatform(t *testing.T) {
-	t.Parallel()
-	bin := kkBinary(t)
-	bed := testbed.Require(t, testbed.Options{Name: "kkplat"}, 1)
-	base := strings.TrimRight(bedCluster(t, bed, nil), "\n") + "\n"
-	cfg := writeClusterFile(t, "cluster-platform.yaml", base+strings.Replace(ksConfiguration, "%s", "true", 1))
-	bundle, export := exportBundleOut(t, bin, "platform", "-c", cfg)
-	if !strings.Contains(export, "registry.k8s.io/metrics-server/metrics-server:") {
-		t.Errorf("the bundle of a file with metrics_server on has no metrics-server image:\n%s", export)
+// withKubeSphere appends ksConfiguration, metrics_server switched on or off, to the Cluster
+// file s.
+func withKubeSphere(s string, metrics bool) string {
+	return strings.TrimRight(s, "\n") + "\n" + strings.Replace(ksConfiguration, "%s", strconv.FormatBool(metrics), 1)
+}
+
+// platformInstalled checks what the platform phase installed from a file with metrics_server
+// on: the bundle's export listed the image, kk warned about the console's settings by name,
+// and kubectl top answers for every node.
+func platformInstalled(t *testing.T, bed *testbed.Bed, kcfg, createOut, exportOut string) {
+	t.Helper()
+	if !strings.Contains(exportOut, "registry.k8s.io/metrics-server/metrics-server:") {
+		t.Errorf("the bundle of a file with metrics_server on has no metrics-server image:\n%s", exportOut)
 	}
-	c, kcfg := createOnBed(t, bin, bundle, cfg, bed, "work-platform")
-	// kk names what it does not install, with the line
-	if !strings.Contains(c.out, "cluster-platform.yaml:") || !strings.Contains(c.out, "ClusterConfiguration spec.common: KubeSphere's core") {
-		t.Errorf("no warning about the console's settings:\n%s", c.out)
+	if !regexp.MustCompile(`\.yaml:\d+: ClusterConfiguration spec.common: KubeSphere's core`).MatchString(createOut) {
+		t.Errorf("no warning about the console's settings:\n%s", createOut)
 	}
-	mustKubectl(t, kcfg, "wait", "--for=condition=Ready", "node", "--all", "--timeout=300s")
 	mustKubectl(t, kcfg, "wait", "--for=condition=Available", "apiservice/v1beta1.metrics.k8s.io", "--timeout=180s")
-	// metrics-server scrapes each kubelet every 15 s: the node's usage comes after a scrape or two
+	// metrics-server scrapes each kubelet every 15 s: a node's usage comes after a scrape or two
 	var top string
-	waitFor(t, 3*time.Minute, "kubectl top nodes", func() bool {
+	waitFor(t, 3*time.Minute, "kubectl top nodes for every node", func() bool {
 		out, err := kubectl(t, kcfg, "top", "nodes", "--no-headers")
 		top = out
-		return err == nil && strings.HasPrefix(out, bed.Machines[0].Name+" ")
+		return err == nil && strings.Count(strings.TrimSpace(out), "\n")+1 == len(bed.Machines)
 	})
-	t.Logf("kubectl top nodes: %s", top)
-	podImagesInBundle(t, kcfg, bundle)
-	c.rerunChangesNothing(t, "all-in-one with the platform phase (metrics-server)")
+	t.Logf("kubectl top nodes:\n%s", top)
+}
 
-	// Switched off: kk create phase platform removes what kk installed for it.
-	off := writeClusterFile(t, "cluster-platform-off.yaml", base+strings.Replace(ksConfiguration, "%s", "false", 1))
+// platformSwitchedOff runs kk create phase platform on the file with metrics_server off: kk
+// removes what it installed for it, and only that; a second run changes nothing.
+func platformSwitchedOff(t *testing.T, bin string, bed *testbed.Bed, off, bundle, kcfg string) {
+	t.Helper()
 	work := workdirOf(kcfg)
 	out, _ := kkOn(t, bin, bed, work, "create", "phase", "platform", "-f", off, "-a", bundle)
 	if n := changed(t, out); n != "1" {
