@@ -70,4 +70,3 @@ func TestTasks(t *testing.T) {
 		t.Errorf("desc %q", ts[1].Desc)
 	}
 }
-
