@@ -60,7 +60,7 @@ func withKubeSphere(s string, metrics bool) string {
 
 // platformInstalled checks what the platform phase installed from a file with metrics_server
 // on: the bundle's export listed the image, kk warned about the console's settings by name,
-// and kubectl top answers for every node.
+// and kubectl top answers with the usage of every node.
 func platformInstalled(t *testing.T, bed *testbed.Bed, kcfg, createOut, exportOut string) {
 	t.Helper()
 	if !strings.Contains(exportOut, "registry.k8s.io/metrics-server/metrics-server:") {
@@ -75,7 +75,7 @@ func platformInstalled(t *testing.T, bed *testbed.Bed, kcfg, createOut, exportOu
 	waitFor(t, 3*time.Minute, "kubectl top nodes for every node", func() bool {
 		out, err := kubectl(t, kcfg, "top", "nodes", "--no-headers")
 		top = out
-		return err == nil && strings.Count(strings.TrimSpace(out), "\n")+1 == len(bed.Machines)
+		return err == nil && strings.Count(strings.TrimSpace(out), "\n")+1 == len(bed.Machines) && !strings.Contains(out, "<unknown>")
 	})
 	t.Logf("kubectl top nodes:\n%s", top)
 }
