@@ -293,6 +293,9 @@ func TestCreateClusterHA(t *testing.T) {
 		_, err := sshOut(bed, n1, `python3 -c 'import ssl,urllib.request; urllib.request.urlopen("https://127.0.0.1:6443/healthz", context=ssl._create_unverified_context(), timeout=2)'`)
 		return err == nil
 	})
+	// n1's kubelet reached the API through its own API server: it reports again (kk upgrade
+	// refuses a node that is not Ready)
+	mustKubectl(t, kcfg, "wait", "--for=condition=Ready", "node", "--all", "--timeout=300s")
 
 	// Upgraded to the newest minor while e2e-web serves through a Service.
 	mustKubectl(t, kcfg, "apply", "-f", writeClusterFile(t, "web.yaml", fmt.Sprintf(webProbe, probe)))
@@ -309,8 +312,12 @@ func TestCreateClusterHA(t *testing.T) {
 	// kk upgrade again, after the timer renewed n1's certificates there: nothing is left to
 	// upgrade, and kk keeps the renewed certificates (same CA, current) rather than push its
 	// older copies and restart etcd; only the admin kubeconfig, renewed on n1, is copied again.
+	tokens := bootstrapTokens(t, kcfg)
 	again, took := kkOn(t, bin, bed, work, "upgrade", "-f", rest, "-a", bundle)
 	changed(t, again)
+	if n := bootstrapTokens(t, kcfg); n != tokens {
+		t.Errorf("kk upgrade again made bootstrap tokens: %d -> %d", tokens, n)
+	}
 	for _, m := range regexp.MustCompile(`(?m)^\s*changed +(\S+) +(\S+)`).FindAllStringSubmatch(again, -1) {
 		if m[1] != "kubernetes/kubeconfig" || m[2] != "n1" {
 			t.Errorf("kk upgrade again, after the upgrade and the timer's renewal, changed %s on %s", m[1], m[2])

@@ -222,6 +222,16 @@ func addNodes(t *testing.T, bin string, bed *testbed.Bed, fullOld, bundle, work,
 		t.Errorf("%d etcd members after kk add nodes, want 3", n)
 	}
 	apiServersReachEtcd(t, bed, bed.Machines[:3], 3)
+	// the new worker's kubelet reaches the API through the load-balancer name, and kk's join
+	// file (a bootstrap token) is gone
+	if out := rootSSH(t, bed, bed.Machines[4], "grep -c server:.https://lb.kubesphere.local:6443 /etc/kubernetes/kubelet.conf; [ ! -e /etc/kubernetes/kk-join.yaml ] && echo no-join-file"); out != "1\nno-join-file\n" {
+		t.Errorf("n5: kubelet.conf / join file: %q", out)
+	}
+}
+
+// bootstrapTokens counts the cluster's bootstrap token secrets.
+func bootstrapTokens(t *testing.T, kcfg string) int {
+	return len(strings.Fields(mustKubectl(t, kcfg, "get", "secrets", "-n", "kube-system", "--field-selector", "type=bootstrap.kubernetes.io/token", "-o", "name")))
 }
 
 // apiServersReachEtcd checks that the API server of each control plane in cps lists n etcd

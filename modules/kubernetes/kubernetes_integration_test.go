@@ -413,50 +413,9 @@ func TestAllInOne(t *testing.T) {
 	}
 }
 
-// Bed "kube", two machines: n1 control plane (and worker), n2 a worker that joins with kk's
-// own bootstrap token; a second run changes nothing (no new token is made).
-func TestControlPlaneAndWorker(t *testing.T) {
-	cl := setUp(t, 2, nil)
-	if len(cl.spec.Joiners()) != 1 {
-		t.Fatalf("joiners %v", cl.spec.Joiners())
-	}
-	first := cl.run(t, false)
-	if first.Count(pipeline.StatusChanged) == 0 {
-		t.Fatal("first run changed nothing")
-	}
-	nodes := cl.nodes(t)
-	for _, m := range cl.bed.Machines {
-		n, ok := nodes[m.Name]
-		if !ok {
-			t.Fatalf("%s is not registered: %v", m.Name, nodes)
-		}
-		if n.IP != m.Address {
-			t.Errorf("%s: node IP %s, want %s", m.Name, n.IP, m.Address)
-		}
-		if _, ok := n.Labels["node-role.kubernetes.io/worker"]; !ok {
-			t.Errorf("%s: worker label missing", m.Name)
-		}
-	}
-	if _, ok := nodes["n2"].Labels["node-role.kubernetes.io/control-plane"]; ok {
-		t.Errorf("the worker became a control plane")
-	}
-	cl.waitStaticPods(t, "n1")
-	tokens := func() int {
-		return len(strings.Fields(cl.kubectl(t, "get", "secrets", "-n", "kube-system", "--field-selector", "type=bootstrap.kubernetes.io/token", "-o", "name")))
-	}
-	before := tokens()
-	// the worker's kubelet reaches the API through the load-balancer name in its /etc/hosts
-	if out := rootSSH(t, cl.bed, cl.bed.Machines[1], "grep -c server:.https://lb.kubesphere.local:6443 /etc/kubernetes/kubelet.conf; [ ! -e /etc/kubernetes/kk-join.yaml ] && echo no-join-file"); out != "1\nno-join-file\n" {
-		t.Errorf("worker kubelet.conf / join file: %q", out)
-	}
-	second := cl.run(t, false)
-	noChange(t, second, "second run")
-	if after := tokens(); after != before {
-		t.Errorf("second run made bootstrap tokens: %d -> %d", before, after)
-	}
-	cl.secretsNotLogged(t)
-	t.Logf("nodes:\n%s", cl.kubectl(t, "get", "nodes", "-o", "wide"))
-}
+// A worker's join with kk's own bootstrap token (its kubelet on the load-balancer name, no
+// join file left, no new token on the next run) is covered by the e2e lifecycle, where kk add
+// nodes joins worker n5 (e2e/lifecycle_test.go addNodes).
 
 // Bed "kube", two control planes (both workers, stacked etcd): n2 joins as a control plane with
 // the certificates kk uploaded under a fresh certificate key; both run the static pods.
