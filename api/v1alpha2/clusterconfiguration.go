@@ -85,7 +85,8 @@ func parseClusterConfiguration(root *yaml.Node, rep *report, p *config.Platform)
 	p.Source = fmt.Sprintf("%s:%d", rep.file, root.Line)
 	lines := map[string]int{}
 	values := map[string]*yaml.Node{}
-	indexNode(root, "", lines, values, 0)
+	budget := maxVisits
+	indexNode(root, "", lines, values, 0, &budget)
 	at := func(path string) int {
 		for {
 			if l, ok := lines[path]; ok {
@@ -167,11 +168,12 @@ func parseClusterConfiguration(root *yaml.Node, rep *report, p *config.Platform)
 }
 
 // indexNode records the line and node of every mapping path under n (keys only: lists are
-// leaves).
-func indexNode(n *yaml.Node, path string, lines map[string]int, values map[string]*yaml.Node, depth int) {
-	if depth > maxDepth {
+// leaves), within a budget of visits (aliases can make a small file a huge tree).
+func indexNode(n *yaml.Node, path string, lines map[string]int, values map[string]*yaml.Node, depth int, budget *int) {
+	if depth > maxDepth || *budget <= 0 {
 		return
 	}
+	*budget--
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
@@ -186,7 +188,7 @@ func indexNode(n *yaml.Node, path string, lines map[string]int, values map[strin
 		}
 		lines[p] = k.Line
 		values[p] = v
-		indexNode(v, p, lines, values, depth+1)
+		indexNode(v, p, lines, values, depth+1, budget)
 	}
 }
 

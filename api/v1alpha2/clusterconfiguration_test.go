@@ -1,8 +1,10 @@
 package v1alpha2
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // withPlatform appends a ClusterConfiguration with spec (indented two spaces) to base; the
@@ -60,5 +62,24 @@ func TestClusterConfigurationWarnsWhatKKDoesNotRead(t *testing.T) {
 	}
 	if hasWarning(w, "spec.terminal") {
 		t.Errorf("an empty section warned about:\n%s", strings.Join(w, "\n"))
+	}
+}
+
+// Aliases that expand a small ClusterConfiguration into a huge tree are read within a budget.
+func TestClusterConfigurationAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("  a0: &a0 {x: 1}\n")
+	for i := 1; i < 40; i++ {
+		fmt.Fprintf(&b, "  a%d: &a%d {l: *a%d, r: *a%d}\n", i, i, i-1, i-1)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		parse(t, withPlatform(b.String()))
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a ClusterConfiguration of nested aliases was walked for more than 10 s")
 	}
 }

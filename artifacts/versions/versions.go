@@ -102,7 +102,7 @@ func DefaultAddons() Addons {
 		HAProxy:          "2.9.6-alpine",
 		KubeVIP:          "v0.9.1",
 		// v0.8.0: the newest approved release the module proxy serves (v0.9.0 is served but
-		// not an approved release); it supports Kubernetes v1.31+ and reads older ones alike.
+		// not an approved release); proven on the e2e's v1.37.
 		MetricsServer: "v0.8.0",
 	}
 }

@@ -186,7 +186,8 @@ func task(comp Component, kubeconfig func(ctx context.Context) (*rest.Config, er
 			}
 			return res.Changed() > 0, nil
 		},
-		Timeout: comp.WaitTimeout + 3*time.Minute,
+		// the objects' wait, then the APIServices' (each up to WaitTimeout), and the applies
+		Timeout: 2*comp.WaitTimeout + 3*time.Minute,
 	}
 }
 
