@@ -83,20 +83,16 @@ var ccKnownTop = []string{"persistence", "authentication", "local_registry", "de
 // and the settings kk does not act on are warned about by name.
 func parseClusterConfiguration(root *yaml.Node, rep *report, p *config.Platform) {
 	p.Source = fmt.Sprintf("%s:%d", rep.file, root.Line)
-	lines := map[string]int{}
+	lines := lineIndex{}
 	values := map[string]*yaml.Node{}
 	budget := maxVisits
 	indexNode(root, "", lines, values, 0, &budget)
+	// the document's own paths (they share the file with the Cluster's spec.* paths)
 	at := func(path string) int {
-		for {
-			if l, ok := lines[path]; ok {
-				return l
-			}
-			if path == "" {
-				return root.Line
-			}
-			path = parentPath(path)
+		if l := lines.lookup(path); l > 0 {
+			return l
 		}
+		return root.Line
 	}
 	errorf := func(path, format string, args ...any) {
 		rep.errorAt(ccPrefix+path, at(path), format, args...)
@@ -169,7 +165,7 @@ func parseClusterConfiguration(root *yaml.Node, rep *report, p *config.Platform)
 
 // indexNode records the line and node of every mapping path under n (keys only: lists are
 // leaves), within a budget of visits (aliases can make a small file a huge tree).
-func indexNode(n *yaml.Node, path string, lines map[string]int, values map[string]*yaml.Node, depth int, budget *int) {
+func indexNode(n *yaml.Node, path string, lines lineIndex, values map[string]*yaml.Node, depth int, budget *int) {
 	if depth > maxDepth || *budget <= 0 {
 		return
 	}
