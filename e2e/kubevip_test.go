@@ -20,6 +20,26 @@ func healthz(host string) string {
 		`:6443/healthz", context=ssl._create_unverified_context(), timeout=5).read().decode())'`
 }
 
+// healthzOK waits up to within for host's /healthz, asked on m, to answer ok: an API server
+// that just started (or whose etcd is slow on a loaded machine) answers 500 for a while.
+// It fails the test with the last answer's last line.
+func healthzOK(t *testing.T, bed *testbed.Bed, m testbed.Machine, host, what string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		out, err := sshOut(bed, m, healthz(host))
+		out = strings.TrimSpace(out)
+		if err == nil && out == "ok" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%s: /healthz through %s %s: not ok within %s: %s", m.Name, host, what, within, out[strings.LastIndexByte(out, '\n')+1:])
+			return
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
 // vipHolders lists the machines of ms that hold addr on an interface.
 func vipHolders(t *testing.T, bed *testbed.Bed, ms []testbed.Machine, addr string) []string {
 	t.Helper()
@@ -74,9 +94,7 @@ func TestCreateClusterKubeVIP(t *testing.T) {
 		if out := rootSSH(t, bed, m, "getent hosts lb.kubesphere.local"); !strings.HasPrefix(out, vip+" ") {
 			t.Errorf("%s: lb.kubesphere.local resolves to %q, want %s", m.Name, out, vip)
 		}
-		if out := rootSSH(t, bed, m, healthz(vip)); strings.TrimSpace(out) != "ok" {
-			t.Errorf("%s: /healthz through the VIP: %q", m.Name, out)
-		}
+		healthzOK(t, bed, m, vip, "(the VIP)", time.Minute)
 		// kube-vip runs on admin.conf everywhere once kubeadm is done (not super-admin.conf)
 		if out := rootSSH(t, bed, m, "grep -c super-admin.conf /etc/kubernetes/manifests/kube-vip.yaml || true"); strings.TrimSpace(out) != "0" {
 			t.Errorf("%s: kube-vip still mounts super-admin.conf", m.Name)
@@ -130,9 +148,7 @@ func TestCreateClusterKubeVIP(t *testing.T) {
 	})
 	mustKubectl(t, kcfg, "get", "nodes")
 	for _, m := range others {
-		if out := rootSSH(t, bed, m, healthz(vip)); strings.TrimSpace(out) != "ok" {
-			t.Errorf("%s: /healthz through the VIP after the failover: %q", m.Name, out)
-		}
+		healthzOK(t, bed, m, vip, "(the VIP) after the failover", time.Minute)
 	}
 	copyToMachine(t, bed, others[0], kubectlBin, "/root/kubectl")
 	rootSSH(t, bed, others[0], "/root/kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes")

@@ -200,15 +200,22 @@ func addNodes(t *testing.T, bin string, bed *testbed.Bed, fullOld, bundle, work,
 	plan, _ := kkOn(t, bin, bed, work, "add", "nodes", "-f", fullOld, "-a", bundle, "--dry-run")
 	allowed := []string{"os/etc-hosts", "dns/node-etc-hosts", "loadbalancer/haproxy-config", "loadbalancer/haproxy-manifest",
 		"etcd/health", "kubernetes/kubeadm-config", // new members to wait for; the first control plane's kubeadm file lists every SAN
-		"kubernetes/etcd-endpoints", // the API servers reach the new etcd members
+		"kubernetes/etcd-configmap", "kubernetes/etcd-endpoints", // the API servers reach the new etcd members
 		"kubernetes/join-credentials", "kubernetes/node-roles", "kubernetes/kubeconfig"}
 	for _, p := range plannedOn(plan, "n1", "n4") {
 		if task, _, _ := strings.Cut(p, " "); !slices.Contains(allowed, task) {
 			t.Errorf("kk add nodes would change %s on a node already in the cluster", p)
 		}
 	}
-	_, took := kkOn(t, bin, bed, work, "add", "nodes", "-f", fullOld, "-a", bundle)
+	out, took := kkOn(t, bin, bed, work, "add", "nodes", "-f", fullOld, "-a", bundle)
 	recordDay2(t, "kk add nodes (2 control planes with etcd members, 1 worker)", took, 3)
+	// the joining control planes read the new etcd members from the kubeadm-config ConfigMap,
+	// written before they join: only n1's API server restarts for them
+	for _, m := range regexp.MustCompile(`(?m)^\s*changed +kubernetes/etcd-endpoints +(\S+)`).FindAllStringSubmatch(out, -1) {
+		if m[1] != "n1" {
+			t.Errorf("kk add nodes restarted %s's API server for the etcd members it joined with", m[1])
+		}
+	}
 	mustKubectl(t, kcfg, "wait", "--for=condition=Ready", "node", "--all", "--timeout=300s")
 	if n := strings.Count(mustKubectl(t, kcfg, "get", "nodes", "-o", "name"), "node/"); n != 5 {
 		t.Fatalf("%d nodes after kk add nodes, want 5", n)
@@ -294,6 +301,19 @@ func deleteNodes(t *testing.T, bin string, bed *testbed.Bed, full, work, kcfg st
 	apiServersReachEtcd(t, bed, bed.Machines[:2], 2)
 	if n := haproxyBackends(t, bed, bed.Machines[3]); n != 2 {
 		t.Errorf("n4: haproxy lists %d API servers after deleting n3, want 2", n)
+	}
+	// what stays no longer names the deleted hosts: kk's block of /etc/hosts everywhere (the
+	// testbed's own lines name every machine), kubeadm's file (its SANs) on the control planes
+	for _, m := range []testbed.Machine{bed.Machines[0], bed.Machines[1], bed.Machines[3]} {
+		block := rootSSH(t, bed, m, "sed -n '/^# BEGIN kk managed hosts/,/^# END kk managed hosts/p' /etc/hosts")
+		if !strings.Contains(block, " n1") || regexp.MustCompile(`\bn[35]\b`).MatchString(block) {
+			t.Errorf("%s: kk's /etc/hosts block after kk delete node of n5 and n3:\n%s", m.Name, block)
+		}
+	}
+	for _, m := range bed.Machines[:2] {
+		if out := rootSSH(t, bed, m, "grep -cwF "+bed.Machines[2].Address+" /etc/kubernetes/kubeadm-config.yaml || true"); strings.TrimSpace(out) != "0" {
+			t.Errorf("%s: the kubeadm file still names n3's address after kk delete node", m.Name)
+		}
 	}
 	mustKubectl(t, kcfg, "wait", "--for=condition=Ready", "node", "--all", "--timeout=120s")
 	return onlyHosts(t, full, "cluster-left.yaml", "n1", "n2", "n4")

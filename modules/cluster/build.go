@@ -85,7 +85,7 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 		return nil, fmt.Errorf("%s: %w", c.Source, err)
 	}
 	// spec.dns.nodeEtcHosts after the os phase's own /etc/hosts task (both rewrite the file)
-	osTasks := append(osprep.Tasks(osSpec(c)), dns.NodeHostsTask(ds, []string{"os/etc-hosts"}))
+	osTasks := append(osprep.Tasks(osSpec(c)), dns.NodeHostsTask(ds, []string{osprep.TaskEtcHosts}))
 	set("os", "hostname, /etc/hosts, swap, kernel modules, sysctl, packages", hooks.Sequence(pre, osTasks))
 
 	rs := runtime.SpecFor(c, a.Files)

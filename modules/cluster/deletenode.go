@@ -18,6 +18,7 @@ import (
 	"github.com/kk-project/kk/modules/facts"
 	"github.com/kk-project/kk/modules/kubernetes"
 	"github.com/kk-project/kk/modules/loadbalancer"
+	"github.com/kk-project/kk/modules/osprep"
 	"github.com/kk-project/kk/modules/reset"
 	"github.com/kk-project/kk/modules/upgrade"
 	"github.com/kk-project/kk/pipeline"
@@ -47,8 +48,9 @@ func Without(c *config.Cluster, name string) *config.Cluster {
 // for a kk etcd member, a check that the members that stay hold a quorum (nothing changes
 // otherwise); the node cordoned and drained (PodDisruptionBudgets respected); the etcd member
 // removed; the host reset (kubeadm reset, which also removes a stacked etcd member, and kk's
-// clean-up); the Node object deleted; then, on what stays, every worker's haproxy backends,
-// the admin kubeconfig and the API servers' etcd members.
+// clean-up); the Node object deleted; then, on what stays, the hosts' /etc/hosts lines, every
+// worker's haproxy backends, the control planes' kubeadm file, the admin kubeconfig and the
+// API servers' etcd members.
 func DeleteNodeTasks(c *config.Cluster, o DeleteNodeOptions) ([]pipeline.Task, error) {
 	h := c.Host(o.Node)
 	if h == nil {
@@ -93,6 +95,12 @@ func DeleteNodeTasks(c *config.Cluster, o DeleteNodeOptions) ([]pipeline.Task, e
 	tasks = append(tasks, nodeDeleteTask(o.Node, client, one, taskNames(tasks[len(tasks)-1:])))
 	after = []string{TaskNodeDelete}
 	// what follows the node list on the nodes that stay
+	for _, t := range osprep.Tasks(osSpec(rest)) {
+		if t.Name == osprep.TaskEtcHosts {
+			t.Hosts, t.After = pipeline.Named(hostNames(rest.Hosts)...), after
+			tasks = append(tasks, t)
+		}
+	}
 	for _, t := range loadbalancer.Tasks(loadbalancer.SpecFor(rest)) {
 		if t.Name == loadbalancer.TaskHAProxyConfig {
 			t.After = after
@@ -108,7 +116,7 @@ func DeleteNodeTasks(c *config.Cluster, o DeleteNodeOptions) ([]pipeline.Task, e
 	cps := pipeline.Named(hostNames(rest.HostsWithRole(config.RoleControlPlane))...)
 	kt := kubernetes.KubeconfigTask(ks, after)
 	kt.Hosts = cps
-	return append(tasks, kt, kubernetes.EtcdEndpointsTask(ks, cps, after)), nil
+	return append(tasks, kubernetes.KubeadmConfigTask(ks, cps, after), kt, kubernetes.EtcdEndpointsTask(ks, cps, after)), nil
 }
 
 func taskNames(ts []pipeline.Task) []string {

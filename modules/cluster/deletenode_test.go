@@ -10,6 +10,9 @@ import (
 	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/api/v1alpha2"
 	"github.com/kk-project/kk/modules/etcd"
+	"github.com/kk-project/kk/modules/kubernetes"
+	"github.com/kk-project/kk/modules/osprep"
+	"github.com/kk-project/kk/pipeline"
 )
 
 func loadExample(t *testing.T, name string) *config.Cluster {
@@ -60,9 +63,31 @@ func TestDeleteNodeSteps(t *testing.T) {
 		return out
 	}
 	cp := names("cp2")
-	for _, want := range []string{etcd.TaskQuorum, TaskDrain, etcd.TaskMemberRemove, "reset/host", TaskNodeDelete, "loadbalancer/haproxy-config", "kubernetes/kubeconfig"} {
+	for _, want := range []string{etcd.TaskQuorum, TaskDrain, etcd.TaskMemberRemove, "reset/host", TaskNodeDelete, osprep.TaskEtcHosts,
+		"loadbalancer/haproxy-config", kubernetes.TaskKubeadmConfig, "kubernetes/kubeconfig"} {
 		if !slices.Contains(cp, want) {
 			t.Errorf("deleting control plane cp2: no %s in %v", want, cp)
+		}
+	}
+	// what stays is rewritten on what stays only: the deleted host's own files went with reset
+	ts, err := DeleteNodeTasks(c, DeleteNodeOptions{Node: "cp2", Workdir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []*pipeline.Host
+	for _, h := range c.Hosts {
+		all = append(all, pipeline.NewHost(h.Name, nil, nil))
+	}
+	for _, tk := range ts {
+		if tk.Name != osprep.TaskEtcHosts && tk.Name != kubernetes.TaskKubeadmConfig {
+			continue
+		}
+		var on []string
+		for _, h := range tk.Hosts.Select(all) {
+			on = append(on, h.Name)
+		}
+		if slices.Contains(on, "cp2") || !slices.Contains(on, "cp1") || !slices.Equal(tk.After, []string{TaskNodeDelete}) {
+			t.Errorf("%s: on %v after %v, want cp1 and not cp2, after %s", tk.Name, on, tk.After, TaskNodeDelete)
 		}
 	}
 	if w := names("worker1"); slices.Contains(w, etcd.TaskQuorum) || slices.Contains(w, etcd.TaskMemberRemove) {

@@ -2,7 +2,8 @@
 // Kubernetes cluster, each phase a set of tasks from a module (OS, container runtime, etcd,
 // load balancer, kubeadm, CNI, addons) on the one task-graph engine.
 //
-// Like kubeadm's phase workflow, phases have names, run in order, and can be skipped
+// Like kubeadm's phase workflow, phases have names, run in order (etcd beside the container
+// runtime), and can be skipped
 // (--skip-phases) or run alone (kk create phase NAME); every task checks before it acts, so
 // running the whole list again on a healthy cluster changes nothing, and a run that failed or
 // was interrupted in any phase converges when run again.
@@ -143,15 +144,27 @@ func (p *Plan) Tasks(o Options) ([]pipeline.Task, error) {
 	return tasks, nil
 }
 
+// besidePrevious names the phases that run beside the phase before them rather than after
+// it: etcd (kk's own members are systemd services that need no container runtime) installs
+// while the runtime imports its images. Both follow the phase before those two, and the
+// phase after waits for both.
+var besidePrevious = map[string]bool{"etcd": true}
+
 // chain makes every task of later depend on the last tasks of earlier phases that none of
-// their own phase depends on, so phases run in order while tasks inside a phase keep their
-// own graph.
+// their own phase depends on, so phases run in order (a phase of besidePrevious beside the
+// one before it) while tasks inside a phase keep their own graph.
 func chain(phases []Phase) {
-	var prev []string
+	// prev: the sinks the next phase waits for; before: what the last phase waited for
+	var prev, before []string
 	for i := range phases {
 		ph := &phases[i]
 		if len(ph.Tasks) == 0 {
 			continue
+		}
+		beside := besidePrevious[ph.Name] && i > 0 && len(phases[i-1].Tasks) > 0
+		deps := prev
+		if beside {
+			deps = before
 		}
 		inPhase := map[string]bool{}
 		for _, t := range ph.Tasks {
@@ -164,7 +177,7 @@ func chain(phases []Phase) {
 				internal = internal || inPhase[a]
 			}
 			if !internal {
-				for _, p := range prev {
+				for _, p := range deps {
 					if !slices.Contains(t.After, p) {
 						t.After = append(t.After, p)
 					}
@@ -178,13 +191,17 @@ func chain(phases []Phase) {
 				waited[a] = true
 			}
 		}
-		prev = prev[:0:0]
+		var sinks []string
+		if beside {
+			sinks = slices.Clone(prev)
+		}
 		for _, t := range ph.Tasks {
 			if !waited[t.Name] {
-				prev = append(prev, t.Name)
+				sinks = append(sinks, t.Name)
 			}
 		}
-		sort.Strings(prev)
+		sort.Strings(sinks)
+		before, prev = deps, sinks
 	}
 }
 

@@ -63,6 +63,31 @@ func TestPhasesRunInOrder(t *testing.T) {
 	}
 }
 
+// etcd runs beside the runtime: both follow os, and what comes next waits for both.
+func TestEtcdBesideRuntime(t *testing.T) {
+	phases := []Phase{
+		{Name: "os", Tasks: []pipeline.Task{task("os/1", facts.TaskName)}},
+		{Name: "runtime", Tasks: []pipeline.Task{task("runtime/1", facts.TaskName), task("runtime/2", "runtime/1")}},
+		{Name: "etcd", Tasks: []pipeline.Task{task("etcd/1", facts.TaskName), task("etcd/2", "etcd/1")}},
+		{Name: "loadbalancer", Tasks: []pipeline.Task{task("lb/1", facts.TaskName)}},
+	}
+	chain(phases)
+	ts, err := (&Plan{Phases: phases}).Tasks(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string][]string{
+		"runtime/1": {facts.TaskName, "os/1"},
+		"etcd/1":    {facts.TaskName, "os/1"},
+		"etcd/2":    {"etcd/1"},
+		"lb/1":      {facts.TaskName, "etcd/2", "runtime/2"},
+	} {
+		if got := after(ts, name); !slices.Equal(got, want) {
+			t.Errorf("%s after %v, want %v", name, got, want)
+		}
+	}
+}
+
 func TestSkipAndOnlyPhases(t *testing.T) {
 	ts, err := testPlan().Tasks(Options{SkipPhases: []string{"b"}})
 	if err != nil {

@@ -17,8 +17,12 @@ import (
 	"github.com/kk-project/kk/pipeline/connector"
 )
 
-// TaskEtcdEndpoints keeps the API servers' etcd members current.
-const TaskEtcdEndpoints = "kubernetes/etcd-endpoints"
+// TaskEtcdEndpoints keeps the API servers' etcd members current; TaskEtcdConfigMap keeps them
+// in the kubeadm-config ConfigMap before control planes join.
+const (
+	TaskEtcdEndpoints = "kubernetes/etcd-endpoints"
+	TaskEtcdConfigMap = "kubernetes/etcd-configmap"
+)
 
 const apiServerManifest = "/etc/kubernetes/manifests/kube-apiserver.yaml"
 
@@ -68,6 +72,30 @@ func EtcdEndpointsTask(s Spec, sel pipeline.Selector, after []string) pipeline.T
 				`for i in $(seq 150); do if pgrep -af kube-apiserver | grep -qF -- `+connector.Quote("--etcd-servers="+want)+` && `+local+`; then sleep 6; exit 0; fi; sleep 2; done; `+
 				`echo "kube-apiserver did not come back ready with the new etcd members" >&2; exit 1`)
 			return true, err
+		},
+	}
+}
+
+// etcdConfigMapTask writes every etcd member of the config into the kubeadm-config ConfigMap
+// on the first control plane before the other control planes join (kk add nodes with
+// members added since kubeadm init): kubeadm join writes the joining API server's
+// --etcd-servers from it, so a joined API server needs no restart for the new members. On a
+// fresh cluster kubeadm init wrote them already.
+func etcdConfigMapTask(s Spec, sel pipeline.Selector) pipeline.Task {
+	return pipeline.Task{
+		Name: TaskEtcdConfigMap, Desc: "the kubeadm-config ConfigMap lists every etcd member (before control planes join)",
+		Hosts: sel, After: []string{TaskInit}, Skip: skipStacked(s),
+		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
+			if t.DryRun {
+				// before init there is no API to ask
+				if ok, err := t.Test(ctx, apiReady); err != nil || !ok {
+					return false, err
+				}
+			}
+			return s.configMapEndpointsCurrent(ctx, t)
+		},
+		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
+			return true, s.setConfigMapEndpoints(ctx, t)
 		},
 	}
 }

@@ -566,12 +566,16 @@ func TestTasksWiring(t *testing.T) {
 			t.Errorf("%s lacks Check or Run", tk.Name)
 		}
 	}
-	want := []string{TaskInstall, TaskKubeletService, TaskKubeadmConfig, TaskInit, TaskJoinCredentials, TaskJoinControlPlane, TaskJoinWorker, TaskKubeconfig, TaskNodeRoles}
+	want := []string{TaskInstall, TaskKubeletService, TaskKubeadmConfig, TaskInit, TaskJoinCredentials, TaskEtcdConfigMap, TaskJoinControlPlane, TaskJoinWorker, TaskKubeconfig, TaskNodeRoles}
 	if !slices.Equal(names, want) {
 		t.Errorf("tasks %v", names)
 	}
 	if !slices.Contains(tasks[3].After, "runtime/ready") {
 		t.Errorf("init does not wait for the runtime: %v", tasks[3].After)
+	}
+	// control planes join once the ConfigMap they read lists every etcd member
+	if !slices.Contains(tasks[6].After, TaskEtcdConfigMap) {
+		t.Errorf("control planes join before %s: %v", TaskEtcdConfigMap, tasks[6].After)
 	}
 }
 

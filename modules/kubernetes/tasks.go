@@ -75,8 +75,9 @@ func Tasks(s Spec) []pipeline.Task {
 		kubeadmConfigTask(s),
 		initTask(s, first, append(append(slices.Clone(nodeAfter), TaskKubeadmConfig), s.InitAfter...)),
 		joinCredentialsTask(s, st, first),
+		etcdConfigMapTask(s, first),
 		joinTask(s, st, TaskJoinControlPlane, "join the other control planes (one at a time)", pipeline.Named(otherCPs...),
-			append(slices.Clone(nodeAfter), TaskJoinCredentials)),
+			append(slices.Clone(nodeAfter), TaskJoinCredentials, TaskEtcdConfigMap)),
 		joinTask(s, st, TaskJoinWorker, "join the workers", pipeline.Named(workersOnly...),
 			append(slices.Clone(nodeAfter), TaskJoinCredentials)),
 		kubeconfigTask(s),
@@ -623,6 +624,14 @@ func localKubeconfigCurrent(path string, want []byte) bool {
 func KubeconfigTask(s Spec, after []string) pipeline.Task {
 	t := kubeconfigTask(s)
 	t.After = after
+	return t
+}
+
+// KubeadmConfigTask is the task that writes kubeadm's configuration on the control planes
+// sel, after after (kk delete node: the file of what stays no longer names the deleted host).
+func KubeadmConfigTask(s Spec, sel pipeline.Selector, after []string) pipeline.Task {
+	t := kubeadmConfigTask(s)
+	t.Hosts, t.After = sel, after
 	return t
 }
 

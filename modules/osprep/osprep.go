@@ -101,6 +101,7 @@ const (
 
 // Names of the tasks of spec.system.
 const (
+	TaskEtcHosts       = "os/etc-hosts"
 	TaskNTP            = "os/ntp"
 	TaskTimezone       = "os/timezone"
 	TaskSystemPackages = "os/system-packages"
@@ -249,7 +250,7 @@ func hostsTask(s Spec, after []string) pipeline.Task {
 		}
 	}
 	return pipeline.Task{
-		Name: "os/etc-hosts", Desc: desc, Skip: skip, Hosts: pipeline.AllHosts(), After: after,
+		Name: TaskEtcHosts, Desc: desc, Skip: skip, Hosts: pipeline.AllHosts(), After: after,
 		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
 			cur, want, err := desired(ctx, t)
 			return cur == want, err

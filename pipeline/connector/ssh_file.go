@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 
@@ -71,15 +72,35 @@ func (s *SSH) uploadAsRoot(ctx context.Context, f File) (err error) {
 			_ = sc.Remove(tmp)
 		}
 	}()
+	if err := s.setOwnerMode(ctx, sc, tmp, f); err != nil {
+		return err
+	}
+	if err := sc.PosixRename(tmp, f.Path); err != nil {
+		return s.errorf("upload %s: rename into place: %w", f.Path, err)
+	}
+	return nil
+}
+
+// setOwnerMode gives the staged file tmp f's owner and mode: through sftp for root's own
+// files (no command to start, which counts when a task uploads many files), else with
+// chown and chmod, which resolve user and group names.
+func (s *SSH) setOwnerMode(ctx context.Context, sc *sftp.Client, tmp string, f File) error {
+	if f.owner() == "root:root" {
+		// chown first: it clears setuid bits
+		if err := sc.Chown(tmp, 0, 0); err != nil {
+			return s.errorf("upload %s: chown: %w", f.Path, err)
+		}
+		if err := sc.Chmod(tmp, fs.FileMode(f.unixMode()&0o777)|f.Mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+			return s.errorf("upload %s: chmod: %w", f.Path, err)
+		}
+		return nil
+	}
 	r, err := s.Exec(ctx, chownChmodCmd(tmp, f), ExecOptions{})
 	if err != nil {
 		return err
 	}
 	if err := r.Err(); err != nil {
 		return s.errorf("upload %s: %w", f.Path, err)
-	}
-	if err := sc.PosixRename(tmp, f.Path); err != nil {
-		return s.errorf("upload %s: rename into place: %w", f.Path, err)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -109,6 +110,21 @@ func TestIntegrationMachines(t *testing.T) {
 		}
 		r := mustExec(t, root, "stat -c '%a %U:%G' /etc/kk-test/root/app.conf; ls -A /etc/kk-test/root", ExecOptions{})
 		if r.Stdout != fmt.Sprintf("600 %s:%s\napp.conf\n", b.User, b.User) {
+			t.Fatalf("on host:\n%s", r.Stdout)
+		}
+		// root's own files get owner and mode through sftp: setuid kept, 0 is 0644
+		for _, g := range []File{
+			{Path: "/etc/kk-test/root/tool", Data: []byte("#!/bin/sh\n"), Mode: 0o755 | fs.ModeSetuid},
+			{Path: "/etc/kk-test/root/plain", Data: []byte("p\n")},
+		} {
+			for i, want := range []bool{true, false} {
+				if changed, err := root.Upload(ctx, g); err != nil || changed != want {
+					t.Fatalf("upload %s %d: changed=%v err=%v", g.Path, i, changed, err)
+				}
+			}
+		}
+		r = mustExec(t, root, "stat -c '%a %U:%G' /etc/kk-test/root/tool /etc/kk-test/root/plain", ExecOptions{})
+		if r.Stdout != "4755 root:root\n644 root:root\n" {
 			t.Fatalf("on host:\n%s", r.Stdout)
 		}
 	})
