@@ -147,10 +147,11 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 	var cp, workers []pipeline.Task
 	for _, t := range kubernetes.Tasks(ks) {
 		if ls.Mode == loadbalancer.KubeVIP && (t.Name == kubernetes.TaskJoinControlPlane || t.Name == kubernetes.TaskJoinWorker ||
-			t.Name == kubernetes.TaskJoinCredentials) {
+			t.Name == kubernetes.TaskJoinCredentials || t.Name == kubernetes.TaskEtcdConfigMap) {
 			// nodes join through the VIP once kube-vip runs on admin.conf; the join
-			// credentials are made through it too (admin.conf names the VIP), so not while
-			// kube-vip restarts onto admin.conf and the VIP is briefly gone
+			// credentials and the etcd members of the kubeadm-config ConfigMap are written
+			// through it too (admin.conf names the VIP), so not while kube-vip restarts onto
+			// admin.conf and the VIP is briefly gone
 			t.After = append(t.After, loadbalancer.TaskKubeVIPAdmin)
 		}
 		switch t.Name {
