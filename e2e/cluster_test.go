@@ -160,10 +160,34 @@ func dumpOnFailure(t *testing.T, kubeconfig string) {
 func mustKubectl(t *testing.T, kubeconfig string, args ...string) string {
 	t.Helper()
 	out, err := kubectl(t, kubeconfig, args...)
+	// a connection to the API that broke (an API server restarted by its liveness probe on
+	// the loaded test machine) is tried again, for verbs that can be repeated
+	for try := 1; err != nil && try < 4 && repeatable(args) && transientAPIError.MatchString(out); try++ {
+		time.Sleep(5 * time.Second)
+		out, err = kubectl(t, kubeconfig, args...)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// transientAPIError is how kubectl reports a connection to the API that failed on the way,
+// not an answer of the API.
+var transientAPIError = regexp.MustCompile(`connection lost|connection refused|connection reset|i/o timeout|TLS handshake timeout|unexpected EOF|http2: server sent GOAWAY`)
+
+// repeatable says kubectl args run a verb that may run twice: the first of args that is a
+// verb decides (flags and their values come before it).
+func repeatable(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "get", "apply", "wait", "rollout", "top", "describe", "config":
+			return true
+		case "create", "delete", "exec", "patch", "label", "annotate", "scale", "cordon", "drain", "run", "replace", "edit", "cp":
+			return false
+		}
+	}
+	return false
 }
 
 const addonYAML = `apiVersion: v1
@@ -270,7 +294,7 @@ func TestCreateClusterHA(t *testing.T) {
 		_, err := sshOut(bed, n1, healthz("127.0.0.1"))
 		return err != nil
 	})
-	for i := 0; i < 5; i++ {
+	for i := 0; i < 3; i++ {
 		rootSSH(t, bed, workers[0], "kubectl --kubeconfig /root/admin.conf --server https://lb.kubesphere.local:6443 get nodes")
 		for _, w := range workers {
 			if out := rootSSH(t, bed, w, lbCheck); strings.TrimSpace(out) != "ok" {

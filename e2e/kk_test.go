@@ -80,14 +80,17 @@ func changed(t *testing.T, out string) string {
 // rootSSH runs cmd as root on machine m through kk's own SSH connector and returns stdout.
 func rootSSH(t *testing.T, bed *testbed.Bed, m testbed.Machine, cmd string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	c, err := connector.DialSSH(ctx, connector.SSHConfig{Host: m.Name, Address: m.Address, Port: 22, User: "root",
+	// a minute to connect; the command may wait longer (kubectl wait --timeout=300s)
+	dial, cancelDial := context.WithTimeout(context.Background(), time.Minute)
+	defer cancelDial()
+	c, err := connector.DialSSH(dial, connector.SSHConfig{Host: m.Name, Address: m.Address, Port: 22, User: "root",
 		PrivateKeyPath: bed.KeyPath, KnownHostsPath: bed.KnownHosts})
 	if err != nil {
 		t.Fatalf("ssh %s: %v", m.Name, err)
 	}
 	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
 	res, err := c.Exec(ctx, cmd, connector.ExecOptions{})
 	if err == nil {
 		err = res.Err()

@@ -53,22 +53,22 @@ func vipHolders(t *testing.T, bed *testbed.Bed, ms []testbed.Machine, addr strin
 }
 
 // TestCreateClusterKubeVIP builds a cluster whose API endpoint is a virtual IP held by
-// kube-vip (ARP mode) on 3 machines that are all etcd, control plane and worker, with Calico's
-// VXLAN pod network: the VIP
-// answers, exactly one control plane holds it, it moves when that control plane's kubelet,
-// API server and kube-vip stop, and the re-run on the healthy cluster changes nothing. Its
-// file carries KubeSphere's ClusterConfiguration: the platform phase installs metrics-server
-// from the bundle (kubectl top answers for every node), and removes it once switched off.
+// kube-vip (ARP mode) on 2 machines that are both control plane and worker (etcd on n1), with
+// Calico's VXLAN pod network: the VIP answers, exactly one control plane holds it, it moves
+// when that control plane's kubelet, API server and kube-vip stop, and the re-run on the
+// healthy cluster changes nothing. Its file carries KubeSphere's ClusterConfiguration: the
+// platform phase installs local storage (a claim binds on n2 and holds a pod's file) and
+// metrics-server (kubectl top answers for every node) from the bundle, and removes
+// metrics-server once switched off.
 func TestCreateClusterKubeVIP(t *testing.T) {
 	t.Parallel()
 	bin := kkBinary(t)
-	bed := testbed.Require(t, testbed.Options{Name: "kkvip"}, 3)
+	bed := testbed.Require(t, testbed.Options{Name: "kkvip"}, 2)
 	cps := bed.Machines
 	// the VIP: .100 of the bed's subnet, which no machine (.11 on) and not the bridge (.1) has
 	vip := cps[0].Address[:strings.LastIndexByte(cps[0].Address, '.')] + ".100"
 	s := bedCluster(t, bed, [][2]string{
-		{"etcd: [n1]", "etcd: [n1, n2, n3]"},
-		{"control-plane: [n1]", "control-plane: [n1, n2, n3]"},
+		{"control-plane: [n1]", "control-plane: [n1, n2]"},
 		{`address: "", port: 6443}`, `address: "` + vip + `", port: 6443, internalLoadbalancer: kube-vip}`},
 		{"plugin: flannel", "plugin: " + calicoCNI},
 	})
@@ -81,13 +81,13 @@ func TestCreateClusterKubeVIP(t *testing.T) {
 		t.Errorf("admin kubeconfig server %q, want the VIP", out)
 	}
 	mustKubectl(t, kcfg, "wait", "--for=condition=Ready", "node", "--all", "--timeout=300s")
-	if n := strings.Count(mustKubectl(t, kcfg, "get", "nodes", "-o", "name"), "node/"); n != 3 {
-		t.Fatalf("%d nodes, want 3", n)
+	if n := strings.Count(mustKubectl(t, kcfg, "get", "nodes", "-o", "name"), "node/"); n != len(cps) {
+		t.Fatalf("%d nodes, want %d", n, len(cps))
 	}
 	mustKubectl(t, kcfg, "-n", "kube-system", "rollout", "status", "deployment/coredns", "--timeout=300s")
-	// Calico (VXLAN) carries the pod network: a pod on n3 reaches CoreDNS and the API.
+	// Calico (VXLAN) carries the pod network: a pod on n2 reaches CoreDNS and the API.
 	calicoChecks(t, kcfg)
-	podNetworkChecks(t, bed, kcfg, "n3")
+	podNetworkChecks(t, bed, kcfg, "n2")
 
 	// kubeadm's endpoint is the domain, which every node maps to the VIP.
 	for _, m := range cps {
@@ -101,7 +101,7 @@ func TestCreateClusterKubeVIP(t *testing.T) {
 		}
 	}
 	rootSSH(t, bed, cps[0], "grep -q 'controlPlaneEndpoint: lb.kubesphere.local:6443' /etc/kubernetes/kubeadm-config.yaml")
-	if out := mustKubectl(t, kcfg, "-n", "kube-system", "get", "pods", "-l", "app.kubernetes.io/name=kube-vip", "-o", "name"); strings.Count(out, "pod/") != 3 {
+	if out := mustKubectl(t, kcfg, "-n", "kube-system", "get", "pods", "-l", "app.kubernetes.io/name=kube-vip", "-o", "name"); strings.Count(out, "pod/") != len(cps) {
 		t.Errorf("kube-vip pods: %q, want one per control plane", out)
 	}
 
@@ -170,7 +170,7 @@ func TestCreateClusterKubeVIP(t *testing.T) {
 
 	platformInstalled(t, bed, kcfg, c.out, export)
 
-	c.rerunChangesNothing(t, "kube-vip create (3 machines: etcd + control plane + worker, ARP VIP; metrics-server)")
+	c.rerunChangesNothing(t, "kube-vip create (2 machines: control plane + worker, etcd on n1, ARP VIP; calico; local storage, metrics-server)")
 
 	// metrics_server switched off: kk removes it.
 	platformSwitchedOff(t, bin, bed, writeClusterFile(t, "cluster-vip-off.yaml", withKubeSphere(s, false)), bundle, kcfg)

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -78,6 +79,61 @@ func platformInstalled(t *testing.T, bed *testbed.Bed, kcfg, createOut, exportOu
 		return err == nil && strings.Count(strings.TrimSpace(out), "\n")+1 == len(bed.Machines) && !strings.Contains(out, "<unknown>")
 	})
 	t.Logf("kubectl top nodes:\n%s", top)
+	localStorageWorks(t, bed, kcfg, exportOut)
+}
+
+// localVolume is a claim on the default class and a busybox pod on n2 that writes into it.
+const localVolume = `apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: e2e-local, namespace: default}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 64Mi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: e2e-local, namespace: default}
+spec:
+  nodeSelector: {kubernetes.io/hostname: n2}
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: %s
+    imagePullPolicy: Never
+    command: [sh, -c, "echo written-by-e2e > /data/f && exec sleep 3600"]
+    volumeMounts: [{name: v, mountPath: /data}]
+  volumes:
+  - name: v
+    persistentVolumeClaim: {claimName: e2e-local}
+`
+
+// localStorageWorks checks kk's local storage, which the ClusterConfiguration's empty
+// persistence.storageClass turns on: "local" is the default class; a claim waits for its pod,
+// binds once the pod is scheduled on n2 and holds what the pod writes in a directory under
+// /var/openebs/local there; deleting the claim removes that directory.
+func localStorageWorks(t *testing.T, bed *testbed.Bed, kcfg, exportOut string) {
+	t.Helper()
+	busybox := regexp.MustCompile(`docker\.io/library/busybox:\S+`).FindString(exportOut)
+	if busybox == "" || !strings.Contains(exportOut, "docker.io/rancher/local-path-provisioner:") {
+		t.Fatalf("the bundle of a file with a ClusterConfiguration lacks local storage's images:\n%s", exportOut)
+	}
+	if out := mustKubectl(t, kcfg, "get", "storageclass", "local", "-o",
+		`jsonpath={.metadata.annotations.storageclass\.kubernetes\.io/is-default-class} {.volumeBindingMode}`); out != "true WaitForFirstConsumer" {
+		t.Errorf("storage class local: %q, want the default with WaitForFirstConsumer", out)
+	}
+	pv := writeClusterFile(t, "local-volume.yaml", fmt.Sprintf(localVolume, busybox))
+	mustKubectl(t, kcfg, "apply", "-f", pv)
+	mustKubectl(t, kcfg, "wait", "--for=condition=Ready", "pod/e2e-local", "--timeout=180s")
+	mustKubectl(t, kcfg, "wait", "--for=jsonpath={.status.phase}=Bound", "pvc/e2e-local", "--timeout=60s")
+	n2 := bed.Machines[1]
+	if out := rootSSH(t, bed, n2, "cat /var/openebs/local/*e2e-local*/f"); strings.TrimSpace(out) != "written-by-e2e" {
+		t.Errorf("n2: the volume's file under /var/openebs/local: %q", out)
+	}
+	mustKubectl(t, kcfg, "delete", "-f", pv, "--wait=true", "--timeout=120s")
+	waitFor(t, 2*time.Minute, "the volume's directory on n2 removed", func() bool {
+		out, err := sshOut(bed, n2, "ls -d /var/openebs/local/*e2e-local* 2>/dev/null | wc -l")
+		return err == nil && strings.TrimSpace(out) == "0"
+	})
 }
 
 // platformSwitchedOff runs kk create phase platform on the file with metrics_server off: kk

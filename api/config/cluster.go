@@ -393,7 +393,18 @@ type Platform struct {
 	// MetricsServer is spec.metrics_server.enabled: metrics-server and its APIService
 	// (kubectl top, the HorizontalPodAutoscaler's resource metrics).
 	MetricsServer bool
+	// LocalStorage is the default StorageClass "local" of node-local volumes under
+	// Storage.OpenEBSBasePath, as KubeKey installs with KubeSphere (the ClusterConfiguration's
+	// spec.persistence.storageClass empty or "local") or with --with-local-storage.
+	LocalStorage bool
 }
+
+// Local storage: the default StorageClass's name (KubeKey's OpenEBS local PV class has the
+// same) and where its volumes live unless spec.storage.openebs.basePath says otherwise.
+const (
+	LocalStorageClass           = "local"
+	DefaultLocalStorageBasePath = "/var/openebs/local"
+)
 
 // KubeSphere is KubeKey's switch to install KubeSphere on top of the cluster.
 type KubeSphere struct {

@@ -60,7 +60,6 @@ var ccSwitches = []ccSwitch{
 // ccIgnored are the settings of what KubeSphere always installs and kk does not: each is
 // warned about, by name, when the file has it.
 var ccIgnored = map[string]string{
-	"spec.persistence":    "the StorageClass of KubeSphere's own volumes; kk installs no KubeSphere component that claims one",
 	"spec.authentication": "KubeSphere console's sign-in; kk does not install the console",
 	"spec.local_registry": "ks-installer's image registry; kk takes images from the Cluster's spec.registry",
 	"spec.dev_tag":        "ks-installer's image tag",
@@ -141,6 +140,20 @@ func parseClusterConfiguration(root *yaml.Node, rep *report, p *config.Platform)
 	for _, path := range slices.Sorted(maps.Keys(ccIgnored)) {
 		if n, ok := values[path]; ok && !emptyNode(n) {
 			warnf(path, "%s: ignored", ccIgnored[path])
+		}
+	}
+	// spec.persistence.storageClass: the class KubeSphere's volumes claim. Empty (KubeSphere's
+	// default) or "local", kk installs its local storage as the default class, as KubeKey
+	// does with KubeSphere; another name is the user's own class, and kk installs none.
+	persistence := "spec.persistence.storageClass"
+	if n, ok := values[persistence]; ok && !isNull(n) && n.Kind != yaml.ScalarNode {
+		errorf(persistence, "expected a StorageClass name, got %s", describe(n))
+	} else if sc := scalarAt(values, persistence); sc == "" || sc == config.LocalStorageClass {
+		p.LocalStorage = true
+	}
+	for _, path := range slices.Sorted(maps.Keys(values)) {
+		if strings.HasPrefix(path, "spec.persistence.") && path != persistence {
+			warnf(path, "not a persistence setting kk reads (storageClass): ignored")
 		}
 	}
 	if spec == nil || spec.Kind != yaml.MappingNode {

@@ -30,6 +30,43 @@ func TestClusterConfigurationSwitches(t *testing.T) {
 	}
 }
 
+// spec.persistence.storageClass: empty (or absent) and "local" mean kk's local storage, the
+// default class; another name is the user's class. The Cluster's OpenEBS base path is warned
+// about only while kk installs no local storage.
+func TestClusterConfigurationPersistence(t *testing.T) {
+	for spec, want := range map[string]bool{
+		"  metrics_server: {enabled: false}\n":      true,
+		"  persistence: {storageClass: \"\"}\n":     true,
+		"  persistence: {storageClass: local}\n":    true,
+		"  persistence: {storageClass: ceph-rbd}\n": false,
+	} {
+		c, w := mustParse(t, withPlatform(spec))
+		if c.Platform.LocalStorage != want {
+			t.Errorf("%q: local storage %v, want %v", spec, c.Platform.LocalStorage, want)
+		}
+		if hasWarning(w, "spec.persistence") {
+			t.Errorf("%q warned:\n%s", spec, strings.Join(w, "\n"))
+		}
+	}
+	if c, _ := mustParse(t, base); c.Platform.LocalStorage {
+		t.Errorf("no ClusterConfiguration, no --with-local-storage: local storage on")
+	}
+	_, w := mustParse(t, withPlatform("  persistence:\n    storageClass: \"\"\n    size: 20Gi\n"))
+	if !hasWarning(w, "test.yaml:21: ClusterConfiguration spec.persistence.size: not a persistence setting kk reads") {
+		t.Errorf("no warning for persistence.size:\n%s", strings.Join(w, "\n"))
+	}
+	_, _, errs := parse(t, withPlatform("  persistence: {storageClass: [a]}\n"))
+	wantError(t, errs, 19, "spec.persistence.storageClass", "expected a StorageClass name, got a list")
+	withBase := strings.Replace(base, "spec:\n", "spec:\n  storage: {openebs: {basePath: /data/local}}\n", 1)
+	if _, w := mustParse(t, withBase); !hasWarning(w, "spec.storage.openebs.basePath: the directory of kk's local volumes") {
+		t.Errorf("basePath without local storage not warned about:\n%s", strings.Join(w, "\n"))
+	}
+	c, w := mustParse(t, strings.Replace(withPlatform(""), base, withBase, 1))
+	if !c.Platform.LocalStorage || c.Storage.OpenEBSBasePath != "/data/local" || hasWarning(w, "basePath") {
+		t.Errorf("basePath with local storage: %+v %q, warnings:\n%s", c.Platform, c.Storage.OpenEBSBasePath, strings.Join(w, "\n"))
+	}
+}
+
 func TestClusterConfigurationRefusesWhatKKCannotInstall(t *testing.T) {
 	_, _, errs := parse(t, withPlatform("  metrics_server: {enabled: true}\n  devops:\n    enabled: true\n  network:\n    ippool: {type: calico}\n  multicluster:\n    clusterRole: host\n"))
 	wantError(t, errs, 21, "ClusterConfiguration spec.devops.enabled", "devops.enabled is on, and kk cannot install it", "Jenkins")

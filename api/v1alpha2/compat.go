@@ -137,9 +137,6 @@ func (v *validator) unsupported(obj *Cluster, c *config.Cluster) {
 			warn(p+".postInstall", fmt.Sprintf("addon %q: postInstall: %s", a.Name, notImplemented))
 		}
 	}
-	if _, written := v.rep.lines["spec.storage.openebs.basePath"]; written {
-		warn("spec.storage.openebs.basePath", "kk does not install the OpenEBS local PV provisioner (KubeKey installs it with KubeSphere): ignored")
-	}
 	if s.KubeSphere.Enabled {
 		warn("spec.kubesphere.enabled", "kk does not install KubeSphere yet: ignored (the cluster is installed without it)")
 	}

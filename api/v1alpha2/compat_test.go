@@ -56,7 +56,7 @@ func TestKubeKey31AllFields(t *testing.T) {
 		// system has preInstall and postInstall too: the addon's come after "  addons:".
 		atLine(addonLine(t, f, "    preInstall:"), "spec.addons[0].preInstall", `addon "storage": preInstall: not implemented yet, ignored`),
 		atLine(addonLine(t, f, "    postInstall:"), "spec.addons[0].postInstall", `addon "storage": postInstall: not implemented yet, ignored`),
-		at("      basePath: /data/openebs", "spec.storage.openebs.basePath", "kk does not install the OpenEBS local PV provisioner (KubeKey installs it with KubeSphere): ignored"),
+		at("      basePath: /data/openebs", "spec.storage.openebs.basePath", "the directory of kk's local volumes, which kk installs with KubeSphere's ClusterConfiguration in the file or with --with-local-storage (KubeKey installs OpenEBS's there)"),
 		// "    enabled: true" also appears in kubernetes: kubesphere's is the file's last.
 		atLine(lastLineOf(t, f, "    enabled: true"), "spec.kubesphere.enabled", "kk does not install KubeSphere yet: ignored (the cluster is installed without it)"),
 	}

@@ -1,5 +1,7 @@
 package v1alpha2
 
+import "github.com/kk-project/kk/api/config"
+
 // Defaults: KubeKey's, except where kk deliberately differs (marked).
 const (
 	DefaultSSHPort        = 22
@@ -49,7 +51,7 @@ const (
 	DefaultEtcdKeepBackups   = 5
 	DefaultEtcdBackupScripts = "/usr/local/bin/kube-scripts"
 
-	DefaultOpenEBSBasePath = "/var/openebs/local"
+	DefaultOpenEBSBasePath = config.DefaultLocalStorageBasePath
 	DefaultClusterObject   = "cluster" // metadata.name when absent
 )
 

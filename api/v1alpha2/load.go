@@ -82,6 +82,10 @@ func ParseWithOptions(source string, data []byte, o ParseOptions) (*config.Clust
 	if platform != nil {
 		parseClusterConfiguration(platform, rep, &c.Platform)
 	}
+	if _, written := rep.lines["spec.storage.openebs.basePath"]; written && !c.Platform.LocalStorage {
+		rep.warnf("spec.storage.openebs.basePath", "the directory of kk's local volumes, which kk installs with KubeSphere's "+
+			"ClusterConfiguration in the file or with --with-local-storage (KubeKey installs OpenEBS's there)")
+	}
 	if err := rep.err(); err != nil {
 		return nil, rep.warns, err
 	}

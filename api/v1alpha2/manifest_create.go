@@ -144,6 +144,9 @@ func clusterImages(c *config.Cluster, set versions.Set, plugin string) ([]string
 	if c.Platform.MetricsServer {
 		imgs = append(imgs, set.MetricsServerImage())
 	}
+	if c.Platform.LocalStorage {
+		imgs = append(imgs, set.LocalStorageImages()...)
+	}
 	return imgs, nil
 }
 

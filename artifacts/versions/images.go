@@ -52,6 +52,21 @@ func (s Set) MetricsServerImage() string {
 	return K8sRegistry + "/metrics-server/metrics-server:" + s.Addons.MetricsServer
 }
 
+// LocalPathProvisionerImage provisions the platform's local volumes.
+func (s Set) LocalPathProvisionerImage() string {
+	return DockerHub + "/rancher/local-path-provisioner:" + s.Addons.LocalPathProvisioner
+}
+
+// BusyboxImage runs the local volume provisioner's helper pods (they create and remove a
+// volume's directory on its node).
+func (s Set) BusyboxImage() string { return DockerHub + "/library/busybox:" + s.Addons.Busybox }
+
+// LocalStorageImages are the images of the platform's local storage: the provisioner, then
+// its helper.
+func (s Set) LocalStorageImages() []string {
+	return []string{s.LocalPathProvisionerImage(), s.BusyboxImage()}
+}
+
 // MultusImage is the Multus meta-plugin.
 func (s Set) MultusImage() string {
 	return GHCR + "/k8snetworkplumbingwg/multus-cni:" + s.Addons.Multus

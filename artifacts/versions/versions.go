@@ -46,6 +46,10 @@ type Addons struct {
 	HAProxy          string // docker.io/library/haproxy tag
 	KubeVIP          string
 	MetricsServer    string // platform: registry.k8s.io/metrics-server/metrics-server tag
+	// LocalPathProvisioner is docker.io/rancher/local-path-provisioner's tag (the platform's
+	// local storage), Busybox docker.io/library/busybox's (its helper pods).
+	LocalPathProvisioner string
+	Busybox              string
 }
 
 // row is one line of the table, keyed by Kubernetes minor.
@@ -104,6 +108,10 @@ func DefaultAddons() Addons {
 		// v0.8.0: the newest approved release the module proxy serves (v0.9.0 is served but
 		// not an approved release); proven on the e2e's v1.37.
 		MetricsServer: "v0.8.0",
+		// v0.0.30: the newest release the module proxy lists
+		LocalPathProvisioner: "v0.0.30",
+		// busybox 1.35.0: Debian 12's, which the test images are made of
+		Busybox: "1.35.0",
 	}
 }
 

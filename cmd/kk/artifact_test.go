@@ -59,6 +59,20 @@ func TestCreateManifestFromCluster(t *testing.T) {
 			t.Errorf("no %q in\n%s", want, data)
 		}
 	}
+	if strings.Contains(string(data), "local-path-provisioner") {
+		t.Errorf("local storage's images without a ClusterConfiguration or --with-local-storage:\n%s", data)
+	}
+	// --with-local-storage adds local storage's images (kk create cluster --with-local-storage)
+	withLocal := filepath.Join(t.TempDir(), "m.yaml")
+	if _, err := kkArtifact(t, "create", "manifest", "-c", cluster, "-f", withLocal, "--with-local-storage"); err != nil {
+		t.Fatal(err)
+	}
+	data, _ = os.ReadFile(withLocal)
+	for _, want := range []string{"docker.io/rancher/local-path-provisioner:", "docker.io/library/busybox:"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("--with-local-storage: no %q in\n%s", want, data)
+		}
+	}
 	noTerminal(t)
 	if _, err := kkArtifact(t, "create", "manifest", "-c", cluster, "-f", out); err == nil || !strings.Contains(err.Error(), "exists") {
 		t.Errorf("overwrote without asking: %v", err)

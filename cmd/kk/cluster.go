@@ -24,7 +24,7 @@ type clusterFlags struct {
 	downloadFlags
 	file, bundle, kube, containerManager string
 	skip                                 []string
-	skipPull, skipPush                   bool
+	skipPull, skipPush, localStorage     bool
 }
 
 func (f *clusterFlags) register(c *cobra.Command, withSkip bool) {
@@ -35,12 +35,13 @@ func (f *clusterFlags) register(c *cobra.Command, withSkip bool) {
 	fl.StringVar(&f.kube, "with-kubernetes", "", "Kubernetes version, e.g. v1.34.1: of the all-in-one cluster, or instead of the Cluster file's")
 	fl.StringVar(&f.containerManager, "container-manager", "", "containerd (default) or docker: the all-in-one cluster's runtime (with -f: spec.kubernetes.containerManager)")
 	fl.BoolVar(&f.skipPull, "skip-pull-images", false, "KubeKey's: kk never pre-pulls images (kubelet pulls what it runs), so this changes nothing")
+	fl.BoolVar(&f.localStorage, "with-local-storage", false, "install kk's local storage, the default StorageClass "+config.LocalStorageClass+
+		" (as a ClusterConfiguration in the Cluster file does; its images must be in the bundle: kk create manifest --with-local-storage)")
 	fl.BoolVar(&f.skipPush, "skip-push-images", false, "KubeKey's: kk create cluster never pushes to a registry (kk artifact image push does), so this changes nothing")
 	if withSkip {
 		fl.StringSliceVar(&f.skip, "skip-phases", nil, "phases to leave out: "+strings.Join(cluster.PhaseNames(), ", "))
 	}
 	refuseKubeKeyFlags(c, flagDownloadCmd, flagWithKubeSphere, flagWithPackages,
-		kubekeyFlag{name: "with-local-storage", why: "kk deploys no local PV provisioner yet; add one (e.g. OpenEBS's chart) under spec.addons"},
 		kubekeyFlag{name: "with-security-enhancement", why: "not in kk yet"},
 		kubekeyFlag{name: "with-buildx", why: "kk installs docker without buildx"})
 }
@@ -69,12 +70,17 @@ func (f *clusterFlags) cluster(warn io.Writer) (*config.Cluster, error) {
 		fmt.Fprintln(warn, "note: --skip-push-images: kk create cluster pushes no images to a registry; nothing to skip")
 	}
 	if f.file == "" {
-		return allInOne(kube, f.containerManager, warn)
+		cl, err := allInOne(kube, f.containerManager, warn)
+		if err == nil {
+			cl.Platform.LocalStorage = f.localStorage
+		}
+		return cl, err
 	}
 	cl, err := loadCluster(f.file, warn)
 	if err != nil {
 		return nil, err
 	}
+	cl.Platform.LocalStorage = cl.Platform.LocalStorage || f.localStorage
 	if f.containerManager != "" && f.containerManager != cl.Kubernetes.ContainerManager {
 		return nil, fmt.Errorf("--container-manager %s: with -f the runtime is spec.kubernetes.containerManager in %s (%s)",
 			f.containerManager, f.file, cl.Kubernetes.ContainerManager)

@@ -172,6 +172,7 @@ func TestCreateManifestWithKubernetesVersion(t *testing.T) {
 		{[]string{"--arch", "arm64"}, "--arch goes with --with-kubernetes"},
 		{[]string{"--with-kubernetes", "v1.33.2", "--arch", "sparc"}, `unsupported arch "sparc"`},
 		{[]string{"--kubeconfig", filepath.Join(t.TempDir(), "none")}, "kk create manifest needs a cluster"},
+		{[]string{"--with-local-storage"}, "--with-local-storage goes with -c or --with-kubernetes"},
 	} {
 		if _, err := kk(t, append([]string{"create", "manifest", "-f", "x.yaml"}, c.args...)...); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: err %v, want %q", c.args, err, c.want)
@@ -259,13 +260,20 @@ func TestCreateClusterKubeKeyFlags(t *testing.T) {
 	}
 	// KubeKey flags kk lacks are refused by name before anything is read or run
 	for _, args := range [][]string{
-		{"--with-kubesphere", "v3.4.1"}, {"--download-cmd", "curl -o %s %s"}, {"--with-local-storage"}, {"--with-packages"},
+		{"--with-kubesphere", "v3.4.1"}, {"--download-cmd", "curl -o %s %s"}, {"--with-packages"},
 	} {
 		name := strings.TrimPrefix(args[0], "--")
 		_, err := kk(t, append([]string{"create", "cluster", "-f", "/nonexistent.yaml", "--workdir", t.TempDir()}, args...)...)
 		if err == nil || !strings.Contains(err.Error(), "KubeKey's --"+name+" is not supported") {
 			t.Errorf("%v: %v", args, err)
 		}
+	}
+	// --with-local-storage acts: kk's local storage on, as a ClusterConfiguration turns it on
+	if cl, err := (&clusterFlags{file: file, localStorage: true}).cluster(io.Discard); err != nil || !cl.Platform.LocalStorage {
+		t.Errorf("--with-local-storage: %v %+v", err, cl)
+	}
+	if cl, err := (&clusterFlags{file: file}).cluster(io.Discard); err != nil || cl.Platform.LocalStorage {
+		t.Errorf("without --with-local-storage nor a ClusterConfiguration: %v %+v", err, cl)
 	}
 	if _, err := kk(t, "create", "cluster", "-f", file, "--with-kubernetes", "v1.99.0"); err == nil || !strings.Contains(err.Error(), "no version table for v1.99") {
 		t.Errorf("unsupported version: %v", err)

@@ -9,13 +9,14 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kk-project/kk/api/v1alpha2"
+	"github.com/kk-project/kk/artifacts/versions"
 )
 
 // manifestFlags are the flags of kk create manifest.
 type manifestFlags struct {
 	name, out, oldOut, clusterFile, kubeconfig, kube string
 	arches                                           []string
-	registry                                         bool
+	registry, localStorage                           bool
 }
 
 func newCreateManifestCommand(g *globals) *cobra.Command {
@@ -61,6 +62,7 @@ kk artifact export -m MANIFEST -o BUNDLE.`,
 	fl.StringVar(&f.kube, "with-kubernetes", "", "Kubernetes version, e.g. "+v1alpha2.DefaultKubernetesVersion+", without a running cluster (with -c: instead of the file's)")
 	fl.StringSliceVar(&f.arches, "arch", []string{v1alpha2.DefaultArch}, "arches, with --with-kubernetes: amd64, arm64")
 	fl.BoolVar(&f.registry, "with-registry", false, "add the registry program kk init registry runs")
+	fl.BoolVar(&f.localStorage, "with-local-storage", false, "add the images of kk's local storage (kk create cluster --with-local-storage; a ClusterConfiguration in the Cluster file adds them itself)")
 	fl.StringVar(&f.name, "name", "sample", "metadata.name of the manifest (with -c: the cluster's name)")
 	return c
 }
@@ -106,6 +108,8 @@ func (f *manifestFlags) manifest(cmd *cobra.Command) (*v1alpha2.Manifest, error)
 		return nil, fmt.Errorf("--with-kubernetes names a version without a cluster; --kubeconfig reads the version from the cluster; give one")
 	case fl.Changed("arch") && (f.clusterFile != "" || kube == ""):
 		return nil, fmt.Errorf("--arch goes with --with-kubernetes alone: a Cluster file's hosts or a cluster's nodes give the arches")
+	case f.localStorage && f.clusterFile == "" && kube == "":
+		return nil, fmt.Errorf("--with-local-storage goes with -c or --with-kubernetes: a running cluster's pods give its images")
 	}
 	if f.clusterFile != "" {
 		cl, err := loadCluster(f.clusterFile, cmd.ErrOrStderr())
@@ -115,6 +119,7 @@ func (f *manifestFlags) manifest(cmd *cobra.Command) (*v1alpha2.Manifest, error)
 		if kube != "" {
 			cl.Kubernetes.Version = kube
 		}
+		cl.Platform.LocalStorage = cl.Platform.LocalStorage || f.localStorage
 		m, err := v1alpha2.NewManifest(cl)
 		if err != nil {
 			return nil, err
@@ -128,8 +133,13 @@ func (f *manifestFlags) manifest(cmd *cobra.Command) (*v1alpha2.Manifest, error)
 		return m, nil
 	}
 	if kube != "" {
+		var more []string
+		if f.localStorage {
+			set, _ := versions.For(kube) // kubernetesVersion checked it
+			more = set.LocalStorageImages()
+		}
 		return v1alpha2.NewManifestFor(v1alpha2.ManifestFor{Name: f.name, KubernetesVersion: kube, Arches: f.arches, Registry: f.registry,
-			NetworkPlugin: v1alpha2.AllInOneNetworkPlugin})
+			NetworkPlugin: v1alpha2.AllInOneNetworkPlugin, Images: more})
 	}
 	cs, where, err := f.client()
 	if err != nil {

@@ -156,11 +156,11 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	}
 	defer unlock()
 
-	haproxy, err := aptShow(ctx, []string{"haproxy"})
+	debs, err := aptShow(ctx, []string{"haproxy", "busybox-static"})
 	if err != nil {
-		return nil, fmt.Errorf("images: haproxy version: %w", err)
+		return nil, fmt.Errorf("images: Debian package versions: %w", err)
 	}
-	imgs, err := Images(spec, mirrorDir, b.path("bin"), haproxy[0].Version)
+	imgs, err := Images(spec, mirrorDir, b.path("bin"), DebVersions{HAProxy: debs[0].Version, Busybox: debs[1].Version})
 	if err != nil {
 		return nil, fmt.Errorf("images: %w", err)
 	}

@@ -17,7 +17,7 @@ func TestOfComponents(t *testing.T) {
 		t.Fatal(err)
 	}
 	k8s := spec.Kubernetes[0]
-	imgs, err := Images(spec, "/m", "/b", "2.6.12-1+deb12u4")
+	imgs, err := Images(spec, "/m", "/b", DebVersions{HAProxy: "2.6.12-1+deb12u4", Busybox: "1:1.35.0-4+b3"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,8 @@ func TestOfComponents(t *testing.T) {
 	}
 	want := []string{"registry.k8s.io/pause", ProbeRepository,
 		"registry.k8s.io/kube-apiserver", "registry.k8s.io/kube-controller-manager", "registry.k8s.io/kube-scheduler", "registry.k8s.io/kube-proxy",
-		"registry.k8s.io/etcd", "registry.k8s.io/coredns/coredns", "registry.k8s.io/dns/k8s-dns-node-cache", "docker.io/library/haproxy"}
+		"registry.k8s.io/etcd", "registry.k8s.io/coredns/coredns", "registry.k8s.io/dns/k8s-dns-node-cache",
+		"docker.io/library/busybox", "docker.io/library/haproxy"} // Debian-made images stay: busybox, haproxy
 	if !slices.Equal(repos, want) {
 		t.Errorf("ofComponents(k8s,etcd,coredns) = %q, want %q", repos, want)
 	}

@@ -300,7 +300,7 @@ func TestSplitAndMirrorRef(t *testing.T) {
 }
 
 func TestImagesDefaultSpec(t *testing.T) {
-	imgs, err := Images(mirror.DefaultSpec(), "/m", "/b", "2.6.12-1+deb12u4")
+	imgs, err := Images(mirror.DefaultSpec(), "/m", "/b", DebVersions{HAProxy: "2.6.12-1+deb12u4", Busybox: "1:1.35.0-4+b3"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +345,7 @@ func TestImagesDefaultSpec(t *testing.T) {
 		}
 	}
 	spec.Kubernetes = []string{"v1.20.0"}
-	if _, err := Images(spec, "/m", "/b", ""); err == nil || !strings.Contains(err.Error(), "v1.20") {
+	if _, err := Images(spec, "/m", "/b", DebVersions{}); err == nil || !strings.Contains(err.Error(), "v1.20") {
 		t.Errorf("unknown kubeadm version: %v", err)
 	}
 }
@@ -440,6 +440,9 @@ func manifestClusters(spec mirror.Spec, k8s string) []*config.Cluster {
 				c.Network.Plugin = plugin
 				c.ControlPlaneEndpoint.InternalLoadbalancer = lb
 				c.Etcd.Type = etcd
+				// the platform components the mirror builds
+				c.Platform.MetricsServer = spec.MetricsServer != ""
+				c.Platform.LocalStorage = spec.LocalPath != ""
 				out = append(out, c)
 			}
 		}

@@ -226,11 +226,30 @@ const (
 	ProbeTag        = "v1"
 )
 
+// DebVersions are the versions of the Debian packages that stand in for upstream images:
+// haproxy (e.g. "2.6.12-1+deb12u4") and busybox-static ("1:1.35.0-4+b3"). An empty one
+// leaves its image out.
+type DebVersions struct {
+	HAProxy, Busybox string
+}
+
+// debUpstream is the upstream release of a Debian package version: without the epoch and the
+// Debian revision ("1:1.35.0-4+b3" is 1.35.0).
+func debUpstream(v string) string {
+	if i := strings.IndexAny(v, "-+~"); i > 0 {
+		v = v[:i]
+	}
+	if i := strings.Index(v, ":"); i >= 0 {
+		v = v[i+1:]
+	}
+	return v
+}
+
 // Images lists every image built for spec, in build order. mirrorDir is
 // the mirror the binaries come from; binDir is where kk's own small
-// builds (pause, flannel's install-conf) are put. haproxyVersion is the
-// Debian haproxy package version (e.g. "2.6.12-1+deb12u4").
-func Images(spec mirror.Spec, mirrorDir, binDir, haproxyVersion string) ([]Image, error) {
+// builds (pause, flannel's install-conf) are put; debs are the Debian
+// packages' versions.
+func Images(spec mirror.Spec, mirrorDir, binDir string, debs DebVersions) ([]Image, error) {
 	r := newRecipes(mirrorDir, binDir)
 	var imgs []Image
 
@@ -398,14 +417,35 @@ func Images(spec mirror.Spec, mirrorDir, binDir, haproxyVersion string) ([]Image
 		imgs = append(imgs, more...)
 	}
 
-	if haproxyVersion != "" {
-		upstream := haproxyVersion
-		if i := strings.IndexAny(upstream, "-+~"); i > 0 {
-			upstream = upstream[:i]
+	if spec.LocalPath != "" {
+		if err := sameAs("local-path-provisioner", spec.LocalPath, addons.LocalPathProvisioner); err != nil {
+			return nil, err
 		}
-		if i := strings.Index(upstream, ":"); i >= 0 {
-			upstream = upstream[i+1:]
+		// upstream's image is Alpine with the binary in /usr/bin; kk's Deployment runs it by name
+		imgs = append(imgs, Image{Repository: "docker.io/rancher/local-path-provisioner", Tags: []string{spec.LocalPath}, Version: spec.LocalPath,
+			layers: []*layerSpec{r.base, {name: "local-path-provisioner-" + spec.LocalPath, files: []input{
+				{dst: "usr/bin/local-path-provisioner", mode: 0o755, src: r.mirrorFile(mirror.LocalPathPath(spec.LocalPath))}}}},
+			config:   imageConfig{Env: []string{defaultPath}, Cmd: []string{"local-path-provisioner"}},
+			requires: []string{"usr/bin/local-path-provisioner"},
+		})
+		if debs.Busybox != "" {
+			// its helper pods run sh, mkdir and rm: Debian's static busybox, the same release
+			upstream := debUpstream(debs.Busybox)
+			if err := sameAs("busybox (Debian's busybox-static)", upstream, addons.Busybox); err != nil {
+				return nil, err
+			}
+			imgs = append(imgs, Image{Repository: "docker.io/library/busybox", Tags: []string{addons.Busybox}, Version: upstream,
+				Note:     "busybox " + upstream + " from Debian 12 (" + debs.Busybox + ")",
+				layers:   []*layerSpec{r.base, r.busybox},
+				config:   imageConfig{Env: []string{defaultPath}, Cmd: []string{"sh"}},
+				requires: []string{"bin/sh", "bin/mkdir", "bin/rm"},
+			})
 		}
+	}
+
+	if debs.HAProxy != "" {
+		haproxyVersion := debs.HAProxy
+		upstream := debUpstream(haproxyVersion)
 		// tagged as kk's version table names haproxy (2.9.6-alpine): Debian's haproxy
 		// stands in for it, with the same entrypoint and configuration path.
 		tags := []string{addons.HAProxy}

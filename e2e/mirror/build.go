@@ -340,6 +340,9 @@ func (b *builder) jobs() []job {
 	if s.MetricsServer != "" {
 		jobs = append(jobs, b.metricsServerJob(s.MetricsServer))
 	}
+	if s.LocalPath != "" {
+		jobs = append(jobs, b.localPathJob(s.LocalPath))
+	}
 	return jobs
 }
 

@@ -17,16 +17,21 @@ func MetricsServerPath(version string) string {
 // metricsServerJob builds cmd/metrics-server as upstream's Makefile does: static, with the
 // release in its version package (upstream's commit and date are not in the module zip).
 func (b *builder) metricsServerJob(v string) job {
-	p := MetricsServerPath(v)
-	return job{component: "metrics-server", name: "metrics-server", version: v, recipe: recipeRev, outputs: withChecksum(p, p+".sha256"),
+	return b.imageBinaryJob("metrics-server", MetricsServerModule, v, MetricsServerModule+"/cmd/metrics-server",
+		MetricsServerPath(v), "-X "+MetricsServerModule+"/pkg/version.gitVersion="+v)
+}
+
+// imageBinaryJob builds the one program pkg of module at version v, static, into p with its
+// checksum: a program upstream ships only in an image, made an image by e2e/images.
+func (b *builder) imageBinaryJob(component, module, v, pkg, p string, ldflags ...string) job {
+	return job{component: component, name: component, version: v, recipe: recipeRev, outputs: withChecksum(p, p+".sha256"),
 		build: func(ctx context.Context, stage string) error {
 			bins := filepath.Join(stage, "gobin")
-			if err := b.goBuild(ctx, goBuild{key: "metrics-server-" + v, require: []string{MetricsServerModule + " " + v},
-				replaceFrom: []string{MetricsServerModule + "@" + v}, pkgs: []string{MetricsServerModule + "/cmd/metrics-server"},
-				ldflags: []string{"-X " + MetricsServerModule + "/pkg/version.gitVersion=" + v}, out: bins}); err != nil {
+			if err := b.goBuild(ctx, goBuild{key: component + "-" + v, require: []string{module + " " + v},
+				replaceFrom: []string{module + "@" + v}, pkgs: []string{pkg}, ldflags: ldflags, out: bins}); err != nil {
 				return err
 			}
-			if err := placeBinary(filepath.Join(bins, "metrics-server"), stage, p); err != nil {
+			if err := placeBinary(filepath.Join(bins, filepath.Base(pkg)), stage, p); err != nil {
 				return err
 			}
 			return writeHexSum(stage, p, p+".sha256")

@@ -79,6 +79,9 @@ type Spec struct {
 	CalicoAPIModule string
 	// MetricsServer is the sigs.k8s.io/metrics-server release (the binary of its image).
 	MetricsServer string
+	// LocalPath is the github.com/rancher/local-path-provisioner release (the binary of its
+	// image; the platform's local storage).
+	LocalPath string
 	// NodeCache is the k8s-dns-node-cache tag kk's version table names (NodeLocalDNS). Its
 	// module (k8s.io/dns) is not served here: the image is a stand-in built from CoreDNS
 	// (the CoreDNS field) and kk's own setup program, see nodecache.go.
@@ -125,13 +128,14 @@ func DefaultSpec() Spec {
 		Calico:          "v3.31.0",
 		CalicoModule:    "v0.0.0-20251021213802-b1f3c43f8437",
 		CalicoAPIModule: "v0.0.0-20251022175904-f2ab03771208",
-		NodeCache:       "1.25.0", // artifacts/versions Addons.NodeLocalDNS (nodecache_test.go checks)
-		MetricsServer:   "v0.8.0", // artifacts/versions Addons.MetricsServer (e2e/images checks)
+		NodeCache:       "1.25.0",  // artifacts/versions Addons.NodeLocalDNS (nodecache_test.go checks)
+		MetricsServer:   "v0.8.0",  // artifacts/versions Addons.MetricsServer (e2e/images checks)
+		LocalPath:       "v0.0.30", // artifacts/versions Addons.LocalPathProvisioner (e2e/images checks)
 	}
 }
 
 // Components are the names accepted by BuildOptions.Only, in build order.
-var Components = []string{"k8s", "kubeadm", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc", "registry", "kube-vip", "calico", "docker", "cri-dockerd", "metrics-server"}
+var Components = []string{"k8s", "kubeadm", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc", "registry", "kube-vip", "calico", "docker", "cri-dockerd", "metrics-server", "local-path-provisioner"}
 
 // Checksum-file formats.
 const (
@@ -304,6 +308,10 @@ func (s Spec) Artifacts() []Artifact {
 		p := MetricsServerPath(s.MetricsServer)
 		out = append(out, Artifact{Component: "metrics-server", Name: "metrics-server", Version: s.MetricsServer, Path: p, Checksum: p + ".sha256", ChecksumFormat: HexOnly})
 	}
+	if s.LocalPath != "" {
+		p := LocalPathPath(s.LocalPath)
+		out = append(out, Artifact{Component: "local-path-provisioner", Name: "local-path-provisioner", Version: s.LocalPath, Path: p, Checksum: p + ".sha256", ChecksumFormat: HexOnly})
+	}
 	return out
 }
 
@@ -327,7 +335,8 @@ func (s Spec) validate() error {
 		}
 	}
 	for what, v := range map[string]string{"etcd": s.Etcd, "crictl": s.Crictl, "cni": s.CNIPlugins, "flannel": s.Flannel,
-		"flannel-cni": s.FlannelCNI, "coredns": s.CoreDNS, "containerd": s.Containerd, "runc": s.Runc, "kube-vip": s.KubeVIP, "cri-dockerd": s.CriDockerd, "calico": s.Calico, "metrics-server": s.MetricsServer} {
+		"flannel-cni": s.FlannelCNI, "coredns": s.CoreDNS, "containerd": s.Containerd, "runc": s.Runc, "kube-vip": s.KubeVIP, "cri-dockerd": s.CriDockerd, "calico": s.Calico, "metrics-server": s.MetricsServer,
+		"local-path-provisioner": s.LocalPath} {
 		if err := check(what, v); err != nil {
 			return err
 		}

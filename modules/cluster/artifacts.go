@@ -102,6 +102,13 @@ func ResolveArtifacts(ctx context.Context, c *config.Cluster, o ArtifactOptions)
 				}
 			}
 			sort.Strings(a.ImageRefs)
+			if missing, err := lackedImages(c, a.ImageRefs); err != nil || len(missing) > 0 {
+				if err == nil {
+					err = fmt.Errorf("it lacks images the cluster runs: %s; export a bundle of this Cluster file (kk create manifest -c FILE, "+
+						"with --with-local-storage when kk create cluster has it; kk artifact export)", strings.Join(missing, ", "))
+				}
+				return nil, fmt.Errorf("bundle %s: %w", o.Bundle, err)
+			}
 			a.ImageArchive = filepath.Join(imp.Dir, "images.tar")
 			if err := tarLayout(a.ImageLayout, a.ImageArchive); err != nil {
 				return nil, fmt.Errorf("bundle %s: images: %w", o.Bundle, err)
@@ -154,6 +161,25 @@ func ResolveArtifacts(ctx context.Context, c *config.Cluster, o ArtifactOptions)
 		}
 	}
 	return a, nil
+}
+
+// lackedImages are the images cluster c runs (its manifest's) that are not in have, the
+// bundle's, which the nodes import; with a private registry the registry serves them.
+func lackedImages(c *config.Cluster, have []string) ([]string, error) {
+	if c.Registry.PrivateRegistry != "" {
+		return nil, nil
+	}
+	m, err := v1alpha2.NewManifest(c)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, im := range m.Images() {
+		if !slices.Contains(have, im) {
+			out = append(out, im)
+		}
+	}
+	return out, nil
 }
 
 // clusterComponents keeps the bundle's components a cluster of Kubernetes version v installs: a

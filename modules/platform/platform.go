@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 
 	"github.com/kk-project/kk/api/config"
@@ -54,10 +55,25 @@ var catalogue = []struct {
 	images                func(versions.Set) []string
 	version               func(versions.Set) string
 }{
+	// storage first: what comes after may claim volumes
+	{name: "local-storage", template: "platform/local-storage.yaml",
+		field:   "spec.persistence.storageClass empty or " + config.LocalStorageClass + ", or --with-local-storage",
+		on:      func(p config.Platform) bool { return p.LocalStorage },
+		images:  func(s versions.Set) []string { return s.LocalStorageImages() },
+		version: func(s versions.Set) string { return s.Addons.LocalPathProvisioner }},
 	{name: "metrics-server", template: "platform/metrics-server.yaml", field: "spec.metrics_server.enabled",
 		on:      func(p config.Platform) bool { return p.MetricsServer },
 		images:  func(s versions.Set) []string { return []string{s.MetricsServerImage()} },
 		version: func(s versions.Set) string { return s.Addons.MetricsServer }},
+}
+
+// renderData is what a component's template reads.
+type renderData struct {
+	Version string
+	Image   string   // its first image
+	Images  []string // all of them, in the catalogue's order
+	// BasePath is where local volumes live on the nodes; StorageClass is their class.
+	BasePath, StorageClass string
 }
 
 // Names lists the components kk serves, in install order.
@@ -79,7 +95,8 @@ func Components(c *config.Cluster) ([]Component, error) {
 	var out []Component
 	for _, k := range catalogue {
 		imgs := k.images(set)
-		docs, err := templates.Render(k.template, struct{ Version, Image string }{k.version(set), imgs[0]})
+		docs, err := templates.Render(k.template, renderData{Version: k.version(set), Image: imgs[0], Images: imgs,
+			BasePath: or(c.Storage.OpenEBSBasePath, config.DefaultLocalStorageBasePath), StorageClass: config.LocalStorageClass})
 		if err != nil {
 			return nil, err
 		}
@@ -191,6 +208,13 @@ func task(comp Component, kubeconfig func(ctx context.Context) (*rest.Config, er
 	}
 }
 
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
 func refs(objs []*unstructured.Unstructured) string {
 	var s []string
 	for _, o := range objs {
@@ -222,22 +246,18 @@ func available(ctx context.Context, c *kubeapply.Client, objs []*unstructured.Un
 
 // waitAvailable polls available until comp's APIServices serve, up to its wait timeout.
 func waitAvailable(ctx context.Context, c *kubeapply.Client, comp Component) error {
-	ctx, cancel := context.WithTimeout(ctx, comp.WaitTimeout)
-	defer cancel()
-	for {
-		ok, why, err := available(ctx, c, comp.Objects)
-		if err == nil && ok {
-			return nil
-		}
-		if err != nil {
+	var why string
+	err := wait.PollUntilContextTimeout(ctx, 2*time.Second, comp.WaitTimeout, true, func(ctx context.Context) (bool, error) {
+		ok, w, err := available(ctx, c, comp.Objects)
+		if why = w; err != nil {
 			why = err.Error()
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("platform component %s not ready after %s: %s", comp.Name, comp.WaitTimeout, why)
-		case <-time.After(2 * time.Second):
-		}
+		return err == nil && ok, nil
+	})
+	if err != nil {
+		return fmt.Errorf("platform component %s not ready after %s: %s", comp.Name, comp.WaitTimeout, why)
 	}
+	return nil
 }
 
 // conditionTrue reports whether o's status condition typ is True, or its message.

@@ -33,7 +33,7 @@ func TestSwitchOnAndOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms := on[0]
+	ms := named(t, on, "metrics-server")
 	c, err := kubeapply.NewClient(s.Config)
 	if err != nil {
 		t.Fatal(err)
@@ -51,13 +51,13 @@ func TestSwitchOnAndOff(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	onTask := Tasks(on, kc, nil)[0]
+	onTask := Tasks([]Component{ms}, kc, nil)[0]
 	if ok, err := onTask.Check(ctx, target); err != nil || ok {
 		t.Errorf("switched on, no node to run metrics-server: converged %v, %v", ok, err)
 	}
 
 	off, _ := Components(cluster(false))
-	offTask := Tasks(off, kc, nil)[0]
+	offTask := Tasks([]Component{named(t, off, "metrics-server")}, kc, nil)[0]
 	if !strings.HasPrefix(offTask.Desc, "remove metrics-server") {
 		t.Errorf("desc %q", offTask.Desc)
 	}

@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -16,16 +17,28 @@ func cluster(metrics bool) *config.Cluster {
 	return &config.Cluster{Kubernetes: config.Kubernetes{Version: "v1.37.2"}, Platform: config.Platform{MetricsServer: metrics}}
 }
 
+// named is the component called name of comps.
+func named(t *testing.T, comps []Component, name string) Component {
+	t.Helper()
+	for _, c := range comps {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no component %s in %v", name, comps)
+	return Component{}
+}
+
 func TestComponents(t *testing.T) {
 	comps, err := Components(cluster(true))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(comps) != len(Names()) || comps[0].Name != "metrics-server" || !comps[0].Enabled {
+	if len(comps) != len(Names()) || comps[0].Name != "local-storage" || !named(t, comps, "metrics-server").Enabled {
 		t.Fatalf("components %+v", comps)
 	}
 	set, _ := versions.For("v1.37.2")
-	ms := comps[0]
+	ms := named(t, comps, "metrics-server")
 	if !slices.Equal(ms.Images, []string{set.MetricsServerImage()}) {
 		t.Errorf("images %v", ms.Images)
 	}
@@ -49,17 +62,60 @@ func TestComponents(t *testing.T) {
 	}
 	// off: still rendered (what to remove), not enabled
 	comps, _ = Components(cluster(false))
-	if comps[0].Enabled || len(comps[0].Objects) != len(ms.Objects) {
-		t.Errorf("switched off: %+v", comps[0])
+	if off := named(t, comps, "metrics-server"); off.Enabled || len(off.Objects) != len(ms.Objects) {
+		t.Errorf("switched off: %+v", off)
 	}
 	if _, err := Components(&config.Cluster{Kubernetes: config.Kubernetes{Version: "v1.2.3"}}); err == nil {
 		t.Error("a version kk has no table for was accepted")
 	}
 }
 
+// Local storage: the default class "local", binding when the pod is scheduled, volumes under
+// the Cluster's OpenEBS base path, helper pods on the version table's busybox.
+func TestLocalStorage(t *testing.T) {
+	c := cluster(false)
+	c.Platform.LocalStorage, c.Storage.OpenEBSBasePath = true, "/data/local"
+	comps, err := Components(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls := named(t, comps, "local-storage")
+	set, _ := versions.For("v1.37.2")
+	if !ls.Enabled || !slices.Equal(ls.Images, []string{set.LocalPathProvisionerImage(), set.BusyboxImage()}) {
+		t.Fatalf("local storage %+v", ls)
+	}
+	seen := map[string]bool{}
+	for _, o := range ls.Objects {
+		seen[o.GetKind()] = true
+		switch o.GetKind() {
+		case "StorageClass":
+			if o.GetName() != config.LocalStorageClass || o.GetAnnotations()["storageclass.kubernetes.io/is-default-class"] != "true" ||
+				o.Object["volumeBindingMode"] != "WaitForFirstConsumer" || o.Object["reclaimPolicy"] != "Delete" {
+				t.Errorf("storage class %v", o.Object)
+			}
+		case "ConfigMap":
+			cfg, _, _ := unstructured.NestedString(o.Object, "data", "config.json")
+			helper, _, _ := unstructured.NestedString(o.Object, "data", "helperPod.yaml")
+			if !strings.Contains(cfg, `"paths": ["/data/local"]`) || !strings.Contains(helper, "image: "+set.BusyboxImage()) {
+				t.Errorf("config %q, helper pod %q", cfg, helper)
+			}
+		case "Deployment":
+			cs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+			if len(cs) != 1 || cs[0].(map[string]any)["image"] != set.LocalPathProvisionerImage() {
+				t.Errorf("deployment containers %v", cs)
+			}
+		}
+	}
+	for _, k := range []string{"Namespace", "ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding", "ConfigMap", "Deployment", "StorageClass"} {
+		if !seen[k] {
+			t.Errorf("no %s in local storage's objects", k)
+		}
+	}
+}
+
 func TestTasks(t *testing.T) {
 	comps, _ := Components(cluster(true))
-	comps = append(comps, Component{Name: "second", Switch: "spec.x.enabled"})
+	comps = append(comps[1:], Component{Name: "second", Switch: "spec.x.enabled"})
 	kc := func(context.Context) (*rest.Config, error) { return nil, nil }
 	ts := Tasks(comps, kc, []string{"network/cni"})
 	if len(ts) != 2 || ts[0].Name != "platform/metrics-server" || !slices.Equal(ts[0].After, []string{"network/cni"}) ||

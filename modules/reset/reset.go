@@ -11,7 +11,8 @@
 // What stays, by design: the registry of `kk init registry` (its host, data and /etc/hosts
 // block), the OS settings of `kk init os` that are not Kubernetes' (hostname, swap left off,
 // chrony, timezone, packages), the kernel parameters in effect until reboot, loaded kernel
-// modules, and, without All, the etcd snapshots in the backup directory.
+// modules, and, without All, the etcd snapshots in the backup directory and the data of the
+// platform's local volumes.
 //
 // A read-only residue check (ResidueScript) prints one line per leftover: the reset task is
 // done when it prints nothing, and fails naming the leftovers when they survive the reset.
@@ -60,6 +61,9 @@ type Spec struct {
 	VIP string
 	// DockerAuth removes /root/.docker/config.json (docker with registry credentials, All).
 	DockerAuth bool
+	// LocalVolumes is the directory of the platform's local volumes ("" without local
+	// storage): their data, removed with All only.
+	LocalVolumes string
 	// OnResidue, when set, receives each host's leftovers from the reset task's check
 	// (what a dry run would remove).
 	OnResidue func(host string, items []string)
@@ -85,6 +89,12 @@ func SpecFor(c *config.Cluster, all bool) Spec {
 		EtcdBackupScript: etcd.Spec{Etcd: c.Etcd}.BackupScript(), EtcdBackupDir: backupDir,
 		ProxyMode:  c.Kubernetes.ProxyMode,
 		DockerAuth: rs.ContainerManager == Docker && len(c.Registry.Auths) > 0,
+	}
+	if c.Platform.LocalStorage {
+		s.LocalVolumes = c.Storage.OpenEBSBasePath
+		if s.LocalVolumes == "" {
+			s.LocalVolumes = config.DefaultLocalStorageBasePath
+		}
 	}
 	if s.EtcdDataDir == "" {
 		s.EtcdDataDir = "/var/lib/etcd"
@@ -166,7 +176,8 @@ func (s Spec) Paths() []string {
 	return append(p, s.runtimePaths()...)
 }
 
-// runtimePaths are the runtime's programs, configuration and data (All only).
+// runtimePaths are the runtime's programs, configuration and data, the etcd snapshots and
+// the local volumes' data (All only).
 func (s Spec) runtimePaths() []string {
 	if !s.All {
 		return nil
@@ -179,6 +190,9 @@ func (s Spec) runtimePaths() []string {
 		return out
 	}
 	p := []string{runtime.CrictlConf, s.RuntimeRoot, "/run/containerd", s.EtcdBackupDir}
+	if s.LocalVolumes != "" {
+		p = append(p, s.LocalVolumes)
+	}
 	if s.ContainerManager == Docker {
 		p = append(p, bin("docker", "dockerd", "docker-init", "docker-proxy", "containerd", "containerd-shim-runc-v2",
 			"ctr", "runc", "cri-dockerd", "crictl")...)

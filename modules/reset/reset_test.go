@@ -292,6 +292,15 @@ func TestSpecFor(t *testing.T) {
 	if !slices.Contains(s.Paths(), "/data/etcd") || !slices.Contains(s.Paths(), "/data/docker") {
 		t.Errorf("the spec's data dirs are not removed: %q", s.Paths())
 	}
+	// the platform's local volumes: their data goes with --all only
+	c.Platform.LocalStorage, c.Storage.OpenEBSBasePath = true, "/data/volumes"
+	if s := SpecFor(c, true); !slices.Contains(s.Paths(), "/data/volumes") {
+		t.Errorf("--all leaves the local volumes: %q", s.Paths())
+	}
+	if s := SpecFor(c, false); slices.Contains(s.Paths(), "/data/volumes") {
+		t.Errorf("without --all the local volumes are removed")
+	}
+	c.Platform.LocalStorage = false
 	c.ControlPlaneEndpoint.Address = "10.0.0.1" // a host's own address is never taken away
 	c.Kubernetes.ContainerManager = ""
 	c.Etcd = config.Etcd{}
