@@ -313,6 +313,15 @@ type Storage struct {
 	OpenEBSBasePath string
 }
 
+// LocalVolumes is where the platform's local volumes live: OpenEBSBasePath, or
+// DefaultLocalStorageBasePath when it is unset.
+func (s Storage) LocalVolumes() string {
+	if s.OpenEBSBasePath == "" {
+		return DefaultLocalStorageBasePath
+	}
+	return s.OpenEBSBasePath
+}
+
 // Registry is the image registry configuration.
 type Registry struct {
 	// Type of registry kk deploys on registry hosts ("" , "registry" or "harbor").

@@ -99,6 +99,14 @@ func parseClusterConfiguration(root *yaml.Node, rep *report, p *config.Platform)
 	warnf := func(path, format string, args ...any) {
 		rep.warns = append(rep.warns, formatLocated(rep.file, at(path), ccPrefix+path, fmt.Sprintf(format, args...)))
 	}
+	// warnUnread warns about every path under section that read says kk does not read
+	warnUnread := func(section, msg string, read func(path string) bool) {
+		for _, path := range slices.Sorted(maps.Keys(values)) {
+			if strings.HasPrefix(path, section+".") && !read(path) {
+				warnf(path, "%s", msg)
+			}
+		}
+	}
 	if v := scalarAt(values, "apiVersion"); v != ClusterConfigurationAPIVersion {
 		errorf("apiVersion", "apiVersion %q: kk reads KubeSphere 3.x's %s", v, ClusterConfigurationAPIVersion)
 		return
@@ -151,11 +159,8 @@ func parseClusterConfiguration(root *yaml.Node, rep *report, p *config.Platform)
 	} else if sc := scalarAt(values, persistence); sc == "" || sc == config.LocalStorageClass {
 		p.LocalStorage = true
 	}
-	for _, path := range slices.Sorted(maps.Keys(values)) {
-		if strings.HasPrefix(path, "spec.persistence.") && path != persistence {
-			warnf(path, "not a persistence setting kk reads (storageClass): ignored")
-		}
-	}
+	warnUnread("spec.persistence", "not a persistence setting kk reads (storageClass): ignored",
+		func(path string) bool { return path == persistence })
 	if spec == nil || spec.Kind != yaml.MappingNode {
 		return
 	}
@@ -168,11 +173,8 @@ func parseClusterConfiguration(root *yaml.Node, rep *report, p *config.Platform)
 	// fields under a switch's section other than the switch are the component's settings:
 	// those of a component kk installs are warned about until kk reads them
 	if p.MetricsServer {
-		for _, path := range slices.Sorted(maps.Keys(values)) {
-			if strings.HasPrefix(path, "spec.metrics_server.") && !switches[path] {
-				warnf(path, "a metrics-server setting kk does not read: ignored")
-			}
-		}
+		warnUnread("spec.metrics_server", "a metrics-server setting kk does not read: ignored",
+			func(path string) bool { return switches[path] })
 	}
 }
 

@@ -71,6 +71,7 @@ type ManifestFor struct {
 	NetworkPlugin     string   // spec.network.plugin
 	EtcdType          string   // spec.etcd.type
 	Registry          bool     // the registry program kk init registry runs, too
+	LocalStorage      bool     // the images of the platform's local storage, too
 	Images            []string // more images, after the ones kk's table gives (a running cluster's)
 }
 
@@ -104,6 +105,7 @@ func NewManifestFor(o ManifestFor) (*Manifest, error) {
 	if err := rep.err(); err != nil {
 		return nil, err
 	}
+	c.Platform.LocalStorage = o.LocalStorage
 	m, err := NewManifest(c)
 	if err != nil {
 		return nil, err

@@ -162,6 +162,12 @@ func TestCreateManifestWithKubernetesVersion(t *testing.T) {
 	if !slices.Contains(m.Images(), "registry.k8s.io/kube-apiserver:v1.33.2") {
 		t.Errorf("images %v", m.Images())
 	}
+	if _, err := kk(t, "create", "manifest", "--with-kubernetes", "v1.33.2", "--with-local-storage", "-f", "local.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	if imgs := readManifest(t, "local.yaml").Images(); !slices.ContainsFunc(imgs, func(i string) bool { return strings.Contains(i, "/rancher/local-path-provisioner:") }) {
+		t.Errorf("--with-local-storage: images %v", imgs)
+	}
 	for _, c := range []struct {
 		args []string
 		want string

@@ -9,7 +9,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kk-project/kk/api/v1alpha2"
-	"github.com/kk-project/kk/artifacts/versions"
 )
 
 // manifestFlags are the flags of kk create manifest.
@@ -133,13 +132,8 @@ func (f *manifestFlags) manifest(cmd *cobra.Command) (*v1alpha2.Manifest, error)
 		return m, nil
 	}
 	if kube != "" {
-		var more []string
-		if f.localStorage {
-			set, _ := versions.For(kube) // kubernetesVersion checked it
-			more = set.LocalStorageImages()
-		}
 		return v1alpha2.NewManifestFor(v1alpha2.ManifestFor{Name: f.name, KubernetesVersion: kube, Arches: f.arches, Registry: f.registry,
-			NetworkPlugin: v1alpha2.AllInOneNetworkPlugin, Images: more})
+			NetworkPlugin: v1alpha2.AllInOneNetworkPlugin, LocalStorage: f.localStorage})
 	}
 	cs, where, err := f.client()
 	if err != nil {

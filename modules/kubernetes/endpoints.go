@@ -86,11 +86,8 @@ func etcdConfigMapTask(s Spec, sel pipeline.Selector) pipeline.Task {
 		Name: TaskEtcdConfigMap, Desc: "the kubeadm-config ConfigMap lists every etcd member (before control planes join)",
 		Hosts: sel, After: []string{TaskInit}, Skip: skipStacked(s),
 		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
-			if t.DryRun {
-				// before init there is no API to ask
-				if ok, err := t.Test(ctx, apiReady); err != nil || !ok {
-					return false, err
-				}
+			if none, err := noAPIYet(ctx, t); err != nil || none {
+				return false, err
 			}
 			return s.configMapEndpointsCurrent(ctx, t)
 		},

@@ -212,6 +212,16 @@ func kubeadmConfigTask(s Spec) pipeline.Task {
 }
 
 // apiReady is a shell test that this control plane's admin kubeconfig reaches a ready API.
+// noAPIYet is true on a dry run of a cluster whose API does not answer yet (before kubeadm
+// init): there is nothing to ask, and the task would change.
+func noAPIYet(ctx context.Context, t *pipeline.Target) (bool, error) {
+	if !t.DryRun {
+		return false, nil
+	}
+	ok, err := t.Test(ctx, apiReady)
+	return !ok, err
+}
+
 const apiReady = `[ -f ` + AdminConf + ` ] && ` + Kubectl + ` get --raw /readyz >/dev/null 2>&1`
 
 // leftovers is a shell test for what a failed or undone kubeadm run leaves behind.
@@ -343,11 +353,8 @@ func joinCredentialsTask(s Spec, st *runState, sel pipeline.Selector) pipeline.T
 			if len(joiners) == 0 {
 				return true, nil
 			}
-			if t.DryRun {
-				// before init there is no API to ask
-				if ok, err := t.Test(ctx, apiReady); err != nil || !ok {
-					return false, err
-				}
+			if none, err := noAPIYet(ctx, t); err != nil || none {
+				return false, err
 			}
 			reg, err := registeredNodes(ctx, t, "")
 			if err != nil {
@@ -772,10 +779,8 @@ func nodeRolesTask(s Spec, sel pipeline.Selector) pipeline.Task {
 		Name: TaskNodeRoles, Desc: "worker labels, node labels, control planes that are workers made schedulable",
 		Hosts: sel, After: []string{TaskInit, TaskKubeconfig, TaskJoinControlPlane, TaskJoinWorker}, Barrier: true,
 		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
-			if t.DryRun {
-				if ok, err := t.Test(ctx, apiReady); err != nil || !ok {
-					return false, err
-				}
+			if none, err := noAPIYet(ctx, t); err != nil || none {
+				return false, err
 			}
 			ch, err := changes(ctx, t)
 			if t.DryRun && errors.Is(err, errNotRegistered) {

@@ -96,7 +96,7 @@ func Components(c *config.Cluster) ([]Component, error) {
 	for _, k := range catalogue {
 		imgs := k.images(set)
 		docs, err := templates.Render(k.template, renderData{Version: k.version(set), Image: imgs[0], Images: imgs,
-			BasePath: or(c.Storage.OpenEBSBasePath, config.DefaultLocalStorageBasePath), StorageClass: config.LocalStorageClass})
+			BasePath: c.Storage.LocalVolumes(), StorageClass: config.LocalStorageClass})
 		if err != nil {
 			return nil, err
 		}
@@ -206,13 +206,6 @@ func task(comp Component, kubeconfig func(ctx context.Context) (*rest.Config, er
 		// the objects' wait, then the APIServices' (each up to WaitTimeout), and the applies
 		Timeout: 2*comp.WaitTimeout + 3*time.Minute,
 	}
-}
-
-func or(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 func refs(objs []*unstructured.Unstructured) string {

@@ -91,10 +91,7 @@ func SpecFor(c *config.Cluster, all bool) Spec {
 		DockerAuth: rs.ContainerManager == Docker && len(c.Registry.Auths) > 0,
 	}
 	if c.Platform.LocalStorage {
-		s.LocalVolumes = c.Storage.OpenEBSBasePath
-		if s.LocalVolumes == "" {
-			s.LocalVolumes = config.DefaultLocalStorageBasePath
-		}
+		s.LocalVolumes = c.Storage.LocalVolumes()
 	}
 	if s.EtcdDataDir == "" {
 		s.EtcdDataDir = "/var/lib/etcd"
