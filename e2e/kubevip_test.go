@@ -57,9 +57,10 @@ func vipHolders(t *testing.T, bed *testbed.Bed, ms []testbed.Machine, addr strin
 // Calico's VXLAN pod network: the VIP answers, exactly one control plane holds it, it moves
 // when that control plane's kubelet, API server and kube-vip stop, and the re-run on the
 // healthy cluster changes nothing. Its file carries KubeSphere's ClusterConfiguration: the
-// platform phase installs local storage (a claim binds on n2 and holds a pod's file) and
-// metrics-server (kubectl top answers for every node) from the bundle, and removes
-// metrics-server once switched off.
+// platform phase installs local storage (a claim binds on n2 and holds a pod's file),
+// metrics-server (kubectl top answers for every node) and the gateway (an Ingress routes
+// through port 80 of every node) from the bundle, and removes metrics-server and the gateway
+// once switched off.
 func TestCreateClusterKubeVIP(t *testing.T) {
 	t.Parallel()
 	bin := kkBinary(t)
@@ -72,8 +73,8 @@ func TestCreateClusterKubeVIP(t *testing.T) {
 		{`address: "", port: 6443}`, `address: "` + vip + `", port: 6443, internalLoadbalancer: kube-vip}`},
 		{"plugin: flannel", "plugin: " + calicoCNI},
 	})
-	// The file carries KubeSphere's ClusterConfiguration with metrics_server on: the platform
-	// phase installs it from the bundle.
+	// The file carries KubeSphere's ClusterConfiguration with metrics_server and the gateway
+	// on: the platform phase installs them from the bundle.
 	cfg := writeClusterFile(t, "cluster-vip.yaml", withKubeSphere(s, true))
 	bundle, export := exportBundleOut(t, bin, "vip", "-c", cfg)
 	c, kcfg := createOnBed(t, bin, bundle, cfg, bed, "work-vip")
@@ -170,8 +171,8 @@ func TestCreateClusterKubeVIP(t *testing.T) {
 
 	platformInstalled(t, bed, kcfg, c.out, export)
 
-	c.rerunChangesNothing(t, "kube-vip create (2 machines: control plane + worker, etcd on n1, ARP VIP; calico; local storage, metrics-server)")
+	c.rerunChangesNothing(t, "kube-vip create (2 machines: control plane + worker, etcd on n1, ARP VIP; calico; local storage, metrics-server, gateway)")
 
-	// metrics_server switched off: kk removes it.
+	// metrics_server and the gateway switched off: kk removes them.
 	platformSwitchedOff(t, bin, bed, writeClusterFile(t, "cluster-vip-off.yaml", withKubeSphere(s, false)), bundle, kcfg)
 }

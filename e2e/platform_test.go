@@ -4,6 +4,9 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,8 +17,8 @@ import (
 )
 
 // ksConfiguration is the ClusterConfiguration a KubeKey user keeps after the Cluster (KubeSphere
-// 3.4's layout, abridged): metrics_server is switched as %s, the rest off; the console's
-// settings are there, as ks-installer's file has them.
+// 3.4's layout, abridged): metrics_server and kk's gateway are switched as %s, the rest off;
+// the console's settings are there, as ks-installer's file has them.
 const ksConfiguration = `---
 apiVersion: installer.kubesphere.io/v1alpha1
 kind: ClusterConfiguration
@@ -41,6 +44,8 @@ spec:
     enabled: false
   metrics_server:
     enabled: %s
+  gateway:
+    enabled: %s
   multicluster:
     clusterRole: none
   network:
@@ -53,15 +58,16 @@ spec:
       enabled: false
 `
 
-// withKubeSphere appends ksConfiguration, metrics_server switched on or off, to the Cluster
-// file s.
-func withKubeSphere(s string, metrics bool) string {
-	return strings.TrimRight(s, "\n") + "\n" + strings.Replace(ksConfiguration, "%s", strconv.FormatBool(metrics), 1)
+// withKubeSphere appends ksConfiguration, metrics_server and the gateway switched on or off,
+// to the Cluster file s.
+func withKubeSphere(s string, on bool) string {
+	return strings.TrimRight(s, "\n") + "\n" + strings.ReplaceAll(ksConfiguration, "%s", strconv.FormatBool(on))
 }
 
 // platformInstalled checks what the platform phase installed from a file with metrics_server
-// on: the bundle's export listed the image, kk warned about the console's settings by name,
-// and kubectl top answers with the usage of every node.
+// and the gateway on: the bundle's export listed the image, kk warned about the console's
+// settings by name, kubectl top answers with the usage of every node, local storage and the
+// gateway work.
 func platformInstalled(t *testing.T, bed *testbed.Bed, kcfg, createOut, exportOut string) {
 	t.Helper()
 	if !strings.Contains(exportOut, "registry.k8s.io/metrics-server/metrics-server:") {
@@ -80,6 +86,131 @@ func platformInstalled(t *testing.T, bed *testbed.Bed, kcfg, createOut, exportOu
 	})
 	t.Logf("kubectl top nodes:\n%s", top)
 	localStorageWorks(t, bed, kcfg, exportOut)
+	gatewayRoutes(t, bed, kcfg, exportOut)
+	recordPlatformUsage(t, kcfg)
+}
+
+// platformPods are the pods of each platform component kk installs: namespace and selector.
+var platformPods = []struct{ component, namespace, selector string }{
+	{"local-storage", "local-path-storage", "app=local-path-provisioner"},
+	{"metrics-server", "kube-system", "k8s-app=metrics-server"},
+	{"gateway", "kubesphere-controls-system", "app.kubernetes.io/name=kk-gateway"},
+}
+
+// recordPlatformUsage logs, and appends to $KK_E2E_RESULTS (make bench), the memory and CPU
+// of each platform component's pods as metrics-server reports them. No figure is asserted.
+func recordPlatformUsage(t *testing.T, kcfg string) {
+	t.Helper()
+	var rows []string
+	for _, p := range platformPods {
+		var out string
+		waitFor(t, 2*time.Minute, "metrics of "+p.component+"'s pods", func() bool {
+			var err error
+			out, err = kubectl(t, kcfg, "-n", p.namespace, "top", "pods", "-l", p.selector, "--no-headers")
+			return err == nil && strings.TrimSpace(out) != ""
+		})
+		var pods int
+		var cpu, mem float64 // millicores, MiB
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			fs := strings.Fields(line)
+			if len(fs) != 3 {
+				continue
+			}
+			pods++
+			c, _ := strconv.ParseFloat(strings.TrimSuffix(fs[1], "m"), 64)
+			m, _ := strconv.ParseFloat(strings.TrimSuffix(fs[2], "Mi"), 64)
+			cpu, mem = cpu+c, mem+m
+		}
+		rows = append(rows, fmt.Sprintf("| %s | %d | %.0f MiB | %.0f MiB | %.0fm |", p.component, pods, mem, mem/float64(max(pods, 1)), cpu))
+	}
+	t.Logf("platform components' usage:\n%s", strings.Join(rows, "\n"))
+	appendResults(t, func(f io.Writer) {
+		fmt.Fprintf(f, "\n### Platform components (kubectl top, after their checks)\n\n| component | pods | memory | per pod | CPU |\n|---|---|---|---|---|\n%s\n", strings.Join(rows, "\n"))
+	})
+}
+
+// webBackend is a busybox web server on n1 behind a Service, and an Ingress without a class
+// (the default class takes it) routing host web.e2e.test to it.
+const webBackend = `apiVersion: v1
+kind: Pod
+metadata: {name: e2e-web, namespace: default, labels: {app: e2e-web}}
+spec:
+  nodeSelector: {kubernetes.io/hostname: n1}
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: %s
+    imagePullPolicy: Never
+    command: [sh, -c, "mkdir -p /tmp/www && echo served-by-e2e-web > /tmp/www/index.html && exec busybox httpd -f -p 8080 -h /tmp/www"]
+    ports: [{containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: e2e-web, namespace: default}
+spec:
+  selector: {app: e2e-web}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: e2e-web, namespace: default}
+spec:
+  rules:
+  - host: web.e2e.test
+    http:
+      paths:
+      - path: /
+        pathType: Prefix
+        backend: {service: {name: e2e-web, port: {number: 80}}}
+`
+
+// gatewayRoutes checks the cluster gateway: Traefik's image came with the bundle, it runs on
+// every node (each a worker), its IngressClass is the default one, and an HTTP request to
+// port 80 of every node for web.e2e.test reaches the backend pod on n1 (from n2 across the
+// pod network); another host gets Traefik's 404.
+func gatewayRoutes(t *testing.T, bed *testbed.Bed, kcfg, exportOut string) {
+	t.Helper()
+	busybox := regexp.MustCompile(`docker\.io/library/busybox:\S+`).FindString(exportOut)
+	if busybox == "" || !strings.Contains(exportOut, "docker.io/library/traefik:") {
+		t.Fatalf("the bundle of a file with the gateway on lacks traefik's image:\n%s", exportOut)
+	}
+	mustKubectl(t, kcfg, "-n", "kubesphere-controls-system", "rollout", "status", "daemonset/kk-gateway", "--timeout=180s")
+	if out := mustKubectl(t, kcfg, "-n", "kubesphere-controls-system", "get", "pods", "-l", "app.kubernetes.io/name=kk-gateway", "-o", "name"); strings.Count(out, "pod/") != len(bed.Machines) {
+		t.Errorf("gateway pods %q, want one per node", out)
+	}
+	web := writeClusterFile(t, "web-backend.yaml", fmt.Sprintf(webBackend, busybox))
+	mustKubectl(t, kcfg, "apply", "-f", web)
+	mustKubectl(t, kcfg, "wait", "--for=condition=Ready", "pod/e2e-web", "--timeout=180s")
+	if out := mustKubectl(t, kcfg, "get", "ingress", "e2e-web", "-o", "jsonpath={.spec.ingressClassName}"); out != "traefik" {
+		t.Errorf("the Ingress without a class got class %q, want the default traefik", out)
+	}
+	get := func(addr, host string) (int, string, error) {
+		req, err := http.NewRequest(http.MethodGet, "http://"+net.JoinHostPort(addr, "80")+"/", nil)
+		if err != nil {
+			return 0, "", err
+		}
+		req.Host = host
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.TrimSpace(string(body)), err
+	}
+	for _, m := range bed.Machines {
+		var code int
+		var body string
+		var err error
+		waitFor(t, 2*time.Minute, "web.e2e.test through the gateway on "+m.Name, func() bool {
+			code, body, err = get(m.Address, "web.e2e.test")
+			return err == nil && code == http.StatusOK && body == "served-by-e2e-web"
+		})
+		if code, _, err := get(m.Address, "other.e2e.test"); err != nil || code != http.StatusNotFound {
+			t.Errorf("%s: a host no Ingress names: %d %v, want 404", m.Name, code, err)
+		}
+	}
+	mustKubectl(t, kcfg, "delete", "-f", web, "--wait=true", "--timeout=120s")
 }
 
 // localVolume is a claim on the default class and a busybox pod on n2 that writes into it.
@@ -136,14 +267,15 @@ func localStorageWorks(t *testing.T, bed *testbed.Bed, kcfg, exportOut string) {
 	})
 }
 
-// platformSwitchedOff runs kk create phase platform on the file with metrics_server off: kk
-// removes what it installed for it, and only that; a second run changes nothing.
+// platformSwitchedOff runs kk create phase platform on the file with metrics_server and the
+// gateway off: kk removes what it installed for them, and only that; a second run changes
+// nothing.
 func platformSwitchedOff(t *testing.T, bin string, bed *testbed.Bed, off, bundle, kcfg string) {
 	t.Helper()
 	work := workdirOf(kcfg)
 	out, _ := kkOn(t, bin, bed, work, "create", "phase", "platform", "-f", off, "-a", bundle)
-	if n := changed(t, out); n != "1" {
-		t.Errorf("switching metrics_server off changed %s tasks, want 1 (platform/metrics-server):\n%s", n, out)
+	if n := changed(t, out); n != "2" {
+		t.Errorf("switching metrics_server and the gateway off changed %s tasks, want 2 (platform/metrics-server, platform/gateway):\n%s", n, out)
 	}
 	if _, err := kubectl(t, kcfg, "get", "apiservice", "v1beta1.metrics.k8s.io"); err == nil {
 		t.Errorf("the APIService is still there after switching metrics_server off")
@@ -151,6 +283,15 @@ func platformSwitchedOff(t *testing.T, bin string, bed *testbed.Bed, off, bundle
 	if out, _ := kubectl(t, kcfg, "-n", "kube-system", "get", "deployment,service,serviceaccount", "-l", "k8s-app=metrics-server", "-o", "name"); strings.TrimSpace(out) != "" {
 		t.Errorf("metrics-server objects left:\n%s", out)
 	}
+	if out, _ := kubectl(t, kcfg, "get", "ingressclass,clusterrole,clusterrolebinding", "-l", "app.kubernetes.io/name=kk-gateway", "-o", "name"); strings.TrimSpace(out) != "" {
+		t.Errorf("gateway objects left:\n%s", out)
+	}
+	waitFor(t, 2*time.Minute, "the gateway's namespace gone", func() bool {
+		_, err := kubectl(t, kcfg, "get", "namespace", "kubesphere-controls-system")
+		return err != nil
+	})
+	// local storage stays: its switch did not change
+	mustKubectl(t, kcfg, "get", "storageclass", "local")
 	mustKubectl(t, kcfg, "-n", "kube-system", "rollout", "status", "deployment/coredns", "--timeout=120s")
 	again, _ := kkOn(t, bin, bed, work, "create", "phase", "platform", "-f", off, "-a", bundle)
 	if n := changed(t, again); n != "0" {

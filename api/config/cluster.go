@@ -406,6 +406,11 @@ type Platform struct {
 	// Storage.OpenEBSBasePath, as KubeKey installs with KubeSphere (the ClusterConfiguration's
 	// spec.persistence.storageClass empty or "local") or with --with-local-storage.
 	LocalStorage bool
+	// Gateway is the cluster gateway: an ingress controller (Traefik) on every worker serving
+	// networking.k8s.io/v1 Ingress on the nodes' ports 80 and 443, with the default
+	// IngressClass. KubeSphere 3.x switches its gateway on in the console; kk reads
+	// spec.gateway.enabled from the ClusterConfiguration.
+	Gateway bool
 }
 
 // Local storage: the default StorageClass's name (KubeKey's OpenEBS local PV class has the

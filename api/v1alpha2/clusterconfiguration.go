@@ -36,6 +36,8 @@ type ccSwitch struct {
 // ccSwitches are every component switch of KubeSphere 3.x's ClusterConfiguration.
 var ccSwitches = []ccSwitch{
 	{path: "spec.metrics_server.enabled", set: func(p *config.Platform) { p.MetricsServer = true }},
+	// kk's own switch: KubeSphere 3.x turns its cluster gateway on in the console
+	{path: "spec.gateway.enabled", set: func(p *config.Platform) { p.Gateway = true }},
 	{path: "spec.alerting.enabled", need: "Prometheus' rule evaluation and Alertmanager (the monitoring stack), not built yet"},
 	{path: "spec.auditing.enabled", need: "KubeSphere's auditing operator, webhook and a log store, not built yet (kubernetes.audit in the Cluster writes the API server's audit log)"},
 	{path: "spec.events.enabled", need: "KubeSphere's event exporter and ruler and a log store, not built yet"},
@@ -71,9 +73,9 @@ var ccIgnored = map[string]string{
 	"metadata.labels":     "the KubeSphere release (labels.version); kk installs the component versions of its own version table",
 }
 
-// ccKnownTop are the top-level spec keys KubeSphere 3.x writes; anything else is warned about
-// as unknown.
-var ccKnownTop = []string{"persistence", "authentication", "local_registry", "dev_tag", "etcd", "common", "alerting",
+// ccKnownTop are the top-level spec keys KubeSphere 3.x writes, and kk's gateway; anything
+// else is warned about as unknown.
+var ccKnownTop = []string{"gateway", "persistence", "authentication", "local_registry", "dev_tag", "etcd", "common", "alerting",
 	"auditing", "devops", "events", "logging", "metrics_server", "monitoring", "multicluster", "network", "openpitrix",
 	"servicemesh", "edgeruntime", "kubeedge", "gatekeeper", "terminal", "zone"}
 
@@ -174,6 +176,10 @@ func parseClusterConfiguration(root *yaml.Node, rep *report, p *config.Platform)
 	// those of a component kk installs are warned about until kk reads them
 	if p.MetricsServer {
 		warnUnread("spec.metrics_server", "a metrics-server setting kk does not read: ignored",
+			func(path string) bool { return switches[path] })
+	}
+	if p.Gateway {
+		warnUnread("spec.gateway", "a gateway setting kk does not read (enabled): ignored",
 			func(path string) bool { return switches[path] })
 	}
 }

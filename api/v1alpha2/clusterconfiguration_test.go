@@ -25,8 +25,19 @@ func TestClusterConfigurationSwitches(t *testing.T) {
 	if c.Platform.MetricsServer {
 		t.Errorf("metrics_server off: %+v", c.Platform)
 	}
-	if c, _ := mustParse(t, base); c.Platform.Source != "" || c.Platform.MetricsServer {
+	if c, _ := mustParse(t, base); c.Platform.Source != "" || c.Platform.MetricsServer || c.Platform.Gateway {
 		t.Errorf("no ClusterConfiguration: %+v", c.Platform)
+	}
+	// kk's own gateway switch: on, its other settings are warned about by name
+	c, w = mustParse(t, withPlatform("  gateway:\n    enabled: true\n    replicas: 2\n"))
+	if !c.Platform.Gateway || c.Platform.MetricsServer {
+		t.Errorf("gateway on: %+v", c.Platform)
+	}
+	if len(w) != 1 || !strings.Contains(w[0], "test.yaml:21: ClusterConfiguration spec.gateway.replicas: a gateway setting kk does not read") {
+		t.Errorf("warnings %q", w)
+	}
+	if c, w := mustParse(t, withPlatform("  gateway: {enabled: false, replicas: 2}\n")); c.Platform.Gateway || len(w) != 0 {
+		t.Errorf("gateway off: %+v, warnings %q", c.Platform, w)
 	}
 }
 

@@ -149,6 +149,9 @@ func clusterImages(c *config.Cluster, set versions.Set, plugin string) ([]string
 	if c.Platform.LocalStorage {
 		imgs = append(imgs, set.LocalStorageImages()...)
 	}
+	if c.Platform.Gateway {
+		imgs = append(imgs, set.TraefikImage())
+	}
 	return imgs, nil
 }
 

@@ -120,7 +120,7 @@ func TestNewManifestCalicoTypha(t *testing.T) {
 	}
 }
 
-// The ClusterConfiguration's metrics_server switch bundles metrics-server's image.
+// The ClusterConfiguration's metrics_server and gateway switches bundle their images.
 func TestNewManifestPlatform(t *testing.T) {
 	c := &config.Cluster{Name: "t", Hosts: []*config.Host{{Name: "n1", Arch: "amd64"}}}
 	c.Kubernetes.Version = "v1.37.2"
@@ -130,8 +130,12 @@ func TestNewManifestPlatform(t *testing.T) {
 	if err != nil || slices.Contains(m.Spec.Images, ms) {
 		t.Errorf("metrics-server listed while off: %v %v", err, m.Spec.Images)
 	}
-	c.Platform.MetricsServer = true
-	if m, err = NewManifest(c); err != nil || !slices.Contains(m.Spec.Images, ms) {
-		t.Errorf("metrics-server on: %v %v", err, m.Spec.Images)
+	gw := versions.Latest().TraefikImage()
+	if slices.Contains(m.Spec.Images, gw) {
+		t.Errorf("traefik listed while the gateway is off: %v", m.Spec.Images)
+	}
+	c.Platform.MetricsServer, c.Platform.Gateway = true, true
+	if m, err = NewManifest(c); err != nil || !slices.Contains(m.Spec.Images, ms) || !slices.Contains(m.Spec.Images, gw) {
+		t.Errorf("metrics-server and gateway on: %v %v", err, m.Spec.Images)
 	}
 }

@@ -67,6 +67,9 @@ func (s Set) LocalStorageImages() []string {
 	return []string{s.LocalPathProvisionerImage(), s.BusyboxImage()}
 }
 
+// TraefikImage is the platform's cluster gateway (its ingress controller).
+func (s Set) TraefikImage() string { return DockerHub + "/library/traefik:" + s.Addons.Traefik }
+
 // MultusImage is the Multus meta-plugin.
 func (s Set) MultusImage() string {
 	return GHCR + "/k8snetworkplumbingwg/multus-cni:" + s.Addons.Multus

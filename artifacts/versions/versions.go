@@ -50,6 +50,9 @@ type Addons struct {
 	// local storage), Busybox docker.io/library/busybox's (its helper pods).
 	LocalPathProvisioner string
 	Busybox              string
+	// Traefik is docker.io/library/traefik's tag: the platform's cluster gateway (the ingress
+	// controller serving networking.k8s.io/v1 Ingress).
+	Traefik string
 }
 
 // row is one line of the table, keyed by Kubernetes minor.
@@ -112,6 +115,8 @@ func DefaultAddons() Addons {
 		LocalPathProvisioner: "v0.0.30",
 		// busybox 1.35.0: Debian 12's, which the test images are made of
 		Busybox: "1.35.0",
+		// v3.7.13: the Traefik v3 release the module proxy lists
+		Traefik: "v3.7.13",
 	}
 }
 

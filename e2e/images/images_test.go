@@ -443,6 +443,7 @@ func manifestClusters(spec mirror.Spec, k8s string) []*config.Cluster {
 				// the platform components the mirror builds
 				c.Platform.MetricsServer = spec.MetricsServer != ""
 				c.Platform.LocalStorage = spec.LocalPath != ""
+				c.Platform.Gateway = spec.Traefik != ""
 				out = append(out, c)
 			}
 		}

@@ -443,6 +443,20 @@ func Images(spec mirror.Spec, mirrorDir, binDir string, debs DebVersions) ([]Ima
 		}
 	}
 
+	if spec.Traefik != "" {
+		if err := sameAs("traefik", spec.Traefik, addons.Traefik); err != nil {
+			return nil, err
+		}
+		// upstream's image is Alpine with the binary at /usr/local/bin/traefik and an entrypoint
+		// that runs it when the arguments are flags; kk's DaemonSet passes flags only
+		imgs = append(imgs, Image{Repository: "docker.io/library/traefik", Tags: []string{spec.Traefik}, Version: spec.Traefik,
+			layers: []*layerSpec{r.base, {name: "traefik-" + spec.Traefik, files: []input{
+				{dst: "usr/local/bin/traefik", mode: 0o755, src: r.mirrorFile(mirror.TraefikPath(spec.Traefik))}}}},
+			config:   imageConfig{Env: []string{defaultPath}, Entrypoint: []string{"/usr/local/bin/traefik"}},
+			requires: []string{"usr/local/bin/traefik"},
+		})
+	}
+
 	if debs.HAProxy != "" {
 		haproxyVersion := debs.HAProxy
 		upstream := debUpstream(haproxyVersion)

@@ -55,32 +55,48 @@ func kubernetesBackports(v string) []backport {
 }
 
 // patchedCopies copies each patched module out of the module cache into
-// work/patched/<module> and applies its fixes there, returning the replace
-// directives that point the build at the copies. (go build -overlay cannot
-// replace files in the module cache.)
-func (b *builder) patchedCopies(ctx context.Context, work string, patches []backport) ([]string, error) {
+// work/patched/<module>, applies its fixes and puts its stand-in packages
+// there, returning the replace directives that point the build at the
+// copies. (go build -overlay cannot replace files in the module cache.)
+func (b *builder) patchedCopies(ctx context.Context, work string, patches []backport, standIns []packageStandIn) ([]string, error) {
 	root := filepath.Join(work, "patched")
 	if err := os.RemoveAll(root); err != nil {
 		return nil, err
 	}
 	var reps []string
 	done := map[string]string{} // module => copy
+	copyOf := func(what, module, version string) (string, error) {
+		if dst, ok := done[module]; ok {
+			return dst, nil
+		}
+		src, err := b.moduleDir(ctx, module, version)
+		if err != nil {
+			return "", err
+		}
+		dst := filepath.Join(root, sanitize(module))
+		if err := copyTree(src, dst); err != nil {
+			return "", fmt.Errorf("%s: copy %s@%s: %w", what, module, version, err)
+		}
+		done[module] = dst
+		reps = append(reps, module+" => ./patched/"+sanitize(module))
+		return dst, nil
+	}
 	for _, p := range patches {
-		dst, ok := done[p.module]
-		if !ok {
-			src, err := b.moduleDir(ctx, p.module, p.version)
-			if err != nil {
-				return nil, err
-			}
-			dst = filepath.Join(root, sanitize(p.module))
-			if err := copyTree(src, dst); err != nil {
-				return nil, fmt.Errorf("backport %s: copy %s@%s: %w", p.name, p.module, p.version, err)
-			}
-			done[p.module] = dst
-			reps = append(reps, p.module+" => ./patched/"+sanitize(p.module))
+		dst, err := copyOf("backport "+p.name, p.module, p.version)
+		if err != nil {
+			return nil, err
 		}
 		b.step("backport %s into %s@%s", p.name, p.module, p.version)
 		if err := p.apply(filepath.Join(dst, filepath.FromSlash(p.file))); err != nil {
+			return nil, err
+		}
+	}
+	for _, si := range standIns {
+		dst, err := copyOf("stand-in "+si.dir, si.module, si.version)
+		if err != nil {
+			return nil, err
+		}
+		if err := si.put(dst); err != nil {
 			return nil, err
 		}
 	}

@@ -343,6 +343,9 @@ func (b *builder) jobs() []job {
 	if s.LocalPath != "" {
 		jobs = append(jobs, b.localPathJob(s.LocalPath))
 	}
+	if s.Traefik != "" {
+		jobs = append(jobs, b.traefikJob(s.Traefik))
+	}
 	return jobs
 }
 
@@ -737,8 +740,12 @@ type goBuild struct {
 	// replaceFrom lists module@version whose own replace directives are
 	// carried over (they are ignored when the module is a dependency).
 	replaceFrom []string
-	// replace adds directives of its own ("old => new version").
+	// replace adds directives of its own ("old => new version"); one for a module that a
+	// replaceFrom directive names too takes its place (so do stubs and standIns).
 	replace []string
+	// exclude lists "module version" that the build never picks (as upstream's own go.mod
+	// says, which is ignored when the module is a dependency).
+	exclude []string
 	pkgs    []string
 	ldflags []string
 	// cgo builds with CGO_ENABLED=1, statically linked (netgo, osusergo),
@@ -750,7 +757,10 @@ type goBuild struct {
 	// patches are upstream's own later fixes applied to a copy of the
 	// module's source (see backport.go).
 	patches []backport
-	out     string // directory for the binaries
+	// standIns replace packages of a module (in a copy of its source) by kk's
+	// stand-ins, for packages whose imports the proxy does not serve (see stubs.go).
+	standIns []packageStandIn
+	out      string // directory for the binaries
 }
 
 func (b *builder) goEnv() []string {
@@ -793,19 +803,23 @@ func (b *builder) goBuild(ctx context.Context, g goBuild) error {
 		}
 		reps = append(reps, mod+" => ./"+rdir)
 	}
-	if len(g.patches) > 0 {
-		r, err := b.patchedCopies(ctx, work, g.patches)
+	if len(g.patches) > 0 || len(g.standIns) > 0 {
+		r, err := b.patchedCopies(ctx, work, g.patches, g.standIns)
 		if err != nil {
 			return err
 		}
 		reps = append(reps, r...)
 	}
+	reps = lastReplace(reps)
 	if len(reps) > 0 {
 		gomod.WriteString("\nreplace (\n")
 		for _, r := range reps {
 			fmt.Fprintf(&gomod, "\t%s\n", r)
 		}
 		gomod.WriteString(")\n")
+	}
+	for _, e := range g.exclude {
+		fmt.Fprintf(&gomod, "\nexclude %s\n", e)
 	}
 	var tools strings.Builder
 	tools.WriteString("//go:build tools\n\n// Package tools pins the upstream commands this throwaway module builds.\npackage tools\n\nimport (\n")
@@ -854,6 +868,22 @@ func (b *builder) goBuild(ctx context.Context, g goBuild) error {
 		return fmt.Errorf("go build %s: %w", strings.Join(g.pkgs, " "), err)
 	}
 	return nil
+}
+
+// lastReplace keeps, of the directives that replace one module, the last: kk's own (replace,
+// stubs, patched copies come after) over one carried from upstream's go.mod.
+func lastReplace(reps []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for i := len(reps) - 1; i >= 0; i-- {
+		old, _, _ := strings.Cut(reps[i], " => ")
+		if mod := strings.Fields(old); len(mod) > 0 && !seen[mod[0]] {
+			seen[mod[0]] = true
+			out = append(out, reps[i])
+		}
+	}
+	slices.Reverse(out)
+	return out
 }
 
 func sanitize(s string) string {

@@ -82,6 +82,9 @@ type Spec struct {
 	// LocalPath is the github.com/rancher/local-path-provisioner release (the binary of its
 	// image; the platform's local storage).
 	LocalPath string
+	// Traefik is the github.com/traefik/traefik/v3 release (the binary of its image; the
+	// platform's cluster gateway).
+	Traefik string
 	// NodeCache is the k8s-dns-node-cache tag kk's version table names (NodeLocalDNS). Its
 	// module (k8s.io/dns) is not served here: the image is a stand-in built from CoreDNS
 	// (the CoreDNS field) and kk's own setup program, see nodecache.go.
@@ -131,11 +134,12 @@ func DefaultSpec() Spec {
 		NodeCache:       "1.25.0",  // artifacts/versions Addons.NodeLocalDNS (nodecache_test.go checks)
 		MetricsServer:   "v0.8.0",  // artifacts/versions Addons.MetricsServer (e2e/images checks)
 		LocalPath:       "v0.0.30", // artifacts/versions Addons.LocalPathProvisioner (e2e/images checks)
+		Traefik:         "v3.7.13", // artifacts/versions Addons.Traefik (e2e/images checks)
 	}
 }
 
 // Components are the names accepted by BuildOptions.Only, in build order.
-var Components = []string{"k8s", "kubeadm", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc", "registry", "kube-vip", "calico", "docker", "cri-dockerd", "metrics-server", "local-path-provisioner"}
+var Components = []string{"k8s", "kubeadm", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc", "registry", "kube-vip", "calico", "docker", "cri-dockerd", "metrics-server", "local-path-provisioner", "traefik"}
 
 // Checksum-file formats.
 const (
@@ -312,6 +316,10 @@ func (s Spec) Artifacts() []Artifact {
 		p := LocalPathPath(s.LocalPath)
 		out = append(out, Artifact{Component: "local-path-provisioner", Name: "local-path-provisioner", Version: s.LocalPath, Path: p, Checksum: p + ".sha256", ChecksumFormat: HexOnly})
 	}
+	if s.Traefik != "" {
+		p := TraefikPath(s.Traefik)
+		out = append(out, Artifact{Component: "traefik", Name: "traefik", Version: s.Traefik, Path: p, Checksum: p + ".sha256", ChecksumFormat: HexOnly})
+	}
 	return out
 }
 
@@ -336,7 +344,7 @@ func (s Spec) validate() error {
 	}
 	for what, v := range map[string]string{"etcd": s.Etcd, "crictl": s.Crictl, "cni": s.CNIPlugins, "flannel": s.Flannel,
 		"flannel-cni": s.FlannelCNI, "coredns": s.CoreDNS, "containerd": s.Containerd, "runc": s.Runc, "kube-vip": s.KubeVIP, "cri-dockerd": s.CriDockerd, "calico": s.Calico, "metrics-server": s.MetricsServer,
-		"local-path-provisioner": s.LocalPath} {
+		"local-path-provisioner": s.LocalPath, "traefik": s.Traefik} {
 		if err := check(what, v); err != nil {
 			return err
 		}

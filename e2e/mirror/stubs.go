@@ -1,5 +1,11 @@
 package mirror
 
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
 // Stand-ins for modules that some upstream builds import but the Go module
 // proxy available to kk's e2e does not serve. Each one is written by kk,
 // implements only what the importing package uses, and fails at run time:
@@ -76,4 +82,47 @@ func (*Client) DeleteRoutes(*DeleteRoutesRequest) (*DeleteRoutesResponse, error)
 
 func (*Client) CreateRoutes(*CreateRoutesRequest) (*CreateRoutesResponse, error) { return nil, errStub }
 `,
+}
+
+// A packageStandIn replaces one package inside a module the build reads (in a patched copy of
+// the module, see patchedCopies) by files of kk's own: for a package that imports modules the
+// proxy does not serve, when the program never needs it here. Its directory's Go files go;
+// the stand-in's come.
+type packageStandIn struct {
+	module, version string
+	dir             string // slash path of the package inside the module
+	files           map[string]string
+	// add keeps upstream's files and adds these: for a method a fork of the module has and
+	// its upstream lacks.
+	add bool
+}
+
+// put writes si into the module copy at root. A package that is not there is an error: the
+// stand-in never adds a package upstream does not have.
+func (si packageStandIn) put(root string) error {
+	dir := filepath.Join(root, filepath.FromSlash(si.dir))
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("stand-in for %s@%s %s: %w", si.module, si.version, si.dir, err)
+	}
+	for _, e := range ents {
+		if si.add {
+			if _, clash := si.files[e.Name()]; clash {
+				return fmt.Errorf("stand-in for %s@%s %s: %s is upstream's", si.module, si.version, si.dir, e.Name())
+			}
+			continue
+		}
+		if e.IsDir() {
+			continue // a sub-package is its own
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	for name, content := range si.files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -65,6 +65,10 @@ var catalogue = []struct {
 		on:      func(p config.Platform) bool { return p.MetricsServer },
 		images:  func(s versions.Set) []string { return []string{s.MetricsServerImage()} },
 		version: func(s versions.Set) string { return s.Addons.MetricsServer }},
+	{name: "gateway", template: "platform/gateway.yaml", field: "spec.gateway.enabled",
+		on:      func(p config.Platform) bool { return p.Gateway },
+		images:  func(s versions.Set) []string { return []string{s.TraefikImage()} },
+		version: func(s versions.Set) string { return s.Addons.Traefik }},
 }
 
 // renderData is what a component's template reads.

@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -113,9 +114,68 @@ func TestLocalStorage(t *testing.T) {
 	}
 }
 
+// The gateway: Traefik from the version table as a DaemonSet on the nodes' ports 80 and 443,
+// the default IngressClass naming Traefik's controller, nothing calling home.
+func TestGateway(t *testing.T) {
+	c := cluster(false)
+	c.Platform.Gateway = true
+	comps, err := Components(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := named(t, comps, "gateway")
+	set, _ := versions.For("v1.37.2")
+	if !gw.Enabled || !slices.Equal(gw.Images, []string{set.TraefikImage()}) || set.Addons.Traefik == "" {
+		t.Fatalf("gateway %+v", gw)
+	}
+	seen := map[string]bool{}
+	for _, o := range gw.Objects {
+		seen[o.GetKind()] = true
+		switch o.GetKind() {
+		case "IngressClass":
+			ctrl, _, _ := unstructured.NestedString(o.Object, "spec", "controller")
+			if ctrl != "traefik.io/ingress-controller" || o.GetAnnotations()["ingressclass.kubernetes.io/is-default-class"] != "true" {
+				t.Errorf("ingress class %v", o.Object)
+			}
+		case "DaemonSet":
+			cs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+			if len(cs) != 1 {
+				t.Fatalf("daemonset containers %v", cs)
+			}
+			ctr := cs[0].(map[string]any)
+			args := strings.Join(toStrings(ctr["args"]), " ")
+			if ctr["image"] != set.TraefikImage() || !strings.Contains(args, "--providers.kubernetesingress=true") ||
+				!strings.Contains(args, "--global.checkNewVersion=false") || !strings.Contains(args, "--global.sendAnonymousUsage=false") {
+				t.Errorf("traefik container %v", ctr)
+			}
+			hostPorts := map[string]bool{}
+			for _, p := range ctr["ports"].([]any) {
+				hostPorts[fmt.Sprint(p.(map[string]any)["hostPort"])] = true
+			}
+			if !hostPorts["80"] || !hostPorts["443"] {
+				t.Errorf("host ports %v, want 80 and 443", ctr["ports"])
+			}
+		}
+	}
+	for _, k := range []string{"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "IngressClass", "DaemonSet"} {
+		if !seen[k] {
+			t.Errorf("no %s in the gateway's objects", k)
+		}
+	}
+}
+
+func toStrings(v any) []string {
+	var out []string
+	l, _ := v.([]any)
+	for _, x := range l {
+		out = append(out, x.(string))
+	}
+	return out
+}
+
 func TestTasks(t *testing.T) {
 	comps, _ := Components(cluster(true))
-	comps = append(comps[1:], Component{Name: "second", Switch: "spec.x.enabled"})
+	comps = append(comps[1:2], Component{Name: "second", Switch: "spec.x.enabled"})
 	kc := func(context.Context) (*rest.Config, error) { return nil, nil }
 	ts := Tasks(comps, kc, []string{"network/cni"})
 	if len(ts) != 2 || ts[0].Name != "platform/metrics-server" || !slices.Equal(ts[0].After, []string{"network/cni"}) ||
