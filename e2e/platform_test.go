@@ -58,10 +58,23 @@ spec:
       enabled: false
 `
 
-// withKubeSphere appends ksConfiguration, metrics_server and the gateway switched on or off,
-// to the Cluster file s.
+// e2eWorkspace is kk's spec.workspaces with one tenant: a namespace, an admin group and a
+// quota that a pod of 300m CPU exceeds (and GPUs none).
+const e2eWorkspace = `  workspaces:
+  - name: e2e-team
+    adminGroup: e2e-admins
+    namespaces: [e2e-team-dev]
+    quota: {requests.cpu: 200m, requests.memory: 256Mi, requests.nvidia.com/gpu: "0", pods: "4"}
+`
+
+// withKubeSphere appends ksConfiguration, metrics_server, the gateway and the workspace
+// switched on or off, to the Cluster file s.
 func withKubeSphere(s string, on bool) string {
-	return strings.TrimRight(s, "\n") + "\n" + strings.ReplaceAll(ksConfiguration, "%s", strconv.FormatBool(on))
+	out := strings.TrimRight(s, "\n") + "\n" + strings.ReplaceAll(ksConfiguration, "%s", strconv.FormatBool(on))
+	if on {
+		out += e2eWorkspace
+	}
+	return out
 }
 
 // platformInstalled checks what the platform phase installed from a file with metrics_server
@@ -87,7 +100,43 @@ func platformInstalled(t *testing.T, bed *testbed.Bed, kcfg, createOut, exportOu
 	t.Logf("kubectl top nodes:\n%s", top)
 	localStorageWorks(t, bed, kcfg, exportOut)
 	gatewayRoutes(t, bed, kcfg, exportOut)
+	workspaceWorks(t, kcfg)
 	recordPlatformUsage(t, kcfg)
+}
+
+// quotaPod is a pod in the workspace's namespace that requests cpu %s.
+const quotaPod = `apiVersion: v1
+kind: Pod
+metadata: {name: e2e-quota, namespace: e2e-team-dev}
+spec:
+  containers:
+  - name: c
+    image: e2e.invalid/dry-run-only
+    resources: {requests: {cpu: %s, memory: 32Mi}}
+`
+
+// workspaceWorks checks kk's workspace: its namespace carries KubeSphere's workspace label,
+// its admin group administers it (and nobody else), and its quota admits a pod within it and
+// refuses one beyond it (server-side dry runs: admission decides, nothing runs).
+func workspaceWorks(t *testing.T, kcfg string) {
+	t.Helper()
+	ns := "e2e-team-dev"
+	if out := mustKubectl(t, kcfg, "get", "namespace", ns, "-o", `jsonpath={.metadata.labels.kubesphere\.io/workspace}`); out != "e2e-team" {
+		t.Errorf("namespace %s: workspace label %q", ns, out)
+	}
+	if out, _ := kubectl(t, kcfg, "auth", "can-i", "create", "deployments", "-n", ns, "--as", "alice", "--as-group", "e2e-admins"); strings.TrimSpace(out) != "yes" {
+		t.Errorf("the workspace's admin group may not create deployments in %s: %q", ns, out)
+	}
+	if out, _ := kubectl(t, kcfg, "auth", "can-i", "create", "deployments", "-n", ns, "--as", "mallory"); strings.TrimSpace(out) != "no" {
+		t.Errorf("a user outside the admin group may create deployments in %s: %q", ns, out)
+	}
+	// the quota controller fills in the status before admission counts against it
+	mustKubectl(t, kcfg, "-n", ns, "wait", "--for=jsonpath={.status.hard.pods}=4", "resourcequota/e2e-team-quota", "--timeout=120s")
+	mustKubectl(t, kcfg, "create", "--dry-run=server", "-f", writeClusterFile(t, "quota-within.yaml", fmt.Sprintf(quotaPod, "100m")))
+	out, err := kubectl(t, kcfg, "create", "--dry-run=server", "-f", writeClusterFile(t, "quota-beyond.yaml", fmt.Sprintf(quotaPod, "300m")))
+	if err == nil || !strings.Contains(out, "exceeded quota: e2e-team-quota") {
+		t.Errorf("a pod beyond the workspace's quota: %v\n%s", err, out)
+	}
 }
 
 // platformPods are the pods of each platform component kk installs: namespace and selector.
@@ -274,9 +323,14 @@ func platformSwitchedOff(t *testing.T, bin string, bed *testbed.Bed, off, bundle
 	t.Helper()
 	work := workdirOf(kcfg)
 	out, _ := kkOn(t, bin, bed, work, "create", "phase", "platform", "-f", off, "-a", bundle)
-	if n := changed(t, out); n != "2" {
-		t.Errorf("switching metrics_server and the gateway off changed %s tasks, want 2 (platform/metrics-server, platform/gateway):\n%s", n, out)
+	if n := changed(t, out); n != "3" {
+		t.Errorf("switching metrics_server, the gateway and the workspace off changed %s tasks, want 3 (platform/metrics-server, platform/gateway, platform/tenants):\n%s", n, out)
 	}
+	// the workspace's binding and quota go; its namespace stays
+	if out, _ := kubectl(t, kcfg, "-n", "e2e-team-dev", "get", "rolebinding,resourcequota", "-o", "name"); strings.TrimSpace(out) != "" {
+		t.Errorf("workspace objects left:\n%s", out)
+	}
+	mustKubectl(t, kcfg, "get", "namespace", "e2e-team-dev")
 	if _, err := kubectl(t, kcfg, "get", "apiservice", "v1beta1.metrics.k8s.io"); err == nil {
 		t.Errorf("the APIService is still there after switching metrics_server off")
 	}

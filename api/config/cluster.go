@@ -411,6 +411,21 @@ type Platform struct {
 	// IngressClass. KubeSphere 3.x switches its gateway on in the console; kk reads
 	// spec.gateway.enabled from the ClusterConfiguration.
 	Gateway bool
+	// Workspaces are KubeSphere-like tenants (kk's own spec.workspaces): each groups
+	// namespaces that its admin group administers, each namespace with the same quota.
+	Workspaces []Workspace
+}
+
+// Workspace is one tenant: namespaces grouped under a name (each labelled
+// kubesphere.io/workspace with it), administered by a group (the ClusterRole admin in each),
+// each namespace holding a ResourceQuota of Quota.
+type Workspace struct {
+	Name       string
+	AdminGroup string
+	Namespaces []string
+	// Quota is each namespace's ResourceQuota: resource name (requests.cpu, limits.memory,
+	// requests.nvidia.com/gpu, pods, ...) to quantity; empty, none is made.
+	Quota map[string]string
 }
 
 // Local storage: the default StorageClass's name (KubeKey's OpenEBS local PV class has the

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kk-project/kk/api/config"
 )
@@ -73,9 +75,9 @@ var ccIgnored = map[string]string{
 	"metadata.labels":     "the KubeSphere release (labels.version); kk installs the component versions of its own version table",
 }
 
-// ccKnownTop are the top-level spec keys KubeSphere 3.x writes, and kk's gateway; anything
-// else is warned about as unknown.
-var ccKnownTop = []string{"gateway", "persistence", "authentication", "local_registry", "dev_tag", "etcd", "common", "alerting",
+// ccKnownTop are the top-level spec keys KubeSphere 3.x writes, and kk's gateway and
+// workspaces; anything else is warned about as unknown.
+var ccKnownTop = []string{"gateway", "workspaces", "persistence", "authentication", "local_registry", "dev_tag", "etcd", "common", "alerting",
 	"auditing", "devops", "events", "logging", "metrics_server", "monitoring", "multicluster", "network", "openpitrix",
 	"servicemesh", "edgeruntime", "kubeedge", "gatekeeper", "terminal", "zone"}
 
@@ -163,6 +165,9 @@ func parseClusterConfiguration(root *yaml.Node, rep *report, p *config.Platform)
 	}
 	warnUnread("spec.persistence", "not a persistence setting kk reads (storageClass): ignored",
 		func(path string) bool { return path == persistence })
+	if n, ok := values["spec.workspaces"]; ok && !isNull(n) {
+		p.Workspaces = parseWorkspaces(n, rep, ccPrefix+"spec.workspaces")
+	}
 	if spec == nil || spec.Kind != yaml.MappingNode {
 		return
 	}
@@ -182,6 +187,118 @@ func parseClusterConfiguration(root *yaml.Node, rep *report, p *config.Platform)
 		warnUnread("spec.gateway", "a gateway setting kk does not read (enabled): ignored",
 			func(path string) bool { return switches[path] })
 	}
+}
+
+// parseWorkspaces reads kk's spec.workspaces, a list of
+//
+//	- name: NAME              # a DNS label; the namespaces' kubesphere.io/workspace label
+//	  adminGroup: GROUP       # bound to the ClusterRole admin in each namespace
+//	  namespaces: [NS, ...]   # DNS labels, each in one workspace only
+//	  quota: {RESOURCE: QUANTITY, ...}  # each namespace's ResourceQuota
+//
+// reporting each wrong value at its line and warning about keys it does not know.
+func parseWorkspaces(n *yaml.Node, rep *report, path string) []config.Workspace {
+	if n.Kind != yaml.SequenceNode {
+		rep.errorAt(path, n.Line, "expected a list of workspaces, got %s", describe(n))
+		return nil
+	}
+	var out []config.Workspace
+	names, owner := map[string]bool{}, map[string]string{}
+	for i, item := range n.Content {
+		at := fmt.Sprintf("%s[%d]", path, i)
+		if item.Kind != yaml.MappingNode {
+			rep.errorAt(at, item.Line, "expected a workspace (name, adminGroup, namespaces, quota), got %s", describe(item))
+			continue
+		}
+		var ws config.Workspace
+		fields := map[string]*yaml.Node{}
+		for j := 0; j+1 < len(item.Content); j += 2 {
+			k, v := item.Content[j], item.Content[j+1]
+			fields[k.Value] = v
+			switch k.Value {
+			case "name", "adminGroup", "namespaces", "quota":
+			default:
+				rep.warns = append(rep.warns, formatLocated(rep.file, k.Line, at+"."+k.Value, "not a workspace field kk reads (name, adminGroup, namespaces, quota): ignored"))
+			}
+		}
+		scalar := func(key string) string {
+			v, ok := fields[key]
+			if !ok || isNull(v) {
+				return ""
+			}
+			if v.Kind != yaml.ScalarNode {
+				rep.errorAt(at+"."+key, v.Line, "expected a value, got %s", describe(v))
+				return ""
+			}
+			return v.Value
+		}
+		ws.Name, ws.AdminGroup = scalar("name"), scalar("adminGroup")
+		switch {
+		case ws.Name == "":
+			rep.errorAt(at+".name", item.Line, "a workspace needs a name")
+		case len(validation.IsDNS1123Label(ws.Name)) > 0:
+			rep.errorAt(at+".name", fields["name"].Line, "%q is not a DNS label (lower-case letters, digits and '-', at most 63)", ws.Name)
+		case names[ws.Name]:
+			rep.errorAt(at+".name", fields["name"].Line, "workspace %q is named twice", ws.Name)
+		}
+		names[ws.Name] = true
+		if v, ok := fields["namespaces"]; ok && !isNull(v) {
+			if v.Kind != yaml.SequenceNode {
+				rep.errorAt(at+".namespaces", v.Line, "expected a list of namespaces, got %s", describe(v))
+			}
+			for _, ns := range v.Content {
+				switch {
+				case ns.Kind != yaml.ScalarNode || len(validation.IsDNS1123Label(ns.Value)) > 0:
+					rep.errorAt(at+".namespaces", ns.Line, "%s is not a namespace name (a DNS label)", describe(ns))
+				case owner[ns.Value] != "":
+					rep.errorAt(at+".namespaces", ns.Line, "namespace %q is in workspace %q already", ns.Value, owner[ns.Value])
+				default:
+					owner[ns.Value] = ws.Name
+					ws.Namespaces = append(ws.Namespaces, ns.Value)
+				}
+			}
+		}
+		if len(ws.Namespaces) == 0 {
+			rep.errorAt(at+".namespaces", item.Line, "workspace %q has no namespaces", ws.Name)
+		}
+		if v, ok := fields["quota"]; ok && !isNull(v) {
+			if v.Kind != yaml.MappingNode {
+				rep.errorAt(at+".quota", v.Line, "expected resource: quantity pairs, got %s", describe(v))
+			} else {
+				ws.Quota = map[string]string{}
+				for j := 0; j+1 < len(v.Content); j += 2 {
+					k, q := v.Content[j], v.Content[j+1]
+					if msg := quotaKeyProblem(k.Value); msg != "" {
+						rep.errorAt(at+".quota."+k.Value, k.Line, "%s", msg)
+						continue
+					}
+					if _, err := resource.ParseQuantity(q.Value); err != nil || q.Kind != yaml.ScalarNode {
+						rep.errorAt(at+".quota."+k.Value, q.Line, "%s is not a quantity (such as 500m, 4, 16Gi)", describe(q))
+						continue
+					}
+					ws.Quota[k.Value] = q.Value
+				}
+			}
+		}
+		out = append(out, ws)
+	}
+	return out
+}
+
+// quotaKeyProblem says why key cannot be a ResourceQuota's hard limit, or "". An extended
+// resource (a name with a domain, such as nvidia.com/gpu) is quota'd by its requests only.
+func quotaKeyProblem(key string) string {
+	name := strings.TrimPrefix(strings.TrimPrefix(key, "requests."), "limits.")
+	if strings.HasPrefix(key, "count/") {
+		name = strings.TrimPrefix(key, "count/")
+	}
+	if len(validation.IsQualifiedName(name)) > 0 {
+		return fmt.Sprintf("%q is not a resource name", key)
+	}
+	if strings.Contains(name, "/") && !strings.HasPrefix(key, "requests.") && !strings.HasPrefix(key, "count/") {
+		return fmt.Sprintf("%q: an extended resource is limited through its requests: requests.%s", key, name)
+	}
+	return ""
 }
 
 // indexNode records the line and node of every mapping path under n (keys only: lists are

@@ -131,3 +131,43 @@ func TestClusterConfigurationAliasBomb(t *testing.T) {
 		t.Fatal("a ClusterConfiguration of nested aliases was walked for more than 10 s")
 	}
 }
+
+// kk's spec.workspaces: tenants with namespaces, an admin group and a quota; every wrong
+// value is an error at its line, an unknown key a warning.
+func TestClusterConfigurationWorkspaces(t *testing.T) {
+	c, w := mustParse(t, withPlatform(`  workspaces:
+  - name: ai
+    adminGroup: ai-admins
+    namespaces: [ai-train, ai-serve]
+    quota: {requests.cpu: "8", limits.memory: 64Gi, requests.nvidia.com/gpu: 2, pods: 50}
+    owner: alice
+  - {name: web, namespaces: [web]}
+`))
+	ws := c.Platform.Workspaces
+	if len(ws) != 2 || ws[0].Name != "ai" || ws[0].AdminGroup != "ai-admins" || fmt.Sprint(ws[0].Namespaces) != "[ai-train ai-serve]" ||
+		fmt.Sprint(ws[0].Quota) != "map[limits.memory:64Gi pods:50 requests.cpu:8 requests.nvidia.com/gpu:2]" ||
+		ws[1].Name != "web" || ws[1].Quota != nil {
+		t.Errorf("workspaces %+v", ws)
+	}
+	if len(w) != 1 || !strings.Contains(w[0], "test.yaml:24: ClusterConfiguration spec.workspaces[0].owner: not a workspace field kk reads") {
+		t.Errorf("warnings %q", w)
+	}
+	_, _, errs := parse(t, withPlatform(`  workspaces:
+  - name: AI
+    namespaces: [a, a]
+    quota: {requests.cpu: lots, nvidia.com/gpu: 1}
+  - name: b
+  - x
+`))
+	wantError(t, errs, 20, "spec.workspaces[0].name", `"AI" is not a DNS label`)
+	wantError(t, errs, 21, "spec.workspaces[0].namespaces", `namespace "a" is in workspace "AI" already`)
+	wantError(t, errs, 22, "spec.workspaces[0].quota.requests.cpu", `"lots" is not a quantity`)
+	wantError(t, errs, 22, "spec.workspaces[0].quota.nvidia.com/gpu", "an extended resource is limited through its requests: requests.nvidia.com/gpu")
+	wantError(t, errs, 23, "spec.workspaces[1].namespaces", `workspace "b" has no namespaces`)
+	wantError(t, errs, 24, "spec.workspaces[2]", "expected a workspace")
+	if len(errs) != 6 {
+		t.Errorf("errors:\n%v", errs)
+	}
+	_, _, errs = parse(t, withPlatform("  workspaces: {name: a}\n"))
+	wantError(t, errs, 19, "spec.workspaces", "expected a list of workspaces")
+}

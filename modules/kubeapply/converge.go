@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // DefaultWaitTimeout is how long Install waits for what it applied to be ready, unless told.
@@ -75,6 +76,39 @@ func (c *Client) Labelled(ctx context.Context, objs []*unstructured.Unstructured
 		}
 		if got.GetLabels()[key] == value && got.GetDeletionTimestamp() == nil {
 			out = append(out, got)
+		}
+	}
+	return out, nil
+}
+
+// Stale lists the objects of kinds that carry the label key=value, in any namespace, and are
+// not among objs (by kind, namespace and name): what an earlier run applied and the file no
+// longer makes. Objects being deleted are not listed; a kind the API server does not serve
+// has none.
+func (c *Client) Stale(ctx context.Context, kinds []schema.GroupVersionKind, objs []*unstructured.Unstructured, key, value string) ([]*unstructured.Unstructured, error) {
+	want := map[string]bool{}
+	for _, o := range objs {
+		want[o.GroupVersionKind().GroupKind().String()+"/"+o.GetNamespace()+"/"+o.GetName()] = true
+	}
+	var out []*unstructured.Unstructured
+	for _, gvk := range kinds {
+		m, err := c.mapping(ctx, gvk, 0)
+		if meta.IsNoMatchError(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", gvk.Kind, err)
+		}
+		list, err := c.Dynamic.Resource(m.Resource).Namespace(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: key + "=" + value})
+		if err != nil {
+			return nil, fmt.Errorf("list %s labelled %s=%s: %w", gvk.Kind, key, value, err)
+		}
+		for i := range list.Items {
+			o := &list.Items[i]
+			if o.GetDeletionTimestamp() == nil && !want[gvk.GroupKind().String()+"/"+o.GetNamespace()+"/"+o.GetName()] {
+				o.SetGroupVersionKind(gvk)
+				out = append(out, o)
+			}
 		}
 	}
 	return out, nil

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 
@@ -45,6 +46,10 @@ type Component struct {
 	Images []string
 	// WaitTimeout bounds the wait for its objects to be ready.
 	WaitTimeout time.Duration
+	// Prune are the kinds whose objects with kk's label for it that Objects no longer has are
+	// deleted: for a component made from a list in the file (workspaces), whose objects an
+	// earlier file had and this one does not.
+	Prune []schema.GroupVersionKind
 }
 
 // catalogue is every component kk serves, in install order: the template under
@@ -54,6 +59,7 @@ var catalogue = []struct {
 	on                    func(config.Platform) bool
 	images                func(versions.Set) []string
 	version               func(versions.Set) string
+	prune                 []schema.GroupVersionKind
 }{
 	// storage first: what comes after may claim volumes
 	{name: "local-storage", template: "platform/local-storage.yaml",
@@ -69,6 +75,13 @@ var catalogue = []struct {
 		on:      func(p config.Platform) bool { return p.Gateway },
 		images:  func(s versions.Set) []string { return []string{s.TraefikImage()} },
 		version: func(s versions.Set) string { return s.Addons.Traefik }},
+	// no images: namespaces, bindings and quotas; a namespace is never pruned
+	{name: "tenants", template: "platform/tenants.yaml", field: "spec.workspaces",
+		on:      func(p config.Platform) bool { return len(p.Workspaces) > 0 },
+		images:  func(versions.Set) []string { return nil },
+		version: func(versions.Set) string { return "" },
+		prune: []schema.GroupVersionKind{{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "RoleBinding"},
+			{Version: "v1", Kind: "ResourceQuota"}}},
 }
 
 // renderData is what a component's template reads.
@@ -78,6 +91,8 @@ type renderData struct {
 	Images  []string // all of them, in the catalogue's order
 	// BasePath is where local volumes live on the nodes; StorageClass is their class.
 	BasePath, StorageClass string
+	// Workspaces are the file's tenants.
+	Workspaces []config.Workspace
 }
 
 // Names lists the components kk serves, in install order.
@@ -99,8 +114,12 @@ func Components(c *config.Cluster) ([]Component, error) {
 	var out []Component
 	for _, k := range catalogue {
 		imgs := k.images(set)
-		docs, err := templates.Render(k.template, renderData{Version: k.version(set), Image: imgs[0], Images: imgs,
-			BasePath: c.Storage.LocalVolumes(), StorageClass: config.LocalStorageClass})
+		data := renderData{Version: k.version(set), Images: imgs, BasePath: c.Storage.LocalVolumes(),
+			StorageClass: config.LocalStorageClass, Workspaces: c.Platform.Workspaces}
+		if len(imgs) > 0 {
+			data.Image = imgs[0]
+		}
+		docs, err := templates.Render(k.template, data)
 		if err != nil {
 			return nil, err
 		}
@@ -117,7 +136,7 @@ func Components(c *config.Cluster) ([]Component, error) {
 			o.SetLabels(l)
 		}
 		out = append(out, Component{Name: k.name, Switch: k.field, Enabled: k.on(c.Platform), Objects: objs, Images: imgs,
-			WaitTimeout: 5 * time.Minute})
+			WaitTimeout: 5 * time.Minute, Prune: k.prune})
 	}
 	return out, nil
 }
@@ -163,7 +182,7 @@ func task(comp Component, kubeconfig func(ctx context.Context) (*rest.Config, er
 				return false, err
 			}
 			if !comp.Enabled {
-				left, err := c.Labelled(ctx, comp.Objects, LabelComponent, comp.Name)
+				left, err := leftover(ctx, c, comp)
 				if err == nil && len(left) > 0 && t.Log != nil {
 					t.Log.Info(what+" is switched off and still there", "objects", refs(left))
 				}
@@ -172,6 +191,12 @@ func task(comp Component, kubeconfig func(ctx context.Context) (*rest.Config, er
 			ok, why, err := c.Converged(ctx, what, comp.Objects)
 			if err == nil && ok {
 				ok, why, err = available(ctx, c, comp.Objects)
+			}
+			if err == nil && ok {
+				var stale []*unstructured.Unstructured
+				if stale, err = leftover(ctx, c, comp); len(stale) > 0 {
+					ok, why = false, "no longer in the file: "+refs(stale)
+				}
 			}
 			if err == nil && !ok && t.Log != nil {
 				t.Log.Info(what+" not converged", "reason", why)
@@ -184,7 +209,7 @@ func task(comp Component, kubeconfig func(ctx context.Context) (*rest.Config, er
 				return false, err
 			}
 			if !comp.Enabled {
-				left, err := c.Labelled(ctx, comp.Objects, LabelComponent, comp.Name)
+				left, err := leftover(ctx, c, comp)
 				if err != nil || len(left) == 0 {
 					return false, err
 				}
@@ -205,11 +230,40 @@ func task(comp Component, kubeconfig func(ctx context.Context) (*rest.Config, er
 			if err := waitAvailable(ctx, c, comp); err != nil {
 				return res.Changed() > 0, err
 			}
-			return res.Changed() > 0, nil
+			stale, err := leftover(ctx, c, comp)
+			if err != nil || len(stale) == 0 {
+				return res.Changed() > 0, err
+			}
+			if t.Log != nil {
+				t.Log.Info("removing what the file no longer has of "+what, "objects", refs(stale))
+			}
+			return true, c.Delete(ctx, stale, "")
 		},
 		// the objects' wait, then the APIServices' (each up to WaitTimeout), and the applies
 		Timeout: 2*comp.WaitTimeout + 3*time.Minute,
 	}
+}
+
+// leftover is what of comp kk removes: switched on, its objects of the Prune kinds that the
+// file no longer makes; switched off, every object of it with kk's label.
+func leftover(ctx context.Context, c *kubeapply.Client, comp Component) ([]*unstructured.Unstructured, error) {
+	if comp.Enabled {
+		return c.Stale(ctx, comp.Prune, comp.Objects, LabelComponent, comp.Name)
+	}
+	left, err := c.Labelled(ctx, comp.Objects, LabelComponent, comp.Name)
+	if err != nil {
+		return nil, err
+	}
+	stale, err := c.Stale(ctx, comp.Prune, comp.Objects, LabelComponent, comp.Name)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range stale {
+		if !slices.ContainsFunc(left, func(l *unstructured.Unstructured) bool { return kubeapply.Ref(l) == kubeapply.Ref(o) }) {
+			left = append(left, o)
+		}
+	}
+	return left, nil
 }
 
 func refs(objs []*unstructured.Unstructured) string {

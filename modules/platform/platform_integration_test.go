@@ -4,6 +4,8 @@ package platform
 
 import (
 	"context"
+	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/e2e/apiserver"
 	"github.com/kk-project/kk/modules/kubeapply"
 	"github.com/kk-project/kk/pipeline"
@@ -83,5 +86,74 @@ func TestSwitchOnAndOff(t *testing.T) {
 	left, err := c.Labelled(ctx, ms.Objects, LabelComponent, "metrics-server")
 	if err != nil || len(left) != 0 {
 		t.Errorf("kk's objects left: %v %v", refs(left), err)
+	}
+}
+
+// Workspaces on a real API server: what the file makes is installed; a workspace taken out
+// of the file loses its binding and quota on the next run (found by kk's label), its
+// namespace stays, and a run after that has nothing to do; no workspaces left, the task is
+// off and finds nothing more.
+func TestWorkspacesPruned(t *testing.T) {
+	s := apiserver.StartWith(t, apiserver.Options{ControllerManager: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	kc := func(context.Context) (*rest.Config, error) { return s.Config, nil }
+	target := &pipeline.Target{Host: &pipeline.Host{Name: "n1"}, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+	taskFor := func(ws ...config.Workspace) pipeline.Task {
+		c := cluster(false)
+		c.Platform.Workspaces = ws
+		comps, err := Components(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Tasks([]Component{named(t, comps, "tenants")}, kc, nil)[0]
+	}
+	quota := map[string]string{"requests.cpu": "1", "requests.nvidia.com/gpu": "1"}
+	a := config.Workspace{Name: "a", AdminGroup: "a-admins", Namespaces: []string{"a1"}, Quota: quota}
+	b := config.Workspace{Name: "b", AdminGroup: "b-admins", Namespaces: []string{"b1", "b2"}, Quota: quota}
+	run := func(task pipeline.Task, wantChanged bool) {
+		t.Helper()
+		if ok, err := task.Check(ctx, target); err != nil || ok == wantChanged {
+			t.Fatalf("%s: converged %v, %v; want %v", task.Desc, ok, err, !wantChanged)
+		}
+		if !wantChanged {
+			return
+		}
+		if _, err := task.Run(ctx, target); err != nil {
+			t.Fatalf("%s: %v", task.Desc, err)
+		}
+		if ok, err := task.Check(ctx, target); err != nil || !ok {
+			t.Fatalf("%s again: converged %v, %v", task.Desc, ok, err)
+		}
+	}
+	run(taskFor(a, b), true)
+	cs := kubernetes.NewForConfigOrDie(s.Config)
+	if q, err := cs.CoreV1().ResourceQuotas("b2").Get(ctx, "b-quota", metav1.GetOptions{}); err != nil || q.Spec.Hard.Name("requests.nvidia.com/gpu", "").String() != "1" {
+		t.Fatalf("b2's quota: %v %v", q, err)
+	}
+	run(taskFor(a), true) // b goes
+	for _, ns := range []string{"b1", "b2"} {
+		if _, err := cs.CoreV1().ResourceQuotas(ns).Get(ctx, "b-quota", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("%s: quota of the workspace taken out: %v", ns, err)
+		}
+		if _, err := cs.RbacV1().RoleBindings(ns).Get(ctx, "b-admin", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("%s: binding of the workspace taken out: %v", ns, err)
+		}
+		if _, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err != nil {
+			t.Errorf("namespace %s of the workspace taken out: %v", ns, err)
+		}
+	}
+	if _, err := cs.RbacV1().RoleBindings("a1").Get(ctx, "a-admin", metav1.GetOptions{}); err != nil {
+		t.Errorf("a1's binding: %v", err)
+	}
+	run(taskFor(a), false)
+	off := taskFor()
+	if !strings.HasPrefix(off.Desc, "remove tenants") {
+		t.Errorf("no workspaces: %q", off.Desc)
+	}
+	run(off, true) // a goes
+	run(off, false)
+	if _, err := cs.CoreV1().ResourceQuotas("a1").Get(ctx, "a-quota", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("a1's quota with no workspaces: %v", err)
 	}
 }

@@ -164,6 +164,60 @@ func TestGateway(t *testing.T) {
 	}
 }
 
+// Workspaces: per namespace the workspace label, the admin group's binding to admin and the
+// quota (GPU included); no images; RoleBindings and ResourceQuotas are pruned, namespaces never.
+func TestTenants(t *testing.T) {
+	c := cluster(false)
+	c.Platform.Workspaces = []config.Workspace{
+		{Name: "ai", AdminGroup: "oidc:ai-admins", Namespaces: []string{"ai-train", "ai-serve"},
+			Quota: map[string]string{"requests.cpu": "8", "requests.nvidia.com/gpu": "2"}},
+		{Name: "web", Namespaces: []string{"web"}},
+	}
+	comps, err := Components(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := named(t, comps, "tenants")
+	if !tn.Enabled || len(tn.Images) != 0 || len(tn.Prune) != 2 {
+		t.Fatalf("tenants %+v", tn)
+	}
+	for _, g := range tn.Prune {
+		if g.Kind == "Namespace" {
+			t.Error("namespaces are pruned")
+		}
+	}
+	var got []string
+	for _, o := range tn.Objects {
+		got = append(got, o.GetKind()+" "+o.GetNamespace()+"/"+o.GetName()+" "+o.GetLabels()["kubesphere.io/workspace"])
+		switch o.GetKind() {
+		case "RoleBinding":
+			subj, _, _ := unstructured.NestedSlice(o.Object, "subjects")
+			role, _, _ := unstructured.NestedString(o.Object, "roleRef", "name")
+			if len(subj) != 1 || subj[0].(map[string]any)["name"] != "oidc:ai-admins" || subj[0].(map[string]any)["kind"] != "Group" || role != "admin" {
+				t.Errorf("binding %v", o.Object)
+			}
+		case "ResourceQuota":
+			hard, _, _ := unstructured.NestedStringMap(o.Object, "spec", "hard")
+			if hard["requests.cpu"] != "8" || hard["requests.nvidia.com/gpu"] != "2" || len(hard) != 2 {
+				t.Errorf("quota %v", hard)
+			}
+		}
+	}
+	want := []string{
+		"Namespace /ai-train ai", "RoleBinding ai-train/ai-admin ai", "ResourceQuota ai-train/ai-quota ai",
+		"Namespace /ai-serve ai", "RoleBinding ai-serve/ai-admin ai", "ResourceQuota ai-serve/ai-quota ai",
+		"Namespace /web web",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("objects:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// none: off, nothing rendered, what an earlier file made is still found by the prune kinds
+	comps, _ = Components(cluster(false))
+	if off := named(t, comps, "tenants"); off.Enabled || len(off.Objects) != 0 || len(off.Prune) != 2 {
+		t.Errorf("no workspaces: %+v", off)
+	}
+}
+
 func toStrings(v any) []string {
 	var out []string
 	l, _ := v.([]any)
