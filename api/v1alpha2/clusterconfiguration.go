@@ -191,10 +191,10 @@ func parseClusterConfiguration(root *yaml.Node, rep *report, p *config.Platform)
 
 // parseWorkspaces reads kk's spec.workspaces, a list of
 //
-//	- name: NAME              # a DNS label; the namespaces' kubesphere.io/workspace label
-//	  adminGroup: GROUP       # bound to the ClusterRole admin in each namespace
-//	  namespaces: [NS, ...]   # DNS labels, each in one workspace only
-//	  quota: {RESOURCE: QUANTITY, ...}  # each namespace's ResourceQuota
+//   - name: NAME              # a DNS label; the namespaces' kubesphere.io/workspace label
+//     adminGroup: GROUP       # bound to the ClusterRole admin in each namespace
+//     namespaces: [NS, ...]   # DNS labels, each in one workspace only
+//     quota: {RESOURCE: QUANTITY, ...}  # each namespace's ResourceQuota
 //
 // reporting each wrong value at its line and warning about keys it does not know.
 func parseWorkspaces(n *yaml.Node, rep *report, path string) []config.Workspace {
