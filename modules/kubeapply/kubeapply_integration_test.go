@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/kk-project/kk/e2e/apiserver"
 	"github.com/kk-project/kk/modules/kubeapply"
@@ -161,7 +164,24 @@ spec:
 	if err != nil {
 		t.Fatalf("apply: %v", err)
 	}
-	// No controller manager runs: the Deployment never rolls out.
+	// No controller manager runs: the Deployment never rolls out. A pod of it (as its
+	// ReplicaSet would make) waits for a node, and an event says why.
+	cs := kubernetes.NewForConfigOrDie(s.Config)
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "default", Labels: map[string]string{"app": "web"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "registry.k8s.io/pause:3.10.1"}}}}
+	// (no controller manager: the namespace's default ServiceAccount is made here)
+	if _, err := cs.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "web-1.1", Namespace: "default"}, Type: corev1.EventTypeWarning,
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "web-1", Namespace: "default"}, Reason: "FailedScheduling",
+		Message: "0/2 nodes are available: 2 node(s) had untolerated taint.", LastTimestamp: metav1.Now()}
+	if _, err := cs.CoreV1().Events("default").Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	err = kubeapply.Wait(ctx, s.Config, r.Applied(), 5*time.Second)
 	var te *kubeapply.TimeoutError
 	if !errors.As(err, &te) {
@@ -173,6 +193,9 @@ spec:
 	}
 	if te.NotReady[0].Message == "" {
 		t.Fatalf("no kstatus message: %v", err)
+	}
+	if !strings.Contains(err.Error(), "\n    pod default/web-1 on no node: Pending; events: FailedScheduling: 0/2 nodes are available: 2 node(s) had untolerated taint.") {
+		t.Errorf("the wait's error does not say why the pod is not ready: %v", err)
 	}
 
 	// A kind nobody serves fails quickly, naming the object.

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
@@ -105,5 +107,25 @@ func TestTimeoutErrorMessage(t *testing.T) {
 	e := &TimeoutError{NotReady: []NotReady{{Ref: "Deployment default/web", Status: "InProgress", Message: "Available: 0/1"}}}
 	if !strings.Contains(e.Error(), "Deployment default/web: InProgress: Available: 0/1") {
 		t.Fatal(e.Error())
+	}
+}
+
+// A pod's line says its node and phase, a waiting container's reason and message (an image
+// the node lacks), and a crash-looping container's last exit.
+func TestDescribePod(t *testing.T) {
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "gw-x", Namespace: "kubesphere-controls-system"},
+		Spec: corev1.PodSpec{NodeName: "n2"},
+		Status: corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{
+			{Name: "traefik", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImageNeverPull",
+				Message: "Container image \"docker.io/library/traefik:v3.7.13\" is not present with pull policy of Never"}}},
+			{Name: "side", RestartCount: 4, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+				LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 2, Reason: "Error"}}},
+		}}}
+	want := `pod kubesphere-controls-system/gw-x on n2: Pending; container traefik: ErrImageNeverPull: Container image "docker.io/library/traefik:v3.7.13" is not present with pull policy of Never; container side: CrashLoopBackOff; restarted 4 times, last exit 2 (Error)`
+	if got := describePod(p); got != want {
+		t.Errorf("describePod:\n%s\nwant\n%s", got, want)
+	}
+	if long := clip(strings.Repeat("x", 500)); len(long) != maxReasonLen+3 {
+		t.Errorf("clip: %d", len(long))
 	}
 }

@@ -28,6 +28,9 @@ type NotReady struct {
 	Ref     string        // "Deployment default/web"
 	Status  status.Status // kstatus status (InProgress, Failed, NotFound, ...)
 	Message string        // kstatus message, or the error reading the object
+	// Pods says why a workload's pods are not ready: each such pod's node, phase, container
+	// reasons and latest warning events.
+	Pods []string
 }
 
 // TimeoutError says which objects were not ready when the wait ended.
@@ -44,6 +47,9 @@ func (e *TimeoutError) Error() string {
 		fmt.Fprintf(&b, "\n  %s: %s", n.Ref, n.Status)
 		if n.Message != "" {
 			fmt.Fprintf(&b, ": %s", n.Message)
+		}
+		for _, p := range n.Pods {
+			fmt.Fprintf(&b, "\n    %s", p)
 		}
 	}
 	return b.String()
@@ -71,6 +77,7 @@ func (c *Client) Wait(ctx context.Context, objs []*unstructured.Unstructured, o 
 		o.Namespace = metav1.NamespaceDefault
 	}
 	start := time.Now()
+	parent := ctx
 	if o.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
@@ -113,6 +120,19 @@ func (c *Client) Wait(ctx context.Context, objs []*unstructured.Unstructured, o 
 		// Cancelled before the first poll finished: everything pending is not known to be ready.
 		for _, obj := range pending {
 			notReady = append(notReady, NotReady{Ref: Ref(obj), Status: status.UnknownStatus, Message: "not checked before the wait ended"})
+		}
+	}
+	// what the pods of each workload say, read within a few seconds of the wait's end (unless
+	// the caller's own context is done)
+	if parent.Err() == nil {
+		dctx, cancel := context.WithTimeout(parent, 15*time.Second)
+		defer cancel()
+		for i := range notReady {
+			for _, obj := range pending {
+				if Ref(obj) == notReady[i].Ref {
+					notReady[i].Pods = c.podProblems(dctx, obj, o.Namespace)
+				}
+			}
 		}
 	}
 	return &TimeoutError{Waited: time.Since(start), NotReady: notReady, Cause: ctx.Err()}
