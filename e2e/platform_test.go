@@ -101,7 +101,34 @@ func platformInstalled(t *testing.T, bed *testbed.Bed, kcfg, createOut, exportOu
 	localStorageWorks(t, bed, kcfg, exportOut)
 	gatewayRoutes(t, bed, kcfg, exportOut)
 	workspaceWorks(t, kcfg)
+	imagesFromBundle(t, kcfg, exportOut)
 	recordPlatformUsage(t, kcfg)
+}
+
+// imagesFromBundle checks that every image a pod of the cluster runs (containers and init
+// containers, every namespace) is one the bundle's export listed.
+func imagesFromBundle(t *testing.T, kcfg, exportOut string) {
+	t.Helper()
+	out := mustKubectl(t, kcfg, "get", "pods", "-A", "-o",
+		`jsonpath={range .items[*]}{range .spec.initContainers[*]}{.image}{"\n"}{end}{range .spec.containers[*]}{.image}{"\n"}{end}{end}`)
+	seen := map[string]bool{}
+	for _, img := range strings.Fields(out) {
+		if seen[img] {
+			continue
+		}
+		seen[img] = true
+		full := img
+		if first, _, _ := strings.Cut(img, "/"); !strings.ContainsAny(first, ".:") {
+			full = "docker.io/" + img // Docker Hub's short form
+		}
+		if !strings.Contains(exportOut, "image "+full+" (") {
+			t.Errorf("a pod runs %s, which the bundle's export does not list", img)
+		}
+	}
+	if len(seen) < 10 {
+		t.Errorf("only %d images run: %v", len(seen), out)
+	}
+	t.Logf("%d images the pods run, each from the bundle", len(seen))
 }
 
 // quotaPod is a pod in the workspace's namespace that requests cpu %s.
