@@ -163,6 +163,19 @@ func TestExamples(t *testing.T) {
 	}
 }
 
+// The platform example switches on every component kk serves, with nothing warned about.
+func TestExamplePlatform(t *testing.T) {
+	c, w := loadNoDisk(t, "../../examples/platform.yaml")
+	if len(w) != 0 {
+		t.Errorf("warnings: %v", w)
+	}
+	p := c.Platform
+	if !p.LocalStorage || !p.MetricsServer || !p.Gateway || len(p.Workspaces) != 2 ||
+		p.Workspaces[0].Quota["requests.nvidia.com/gpu"] != "4" || c.Storage.LocalVolumes() != "/data/local-volumes" {
+		t.Errorf("platform %+v", p)
+	}
+}
+
 func TestExampleHA(t *testing.T) {
 	c, w := loadNoDisk(t, "../../examples/ha-3cp-2w.yaml")
 	if len(w) != 0 {
