@@ -157,4 +157,7 @@ type Facts struct {
 	Commands       map[string]bool
 	ListeningPorts []int
 	Privileged     bool // the connector can run commands as root
+	// NvidiaPCI are the host's NVIDIA display and 3D controllers on its PCI bus, found with
+	// or without a driver: "ADDRESS DEVICE-ID" ("0000:3b:00.0 0x20b0").
+	NvidiaPCI []string
 }

@@ -59,6 +59,7 @@ It reads KubeKey's kubekey.kubesphere.io/v1alpha2 Cluster files as they are.`,
 		newInitCommand(g),
 		newArtifactCommand(g),
 		newCompletionCommand(),
+		newNodeCommand(),
 	)
 	registerInitRegistry(root, g)
 	return root

@@ -1,5 +1,6 @@
 // Package facts gathers what kk needs to know about a host in one command: OS, kernel, arch,
-// CPU, memory, disk, swap, clock, init system, package manager, commands and listening ports.
+// CPU, memory, disk, swap, clock, init system, package manager, commands, listening ports and
+// the NVIDIA GPUs on its PCI bus (vendor 0x10de, display or 3D class; found before any driver).
 package facts
 
 import (
@@ -44,8 +45,17 @@ echo "uid=$(id -u)"
 for c in ` + strings.Join(Commands, " ") + `; do command -v "$c" >/dev/null 2>&1 && echo "cmd=$c"; done
 if command -v ss >/dev/null 2>&1; then ss -Htln 2>/dev/null | awk '{print "port="$4}'
 else awk 'NR>1 && $4=="0A"{split($2,a,":"); print "port=:" strtonum("0x" a[2])}' /proc/net/tcp /proc/net/tcp6 2>/dev/null; fi
+` + nvidiaPCI("/sys/bus/pci/devices") + `
 echo "time=$(date +%s)"
 `
+}
+
+// nvidiaPCI prints "nvidia_pci=ADDRESS DEVICE" for each NVIDIA (vendor 0x10de) display or 3D
+// controller (class 0x03xxxx) under the sysfs PCI devices folder dir: its audio and USB
+// functions are not GPUs.
+func nvidiaPCI(dir string) string {
+	return `for d in ` + dir + `/*; do [ "$(cat "$d/vendor" 2>/dev/null)" = 0x10de ] || continue
+  case "$(cat "$d/class" 2>/dev/null)" in 0x03*) echo "nvidia_pci=${d##*/} $(cat "$d/device")";; esac; done`
 }
 
 // Task gathers facts on every host, as root (so it also proves SSH and sudo work).
@@ -122,6 +132,8 @@ func Parse(out string) *pipeline.Facts {
 					f.ListeningPorts = append(f.ListeningPorts, p)
 				}
 			}
+		case "nvidia_pci":
+			f.NvidiaPCI = append(f.NvidiaPCI, v)
 		case "time":
 			f.Time, _ = strconv.ParseInt(v, 10, 64)
 		}

@@ -1,6 +1,9 @@
 package facts
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"testing"
 )
@@ -43,5 +46,39 @@ func TestNormalizeArch(t *testing.T) {
 		if got := NormalizeArch(in); got != want {
 			t.Errorf("%s -> %s, want %s", in, got, want)
 		}
+	}
+}
+
+// The PCI scan finds NVIDIA's display and 3D controllers and nothing else: not the GPU's own
+// audio function, not another vendor's graphics.
+func TestNvidiaPCI(t *testing.T) {
+	dir := t.TempDir()
+	for addr, f := range map[string][3]string{
+		"0000:3b:00.0": {"0x10de", "0x030200", "0x20b0"}, // A100: 3D controller
+		"0000:3b:00.1": {"0x10de", "0x040300", "0x10f0"}, // its HDMI audio
+		"0000:af:00.0": {"0x10de", "0x030000", "0x2684"}, // a VGA GeForce
+		"0000:00:02.0": {"0x8086", "0x030000", "0x9bc4"}, // Intel graphics
+	} {
+		d := filepath.Join(dir, addr)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i, name := range []string{"vendor", "class", "device"} {
+			if err := os.WriteFile(filepath.Join(d, name), []byte(f[i]+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	out, err := exec.Command("sh", "-c", nvidiaPCI(dir)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	f := Parse(string(out))
+	if !reflect.DeepEqual(f.NvidiaPCI, []string{"0000:3b:00.0 0x20b0", "0000:af:00.0 0x2684"}) {
+		t.Errorf("NVIDIA PCI devices %q from:\n%s", f.NvidiaPCI, out)
+	}
+	// none on this machine's script run against an empty folder
+	if out, _ := exec.Command("sh", "-c", nvidiaPCI(t.TempDir())).CombinedOutput(); len(out) != 0 {
+		t.Errorf("empty folder: %q", out)
 	}
 }

@@ -126,10 +126,10 @@ func Evaluate(host string, f *pipeline.Facts, gatherErr error, req Requirement) 
 // WriteTable prints one line per host, then every problem.
 func WriteTable(w io.Writer, rows []Row) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tSSH/SUDO\tOS\tKERNEL\tARCH\tCPU\tMEMORY\tDISK FREE\tSWAP\tSKEW\tMISSING COMMANDS\tPORTS IN USE\tRESULT")
+	fmt.Fprintln(tw, "HOST\tSSH/SUDO\tOS\tKERNEL\tARCH\tCPU\tMEMORY\tNVIDIA GPU\tDISK FREE\tSWAP\tSKEW\tMISSING COMMANDS\tPORTS IN USE\tRESULT")
 	for _, r := range rows {
 		if r.Facts == nil {
-			fmt.Fprintf(tw, "%s\tfailed\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\tFAIL\n", r.Host)
+			fmt.Fprintf(tw, "%s\tfailed\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\tFAIL\n", r.Host)
 			continue
 		}
 		f := r.Facts
@@ -137,8 +137,8 @@ func WriteTable(w io.Writer, rows []Row) {
 		if !r.OK() {
 			result = "FAIL"
 		}
-		fmt.Fprintf(tw, "%s\tok\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%+ds\t%s\t%s\t%s\n", r.Host, f.OSID+" "+f.OSVersion, f.Kernel, f.Arch, f.CPUs,
-			mib(f.MemoryMiB), mib(f.DiskFreeMiB), onOff(f.SwapMiB), f.TimeSkewSec, dash(strings.Join(r.Missing, ",")), dash(joinInts(r.PortsBusy)), result)
+		fmt.Fprintf(tw, "%s\tok\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\t%+ds\t%s\t%s\t%s\n", r.Host, f.OSID+" "+f.OSVersion, f.Kernel, f.Arch, f.CPUs,
+			mib(f.MemoryMiB), len(f.NvidiaPCI), mib(f.DiskFreeMiB), onOff(f.SwapMiB), f.TimeSkewSec, dash(strings.Join(r.Missing, ",")), dash(joinInts(r.PortsBusy)), result)
 	}
 	tw.Flush()
 	for _, r := range rows {
