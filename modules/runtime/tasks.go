@@ -349,7 +349,7 @@ func importTask(s Spec, sel pipeline.Selector, im importer) pipeline.Task {
 			if m, err := missingImages(ctx, t, im.list, want); err != nil {
 				return false, err
 			} else if len(m) > 0 {
-				if err := importArchive(ctx, t, s, im, want); err != nil {
+				if err := importArchive(ctx, t, s, im, want, m); err != nil {
 					return true, err
 				}
 			}
@@ -366,12 +366,25 @@ func importTask(s Spec, sel pipeline.Selector, im importer) pipeline.Task {
 }
 
 // importArchive uploads the archive, imports it and checks that every image of want is there.
-func importArchive(ctx context.Context, t *pipeline.Target, s Spec, im importer, want []string) error {
+// A host that lacks only some images (missing) gets an archive of those alone, unless the
+// runtime loads another format (im.archive).
+func importArchive(ctx context.Context, t *pipeline.Target, s Spec, im importer, want, missing []string) error {
 	local := s.ImageArchive
-	if im.archive != nil {
+	switch {
+	case im.archive != nil:
 		var err error
 		if local, err = im.archive(t); err != nil {
 			return err
+		}
+	case len(missing) < len(want):
+		sub, err := subsetArchive(s.ImageArchive, missing)
+		if err == nil {
+			local = sub
+		} else if t.Log != nil {
+			t.Log.Warn("importing the whole image archive", "why", err.Error())
+		}
+		if t.Log != nil && err == nil {
+			t.Log.Info("importing only the images the host lacks", "images", strings.Join(missing, " "))
 		}
 	}
 	remote := path.Join(importDir, "kk-images-"+fmt.Sprint(time.Now().UnixNano())+".tar")
