@@ -59,12 +59,12 @@ spec:
 `
 
 // e2eWorkspace is kk's spec.workspaces with one tenant: a namespace, an admin group and a
-// quota that a pod of 300m CPU exceeds (and GPUs none).
+// quota of 2 GPUs, 600m CPU and 4 pods.
 const e2eWorkspace = `  workspaces:
   - name: e2e-team
     adminGroup: e2e-admins
     namespaces: [e2e-team-dev]
-    quota: {requests.cpu: 200m, requests.memory: 256Mi, requests.nvidia.com/gpu: "0", pods: "4"}
+    quota: {requests.cpu: 600m, requests.memory: 512Mi, requests.nvidia.com/gpu: "2", pods: "4"}
 `
 
 // withKubeSphere appends ksConfiguration, metrics_server, the gateway and the workspace
@@ -100,7 +100,7 @@ func platformInstalled(t *testing.T, bed *testbed.Bed, kcfg, createOut, exportOu
 	t.Logf("kubectl top nodes:\n%s", top)
 	localStorageWorks(t, bed, kcfg, exportOut)
 	gatewayRoutes(t, bed, kcfg, exportOut)
-	workspaceWorks(t, kcfg)
+	workspaceWorks(t, kcfg, exportOut)
 	imagesFromBundle(t, kcfg, exportOut)
 	recordPlatformUsage(t, kcfg)
 }
@@ -131,21 +131,31 @@ func imagesFromBundle(t *testing.T, kcfg, exportOut string) {
 	t.Logf("%d images the pods run, each from the bundle", len(seen))
 }
 
-// quotaPod is a pod in the workspace's namespace that requests cpu %s.
+// quotaPod is a busybox pod %[1]s in the workspace's namespace on n2 that requests %[3]s CPU
+// and %[4]s GPUs.
 const quotaPod = `apiVersion: v1
 kind: Pod
-metadata: {name: e2e-quota, namespace: e2e-team-dev}
+metadata: {name: %[1]s, namespace: e2e-team-dev}
 spec:
+  nodeSelector: {kubernetes.io/hostname: n2}
+  terminationGracePeriodSeconds: 1
   containers:
   - name: c
-    image: e2e.invalid/dry-run-only
-    resources: {requests: {cpu: %s, memory: 32Mi}}
+    image: %[2]s
+    imagePullPolicy: Never
+    command: [sleep, "3600"]
+    resources:
+      requests: {cpu: %[3]s, memory: 16Mi, nvidia.com/gpu: "%[4]s"}
+      limits: {nvidia.com/gpu: "%[4]s"}
 `
 
 // workspaceWorks checks kk's workspace: its namespace carries KubeSphere's workspace label,
-// its admin group administers it (and nobody else), and its quota admits a pod within it and
-// refuses one beyond it (server-side dry runs: admission decides, nothing runs).
-func workspaceWorks(t *testing.T, kcfg string) {
+// its admin group administers it (and nobody else), and its quota holds. The test machines
+// have no GPU: n2 advertises 4 nvidia.com/gpu through its node status, as Kubernetes documents
+// for an extended resource, so the scheduler and the quota act on GPUs for real: two 1-GPU pods
+// run, a third is refused with the quota named, a pod without GPUs still runs, and one beyond
+// the CPU quota is refused.
+func workspaceWorks(t *testing.T, kcfg, exportOut string) {
 	t.Helper()
 	ns := "e2e-team-dev"
 	if out := mustKubectl(t, kcfg, "get", "namespace", ns, "-o", `jsonpath={.metadata.labels.kubesphere\.io/workspace}`); out != "e2e-team" {
@@ -157,13 +167,30 @@ func workspaceWorks(t *testing.T, kcfg string) {
 	if out, _ := kubectl(t, kcfg, "auth", "can-i", "create", "deployments", "-n", ns, "--as", "mallory"); strings.TrimSpace(out) != "no" {
 		t.Errorf("a user outside the admin group may create deployments in %s: %q", ns, out)
 	}
+	busybox := regexp.MustCompile(`docker\.io/library/busybox:\S+`).FindString(exportOut)
+	mustKubectl(t, kcfg, "patch", "node", "n2", "--subresource=status", "--type=json", "-p",
+		`[{"op":"add","path":"/status/capacity/nvidia.com~1gpu","value":"4"},{"op":"add","path":"/status/allocatable/nvidia.com~1gpu","value":"4"}]`)
+	defer kubectl(t, kcfg, "patch", "node", "n2", "--subresource=status", "--type=json", "-p",
+		`[{"op":"remove","path":"/status/capacity/nvidia.com~1gpu"},{"op":"remove","path":"/status/allocatable/nvidia.com~1gpu"}]`)
 	// the quota controller fills in the status before admission counts against it
 	mustKubectl(t, kcfg, "-n", ns, "wait", "--for=jsonpath={.status.hard.pods}=4", "resourcequota/e2e-team-quota", "--timeout=120s")
-	mustKubectl(t, kcfg, "create", "--dry-run=server", "-f", writeClusterFile(t, "quota-within.yaml", fmt.Sprintf(quotaPod, "100m")))
-	out, err := kubectl(t, kcfg, "create", "--dry-run=server", "-f", writeClusterFile(t, "quota-beyond.yaml", fmt.Sprintf(quotaPod, "300m")))
-	if err == nil || !strings.Contains(out, "exceeded quota: e2e-team-quota") {
-		t.Errorf("a pod beyond the workspace's quota: %v\n%s", err, out)
+	pod := func(name, cpu, gpus string) string {
+		return writeClusterFile(t, name+".yaml", fmt.Sprintf(quotaPod, name, busybox, cpu, gpus))
 	}
+	mustKubectl(t, kcfg, "apply", "-f", pod("gpu-1", "10m", "1"), "-f", pod("gpu-2", "10m", "1"), "-f", pod("no-gpu", "10m", "0"))
+	mustKubectl(t, kcfg, "-n", ns, "wait", "--for=condition=Ready", "pod/gpu-1", "pod/gpu-2", "pod/no-gpu", "--timeout=180s")
+	out, err := kubectl(t, kcfg, "create", "-f", pod("gpu-3", "10m", "1"))
+	if err == nil || !strings.Contains(out, "exceeded quota: e2e-team-quota") || !strings.Contains(out, "requests.nvidia.com/gpu") {
+		t.Errorf("a third 1-GPU pod beyond the workspace's 2: %v\n%s", err, out)
+	}
+	out, err = kubectl(t, kcfg, "create", "--dry-run=server", "-f", pod("cpu-beyond", "600m", "0"))
+	if err == nil || !strings.Contains(out, "exceeded quota: e2e-team-quota") || !strings.Contains(out, "requests.cpu") {
+		t.Errorf("a pod beyond the workspace's CPU: %v\n%s", err, out)
+	}
+	if out := mustKubectl(t, kcfg, "-n", ns, "get", "resourcequota", "e2e-team-quota", "-o", `jsonpath={.status.used.requests\.nvidia\.com/gpu}`); out != "2" {
+		t.Errorf("GPUs used in the workspace: %q, want 2", out)
+	}
+	mustKubectl(t, kcfg, "-n", ns, "delete", "pod", "gpu-1", "gpu-2", "no-gpu", "--wait=true", "--timeout=120s")
 }
 
 // platformPods are the pods of each platform component kk installs: namespace and selector.
