@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kk-project/kk/e2e/images"
 	"github.com/kk-project/kk/e2e/testbed"
 )
 
@@ -106,14 +107,15 @@ func platformInstalled(t *testing.T, bed *testbed.Bed, kcfg, createOut, exportOu
 }
 
 // imagesFromBundle checks that every image a pod of the cluster runs (containers and init
-// containers, every namespace) is one the bundle's export listed.
+// containers, every namespace) is one the bundle's export listed, apart from the test's own
+// probe (loadProbe imports it by hand).
 func imagesFromBundle(t *testing.T, kcfg, exportOut string) {
 	t.Helper()
 	out := mustKubectl(t, kcfg, "get", "pods", "-A", "-o",
 		`jsonpath={range .items[*]}{range .spec.initContainers[*]}{.image}{"\n"}{end}{range .spec.containers[*]}{.image}{"\n"}{end}{end}`)
 	seen := map[string]bool{}
 	for _, img := range strings.Fields(out) {
-		if seen[img] {
+		if seen[img] || img == images.ProbeRepository+":"+images.ProbeTag {
 			continue
 		}
 		seen[img] = true
