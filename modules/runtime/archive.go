@@ -10,6 +10,8 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // ArchiveRefs lists the image references named in the index.json of an OCI layout tar
@@ -33,6 +35,7 @@ func ArchiveRefs(archive string) ([]string, error) {
 		if path.Clean(h.Name) != "index.json" {
 			continue
 		}
+		// the annotations alone: no digest is read here
 		var idx struct {
 			Manifests []struct {
 				Annotations map[string]string `json:"annotations"`
@@ -65,4 +68,17 @@ func indexRef(annotations map[string]string) string {
 		return n
 	}
 	return ""
+}
+
+// blobPath is a layout's path of the blob digest ("blobs/sha256/HEX").
+func blobPath(d v1.Hash) string { return "blobs/" + d.Algorithm + "/" + d.Hex }
+
+// blobDigest is "sha256:HEX" for a layout path "blobs/sha256/HEX".
+func blobDigest(name string) (string, bool) {
+	rest, ok := strings.CutPrefix(name, "blobs/")
+	if !ok {
+		return "", false
+	}
+	alg, hex, ok := strings.Cut(rest, "/")
+	return alg + ":" + hex, ok && !strings.Contains(hex, "/")
 }

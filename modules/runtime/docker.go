@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/kk-project/kk/modules/binaries"
 	"github.com/kk-project/kk/modules/facts"
 	"github.com/kk-project/kk/pipeline"
@@ -255,16 +257,6 @@ func DockerArchive(oci, out, arch string) error {
 	return os.Rename(tmp.Name(), out)
 }
 
-type ociDescriptor struct {
-	MediaType   string            `json:"mediaType"`
-	Digest      string            `json:"digest"`
-	Annotations map[string]string `json:"annotations"`
-	Platform    *struct {
-		OS           string `json:"os"`
-		Architecture string `json:"architecture"`
-	} `json:"platform"`
-}
-
 type dockerSaveEntry struct {
 	Config   string
 	RepoTags []string
@@ -273,20 +265,20 @@ type dockerSaveEntry struct {
 
 // dockerManifest computes docker save's manifest.json from a layout's index.json and blobs.
 func dockerManifest(files map[string][]byte, arch string) ([]byte, error) {
-	blob := func(digest string) (string, []byte, error) {
-		p := "blobs/" + strings.Replace(digest, ":", "/", 1)
+	blob := func(d v1.Hash) (string, []byte, error) {
+		p := blobPath(d)
 		b, ok := files[p]
 		if !ok {
-			return p, nil, fmt.Errorf("blob %s is missing (or too large for a manifest)", digest)
+			return p, nil, fmt.Errorf("blob %s is missing (or too large for a manifest)", d)
 		}
 		return p, b, nil
 	}
-	var idx struct{ Manifests []ociDescriptor }
-	if err := json.Unmarshal(files["index.json"], &idx); err != nil {
+	idx, err := v1.ParseIndexManifest(bytes.NewReader(files["index.json"]))
+	if err != nil {
 		return nil, fmt.Errorf("index.json: %w", err)
 	}
 	var out []*dockerSaveEntry
-	byManifest := map[string]*dockerSaveEntry{}
+	byManifest := map[v1.Hash]*dockerSaveEntry{}
 	for _, d := range idx.Manifests {
 		ref := indexRef(d.Annotations)
 		if ref == "" || strings.Contains(ref, "@") {
@@ -298,17 +290,13 @@ func dockerManifest(files map[string][]byte, arch string) ([]byte, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", ref, err)
 			}
-			var m struct {
-				Manifests []ociDescriptor
-				Config    ociDescriptor
-				Layers    []ociDescriptor
-			}
-			if err := json.Unmarshal(b, &m); err != nil {
+			child, err := v1.ParseIndexManifest(bytes.NewReader(b))
+			if err != nil {
 				return nil, fmt.Errorf("%s: %s: %w", ref, desc.Digest, err)
 			}
-			if len(m.Manifests) > 0 {
+			if len(child.Manifests) > 0 {
 				found := false
-				for _, c := range m.Manifests {
+				for _, c := range child.Manifests {
 					if c.Platform != nil && c.Platform.OS == "linux" && c.Platform.Architecture == arch {
 						desc, found = c, true
 						break
@@ -319,6 +307,10 @@ func dockerManifest(files map[string][]byte, arch string) ([]byte, error) {
 				}
 				continue
 			}
+			m, err := v1.ParseManifest(bytes.NewReader(b))
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", ref, desc.Digest, err)
+			}
 			e := byManifest[desc.Digest]
 			if e == nil {
 				cfg, _, err := blob(m.Config.Digest)
@@ -327,7 +319,7 @@ func dockerManifest(files map[string][]byte, arch string) ([]byte, error) {
 				}
 				e = &dockerSaveEntry{Config: cfg}
 				for _, l := range m.Layers {
-					e.Layers = append(e.Layers, "blobs/"+strings.Replace(l.Digest, ":", "/", 1))
+					e.Layers = append(e.Layers, blobPath(l.Digest))
 				}
 				byManifest[desc.Digest] = e
 				out = append(out, e)

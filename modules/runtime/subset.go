@@ -167,16 +167,6 @@ func scanLayout(oci string) (*v1.IndexManifest, map[string][]byte, map[string]bo
 	return index, small, present, nil
 }
 
-// blobDigest is "sha256:HEX" for a layout path "blobs/sha256/HEX".
-func blobDigest(name string) (string, bool) {
-	rest, ok := strings.CutPrefix(name, "blobs/")
-	if !ok {
-		return "", false
-	}
-	alg, hex, ok := strings.Cut(rest, "/")
-	return alg + ":" + hex, ok && !strings.Contains(hex, "/")
-}
-
 // copyBlobs writes out: oci's oci-layout file, the index idxJSON and the blobs of need.
 func copyBlobs(oci, out string, idxJSON []byte, need map[string]bool) error {
 	f, err := os.Open(oci)
