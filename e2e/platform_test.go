@@ -169,7 +169,7 @@ func workspaceWorks(t *testing.T, kcfg, exportOut string) {
 	if out, _ := kubectl(t, kcfg, "auth", "can-i", "create", "deployments", "-n", ns, "--as", "mallory"); strings.TrimSpace(out) != "no" {
 		t.Errorf("a user outside the admin group may create deployments in %s: %q", ns, out)
 	}
-	busybox := regexp.MustCompile(`docker\.io/library/busybox:\S+`).FindString(exportOut)
+	busybox := bundleBusybox(exportOut)
 	mustKubectl(t, kcfg, "patch", "node", "n2", "--subresource=status", "--type=json", "-p",
 		`[{"op":"add","path":"/status/capacity/nvidia.com~1gpu","value":"4"},{"op":"add","path":"/status/allocatable/nvidia.com~1gpu","value":"4"}]`)
 	defer kubectl(t, kcfg, "patch", "node", "n2", "--subresource=status", "--type=json", "-p",
@@ -275,7 +275,7 @@ spec:
 // pod network); another host gets Traefik's 404.
 func gatewayRoutes(t *testing.T, bed *testbed.Bed, kcfg, exportOut string) {
 	t.Helper()
-	busybox := regexp.MustCompile(`docker\.io/library/busybox:\S+`).FindString(exportOut)
+	busybox := bundleBusybox(exportOut)
 	if busybox == "" || !strings.Contains(exportOut, "docker.io/library/traefik:") {
 		t.Fatalf("the bundle of a file with the gateway on lacks traefik's image:\n%s", exportOut)
 	}
@@ -318,6 +318,12 @@ func gatewayRoutes(t *testing.T, bed *testbed.Bed, kcfg, exportOut string) {
 	mustKubectl(t, kcfg, "delete", "-f", web, "--wait=true", "--timeout=120s")
 }
 
+// bundleBusybox is the busybox image the bundle's export listed ("" when none): local
+// storage's helper, which the tests' own pods run too.
+func bundleBusybox(exportOut string) string {
+	return regexp.MustCompile(`docker\.io/library/busybox:\S+`).FindString(exportOut)
+}
+
 // localVolume is a claim on the default class and a busybox pod on n2 that writes into it.
 const localVolume = `apiVersion: v1
 kind: PersistentVolumeClaim
@@ -349,7 +355,7 @@ spec:
 // /var/openebs/local there; deleting the claim removes that directory.
 func localStorageWorks(t *testing.T, bed *testbed.Bed, kcfg, exportOut string) {
 	t.Helper()
-	busybox := regexp.MustCompile(`docker\.io/library/busybox:\S+`).FindString(exportOut)
+	busybox := bundleBusybox(exportOut)
 	if busybox == "" || !strings.Contains(exportOut, "docker.io/rancher/local-path-provisioner:") {
 		t.Fatalf("the bundle of a file with a ClusterConfiguration lacks local storage's images:\n%s", exportOut)
 	}

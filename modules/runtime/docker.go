@@ -228,7 +228,7 @@ func DockerArchive(oci, out, arch string) error {
 		}
 		var r io.Reader = tr
 		var buf bytes.Buffer
-		if h.Typeflag == tar.TypeReg && h.Size <= 4<<20 && (name == "index.json" || strings.HasPrefix(name, "blobs/")) {
+		if h.Typeflag == tar.TypeReg && h.Size <= maxManifestBytes && (name == "index.json" || strings.HasPrefix(name, "blobs/")) {
 			r = io.TeeReader(tr, &buf)
 		}
 		if _, err := io.Copy(tw, r); err != nil {

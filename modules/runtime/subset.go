@@ -24,7 +24,8 @@ import (
 // not the whole bundle. Each subset is written once next to the bundle's archive, named by
 // its images, and shared by every host that lacks the same ones.
 
-// maxManifestBytes bounds what is read as a manifest, an index or a config.
+// maxManifestBytes bounds what is read as a manifest, an index or a config (here and in
+// DockerArchive).
 const maxManifestBytes = 4 << 20
 
 var subsetLocks sync.Map // subset path -> *sync.Mutex
