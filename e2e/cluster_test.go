@@ -147,6 +147,7 @@ func dumpOnFailure(t *testing.T, kubeconfig string) {
 		if !t.Failed() {
 			return
 		}
+		t.Log(testbed.AfterFailureMarker)
 		for _, args := range [][]string{
 			{"get", "nodes", "-o", "wide"},
 			{"get", "pods", "-A", "-o", "wide"},

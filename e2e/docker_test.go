@@ -28,11 +28,8 @@ const dockerK8s = e2eK8s
 // Docker with cri-dockerd.
 func dockerCluster(t *testing.T, bed *testbed.Bed) string {
 	t.Helper()
-	// The test machines share this VM's disk, which the parallel test beds fill to around
-	// kubelet's default imagefs.available threshold (15%): the eviction thresholds are set
-	// low so that no pod is evicted for a disk the machine does not own.
-	s := bedCluster(t, bed, [][2]string{{"containerManager: containerd}",
-		"containerManager: docker, kubeletConfiguration: {evictionHard: {imagefs.available: 2%, nodefs.available: 2%}}}"}})
+	// (the bed's Cluster file sets kubelet's disk thresholds for a disk the machines share)
+	s := bedCluster(t, bed, [][2]string{{"containerManager: containerd}", "containerManager: docker}"}})
 	return writeClusterFile(t, "cluster-docker.yaml", strings.TrimRight(s, "\n")+"\n  registry: {dataRoot: "+dockerDataRoot+"}\n")
 }
 

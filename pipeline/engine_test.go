@@ -332,7 +332,15 @@ func TestUnreachableHostNamed(t *testing.T) {
 func TestEventsAndTargetCommandsReachObservers(t *testing.T) {
 	var mu sync.Mutex
 	kinds := map[EventKind]int{}
-	obs := ObserverFunc(func(e Event) { mu.Lock(); kinds[e.Kind]++; mu.Unlock() })
+	var warns []string
+	obs := ObserverFunc(func(e Event) {
+		mu.Lock()
+		kinds[e.Kind]++
+		if e.Warn {
+			warns = append(warns, e.Message)
+		}
+		mu.Unlock()
+	})
 	hs := []*Host{NewHost("h1", nil, func(context.Context) (connector.Connector, error) {
 		return &fakeConn{answer: func(cmd string) connector.Result {
 			if cmd == "false" {
@@ -347,6 +355,7 @@ func TestEventsAndTargetCommandsReachObservers(t *testing.T) {
 			return false, fmt.Errorf("echo: %q %v", out, err)
 		}
 		t.Log.Info("said hi", "n", 1)
+		t.Log.Warn("disk nearly full", "used", "90%")
 		_, err = t.Sudo(ctx, "false")
 		return false, err
 	}}
@@ -357,8 +366,11 @@ func TestEventsAndTargetCommandsReachObservers(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if kinds[EventRunStart] != 1 || kinds[EventRunEnd] != 1 || kinds[EventTaskStart] != 1 || kinds[EventTaskEnd] != 1 || kinds[EventCommand] != 2 || kinds[EventLog] != 1 {
+	if kinds[EventRunStart] != 1 || kinds[EventRunEnd] != 1 || kinds[EventTaskStart] != 1 || kinds[EventTaskEnd] != 1 || kinds[EventCommand] != 2 || kinds[EventLog] != 2 {
 		t.Errorf("events: %v", kinds)
+	}
+	if len(warns) != 1 || warns[0] != "disk nearly full used=90%" {
+		t.Errorf("warnings: %q, want the one t.Log.Warn", warns)
 	}
 }
 

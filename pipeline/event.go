@@ -14,7 +14,7 @@ const (
 	EventTaskEnd                    // a task ended on a host; Result is set
 	EventCommand                    // a command ran (Cmd, ExitCode, Stdout, Stderr)
 	EventUpload                     // a file was uploaded or found identical (Path, Changed)
-	EventLog                        // a free-form message (Message)
+	EventLog                        // a free-form message (Message; Warn for a warning)
 	EventRunEnd                     // the run ended; Report is set
 )
 
@@ -36,6 +36,7 @@ type Event struct {
 	Path     string
 	Changed  bool
 	Message  string
+	Warn     bool // an EventLog the user must see (a module's t.Log.Warn), verbose or not
 	Err      error
 	Duration time.Duration
 }

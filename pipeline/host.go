@@ -127,6 +127,16 @@ func (h *Host) Facts() *Facts {
 }
 
 // SetFacts records gathered facts.
+// DiskUsedPercent is how full /var/lib's filesystem is as kubelet counts it (what is not
+// available to unprivileged users, of the size: its image garbage collection and eviction
+// thresholds), 0 when unknown.
+func (f *Facts) DiskUsedPercent() int {
+	if f == nil || f.DiskSizeMiB <= 0 {
+		return 0
+	}
+	return 100 - 100*f.DiskFreeMiB/f.DiskSizeMiB
+}
+
 func (h *Host) SetFacts(f *Facts) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -144,7 +154,8 @@ type Facts struct {
 	CPUs        int
 	MemoryMiB   int
 	SwapMiB     int
-	DiskFreeMiB int    // on the filesystem of /var/lib
+	DiskFreeMiB int    // on the filesystem of /var/lib, free to unprivileged users
+	DiskSizeMiB int    // the size of that filesystem
 	Time        int64  // host clock, unix seconds, when gathered
 	TimeSkewSec int64  // host clock minus kk's clock
 	Init        string // "systemd" or what PID 1 is

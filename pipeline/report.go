@@ -229,7 +229,7 @@ func (h *eventHandler) Handle(_ context.Context, r slog.Record) error {
 		add(a)
 	}
 	r.Attrs(add)
-	h.emit(Event{Kind: EventLog, Time: r.Time, Host: h.host, Task: h.task, Message: b.String()})
+	h.emit(Event{Kind: EventLog, Time: r.Time, Host: h.host, Task: h.task, Message: b.String(), Warn: r.Level >= slog.LevelWarn})
 	return nil
 }
 

@@ -70,7 +70,9 @@ func precheckRows(cl *config.Cluster, s *session.Session, rep *pipeline.Report) 
 		for i, r := range h.Roles {
 			roles[i] = string(r)
 		}
-		rows = append(rows, precheck.Evaluate(h.Name, s.Facts(h.Name), errs[h.Name], precheck.For(roles, h.Arch, cmds)))
+		req := precheck.For(roles, h.Arch, cmds)
+		req.ImageGCHighPercent = precheck.ImageGCOf(cl)
+		rows = append(rows, precheck.Evaluate(h.Name, s.Facts(h.Name), errs[h.Name], req))
 	}
 	return rows
 }

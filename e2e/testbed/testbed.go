@@ -74,6 +74,11 @@ const (
 	kubeUser    = "kube"
 )
 
+// AfterFailureMarker begins what a failed test logs after its failure (the state of the
+// cluster on the bed): e2e/cmd/testlog's summary of a failed test is its log up to this line,
+// so it ends with the failure itself.
+const AfterFailureMarker = "e2e: the cluster after the failure"
+
 var nameRE = regexp.MustCompile(`^[a-z0-9]{1,8}$`)
 
 // bed holds the resolved names and paths of one bed.
@@ -273,18 +278,18 @@ func require(t testing.TB, o Options, n int,
 	return b
 }
 
-// diskWarning says so when the disk holding the machines is near kubelet's image garbage
-// collection threshold (imageGCHighThresholdPercent, 85% used): kubelet then deletes the
-// images kk imported that no pod uses, and a re-run imports them again (a "changed" task).
+// diskWarning says so when the disk holding the machines is nearly full: kubelet evicts pods
+// when 2 GiB are left (the bed's Cluster file: see clusterYAML), and kk's default thresholds
+// (a Cluster file of the test's own: 5%; 85% for image garbage collection) act before.
 func diskWarning(t testing.TB, dir string) {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(dir, &st); err != nil || st.Blocks == 0 {
 		return
 	}
 	used := 100 - 100*float64(st.Bavail)/float64(st.Blocks)
-	if used > 75 {
+	if used > 85 {
 		t.Logf("testbed: WARNING: %s is %.0f%% used as kubelet counts it (free to unprivileged users against size); "+
-			"above 85%% kubelet's image garbage collection deletes unused images and a cluster's re-run imports them again", dir, used)
+			"kubelet on the machines evicts their pods when 2 GiB are left, or at 95%% used without the bed's Cluster file", dir, used)
 	}
 }
 
@@ -333,8 +338,17 @@ func clusterYAML(name string, ms []Machine, user, password, keyPath string) stri
 	}
 	fmt.Fprintf(&sb, "  roleGroups:\n    etcd: [%s]\n    control-plane: [%s]\n    worker: [%s]\n", first, first, strings.Join(names, ", "))
 	sb.WriteString("  controlPlaneEndpoint: {domain: lb.kubesphere.local, address: \"\", port: 6443}\n")
-	// kk's default Kubernetes version: the one the mirror builds first and the tests expect
-	sb.WriteString("  kubernetes: {version: " + v1alpha2.DefaultKubernetesVersion + ", clusterName: cluster.local, containerManager: containerd}\n")
+	// kk's default Kubernetes version: the one the mirror builds first and the tests expect.
+	// The machines share this machine's disk, so kubelet counts every bed's files, the
+	// mirror's and the caches' as its own, and its thresholds, shares of the disk, would act
+	// on what no pod wrote: past 85% used its image garbage collection would delete, every 5
+	// minutes on every node, each image kk imported that no pod runs yet (an upgrade's, a
+	// rescheduled pod's; with no registry nothing pulls it back), and at 95% (kk's eviction
+	// threshold) every node would evict its pods. A machine's own disk holds only its own
+	// files: here the collection is off (100) and eviction waits for the last 2 GiB.
+	sb.WriteString("  kubernetes: {version: " + v1alpha2.DefaultKubernetesVersion + ", clusterName: cluster.local, " +
+		"kubeletConfiguration: {imageGCHighThresholdPercent: 100, evictionHard: {nodefs.available: 2Gi, imagefs.available: 2Gi}}, " +
+		"containerManager: containerd}\n")
 	sb.WriteString("  etcd: {type: kubekey}\n")
 	sb.WriteString("  network: {plugin: flannel, kubePodsCIDR: 10.233.64.0/18, kubeServiceCIDR: 10.233.0.0/18}\n")
 	return sb.String()

@@ -1,6 +1,8 @@
 package testbed
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -85,6 +87,10 @@ func TestClusterYAML(t *testing.T) {
 				Version          string
 				ClusterName      string `yaml:"clusterName"`
 				ContainerManager string `yaml:"containerManager"`
+				Kubelet          struct {
+					ImageGC  int               `yaml:"imageGCHighThresholdPercent"`
+					Eviction map[string]string `yaml:"evictionHard"`
+				} `yaml:"kubeletConfiguration"`
 			} `yaml:"kubernetes"`
 			Network struct {
 				Plugin          string
@@ -110,8 +116,21 @@ func TestClusterYAML(t *testing.T) {
 	}
 	if doc.Spec.ControlPlaneEndpoint.Domain != "lb.kubesphere.local" || doc.Spec.ControlPlaneEndpoint.Port != 6443 ||
 		doc.Spec.Kubernetes.Version != v1alpha2.DefaultKubernetesVersion || doc.Spec.Kubernetes.ContainerManager != "containerd" ||
-		doc.Spec.Network.Plugin != "flannel" || doc.Spec.Network.KubePodsCIDR != "10.233.64.0/18" {
+		doc.Spec.Network.Plugin != "flannel" || doc.Spec.Network.KubePodsCIDR != "10.233.64.0/18" ||
+		doc.Spec.Kubernetes.Kubelet.ImageGC != 100 || doc.Spec.Kubernetes.Kubelet.Eviction["nodefs.available"] != "2Gi" {
 		t.Errorf("spec: %+v", doc.Spec)
+	}
+	// kk loads it as it is: no warning, the kubelet setting carried
+	key := filepath.Join(t.TempDir(), "id_ed25519")
+	if err := os.WriteFile(key, []byte("key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, warns, err := v1alpha2.Parse("cluster.yaml", []byte(clusterYAML("kkt", ms, "kube", "pw", key)))
+	if err != nil || len(warns) > 0 {
+		t.Fatalf("kk refuses the bed's Cluster file: %v %v\n%s", err, warns, out)
+	}
+	if c.Kubernetes.KubeletConfiguration["imageGCHighThresholdPercent"] == nil {
+		t.Errorf("kk dropped kubeletConfiguration: %+v", c.Kubernetes)
 	}
 	if light := clusterYAML("kkb", ms[:1], "root", "", "/k"); strings.Contains(light, "password") {
 		t.Errorf("light cluster has a password:\n%s", light)

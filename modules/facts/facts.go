@@ -37,7 +37,7 @@ echo "kernel=$(uname -r)"
 echo "machine=$(uname -m)"
 echo "cpus=$(nproc 2>/dev/null || grep -c ^processor /proc/cpuinfo)"
 awk '/^MemTotal:/{print "mem_kb="$2} /^SwapTotal:/{print "swap_kb="$2}' /proc/meminfo
-echo "disk_free_kb=$(df -Pk /var/lib 2>/dev/null | awk 'NR==2{print $4}')"
+df -Pk /var/lib 2>/dev/null | awk 'NR==2{print "disk_free_kb="$4; print "disk_size_kb="$2}'
 echo "init=$(cat /proc/1/comm 2>/dev/null)"
 echo "container=$(systemd-detect-virt --container 2>/dev/null || { [ -f /run/.containerenv ] && echo podman; } || { [ -f /.dockerenv ] && echo docker; } || echo none)"
 echo "cgroup=$( [ "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" = cgroup2fs ] && echo 2 || echo 1)"
@@ -114,6 +114,8 @@ func Parse(out string) *pipeline.Facts {
 			f.SwapMiB = num() / 1024
 		case "disk_free_kb":
 			f.DiskFreeMiB = num() / 1024
+		case "disk_size_kb":
+			f.DiskSizeMiB = num() / 1024
 		case "init":
 			f.Init = v
 		case "container":

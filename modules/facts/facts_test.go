@@ -19,6 +19,7 @@ cpus=4
 mem_kb=8151040
 swap_kb=0
 disk_free_kb=20480000
+disk_size_kb=102400000
 init=systemd
 uid=0
 cmd=sh
@@ -32,7 +33,7 @@ time=1700000000
 `
 	f := Parse(out)
 	if f.Hostname != "n1" || f.OSID != "debian" || f.OSVersion != "12" || f.Arch != "amd64" || f.CPUs != 4 ||
-		f.MemoryMiB != 7960 || f.SwapMiB != 0 || f.DiskFreeMiB != 20000 || f.Init != "systemd" || !f.Privileged ||
+		f.MemoryMiB != 7960 || f.SwapMiB != 0 || f.DiskFreeMiB != 20000 || f.DiskUsedPercent() != 80 || f.Init != "systemd" || !f.Privileged ||
 		f.PackageManager != "apt-get" || !f.Commands["iptables"] || f.Commands["socat"] || f.Time != 1700000000 {
 		t.Errorf("parsed %+v", f)
 	}

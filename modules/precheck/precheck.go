@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/pipeline"
 )
 
@@ -23,6 +24,10 @@ type Requirement struct {
 	MaxSkewSec   int64
 	Commands     []string
 	Ports        []int // must be free
+	// ImageGCHighPercent is kubelet's imageGCHighThresholdPercent where the cluster's images
+	// live only on its nodes (no registry to pull them again): /var/lib fuller than that is
+	// warned about. 0: not checked.
+	ImageGCHighPercent int
 }
 
 // Defaults for control-plane and other nodes (kubeadm's own minimums for control planes).
@@ -32,6 +37,8 @@ const (
 	NodeMemoryMiB         = 1024
 	MinDiskMiB            = 2048
 	MaxSkewSec            = 10
+	// ImageGCHighPercent is kubelet's default imageGCHighThresholdPercent.
+	ImageGCHighPercent = 85
 )
 
 // Ports a node's components listen on, by role.
@@ -57,6 +64,24 @@ func For(roles []string, arch string, commands []string) Requirement {
 	return r
 }
 
+// ImageGCOf is the ImageGCHighPercent to check for cluster c: 0 when images can be pulled
+// again from its private registry, else its kubelet's threshold (kubeletConfiguration's, or
+// kubelet's default).
+func ImageGCOf(c *config.Cluster) int {
+	if c.Registry.PrivateRegistry != "" {
+		return 0
+	}
+	switch v := c.Kubernetes.KubeletConfiguration["imageGCHighThresholdPercent"].(type) {
+	case int:
+		return v
+	case int64:
+		return int(v)
+	case float64:
+		return int(v)
+	}
+	return ImageGCHighPercent
+}
+
 // Row is one host's verdict.
 type Row struct {
 	Host      string
@@ -65,6 +90,7 @@ type Row struct {
 	Missing   []string
 	PortsBusy []int
 	Problems  []string
+	Warnings  []string // not a failure, but what the user must know
 }
 
 // OK reports whether the host passed.
@@ -94,6 +120,11 @@ func Evaluate(host string, f *pipeline.Facts, gatherErr error, req Requirement) 
 	}
 	if f.DiskFreeMiB < req.MinDiskMiB {
 		add("%d MiB free on /var/lib, need at least %d MiB", f.DiskFreeMiB, req.MinDiskMiB)
+	}
+	if used := f.DiskUsedPercent(); req.ImageGCHighPercent > 0 && req.ImageGCHighPercent < 100 && used >= req.ImageGCHighPercent {
+		row.Warnings = append(row.Warnings, fmt.Sprintf("/var/lib is %d%% used: above %d%% kubelet's image garbage collection deletes "+
+			"the imported images no pod runs, and with no registry a pod that needs one later cannot start "+
+			"(free disk space, or set kubeletConfiguration.imageGCHighThresholdPercent)", used, req.ImageGCHighPercent))
 	}
 	if f.SwapMiB > 0 {
 		add("swap is on (%d MiB): run kk init os", f.SwapMiB)
@@ -144,6 +175,9 @@ func WriteTable(w io.Writer, rows []Row) {
 	for _, r := range rows {
 		for _, p := range r.Problems {
 			fmt.Fprintf(w, "%s: %s\n", r.Host, p)
+		}
+		for _, p := range r.Warnings {
+			fmt.Fprintf(w, "%s: warning: %s\n", r.Host, p)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/pipeline"
 )
 
@@ -45,5 +46,51 @@ func TestEvaluate(t *testing.T) {
 	WriteTable(&b, []Row{Evaluate("n1", goodFacts(), nil, req), r})
 	if !strings.Contains(b.String(), "n3    failed") && !strings.Contains(b.String(), "n3") {
 		t.Errorf("table:\n%s", b.String())
+	}
+}
+
+// TestImageGCWarning: /var/lib past kubelet's image garbage collection threshold is a
+// warning (not a failure) where the images live only on the nodes; at 100 (collection off)
+// or unchecked (0) there is none.
+func TestImageGCWarning(t *testing.T) {
+	f := goodFacts()
+	f.DiskFreeMiB, f.DiskSizeMiB = 13000, 100000 // 87% used
+	req := For([]string{"worker"}, "", nil)
+	req.ImageGCHighPercent = ImageGCHighPercent
+	r := Evaluate("n1", f, nil, req)
+	if !r.OK() || len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "/var/lib is 87% used: above 85%") ||
+		!strings.Contains(r.Warnings[0], "imageGCHighThresholdPercent") {
+		t.Errorf("87%% used, threshold 85: ok %v, warnings %q", r.OK(), r.Warnings)
+	}
+	var b strings.Builder
+	WriteTable(&b, []Row{r})
+	if !strings.Contains(b.String(), "n1: warning: /var/lib is 87% used") {
+		t.Errorf("table does not print the warning:\n%s", b.String())
+	}
+	for _, gc := range []int{0, 90, 100} {
+		req.ImageGCHighPercent = gc
+		if r := Evaluate("n1", f, nil, req); len(r.Warnings) != 0 {
+			t.Errorf("threshold %d, 87%% used: warnings %q", gc, r.Warnings)
+		}
+	}
+	f.DiskSizeMiB = 0 // unknown size (an old facts script)
+	req.ImageGCHighPercent = ImageGCHighPercent
+	if r := Evaluate("n1", f, nil, req); len(r.Warnings) != 0 {
+		t.Errorf("unknown disk size: warnings %q", r.Warnings)
+	}
+}
+
+func TestImageGCOf(t *testing.T) {
+	c := &config.Cluster{}
+	if got := ImageGCOf(c); got != ImageGCHighPercent {
+		t.Errorf("default: %d", got)
+	}
+	c.Kubernetes.KubeletConfiguration = map[string]any{"imageGCHighThresholdPercent": float64(100)}
+	if got := ImageGCOf(c); got != 100 {
+		t.Errorf("kubeletConfiguration 100: %d", got)
+	}
+	c.Registry.PrivateRegistry = "registry.local:5000"
+	if got := ImageGCOf(c); got != 0 {
+		t.Errorf("with a registry: %d, want 0 (not checked)", got)
 	}
 }

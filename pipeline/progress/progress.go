@@ -74,7 +74,10 @@ func (v *View) Observe(e pipeline.Event) {
 			v.println(fmt.Sprintf("        %s $ %s  -> exit %d", e.Host, e.Cmd, e.ExitCode))
 		}
 	case pipeline.EventLog:
-		if v.verbose {
+		switch {
+		case e.Warn:
+			v.println(fmt.Sprintf("warning %-28s %s: %s", e.Task, e.Host, e.Message))
+		case v.verbose:
 			v.println(fmt.Sprintf("        %s [%s] %s", e.Host, e.Task, e.Message))
 		}
 	case pipeline.EventRunEnd:

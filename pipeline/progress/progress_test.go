@@ -17,9 +17,14 @@ func TestPlainOutputForNonTerminals(t *testing.T) {
 	v.Observe(pipeline.Event{Kind: pipeline.EventTaskEnd, Result: &pipeline.Result{Task: "os/sysctl", Host: "n1", Status: pipeline.StatusChanged, Duration: 1500 * time.Millisecond}})
 	v.Observe(pipeline.Event{Kind: pipeline.EventTaskEnd, Result: &pipeline.Result{Task: "os/sysctl", Host: "n2", Status: pipeline.StatusFailed,
 		Err: &pipeline.TaskError{Host: "n2", Task: "os/sysctl", Err: errors.New("exit 1")}}})
+	v.Observe(pipeline.Event{Kind: pipeline.EventLog, Task: "precheck", Host: "n1", Message: "disk nearly full", Warn: true})
+	v.Observe(pipeline.Event{Kind: pipeline.EventLog, Task: "precheck", Host: "n1", Message: "an info line"})
 	v.Observe(pipeline.Event{Kind: pipeline.EventRunEnd})
 	out := b.String()
-	for _, want := range []string{"init os: 2 tasks×hosts", "changed os/sysctl", "n1 (1.5s)", "FAILED  os/sysctl", "host n2, task os/sysctl: exit 1"} {
+	if strings.Contains(out, "an info line") {
+		t.Error("a module's info log is printed only with --debug")
+	}
+	for _, want := range []string{"init os: 2 tasks×hosts", "warning precheck", "n1: disk nearly full", "changed os/sysctl", "n1 (1.5s)", "FAILED  os/sysctl", "host n2, task os/sysctl: exit 1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

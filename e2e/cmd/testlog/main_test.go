@@ -1,0 +1,116 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/kk-project/kk/e2e/testbed"
+)
+
+func events(t *testing.T, es ...event) string {
+	t.Helper()
+	var sb strings.Builder
+	for _, e := range es {
+		b, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb.Write(b)
+		sb.WriteByte('\n')
+	}
+	return sb.String()
+}
+
+func TestFilterFailure(t *testing.T) {
+	const p = "example.com/e2e"
+	in := events(t,
+		event{Action: "start", Package: p},
+		event{Action: "output", Package: p, Output: "INFO testbed: machines up\n"},
+		event{Action: "run", Package: p, Test: "TestA"},
+		event{Action: "output", Package: p, Test: "TestA", Output: "=== RUN   TestA\n"},
+		event{Action: "output", Package: p, Test: "TestA", Output: "    a_test.go:3: a log line\n"},
+		event{Action: "output", Package: p, Test: "TestA", Output: "--- PASS: TestA (1.00s)\n"},
+		event{Action: "pass", Package: p, Test: "TestA"},
+		event{Action: "run", Package: p, Test: "TestB"},
+		event{Action: "output", Package: p, Test: "TestB", Output: "    b_test.go:9: $ kk upgrade\n"},
+		event{Action: "output", Package: p, Test: "TestB", Output: "    b_test.go:10: kk upgrade: exit 1: error: upgrade/workers on n5\n"},
+		event{Action: "output", Package: p, Test: "TestB", Output: "        second line\n"},
+		event{Action: "output", Package: p, Test: "TestB", Output: "    b_test.go:20: " + testbed.AfterFailureMarker + "\n"},
+		event{Action: "output", Package: p, Test: "TestB", Output: "    b_test.go:21: a long cluster dump\n"},
+		event{Action: "output", Package: p, Test: "TestB", Output: "--- FAIL: TestB (9.00s)\n"},
+		event{Action: "fail", Package: p, Test: "TestB"},
+		event{Action: "output", Package: p, Output: "FAIL\n"},
+		event{Action: "fail", Package: p},
+	)
+	var out strings.Builder
+	if filter(strings.NewReader(in), &out) {
+		t.Error("a failed test: filter reported success")
+	}
+	s := out.String()
+	for _, want := range []string{"INFO testbed: machines up\n", "--- PASS: TestA (1.00s)\n", "b_test.go:21: a long cluster dump",
+		"1 failed test(s)",
+		"--- TestB\n    b_test.go:9: $ kk upgrade\n    b_test.go:10: kk upgrade: exit 1: error: upgrade/workers on n5\n        second line\n"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+	for _, not := range []string{"a log line", "=== RUN"} {
+		if strings.Contains(s, not) {
+			t.Errorf("output has %q (a passed test's log, a frame plain go test does not print):\n%s", not, s)
+		}
+	}
+	// the summary comes last and stops at the marker
+	sum := s[strings.Index(s, "failed test(s)"):]
+	if !strings.Contains(s, "a long cluster dump") || strings.Contains(sum, "a long cluster dump") || strings.Contains(sum, "--- FAIL") {
+		t.Errorf("the summary is not the failed test's log up to the marker:\n%s", s)
+	}
+}
+
+func TestFilterPass(t *testing.T) {
+	const p = "example.com/e2e"
+	in := events(t,
+		event{Action: "run", Package: p, Test: "TestA"},
+		event{Action: "pass", Package: p, Test: "TestA"},
+		event{Action: "output", Package: p, Output: "ok  \texample.com/e2e\t1.0s\n"},
+		event{Action: "pass", Package: p},
+	)
+	var out strings.Builder
+	if !filter(strings.NewReader(in), &out) {
+		t.Errorf("every test passed: filter reported failure:\n%s", out.String())
+	}
+	if strings.Contains(out.String(), "failed test") {
+		t.Errorf("a summary without failures:\n%s", out.String())
+	}
+}
+
+// TestFilterNoResult: go test that did not run (a build error, a refused flag) is a failure.
+func TestFilterNoResult(t *testing.T) {
+	var out strings.Builder
+	if filter(strings.NewReader("go: unknown flag -x\n"), &out) {
+		t.Error("no package result: filter reported success")
+	}
+	if !strings.Contains(out.String(), "go: unknown flag -x") {
+		t.Errorf("the go command's own words are lost:\n%s", out.String())
+	}
+}
+
+func TestSummaryBounded(t *testing.T) {
+	var log []string
+	for i := 0; i < 100; i++ {
+		log = append(log, "    x_test.go:1: "+strings.Repeat("x", 1000)+"\n")
+	}
+	var fs []failure
+	for i := 0; i < 5; i++ {
+		fs = append(fs, failure{test: fmt.Sprintf("Test%d", i), lines: beforeMarker(log)})
+	}
+	var out strings.Builder
+	summary(&out, fs)
+	if n := strings.Count(out.String(), "\n"); n > maxLines+len(fs)+2 {
+		t.Errorf("summary of 5 failed tests of 100 long lines: %d lines", n)
+	}
+	if !strings.Contains(out.String(), "--- Test4 (see its log above)") || strings.Contains(out.String(), strings.Repeat("x", maxLineLen+1)) {
+		t.Errorf("summary not bounded:\n%s", out.String())
+	}
+}
