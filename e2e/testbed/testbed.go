@@ -341,11 +341,11 @@ func clusterYAML(name string, ms []Machine, user, password, keyPath string) stri
 	// kk's default Kubernetes version: the one the mirror builds first and the tests expect.
 	// The machines share this machine's disk, so kubelet counts every bed's files, the
 	// mirror's and the caches' as its own, and its thresholds, shares of the disk, would act
-	// on what no pod wrote: past 85% used its image garbage collection would delete, every 5
-	// minutes on every node, each image kk imported that no pod runs yet (an upgrade's, a
-	// rescheduled pod's; with no registry nothing pulls it back), and at 95% (kk's eviction
-	// threshold) every node would evict its pods. A machine's own disk holds only its own
-	// files: here the collection is off (100) and eviction waits for the last 2 GiB.
+	// on what no pod wrote: at 95% used (kk's eviction threshold) every node would evict its
+	// pods, and past 85% image garbage collection would delete, every 5 minutes, each image
+	// no pod runs that is not pinned (docker's; containerd's imports are pinned). A machine's
+	// own disk holds only its own files: here eviction waits for the last 2 GiB and the
+	// collection is off (100).
 	sb.WriteString("  kubernetes: {version: " + v1alpha2.DefaultKubernetesVersion + ", clusterName: cluster.local, " +
 		"kubeletConfiguration: {imageGCHighThresholdPercent: 100, evictionHard: {nodefs.available: 2Gi, imagefs.available: 2Gi}}, " +
 		"containerManager: containerd}\n")

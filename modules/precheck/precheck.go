@@ -25,8 +25,8 @@ type Requirement struct {
 	Commands     []string
 	Ports        []int // must be free
 	// ImageGCHighPercent is kubelet's imageGCHighThresholdPercent where the cluster's images
-	// live only on its nodes (no registry to pull them again): /var/lib fuller than that is
-	// warned about. 0: not checked.
+	// live only on its nodes, unpinned (docker, no registry to pull them again): /var/lib
+	// fuller than that is warned about. 0: not checked.
 	ImageGCHighPercent int
 }
 
@@ -64,11 +64,12 @@ func For(roles []string, arch string, commands []string) Requirement {
 	return r
 }
 
-// ImageGCOf is the ImageGCHighPercent to check for cluster c: 0 when images can be pulled
-// again from its private registry, else its kubelet's threshold (kubeletConfiguration's, or
-// kubelet's default).
+// ImageGCOf is the ImageGCHighPercent to check for cluster c: its kubelet's threshold
+// (kubeletConfiguration's, or kubelet's default) where the images kk imports are exposed to
+// the collection, 0 where they are not: a private registry serves them again, and containerd
+// reports the images kk imports pinned, which kubelet never collects (docker cannot pin).
 func ImageGCOf(c *config.Cluster) int {
-	if c.Registry.PrivateRegistry != "" {
+	if c.Registry.PrivateRegistry != "" || c.Kubernetes.ContainerManager != "docker" {
 		return 0
 	}
 	switch v := c.Kubernetes.KubeletConfiguration["imageGCHighThresholdPercent"].(type) {

@@ -82,6 +82,11 @@ func TestImageGCWarning(t *testing.T) {
 
 func TestImageGCOf(t *testing.T) {
 	c := &config.Cluster{}
+	c.Kubernetes.ContainerManager = "containerd"
+	if got := ImageGCOf(c); got != 0 {
+		t.Errorf("containerd (the imported images pinned): %d, want 0", got)
+	}
+	c.Kubernetes.ContainerManager = "docker"
 	if got := ImageGCOf(c); got != ImageGCHighPercent {
 		t.Errorf("default: %d", got)
 	}
