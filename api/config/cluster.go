@@ -29,6 +29,15 @@ type Cluster struct {
 	KubeSphere           KubeSphere
 	// Platform is what the KubeSphere ClusterConfiguration beside the Cluster switches on.
 	Platform Platform
+	// GPU is what kk sets up on the hosts whose facts list NVIDIA GPUs (spec.gpu).
+	GPU GPU
+}
+
+// GPU is spec.gpu (kk's own): the NVIDIA GPU hosts' setup.
+type GPU struct {
+	// DriverVersion is the NVIDIA driver kk installs from NVIDIA's .run installer (in the
+	// bundle) on every GPU host ("570.195.03"); "" leaves the hosts' drivers alone.
+	DriverVersion string
 }
 
 // HostsWithRole returns the hosts having role r, in file order.

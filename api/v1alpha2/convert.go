@@ -32,6 +32,7 @@ func build(obj *Cluster, source string, o ParseOptions, rep *report) *config.Clu
 		Registry:             convertRegistry(s.Registry),
 		Addons:               convertAddons(s.Addons),
 		KubeSphere:           config.KubeSphere(s.KubeSphere),
+		GPU:                  config.GPU{DriverVersion: strings.TrimSpace(s.GPU.Driver.Version)},
 	}
 	for i := range s.Hosts {
 		c.Hosts = append(c.Hosts, convertHost(&s.Hosts[i], roles[s.Hosts[i].Name], o))

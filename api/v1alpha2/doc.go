@@ -17,7 +17,9 @@
 // The versioned types mirror KubeKey 3.1's with the same json names, so every field
 // KubeKey 3.1 writes is accepted; network.cilium, network.hybridnet,
 // registry.remoteMirrors, kubernetes.kubeletConfiguration and
-// kubernetes.kubeProxyConfiguration are free-form. kk adds spec.hosts[].jumpHost.
+// kubernetes.kubeProxyConfiguration are free-form. kk adds spec.hosts[].jumpHost and
+// spec.gpu.driver.version (the NVIDIA driver kk installs on the hosts with NVIDIA GPUs, of
+// the form 570.195.03; the bundle carries NVIDIA's installer for it).
 // Unknown fields (with a "did you mean" hint), duplicate keys and values of the
 // wrong type are errors. Values meant as strings keep their text (clusterName: 1.30
 // stays "1.30"); YAML 1.1 booleans (yes/no/on/off) are read as KubeKey reads them.

@@ -113,6 +113,7 @@ func (m *Manifest) placed(arches []string) []placedComponent {
 		add("crictl", comps.Crictl.Version, cp("crictl"))
 		add("calicoctl", comps.Calicoctl.Version, cp("calicoctl"))
 		add("registry", RegistryVersion(comps.DockerRegistry.Version), cp("docker-registry"))
+		add(catalog.NvidiaDriver, comps.NvidiaDriver.Version, cp("nvidia-driver"))
 	}
 	return out
 }

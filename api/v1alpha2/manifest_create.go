@@ -48,6 +48,7 @@ func NewManifest(c *config.Cluster) (*Manifest, error) {
 		comps.ContainerRuntimes = []ContainerRuntime{{Type: RuntimeContainerd, Version: set.Containerd}}
 		comps.Runc.Version = set.Runc
 	}
+	comps.NvidiaDriver.Version = c.GPU.DriverVersion
 	// helm and calicoctl are left out: kk installs charts with the helm SDK from the machine it
 	// runs on and puts neither program on the hosts (a Manifest listing them still bundles
 	// them).
@@ -161,6 +162,11 @@ func (m *Manifest) Marshal() ([]byte, error) {
 	b.WriteString("# kk Manifest: what an offline bundle holds (kk artifact export -m FILE -o bundle.tar.gz).\n")
 	b.WriteString("# KubeKey's kind: Manifest; spec.components.runc, spec.components.cri-dockerd and\n")
 	b.WriteString("# spec.checksums ({component, version, arch, sha256}) are kk extensions.\n")
+	if v := m.Spec.Components.NvidiaDriver.Version; v != "" {
+		b.WriteString("# spec.components.nvidia-driver (kk extension): NVIDIA publishes no checksum file for its\n")
+		b.WriteString("# driver installer: pin the sha256 of NVIDIA-Linux-<arch>-" + v + ".run in spec.checksums\n")
+		b.WriteString("# (component: nvidia-driver) before kk artifact export.\n")
+	}
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
 	if err := enc.Encode(m); err != nil {

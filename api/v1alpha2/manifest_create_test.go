@@ -139,3 +139,43 @@ func TestNewManifestPlatform(t *testing.T) {
 		t.Errorf("metrics-server and gateway on: %v %v", err, m.Spec.Images)
 	}
 }
+
+// TestNewManifestNvidiaDriver: spec.gpu.driver.version puts NVIDIA's installer in the Manifest
+// for every arch, with the header asking for its checksum; the written Manifest reads back.
+func TestNewManifestNvidiaDriver(t *testing.T) {
+	c, _, errs := parse(t, base+"  gpu:\n    driver:\n      version: 570.195.03\n")
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	if c.GPU.DriverVersion != "570.195.03" {
+		t.Fatalf("spec.gpu.driver.version not converted: %+v", c.GPU)
+	}
+	m, err := NewManifest(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(m.Components(), catalog.Component{Name: catalog.NvidiaDriver, Version: "570.195.03", Arch: "amd64"}) {
+		t.Errorf("no nvidia-driver in %v", m.Components())
+	}
+	data, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "pin the sha256 of NVIDIA-Linux-<arch>-570.195.03.run in spec.checksums") ||
+		!strings.Contains(string(data), "nvidia-driver:\n      version: 570.195.03") {
+		t.Errorf("manifest:\n%s", data)
+	}
+	back, _, err := ParseManifest("m.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Spec.Components.NvidiaDriver.Version != "570.195.03" {
+		t.Errorf("read back: %+v", back.Spec.Components)
+	}
+	// without a GPU driver, neither the component nor the header
+	c.GPU.DriverVersion = ""
+	m, _ = NewManifest(c)
+	if data, _ := m.Marshal(); strings.Contains(string(data), "nvidia") {
+		t.Errorf("a manifest without spec.gpu names nvidia:\n%s", data)
+	}
+}

@@ -99,6 +99,9 @@ type ManifestComponents struct {
 	Runc ComponentVersion `json:"runc,omitempty" yaml:"runc,omitempty"`
 	// CriDockerd (kk extension) goes with a docker runtime; defaulted from kk's version table.
 	CriDockerd ComponentVersion `json:"cri-dockerd,omitempty" yaml:"cri-dockerd,omitempty"`
+	// NvidiaDriver (kk extension) is NVIDIA's driver installer (.run) for GPU hosts: a
+	// Cluster's spec.gpu.driver.version.
+	NvidiaDriver ComponentVersion `json:"nvidia-driver,omitempty" yaml:"nvidia-driver,omitempty"`
 }
 
 // ManifestRegistry is spec.registry: credentials for the registries images are pulled from.

@@ -42,6 +42,19 @@ type ClusterSpec struct {
 	Registry             RegistryConfig       `json:"registry,omitempty"`
 	Addons               []Addon              `json:"addons,omitempty"`
 	KubeSphere           KubeSphere           `json:"kubesphere,omitempty"`
+	// GPU (kk extension) sets up the hosts whose facts list NVIDIA GPUs.
+	GPU GPUConfig `json:"gpu,omitempty"`
+}
+
+// GPUConfig is spec.gpu (kk extension).
+type GPUConfig struct {
+	Driver GPUDriver `json:"driver,omitempty"`
+}
+
+// GPUDriver is spec.gpu.driver: the NVIDIA driver version kk installs on every GPU host from
+// NVIDIA's .run installer, which kk artifact export puts in the bundle.
+type GPUDriver struct {
+	Version string `json:"version,omitempty"`
 }
 
 // HostCfg is one entry of spec.hosts.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kk-project/kk/api/config"
+	"github.com/kk-project/kk/artifacts/catalog"
 	"github.com/kk-project/kk/artifacts/versions"
 )
 
@@ -26,6 +27,7 @@ func (v *validator) cluster(obj *Cluster, c *config.Cluster) {
 	v.registry(c.Registry)
 	v.addons(c.Addons)
 	v.system(c.System)
+	v.gpu(c.GPU)
 	v.unsupported(obj, c)
 }
 
@@ -230,6 +232,16 @@ func (v *validator) addons(addons []config.Addon) {
 		if a.Retries < 0 || a.Delay < 0 {
 			v.rep.errorf(p, "retries and delay must not be negative")
 		}
+	}
+}
+
+// gpu checks the driver version as the catalogue does before any download.
+func (v *validator) gpu(g config.GPU) {
+	if g.DriverVersion == "" {
+		return
+	}
+	if _, err := (catalog.Resolver{}).Resolve(catalog.Component{Name: catalog.NvidiaDriver, Version: g.DriverVersion, Arch: "amd64"}); err != nil {
+		v.rep.errorf("spec.gpu.driver.version", "%v", err)
 	}
 }
 

@@ -57,6 +57,8 @@ func TestValidation(t *testing.T) {
 		{"bad service CIDR", "", "  network:\n    kubeServiceCIDR: 10.233.0.1/18\n", 15, []string{"host bits set", "10.233.0.0/18"}},
 		{"CIDR overlap", "", "  network:\n    kubePodsCIDR: 10.233.0.0/16\n    kubeServiceCIDR: 10.233.0.0/18\n", 16, []string{"spec.network.kubeServiceCIDR: service CIDR 10.233.0.0/18 overlaps pod CIDR 10.233.0.0/16"}},
 		{"hosts inside pod CIDR", "", "  network:\n    kubePodsCIDR: 10.0.0.0/16\n", 7, []string{"spec.hosts[0].internalAddress", "inside the cluster range 10.0.0.0/16"}},
+		{"bad NVIDIA driver version", "", "  gpu:\n    driver:\n      version: latest\n", 16, []string{`spec.gpu.driver.version: nvidia-driver: "latest" is not an NVIDIA driver version`}},
+		{"unknown gpu field", "", "  gpu:\n    drivers: {version: 570.195.03}\n", 15, []string{"spec.gpu.drivers"}},
 		{"bad plugin", "", "  network:\n    plugin: weave\n", 15, []string{`network plugin "weave" is not supported`}},
 		{"calico both modes", "", "  network:\n    calico: {ipipMode: Always, vxlanMode: Always}\n", 15, []string{"ipipMode and vxlanMode cannot both be on"}},
 		{"addon without source", "", "  addons:\n  - name: a\n", 15, []string{"spec.addons[0].sources", "sources needs chart"}},

@@ -79,6 +79,10 @@ func upstreamCases() map[Component]want {
 			"", "", "docker/28.3.2/amd64/docker-28.3.2.tgz", TarGz},
 		{"docker", "v28.3.2", "arm64"}: {"https://download.docker.com/linux/static/stable/aarch64/docker-28.3.2.tgz",
 			"", "", "docker/28.3.2/arm64/docker-28.3.2.tgz", TarGz},
+		{NvidiaDriver, "570.195.03", "amd64"}: {"https://us.download.nvidia.com/XFree86/Linux-x86_64/570.195.03/NVIDIA-Linux-x86_64-570.195.03.run",
+			"", "", "nvidia-driver/570.195.03/amd64/NVIDIA-Linux-x86_64-570.195.03.run", Raw},
+		{NvidiaDriver, "580.95.05", "arm64"}: {"https://us.download.nvidia.com/XFree86/Linux-aarch64/580.95.05/NVIDIA-Linux-aarch64-580.95.05.run",
+			"", "", "nvidia-driver/580.95.05/arm64/NVIDIA-Linux-aarch64-580.95.05.run", Raw},
 		{"k3s", "v1.33.3+k3s1", "amd64"}: {gh + "/k3s-io/k3s/releases/download/v1.33.3%2Bk3s1/k3s",
 			gh + "/k3s-io/k3s/releases/download/v1.33.3%2Bk3s1/sha256sum-amd64.txt", "k3s", "k3s/v1.33.3+k3s1/amd64/k3s", Raw},
 		{"k3s", "v1.33.3", "arm64"}: {gh + "/k3s-io/k3s/releases/download/v1.33.3%2Bk3s1/k3s-arm64",
@@ -249,6 +253,9 @@ func TestResolveErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v %v: err %v, want %q", tc.r, tc.c, err, tc.want)
 		}
+	}
+	if _, err := (Resolver{}).Resolve(Component{NvidiaDriver, "latest", "amd64"}); err == nil || !strings.Contains(err.Error(), `"latest" is not an NVIDIA driver version`) {
+		t.Errorf("nvidia-driver latest: %v", err)
 	}
 	_, err := Resolver{}.ResolveAll([]Component{{"kubeadm", "v1.34.1", "amd64"}, {"nope", "1", "amd64"}, {"etcd", "", "amd64"}})
 	if err == nil || !strings.Contains(err.Error(), "nope") || !strings.Contains(err.Error(), "etcd") {

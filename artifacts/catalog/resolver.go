@@ -54,6 +54,11 @@ func (r Resolver) Resolve(c Component) (Artifact, error) {
 			name, c.Version, c.Arch, strings.Join(s.arches, ", "))
 	}
 	comp := Component{Name: name, Version: s.version(strings.TrimSpace(c.Version)), Arch: c.Arch}
+	if s.valid != nil {
+		if err := s.valid(comp.Version); err != nil {
+			return Artifact{}, fmt.Errorf("%s: %w", c.Name, err)
+		}
+	}
 	e := s.build(comp.Version, comp.Arch)
 	root, err := r.root(name, s)
 	if err != nil {

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -12,7 +13,11 @@ const (
 	GroupGitHub     = "github"     // github.com releases: etcd, containerd, runc, crictl, cni, calicoctl, cri-dockerd, k3s
 	GroupHelm       = "helm"       // get.helm.sh
 	GroupDocker     = "docker"     // download.docker.com static binaries
+	GroupNvidia     = "nvidia"     // us.download.nvidia.com: the NVIDIA driver's .run installer
 )
+
+// NvidiaDriver is the catalogue name of NVIDIA's driver installer (NVIDIA-Linux-ARCH-VER.run).
+const NvidiaDriver = "nvidia-driver"
 
 // spec is how one component is laid out upstream. A URL is base + repo + rest: base is what
 // Resolver.Bases and Mirror replace, base+repo ("root") is what a Zone preset replaces.
@@ -22,7 +27,9 @@ type spec struct {
 	repo    string
 	arches  []string
 	version func(string) string
-	build   func(v, arch string) entry
+	// valid refuses a version upstream cannot have (nil: any the common check lets through).
+	valid func(string) error
+	build func(v, arch string) entry
 }
 
 // entry is a spec applied to one version and arch.
@@ -174,6 +181,22 @@ func specs() map[string]spec {
 				}
 			},
 		},
+		NvidiaDriver: {
+			group: GroupNvidia, base: "https://us.download.nvidia.com", repo: "/XFree86",
+			arches: []string{"amd64", "arm64"}, version: withoutV,
+			valid: func(v string) error {
+				if !nvidiaDriverRE.MatchString(v) {
+					return fmt.Errorf("%q is not an NVIDIA driver version (of the form 570.195.03)", v)
+				}
+				return nil
+			},
+			build: func(v, arch string) entry {
+				dir := "Linux-" + dockerArch(arch)
+				file := "NVIDIA-" + dir + "-" + v + ".run"
+				// NVIDIA publishes no checksum file beside it: the user pins one.
+				return entry{rest: "/" + dir + "/" + v + "/" + file, file: file, layout: rawExec}
+			},
+		},
 		"k3s": {
 			group: GroupGitHub, base: github, repo: "/k3s-io/k3s/releases/download",
 			arches: []string{"amd64", "arm64", "s390x"}, version: k3sVersion,
@@ -213,6 +236,9 @@ func Names() []string {
 	sort.Strings(names)
 	return names
 }
+
+// nvidiaDriverRE is the form of NVIDIA's driver versions: 570.195.03, 535.247.01, 470.82.
+var nvidiaDriverRE = regexp.MustCompile(`^[0-9]{3}\.[0-9]{1,3}(\.[0-9]{1,3})?$`)
 
 func withV(v string) string {
 	if strings.HasPrefix(v, "v") {

@@ -231,6 +231,8 @@ func InstallName(component, member string) string {
 		return "docker/" + base
 	case "runc":
 		return "runc"
+	case catalog.NvidiaDriver:
+		return catalog.NvidiaDriver // NVIDIA-Linux-x86_64-VER.run: one name for every arch and version
 	}
 	return base
 }

@@ -5,12 +5,14 @@ import (
 	"fmt"
 
 	"github.com/kk-project/kk/api/config"
+	"github.com/kk-project/kk/artifacts/catalog"
 	"github.com/kk-project/kk/artifacts/versions"
 	"github.com/kk-project/kk/modules/addons"
 	"github.com/kk-project/kk/modules/certs"
 	"github.com/kk-project/kk/modules/cni"
 	"github.com/kk-project/kk/modules/dns"
 	"github.com/kk-project/kk/modules/etcd"
+	"github.com/kk-project/kk/modules/gpu"
 	"github.com/kk-project/kk/modules/hooks"
 	"github.com/kk-project/kk/modules/kubernetes"
 	"github.com/kk-project/kk/modules/loadbalancer"
@@ -101,6 +103,19 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 		return nil, err
 	}
 	set("etcd", "etcd members with kk's own TLS, health, backup timer", append(etcd.Tasks(es), etcd.ClientTasks(es)...))
+
+	if v := c.GPU.DriverVersion; v != "" {
+		// the installer must be there before any host is touched
+		if got := a.Versions[catalog.NvidiaDriver]; got != v {
+			return nil, fmt.Errorf("%s: spec.gpu.driver.version %s: the artifacts hold NVIDIA's driver installer %q: export a bundle of this Cluster file "+
+				"(kk create manifest -c FILE, pin the installer's sha256, kk artifact export)", c.Source, v, got)
+		}
+		if err := a.Files.Check(c.Arches(), []string{catalog.NvidiaDriver}); err != nil {
+			return nil, fmt.Errorf("%s: spec.gpu.driver.version %s: %w", c.Source, v, err)
+		}
+		set("gpu", "the NVIDIA driver on the hosts with NVIDIA GPUs: nouveau out, DKMS, persistence daemon",
+			gpu.DriverTasks(gpu.DriverSpec{Version: v, Files: a.Files}, nil))
+	}
 
 	// The internal load balancer: kube-vip's VIP must answer before kubeadm init; haproxy
 	// runs on the workers once they joined, and the API domain's line in /etc/hosts follows

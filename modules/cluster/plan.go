@@ -58,7 +58,7 @@ type Plan struct {
 
 // PhaseNames lists the phases in order, for help texts and validation.
 func PhaseNames() []string {
-	return []string{"precheck", "os", "runtime", "etcd", "loadbalancer", "control-plane", "workers", "network", "platform", "addons"}
+	return []string{"precheck", "os", "runtime", "etcd", "gpu", "loadbalancer", "control-plane", "workers", "network", "platform", "addons"}
 }
 
 // PrecheckTaskName is the task that stops the run before anything changes when a host is unfit.
@@ -150,9 +150,9 @@ func (p *Plan) Tasks(o Options) ([]pipeline.Task, error) {
 
 // besidePrevious names the phases that run beside the phase before them rather than after
 // it: etcd (kk's own members are systemd services that need no container runtime) installs
-// while the runtime imports its images. Both follow the phase before those two, and the
-// phase after waits for both.
-var besidePrevious = map[string]bool{"etcd": true}
+// while the runtime imports its images, and the GPU hosts' driver builds beside both. They
+// follow the phase before those, and the phase after waits for them all.
+var besidePrevious = map[string]bool{"etcd": true, "gpu": true}
 
 // chain makes every task of later depend on the last tasks of earlier phases that none of
 // their own phase depends on, so phases run in order (a phase of besidePrevious beside the

@@ -122,6 +122,7 @@ func TestInstallName(t *testing.T) {
 		{"runc", "runc/v1.1.5/amd64/runc.amd64", "runc"},
 		{"containerd", "containerd/v2.2.9/amd64/containerd-shim-runc-v2", "containerd-shim-runc-v2"},
 		{"docker", "docker/28.3.3/amd64/dockerd", "docker/dockerd"},
+		{"nvidia-driver", "nvidia-driver/570.195.03/arm64/NVIDIA-Linux-aarch64-570.195.03.run", "nvidia-driver"},
 		{"kubeadm", "kubeadm/v1.34.4/amd64/kubeadm", "kubeadm"},
 	} {
 		if got := InstallName(c.comp, c.member); got != c.want {

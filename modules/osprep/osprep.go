@@ -403,7 +403,7 @@ func packagesTask(s Spec, after []string) pipeline.Task {
 			if len(pkgs) == 0 {
 				return false, nil
 			}
-			if err := install(ctx, t, pkgs); err != nil {
+			if err := Install(ctx, t, pkgs); err != nil {
 				return false, fmt.Errorf("commands %s are missing: %w", strings.Join(cmds, ", "), err)
 			}
 			return true, nil
@@ -411,8 +411,9 @@ func packagesTask(s Spec, after []string) pipeline.Task {
 	}
 }
 
-// install installs packages with the host's package manager.
-func install(ctx context.Context, t *pipeline.Target, pkgs []string) error {
+// Install installs packages with the host's package manager (apt-get, dnf, yum or zypper,
+// from its facts).
+func Install(ctx context.Context, t *pipeline.Target, pkgs []string) error {
 	pm := ""
 	if f := t.Facts(); f != nil {
 		pm = f.PackageManager

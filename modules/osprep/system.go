@@ -110,7 +110,7 @@ func ntpTask(s Spec, after []string) pipeline.Task {
 				return false, err
 			}
 			if !present {
-				if err := install(ctx, t, []string{"chrony"}); err != nil {
+				if err := Install(ctx, t, []string{"chrony"}); err != nil {
 					return false, fmt.Errorf("spec.system.ntpServers needs chrony, which is not installed; nothing was changed: %w", err)
 				}
 			}
@@ -223,7 +223,7 @@ func systemPackagesTask(s Spec, after []string) pipeline.Task {
 			if err != nil || len(m) == 0 {
 				return false, err
 			}
-			if err := install(ctx, t, m); err != nil {
+			if err := Install(ctx, t, m); err != nil {
 				return false, fmt.Errorf("spec.system packages %s: %w", strings.Join(m, ", "), err)
 			}
 			return true, nil

@@ -1,0 +1,65 @@
+package cluster
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kk-project/kk/api/v1alpha2"
+	"github.com/kk-project/kk/artifacts/catalog"
+	"github.com/kk-project/kk/modules/etcd"
+	"github.com/kk-project/kk/modules/gpu"
+	"github.com/kk-project/kk/modules/runtime"
+	"github.com/kk-project/kk/pipeline"
+)
+
+// TestGPUDriverPlan: spec.gpu.driver.version makes the gpu phase, beside the runtime and
+// etcd (after the os phase) and before kubeadm; its artifacts must hold the installer of that
+// version, or the plan is refused before any host is touched.
+func TestGPUDriverPlan(t *testing.T) {
+	src := strings.Replace(vipCluster, "  kubernetes: {version: v1.34.4}\n", "  kubernetes: {version: v1.34.4}\n  gpu: {driver: {version: 570.195.03}}\n", 1)
+	c, _, err := v1alpha2.Parse("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Artifacts{Versions: map[string]string{}}
+	for _, b := range []string{"etcd", "etcdctl", "etcdutl"} {
+		a.Files.Add("amd64", b, "/nonexistent/"+b)
+	}
+	if _, err := NewPlan(c, a, Options{Workdir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "spec.gpu.driver.version 570.195.03") ||
+		!strings.Contains(err.Error(), "export a bundle of this Cluster file") {
+		t.Errorf("artifacts without the driver installer: %v", err)
+	}
+	a.Versions[catalog.NvidiaDriver] = "570.195.03"
+	a.Files.Add("amd64", catalog.NvidiaDriver, "/nonexistent/NVIDIA-Linux-x86_64-570.195.03.run")
+	p, err := NewPlan(c, a, Options{Workdir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := p.Tasks(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := after(ts, gpu.TaskDriverPrereqs)
+	for _, beside := range []string{runtime.TaskBinaries, etcd.TaskInstall} {
+		if slices.Contains(first, beside) {
+			t.Errorf("%s waits for %s: the driver builds beside the runtime and etcd", gpu.TaskDriverPrereqs, beside)
+		}
+	}
+	// the phase after (the load balancer's kube-vip, before kubeadm init) waits for the driver
+	if !slices.ContainsFunc(ts, func(tk pipeline.Task) bool {
+		return !strings.HasPrefix(tk.Name, "gpu/") && slices.Contains(tk.After, gpu.TaskPersistenced)
+	}) {
+		t.Error("no task waits for the gpu phase's last task")
+	}
+	// without spec.gpu there is no gpu phase, and etcd stays beside the runtime
+	c.GPU.DriverVersion = ""
+	p, err = NewPlan(c, a, Options{Workdir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, _ = p.Tasks(Options{})
+	if slices.ContainsFunc(ts, func(tk pipeline.Task) bool { return strings.HasPrefix(tk.Name, "gpu/") }) {
+		t.Error("gpu tasks without spec.gpu")
+	}
+}

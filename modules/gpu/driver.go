@@ -1,0 +1,237 @@
+package gpu
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kk-project/kk/artifacts/catalog"
+	"github.com/kk-project/kk/modules/binaries"
+	"github.com/kk-project/kk/modules/osprep"
+	"github.com/kk-project/kk/pipeline"
+	"github.com/kk-project/kk/pipeline/connector"
+	"github.com/kk-project/kk/templates"
+)
+
+// Task names of the driver (spec.gpu.driver), on the hosts whose facts list NVIDIA GPUs.
+const (
+	TaskDriverPrereqs = "gpu/driver-prereqs"
+	TaskNouveau       = "gpu/nouveau"
+	TaskDriver        = "gpu/driver"
+	TaskPersistenced  = "gpu/persistenced"
+)
+
+// Paths on a GPU host.
+const (
+	NouveauBlacklist = "/etc/modprobe.d/kk-blacklist-nouveau.conf"
+	ModulesLoad      = "/etc/modules-load.d/kk-nvidia.conf"
+	PersistencedUnit = "/etc/systemd/system/nvidia-persistenced.service"
+	PersistencedBin  = "/usr/bin/nvidia-persistenced"
+	// InstallerDir holds the driver's installer while it runs (removed afterwards).
+	InstallerDir = "/var/lib/kk/gpu"
+)
+
+// DriverSpec is the NVIDIA driver kk installs on every GPU host.
+type DriverSpec struct {
+	// Version is the driver's version ("570.195.03").
+	Version string
+	// Files holds its installer per arch, as catalog.NvidiaDriver.
+	Files binaries.Files
+}
+
+// HasGPU reports whether t's host has NVIDIA GPUs on its PCI bus (its facts): the GPU tasks
+// leave every other host alone.
+func HasGPU(t *pipeline.Target) bool {
+	f := t.Facts()
+	return f != nil && len(f.NvidiaPCI) > 0
+}
+
+// DriverTasks returns the driver's tasks, in order: the kernel headers and compiler the
+// installer builds the modules with (DKMS rebuilds them for each new kernel), nouveau kept
+// out, the driver (NVIDIA's .run installer from the bundle, a host whose loaded driver is the
+// version already left alone), and the persistence daemon with the modules loaded at boot.
+// A host that must reboot (nouveau, or an older NVIDIA driver, in use) fails naming why:
+// kk never reboots a host; a re-run after the reboot carries on.
+func DriverTasks(s DriverSpec, after []string) []pipeline.Task {
+	sel := pipeline.AllHosts()
+	onGPU := func(check func(ctx context.Context, t *pipeline.Target) (bool, error)) func(ctx context.Context, t *pipeline.Target) (bool, error) {
+		return func(ctx context.Context, t *pipeline.Target) (bool, error) {
+			if !HasGPU(t) {
+				return true, nil // no NVIDIA GPU: nothing to do
+			}
+			return check(ctx, t)
+		}
+	}
+	return []pipeline.Task{
+		{
+			Name: TaskDriverPrereqs, Desc: "kernel headers, gcc, make and dkms the NVIDIA driver builds with (GPU hosts)",
+			Hosts: sel, After: after,
+			Check: onGPU(func(ctx context.Context, t *pipeline.Target) (bool, error) { return t.Test(ctx, prereqsPresent) }),
+			Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
+				kernel, err := t.Run(ctx, "uname -r")
+				if err != nil {
+					return false, err
+				}
+				pm := ""
+				if f := t.Facts(); f != nil {
+					pm = f.PackageManager
+				}
+				pkgs, err := prereqPackages(pm, strings.TrimSpace(kernel))
+				if err != nil {
+					return false, err
+				}
+				if err := osprep.Install(ctx, t, pkgs); err != nil {
+					return true, err
+				}
+				return true, nil
+			},
+		},
+		{
+			Name: TaskNouveau, Desc: "nouveau blacklisted and unloaded (GPU hosts)",
+			Hosts: sel, After: []string{TaskDriverPrereqs}, // one initramfs rebuild, after the packages'
+
+			Check: onGPU(func(ctx context.Context, t *pipeline.Target) (bool, error) {
+				b, err := templates.Render("gpu/blacklist-nouveau.conf", nil)
+				if err != nil {
+					return false, err
+				}
+				return t.Test(ctx, connector.FileTest(connector.File{Path: NouveauBlacklist, Data: b, Mode: 0o644})+" && "+nouveauUnloaded)
+			}),
+			Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
+				b, err := templates.Render("gpu/blacklist-nouveau.conf", nil)
+				if err != nil {
+					return false, err
+				}
+				if _, err := t.Upload(ctx, connector.File{Path: NouveauBlacklist, Data: b, Mode: 0o644}); err != nil {
+					return true, err
+				}
+				if _, err := t.Sudo(ctx, NouveauScript); err != nil {
+					return true, err
+				}
+				return true, nil
+			},
+		},
+		{
+			Name: TaskDriver, Desc: "NVIDIA driver " + s.Version + " from NVIDIA's installer in the bundle (GPU hosts)",
+			Hosts: sel, After: []string{TaskNouveau}, Timeout: 30 * time.Minute,
+			Check: onGPU(func(ctx context.Context, t *pipeline.Target) (bool, error) {
+				return t.Test(ctx, DriverLoaded(s.Version))
+			}),
+			Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
+				local, err := s.Files.Path(binaries.HostArch(t), catalog.NvidiaDriver)
+				if err != nil {
+					return false, err
+				}
+				installer := InstallerDir + "/NVIDIA-driver-" + s.Version + ".run"
+				if _, err := t.Sudo(ctx, "mkdir -p "+InstallerDir); err != nil {
+					return false, err
+				}
+				if _, err := t.Upload(ctx, connector.File{Path: installer, LocalPath: local, Mode: 0o755}); err != nil {
+					return true, fmt.Errorf("upload the NVIDIA driver installer: %w", err)
+				}
+				if _, err := t.Sudo(ctx, DriverScript(s.Version, installer)); err != nil {
+					return true, fmt.Errorf("NVIDIA driver %s (its installer's log: /var/log/nvidia-installer.log): %w", s.Version, err)
+				}
+				return true, nil
+			},
+		},
+		{
+			Name: TaskPersistenced, Desc: "nvidia-persistenced running, the NVIDIA modules loaded at boot (GPU hosts)",
+			Hosts: sel, After: []string{TaskDriver},
+			Check: onGPU(func(ctx context.Context, t *pipeline.Target) (bool, error) {
+				files, err := persistencedFiles()
+				if err != nil {
+					return false, err
+				}
+				return t.Test(ctx, connector.FileTest(files[0])+" && "+connector.FileTest(files[1])+
+					" && systemctl is-active --quiet nvidia-persistenced && systemctl is-enabled --quiet nvidia-persistenced")
+			}),
+			Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
+				files, err := persistencedFiles()
+				if err != nil {
+					return false, err
+				}
+				for _, f := range files {
+					if _, err := t.Upload(ctx, f); err != nil {
+						return true, err
+					}
+				}
+				if _, err := t.Sudo(ctx, "systemctl daemon-reload && systemctl enable nvidia-persistenced && systemctl restart nvidia-persistenced"); err != nil {
+					return true, err
+				}
+				return true, nil
+			},
+		},
+	}
+}
+
+// prereqsPresent is a shell test that the running kernel's headers, gcc, make and dkms are
+// there.
+const prereqsPresent = `[ -e "/lib/modules/$(uname -r)/build" ] && command -v gcc >/dev/null && command -v make >/dev/null && command -v dkms >/dev/null`
+
+// prereqPackages are the packages of prereqsPresent for package manager pm and kernel release
+// kernel. (dkms comes from EPEL on the RHEL family.)
+func prereqPackages(pm, kernel string) ([]string, error) {
+	switch pm {
+	case "apt-get":
+		return []string{"linux-headers-" + kernel, "gcc", "make", "dkms"}, nil
+	case "dnf", "yum":
+		return []string{"kernel-devel-" + kernel, "kernel-headers-" + kernel, "gcc", "make", "dkms", "elfutils-libelf-devel"}, nil
+	case "zypper":
+		return []string{"kernel-default-devel", "gcc", "make", "dkms"}, nil
+	}
+	return nil, fmt.Errorf("no supported package manager (apt-get, dnf, yum, zypper) to install the kernel headers, gcc, make and dkms the NVIDIA driver needs: install them by hand")
+}
+
+// nouveauUnloaded is a shell test that the nouveau module is not loaded.
+const nouveauUnloaded = `! grep -q '^nouveau ' /proc/modules`
+
+// NouveauScript applies the blacklist (the initramfs, where nouveau may load from, is
+// rebuilt) and unloads nouveau; nouveau in use (a console on it) fails asking for a reboot.
+const NouveauScript = `set -e
+if command -v update-initramfs >/dev/null; then update-initramfs -u >/dev/null
+elif command -v dracut >/dev/null; then dracut -f >/dev/null; fi
+if grep -q '^nouveau ' /proc/modules && ! modprobe -r nouveau 2>/dev/null; then
+  echo "nouveau is loaded and in use: reboot the host (the blacklist keeps nouveau out from then on), then run kk again" >&2; exit 3
+fi`
+
+// DriverLoaded is a shell test that the loaded NVIDIA kernel module is version v.
+func DriverLoaded(v string) string {
+	return `[ "$(cat /sys/module/nvidia/version 2>/dev/null)" = ` + connector.Quote(v) + ` ]`
+}
+
+// DriverScript installs driver version v with NVIDIA's installer at installer: silently,
+// with DKMS (the modules rebuilt for each new kernel), over an older driver of NVIDIA's
+// installer (unloaded first; one in use asks for a reboot), never over a driver of another
+// origin (a distribution's package), which would break both. The installer goes afterwards;
+// the new module must load and report v.
+func DriverScript(v, installer string) string {
+	q, qi := connector.Quote(v), connector.Quote(installer)
+	return `set -e
+loaded=$(cat /sys/module/nvidia/version 2>/dev/null || true)
+if [ -n "$loaded" ] && ! command -v nvidia-uninstall >/dev/null; then
+  echo "NVIDIA driver $loaded is loaded and was not installed by NVIDIA's installer (a distribution's package?): remove it, then run kk again" >&2; exit 3
+fi
+if [ -n "$loaded" ] && ! modprobe -r nvidia_uvm nvidia_drm nvidia_modeset nvidia 2>/dev/null; then
+  echo "NVIDIA driver $loaded is in use: stop what uses the GPUs (or reboot the host), then run kk again" >&2; exit 3
+fi
+sh ` + qi + ` --silent --dkms
+rm -f ` + qi + `
+modprobe nvidia
+now=$(cat /sys/module/nvidia/version)
+[ "$now" = ` + q + ` ] || { echo "the loaded NVIDIA driver is $now after installing "` + q + `": reboot the host, then run kk again" >&2; exit 4; }`
+}
+
+// persistencedFiles are the persistence daemon's unit and the modules-load file.
+func persistencedFiles() ([]connector.File, error) {
+	unit, err := templates.Render("gpu/nvidia-persistenced.service", struct{ Bin string }{PersistencedBin})
+	if err != nil {
+		return nil, err
+	}
+	mods, err := templates.Render("gpu/modules-load.conf", nil)
+	if err != nil {
+		return nil, err
+	}
+	return []connector.File{{Path: PersistencedUnit, Data: unit, Mode: 0o644}, {Path: ModulesLoad, Data: mods, Mode: 0o644}}, nil
+}
