@@ -9,6 +9,7 @@ import (
 	"github.com/kk-project/kk/artifacts/catalog"
 	"github.com/kk-project/kk/modules/etcd"
 	"github.com/kk-project/kk/modules/gpu"
+	"github.com/kk-project/kk/modules/kubernetes"
 	"github.com/kk-project/kk/modules/runtime"
 	"github.com/kk-project/kk/pipeline"
 )
@@ -52,14 +53,17 @@ func TestGPUDriverPlan(t *testing.T) {
 	}) {
 		t.Error("no task waits for the gpu phase's last task")
 	}
-	// without spec.gpu there is no gpu phase, and etcd stays beside the runtime
+	// without spec.gpu there is no gpu phase (the nodes of GPU hosts are labelled all the same)
 	c.GPU.DriverVersion = ""
 	p, err = NewPlan(c, a, Options{Workdir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts, _ = p.Tasks(Options{})
-	if slices.ContainsFunc(ts, func(tk pipeline.Task) bool { return strings.HasPrefix(tk.Name, "gpu/") }) {
-		t.Error("gpu tasks without spec.gpu")
+	if slices.ContainsFunc(ts, func(tk pipeline.Task) bool { return strings.HasPrefix(tk.Name, "gpu/") && tk.Name != gpu.TaskNodeLabels }) {
+		t.Error("driver tasks without spec.gpu")
+	}
+	if !slices.Contains(after(ts, gpu.TaskNodeLabels), kubernetes.TaskNodeRoles) {
+		t.Errorf("%s after %v, want the nodes registered (%s)", gpu.TaskNodeLabels, after(ts, gpu.TaskNodeLabels), kubernetes.TaskNodeRoles)
 	}
 }
