@@ -60,7 +60,9 @@ func TestGPUDriverPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts, _ = p.Tasks(Options{})
-	if slices.ContainsFunc(ts, func(tk pipeline.Task) bool { return strings.HasPrefix(tk.Name, "gpu/") && tk.Name != gpu.TaskNodeLabels }) {
+	if slices.ContainsFunc(ts, func(tk pipeline.Task) bool {
+		return strings.HasPrefix(tk.Name, "gpu/") && tk.Name != gpu.TaskNodeLabels
+	}) {
 		t.Error("driver tasks without spec.gpu")
 	}
 	if !slices.Contains(after(ts, gpu.TaskNodeLabels), kubernetes.TaskNodeRoles) {
