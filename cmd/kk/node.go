@@ -24,10 +24,7 @@ GPU's index, UUID, model, memory, compute capability and MIG mode, read through 
 (libnvidia-ml.so.1). A host without an NVIDIA driver prints {"gpus": null} with "noDriver": true.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			out := struct {
-				gpu.Inventory
-				NoDriver bool `json:"noDriver,omitempty"`
-			}{}
+			var out gpu.NodeFacts
 			inv, err := gpu.Local()
 			switch {
 			case errors.Is(err, gpu.ErrNoDriver):

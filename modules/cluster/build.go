@@ -199,7 +199,8 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 		// kk add nodes: the API servers reach the etcd members added since kubeadm init
 		kubernetes.EtcdEndpointsTask(ks, pipeline.Role(string(config.RoleControlPlane)), []string{kubernetes.TaskKubeconfig}))
 	set("control-plane", "kubeadm, kubelet; kubeadm init, control planes joined, admin kubeconfig", cp)
-	workers = append(workers, gpu.NodeLabelsTask(clientLoader(p.Kubeconfig, 30*time.Second), []string{kubernetes.TaskNodeRoles}))
+	workers = append(workers, gpu.NodeLabelsTask(gpu.LabelSpec{Client: clientLoader(p.Kubeconfig, 30*time.Second), Self: gpu.SelfProgram(),
+		DriverVersion: c.GPU.DriverVersion}, []string{kubernetes.TaskNodeRoles}))
 	set("workers", "workers joined, node roles and GPU labels, local haproxy", append(workers, lbAfter...))
 
 	kc := restConfig(p.Kubeconfig)

@@ -38,6 +38,13 @@ type GPU struct {
 	PCIDeviceID string `json:"pciDeviceID,omitempty"`
 }
 
+// NodeFacts is what `kk node facts` prints: the inventory, or NoDriver on a host without an
+// NVIDIA driver.
+type NodeFacts struct {
+	Inventory
+	NoDriver bool `json:"noDriver,omitempty"`
+}
+
 // CUDAVersion turns NVML's CUDA driver version (12040) into "12.4".
 func CUDAVersion(v int) string {
 	if v <= 0 {
