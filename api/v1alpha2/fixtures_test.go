@@ -200,3 +200,22 @@ func TestFixtureKubeSphere34(t *testing.T) {
 		}
 	}
 }
+
+// The GPU example installs the driver it names, with nothing warned about, and its Manifest
+// carries NVIDIA's installer.
+func TestExampleGPU(t *testing.T) {
+	c, w := loadNoDisk(t, "../../examples/gpu-workers.yaml")
+	if len(w) != 0 {
+		t.Errorf("warnings: %v", w)
+	}
+	if c.GPU.DriverVersion != "570.195.03" {
+		t.Errorf("gpu %+v", c.GPU)
+	}
+	m, err := NewManifest(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Spec.Components.NvidiaDriver.Version != "570.195.03" {
+		t.Errorf("manifest components %+v", m.Spec.Components)
+	}
+}
