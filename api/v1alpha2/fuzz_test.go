@@ -28,6 +28,7 @@ func addSeeds(f *testing.F, pattern string) {
 		"apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nspec: {arches: [amd64]\n",
 		"a: &a [*a]\n",
 		"kind: Cluster\nspec:\n  etcd:\n    extraArgs: {--x: [1], y: 2}\n",
+		"kind: Cluster\nspec:\n  gpu: {driver: {version: 570.195.03}}\n---\nkind: Cluster\nspec:\n  gpu: {driver: [1]}\n",
 		"apiVersion: installer.kubesphere.io/v1alpha1\nkind: ClusterConfiguration\nspec:\n  gateway: {enabled: true}\n" +
 			"  workspaces:\n  - {name: a, adminGroup: g, namespaces: [a, b], quota: {requests.nvidia.com/gpu: 1}}\n  - [x]\n",
 	} {
