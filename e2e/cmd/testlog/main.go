@@ -51,6 +51,7 @@ type failure struct {
 // passed.
 func filter(in io.Reader, out io.Writer) bool {
 	logs := map[string][]string{} // a running test's output, printed if it fails
+	var order []string            // the tests in the order of their first output
 	var failed []failure
 	results, bad := 0, false
 	sc := bufio.NewScanner(in)
@@ -72,6 +73,9 @@ func filter(in io.Reader, out io.Writer) bool {
 			}
 			if frame.MatchString(e.Output) {
 				continue // === RUN, PAUSE, CONT: plain go test does not print them
+			}
+			if _, seen := logs[key]; !seen {
+				order = append(order, key)
 			}
 			logs[key] = append(logs[key], e.Output)
 		case "pass", "skip":
@@ -102,6 +106,20 @@ func filter(in io.Reader, out io.Writer) bool {
 		fmt.Fprintf(out, "testlog: reading go test's output: %v\n", err)
 		bad = true
 	}
+	// a test still running when the binary ended (a timeout's panic, a crash): its log may
+	// hold why
+	for _, key := range order {
+		l, running := logs[key]
+		if !running {
+			continue
+		}
+		_, test, _ := strings.Cut(key, " ")
+		fmt.Fprintf(out, "--- UNFINISHED: %s\n", test)
+		for _, line := range l {
+			fmt.Fprint(out, line)
+		}
+		failed = append(failed, failure{test: test + " (unfinished)", lines: beforeMarker(l)})
+	}
 	if results == 0 {
 		fmt.Fprintln(out, "testlog: no package reported a result (did go test run?)")
 		bad = true
@@ -117,11 +135,17 @@ var frame = regexp.MustCompile(`^=== (RUN|PAUSE|CONT|NAME) `)
 // the result line when there is none).
 func beforeMarker(log []string) []string {
 	var lines []string
+chunks:
 	for _, chunk := range log {
 		if strings.Contains(chunk, testbed.AfterFailureMarker) {
 			break
 		}
-		lines = append(lines, strings.Split(strings.TrimRight(chunk, "\n"), "\n")...)
+		for _, l := range strings.Split(strings.TrimRight(chunk, "\n"), "\n") {
+			lines = append(lines, l)
+			if strings.HasPrefix(l, "panic: ") {
+				break chunks // a timeout or a crash: what follows is goroutine stacks
+			}
+		}
 	}
 	if n := len(lines); n > 0 && strings.HasPrefix(lines[n-1], "--- FAIL") {
 		lines = lines[:n-1]

@@ -114,3 +114,27 @@ func TestSummaryBounded(t *testing.T) {
 		t.Errorf("summary not bounded:\n%s", out.String())
 	}
 }
+
+// TestFilterTimeout: a test the binary's timeout ended never reports; its log is printed, and
+// the summary ends at the panic (what it was doing, then why it stopped).
+func TestFilterTimeout(t *testing.T) {
+	const p = "example.com/e2e"
+	in := events(t,
+		event{Action: "run", Package: p, Test: "TestSlow"},
+		event{Action: "output", Package: p, Test: "TestSlow", Output: "    a_test.go:3: waiting for the upgrade\n"},
+		event{Action: "output", Package: p, Test: "TestSlow", Output: "panic: test timed out after 75m\n"},
+		event{Action: "output", Package: p, Test: "TestSlow", Output: "\trunning tests:\n\t\tTestSlow (75m0s)\n\ngoroutine 1 [running]:\n"},
+		event{Action: "output", Package: p, Output: "FAIL\texample.com/e2e\t4500.1s\n"},
+		event{Action: "fail", Package: p},
+	)
+	var out strings.Builder
+	if filter(strings.NewReader(in), &out) {
+		t.Error("a timeout: filter reported success")
+	}
+	s := out.String()
+	sum := s[strings.Index(s, "failed test(s)"):]
+	if !strings.Contains(s, "--- UNFINISHED: TestSlow") || !strings.Contains(sum, "TestSlow (unfinished)") ||
+		!strings.Contains(sum, "waiting for the upgrade") || !strings.Contains(sum, "panic: test timed out") || strings.Contains(sum, "goroutine") {
+		t.Errorf("output:\n%s", s)
+	}
+}
