@@ -44,7 +44,8 @@ unit:
 	$(GO) test -race -count=1 ./...
 
 integration: build mirror
-	KK_BIN=$(CURDIR)/$(KK) $(GO) test -tags integration -count=1 -p 2 -timeout 40m ./...
+	@$(GO) build -o bin/testlog ./e2e/cmd/testlog
+	KK_BIN=$(CURDIR)/$(KK) $(GO) test -json -tags integration -count=1 -p 2 -timeout 40m ./... 2>&1 | bin/testlog
 
 # Whole clusters on test machines, from a bundle exported from the local mirror: the HA layout
 # (3 etcd + control planes, 2 workers behind haproxy) and an all-in-one machine. The HA
