@@ -66,6 +66,10 @@ func filter(in io.Reader, out io.Writer) bool {
 		}
 		key := e.Package + " " + e.Test
 		switch e.Action {
+		case "build-output": // a package that does not compile: the compiler's words
+			fmt.Fprint(out, e.Output)
+		case "build-fail":
+			bad = true
 		case "output":
 			if e.Test == "" {
 				fmt.Fprint(out, e.Output)

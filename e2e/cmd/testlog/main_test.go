@@ -138,3 +138,20 @@ func TestFilterTimeout(t *testing.T) {
 		t.Errorf("output:\n%s", s)
 	}
 }
+
+// TestFilterBuildFailure: a package that does not compile shows the compiler's words and fails.
+func TestFilterBuildFailure(t *testing.T) {
+	in := `{"ImportPath":"example.com/e2e [example.com/e2e.test]","Action":"build-output","Output":"./x_test.go:3:27: undefined: thing\n"}
+{"ImportPath":"example.com/e2e [example.com/e2e.test]","Action":"build-fail"}
+{"Action":"start","Package":"example.com/e2e"}
+{"Action":"output","Package":"example.com/e2e","Output":"FAIL\texample.com/e2e [build failed]\n"}
+{"Action":"fail","Package":"example.com/e2e","FailedBuild":"example.com/e2e [example.com/e2e.test]"}
+`
+	var out strings.Builder
+	if filter(strings.NewReader(in), &out) {
+		t.Error("a build failure: filter reported success")
+	}
+	if !strings.Contains(out.String(), "undefined: thing") {
+		t.Errorf("the compiler's words are lost:\n%s", out.String())
+	}
+}
