@@ -14,6 +14,9 @@ import (
 	"sync"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
 	"github.com/kk-project/kk/api/v1alpha2"
 	"github.com/kk-project/kk/artifacts/catalog"
 	"github.com/kk-project/kk/artifacts/download"
@@ -297,13 +300,17 @@ func imageMembers(imgs []*pulledImage, cache string) ([]member, error) {
 	if len(imgs) == 0 {
 		return nil, nil
 	}
-	idx := ociIndex{SchemaVersion: 2, MediaType: "application/vnd.oci.image.index.v1+json", Manifests: []ociDescriptor{}}
+	idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{}}
 	seen := map[string]bool{}
 	var blobs []member
 	for _, img := range imgs {
-		idx.Manifests = append(idx.Manifests, ociDescriptor{
-			MediaType: img.mediaType, Digest: img.entry.Digest, Size: img.manifest,
-			Platform: &ociPlatform{OS: "linux", Architecture: img.entry.Arch},
+		digest, err := v1.NewHash(img.entry.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", img.entry.Ref, err)
+		}
+		idx.Manifests = append(idx.Manifests, v1.Descriptor{
+			MediaType: types.MediaType(img.mediaType), Digest: digest, Size: img.manifest,
+			Platform: &v1.Platform{OS: "linux", Architecture: img.entry.Arch},
 			Annotations: map[string]string{
 				"org.opencontainers.image.ref.name": img.entry.Ref,
 				"io.containerd.image.name":          img.entry.Ref,
@@ -332,26 +339,6 @@ func imageMembers(imgs []*pulledImage, cache string) ([]member, error) {
 		memMember(path.Join(ImagesDir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`+"\n"), 0o644),
 		memMember(path.Join(ImagesDir, "index.json"), append(data, '\n'), 0o644),
 	}, blobs...), nil
-}
-
-// OCI image layout index.json.
-type ociIndex struct {
-	SchemaVersion int             `json:"schemaVersion"`
-	MediaType     string          `json:"mediaType"`
-	Manifests     []ociDescriptor `json:"manifests"`
-}
-
-type ociDescriptor struct {
-	MediaType   string            `json:"mediaType"`
-	Digest      string            `json:"digest"`
-	Size        int64             `json:"size"`
-	Platform    *ociPlatform      `json:"platform,omitempty"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-}
-
-type ociPlatform struct {
-	Architecture string `json:"architecture"`
-	OS           string `json:"os"`
 }
 
 // human formats a byte count.
