@@ -20,6 +20,7 @@ import (
 	"github.com/kk-project/kk/api/v1alpha2"
 	"github.com/kk-project/kk/artifacts/catalog"
 	"github.com/kk-project/kk/artifacts/download"
+	"github.com/kk-project/kk/pipeline/progress"
 )
 
 // Options configure Export.
@@ -183,12 +184,12 @@ func (o *Options) fetch(ctx context.Context, cache string, arts []catalog.Artifa
 		cr := ComponentResult{Component: r.Artifact.Component, Size: st.Size(), Downloaded: r.Bytes, Reused: r.Reused}
 		rep.Components = append(rep.Components, cr)
 		rep.Downloaded += r.Bytes
-		how := fmt.Sprintf("downloaded %s", human(r.Bytes))
+		how := fmt.Sprintf("downloaded %s", progress.HumanBytes(r.Bytes))
 		if r.Reused {
 			rep.Reused += st.Size()
 			how = "reused from the cache"
 		}
-		o.logf("component %s: %s (%s)", r.Artifact.Component, how, human(st.Size()))
+		o.logf("component %s: %s (%s)", r.Artifact.Component, how, progress.HumanBytes(st.Size()))
 		out = append(out, cachedFile{
 			src:  r.Path,
 			mode: int64(st.Mode().Perm()),
@@ -250,7 +251,7 @@ func (o *Options) pullAll(ctx context.Context, cache string, rep *Report) ([]*pu
 		rep.Downloaded += img.downloaded
 		rep.Reused += img.reused
 		rep.ImageMetadata += img.metadata
-		o.logf("image %s (linux/%s): %s downloaded, %s reused from the cache", img.entry.Ref, img.entry.Arch, human(img.downloaded), human(img.reused))
+		o.logf("image %s (linux/%s): %s downloaded, %s reused from the cache", img.entry.Ref, img.entry.Arch, progress.HumanBytes(img.downloaded), progress.HumanBytes(img.reused))
 	}
 	return out, nil
 }
@@ -339,18 +340,4 @@ func imageMembers(imgs []*pulledImage, cache string) ([]member, error) {
 		memMember(path.Join(ImagesDir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`+"\n"), 0o644),
 		memMember(path.Join(ImagesDir, "index.json"), append(data, '\n'), 0o644),
 	}, blobs...), nil
-}
-
-// human formats a byte count.
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kk-project/kk/api/v1alpha2"
 	"github.com/kk-project/kk/artifacts/bundle"
+	"github.com/kk-project/kk/pipeline/progress"
 )
 
 func newArtifactCommand(g *globals) *cobra.Command {
@@ -62,8 +63,8 @@ and pack them, with the manifest and a checksum index, into one tar.gz bundle.`,
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "wrote %s (%s, sha256 %s): %d components, %d images\n",
-				rep.Path, humanBytes(rep.Size), rep.SHA256, len(rep.Components), len(rep.Images))
-			fmt.Fprintf(w, "downloaded %s, reused %s from the cache (%s)\n", humanBytes(rep.Downloaded), humanBytes(rep.Reused), g.Workdir+"/cache")
+				rep.Path, progress.HumanBytes(rep.Size), rep.SHA256, len(rep.Components), len(rep.Images))
+			fmt.Fprintf(w, "downloaded %s, reused %s from the cache (%s)\n", progress.HumanBytes(rep.Downloaded), progress.HumanBytes(rep.Reused), g.Workdir+"/cache")
 			return nil
 		},
 	}
@@ -95,20 +96,20 @@ func newArtifactInspectCommand() *cobra.Command {
 func writeInspect(out io.Writer, b *bundle.Bundle) {
 	ix := b.Index
 	fmt.Fprintf(out, "bundle %s: %s, kk %s, created %s, arches %s, %d files, %s unpacked\n\n",
-		b.Path, ix.Name, ix.KKVersion, ix.Created.Format("2006-01-02 15:04:05 MST"), strings.Join(ix.Arches, ","), len(ix.Files), humanBytes(ix.Size()))
+		b.Path, ix.Name, ix.KKVersion, ix.Created.Format("2006-01-02 15:04:05 MST"), strings.Join(ix.Arches, ","), len(ix.Files), progress.HumanBytes(ix.Size()))
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "COMPONENT\tVERSION\tARCH\tSIZE\tSHA256")
 	comps := append([]bundle.ComponentEntry(nil), ix.Components...)
 	sort.SliceStable(comps, func(i, j int) bool { return comps[i].Name < comps[j].Name })
 	for _, c := range comps {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", c.Name, c.Version, c.Arch, humanBytes(c.Size), c.SHA256[:min(12, len(c.SHA256))])
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", c.Name, c.Version, c.Arch, progress.HumanBytes(c.Size), c.SHA256[:min(12, len(c.SHA256))])
 	}
 	w.Flush()
 	fmt.Fprintln(out)
 	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "IMAGE\tARCH\tSIZE\tDIGEST")
 	for _, i := range ix.Images {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", i.Ref, i.Arch, humanBytes(i.Size), shortDigest(i.Digest))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", i.Ref, i.Arch, progress.HumanBytes(i.Size), shortDigest(i.Digest))
 	}
 	w.Flush()
 }
@@ -180,18 +181,4 @@ func bundleArg(flag string, args []string) (string, error) {
 		return flag, nil
 	}
 	return "", fmt.Errorf("no bundle: pass BUNDLE or -a BUNDLE (kk artifact export writes one)")
-}
-
-// humanBytes formats a byte count.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

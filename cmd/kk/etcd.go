@@ -17,6 +17,7 @@ import (
 	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/modules/etcd"
 	"github.com/kk-project/kk/pipeline"
+	"github.com/kk-project/kk/pipeline/progress"
 	"github.com/kk-project/kk/pipeline/session"
 )
 
@@ -126,7 +127,7 @@ func writeBackupResult(w io.Writer, res *etcd.BackupResult) {
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "snapshot\t%s\n", p)
-	fmt.Fprintf(tw, "size\t%s (%d bytes)\n", humanBytes(m.Size), m.Size)
+	fmt.Fprintf(tw, "size\t%s (%d bytes)\n", progress.HumanBytes(m.Size), m.Size)
 	fmt.Fprintf(tw, "revision\t%d (%d keys)\n", m.Revision, m.TotalKeys)
 	fmt.Fprintf(tw, "sha256\t%s\n", m.SHA256)
 	fmt.Fprintf(tw, "taken\t%s on %s (etcd %s)\n", m.Time.Format(time.RFC3339), m.Member, m.EtcdVersion)
@@ -171,7 +172,7 @@ func runEtcdBackupList(cmd *cobra.Command, g *globals, cl *config.Cluster, spec 
 				if i > 0 {
 					host, timer = "", ""
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", host, timer, sn.Name, humanBytes(sn.Size), sn.Time.Local().Format(time.RFC3339))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", host, timer, sn.Name, progress.HumanBytes(sn.Size), sn.Time.Local().Format(time.RFC3339))
 			}
 		}
 		tw.Flush()
@@ -203,7 +204,7 @@ func writeLocalSnapshots(w io.Writer, dir string) {
 	for _, p := range paths {
 		size := ""
 		if st, err := os.Stat(p); err == nil {
-			size = humanBytes(st.Size())
+			size = progress.HumanBytes(st.Size())
 		}
 		rev, taken, on := "?", "?", "?"
 		if b, err := os.ReadFile(etcd.MetaPath(p)); err == nil {

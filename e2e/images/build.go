@@ -28,6 +28,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/kk-project/kk/e2e/mirror"
+	"github.com/kk-project/kk/pipeline/progress"
 )
 
 // Defaults for Options.
@@ -190,7 +191,7 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 			return nil, fmt.Errorf("images: %s: %w", im.Ref(), err)
 		}
 		if n := b.built - builtBefore; n > 0 {
-			b.logf("%s: built in %s (%d new layers, %s)", b.prefix, time.Since(imStart).Round(time.Second), n, human(bi.Size))
+			b.logf("%s: built in %s (%d new layers, %s)", b.prefix, time.Since(imStart).Round(time.Second), n, progress.HumanBytes(bi.Size))
 		} else {
 			b.logf("%s: cached", b.prefix)
 		}
@@ -458,7 +459,7 @@ func (b *builder) layer(ctx context.Context, ls *layerSpec) (LayerInfo, error) {
 		return LayerInfo{}, err
 	}
 	b.built++
-	b.logf("%s: layer %s built in %.1fs: %s compressed, %s uncompressed", b.prefix, ls.name, rec.Seconds, human(info.Size), human(info.Uncompressed))
+	b.logf("%s: layer %s built in %.1fs: %s compressed, %s uncompressed", b.prefix, ls.name, rec.Seconds, progress.HumanBytes(info.Size), progress.HumanBytes(info.Uncompressed))
 	b.layers[ls.name] = info
 	return info, nil
 }
@@ -877,17 +878,4 @@ func (b *builder) writeSummary(res *Result) error {
 		return err
 	}
 	return os.WriteFile(b.path("images.json"), append(data, '\n'), 0o644)
-}
-
-// human formats a byte count.
-func human(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -100,3 +100,17 @@ func (v *View) println(line string) {
 		_ = v.bar.RenderBlank()
 	}
 }
+
+// HumanBytes formats a byte count for people: 512 B, 1.5 KiB, 315.5 MiB.
+func HumanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -39,3 +39,11 @@ func TestPlainOutputForNonTerminals(t *testing.T) {
 		t.Errorf("verbose view does not show commands: %q", d.String())
 	}
 }
+
+func TestHumanBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1536: "1.5 KiB", 330825728: "315.5 MiB", 3 << 30: "3.0 GiB"} {
+		if got := HumanBytes(n); got != want {
+			t.Errorf("HumanBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
