@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/kk-project/kk/api/v1alpha2"
+	"github.com/kk-project/kk/artifacts/download"
 )
 
 // pulledImage is one image pulled for one arch into the blob cache.
@@ -284,7 +285,7 @@ func (p *puller) put(ctx context.Context, h v1.Hash, size int64, open func() (io
 	}
 	defer os.Remove(tmp.Name())
 	hash := sha256.New()
-	n, err := io.Copy(io.MultiWriter(markWriter{tmp}, hash), ctxReader{ctx, rc})
+	n, err := io.Copy(io.MultiWriter(markWriter{tmp}, hash), download.ContextReader(ctx, rc))
 	if err != nil {
 		tmp.Close()
 		if isWriteError(err) {

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"os"
+
+	"github.com/kk-project/kk/artifacts/download"
 )
 
 // writeError marks a failure of the writing side of a copy (the disk), as opposed to the
@@ -32,19 +34,6 @@ func (m markWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// ctxReader ends a long copy when ctx ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
 // hashFile is the hex SHA-256 and size of a file.
 func hashFile(ctx context.Context, name string) (string, int64, error) {
 	f, err := os.Open(name)
@@ -53,7 +42,7 @@ func hashFile(ctx context.Context, name string) (string, int64, error) {
 	}
 	defer f.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, ctxReader{ctx, f})
+	n, err := io.Copy(h, download.ContextReader(ctx, f))
 	if err != nil {
 		return "", n, err
 	}

@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/kk-project/kk/artifacts/download"
 )
 
 // member is one file of a bundle: from disk (src) or memory (data).
@@ -98,7 +100,7 @@ func writeMember(ctx context.Context, tw *tar.Writer, m member, mtime time.Time)
 		r = f
 	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tw, h), ctxReader{ctx, io.LimitReader(r, m.size)})
+	n, err := io.Copy(io.MultiWriter(tw, h), download.ContextReader(ctx, io.LimitReader(r, m.size)))
 	if err != nil {
 		return err
 	}

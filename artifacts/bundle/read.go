@@ -13,6 +13,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/kk-project/kk/artifacts/download"
 )
 
 // maxIndexSize bounds the index read into memory.
@@ -153,7 +155,7 @@ func copyMember(ctx context.Context, path string, tr *tar.Reader, hdr *tar.Heade
 		defer out.Close()
 		w = io.MultiWriter(h, markWriter{out})
 	}
-	n, err := io.Copy(w, ctxReader{ctx, tr})
+	n, err := io.Copy(w, download.ContextReader(ctx, tr))
 	if err != nil {
 		if isWriteError(err) {
 			return err
