@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/kk-project/kk/artifacts/download"
 )
 
 // stampName is the file Import writes last into an unpacked bundle: the bundle's SHA-256.
@@ -56,7 +58,7 @@ func Import(ctx context.Context, path string, o ImportOptions) (*Imported, error
 	if o.Workdir == "" {
 		return nil, fmt.Errorf("bundle import %s: no workdir", path)
 	}
-	sum, _, err := hashFile(ctx, path)
+	sum, _, err := download.FileSHA256(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", path, err)
 	}

@@ -194,18 +194,19 @@ func writeSidecar(final, sum string) error {
 	return os.Rename(tmp, sidecar(final))
 }
 
-// hashFile is the hex SHA-256 of a file; ctx ends long hashes.
-func hashFile(ctx context.Context, name string) (string, error) {
+// FileSHA256 is the hex SHA-256 of the local file name, and its size; ctx ends long hashes.
+func FileSHA256(ctx context.Context, name string) (sum string, size int64, err error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, ctxReader{ctx, f}); err != nil {
-		return "", err
+	n, err := io.Copy(h, ctxReader{ctx, f})
+	if err != nil {
+		return "", n, err
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
 // ContextReader reads r until ctx ends: a long copy stops with ctx's error.

@@ -39,7 +39,7 @@ func (r *run) fetchOne(ctx context.Context, a catalog.Artifact) (res Result) {
 	}
 	// A file in the cache without kk's record (copied in by hand, or by an older kk) is
 	// reused when it matches the published checksum.
-	if got, err := hashFile(ctx, final); err == nil && got == want {
+	if got, _, err := FileSHA256(ctx, final); err == nil && got == want {
 		if err := writeSidecar(final, want); err != nil {
 			res.Err = localError(r.d.Cache, a.File, err)
 			return res
@@ -70,7 +70,7 @@ func (r *run) reuse(ctx context.Context, a catalog.Artifact, final string) (stri
 	if want == "" {
 		return "", false
 	}
-	got, err := hashFile(ctx, final)
+	got, _, err := FileSHA256(ctx, final)
 	if err != nil || got != want {
 		return "", false
 	}
@@ -91,7 +91,7 @@ func (r *run) download(ctx context.Context, a catalog.Artifact, final, want, fro
 			res.Err = r.wrap(a, err)
 			return
 		}
-		got, err := hashFile(ctx, part)
+		got, _, err := FileSHA256(ctx, part)
 		if err != nil {
 			res.Err = r.wrap(a, err)
 			return

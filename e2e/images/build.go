@@ -27,6 +27,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/kk-project/kk/artifacts/download"
 	"github.com/kk-project/kk/e2e/mirror"
 	"github.com/kk-project/kk/pipeline/progress"
 )
@@ -515,7 +516,7 @@ func (b *builder) sha256(p string) (string, error) {
 	if s, ok := b.fileHash[p]; ok {
 		return s, nil
 	}
-	s, err := mirror.FileSHA256(p)
+	s, _, err := download.FileSHA256(context.Background(), p)
 	if err != nil {
 		return "", err
 	}

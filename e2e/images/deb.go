@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/kk-project/kk/e2e/mirror"
+	"github.com/kk-project/kk/artifacts/download"
 )
 
 // Deb is one Debian package as apt knows it (the candidate version).
@@ -137,7 +137,7 @@ func fetchDebs(ctx context.Context, cacheDir string, debs []Deb) error {
 }
 
 func fileSHA256Is(p, want string) (bool, error) {
-	got, err := mirror.FileSHA256(p)
+	got, _, err := download.FileSHA256(context.Background(), p)
 	if err != nil {
 		return false, err
 	}

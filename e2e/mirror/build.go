@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +17,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/kk-project/kk/artifacts/download"
 )
 
 // recipeRev is bumped whenever the way artifacts are built or packed
@@ -258,7 +258,7 @@ func (b *builder) run(ctx context.Context, j job) (err error) {
 		if err != nil {
 			return fmt.Errorf("build did not produce %s: %w", out, err)
 		}
-		sum, err := FileSHA256(src)
+		sum, _, err := download.FileSHA256(context.Background(), src)
 		if err != nil {
 			return err
 		}
@@ -633,7 +633,7 @@ func placeBinary(src, stage, urlPath string) error {
 
 // writeHexSum writes the dl.k8s.io style checksum file: the hex digest only.
 func writeHexSum(stage, urlPath, sumPath string) error {
-	sum, err := FileSHA256(filepath.Join(stage, rel(urlPath)))
+	sum, _, err := download.FileSHA256(context.Background(), filepath.Join(stage, rel(urlPath)))
 	if err != nil {
 		return err
 	}
@@ -642,25 +642,11 @@ func writeHexSum(stage, urlPath, sumPath string) error {
 
 // writeSumLines writes a sha256sum(1) style file naming the artifact.
 func writeSumLines(stage, urlPath, sumPath string) error {
-	sum, err := FileSHA256(filepath.Join(stage, rel(urlPath)))
+	sum, _, err := download.FileSHA256(context.Background(), filepath.Join(stage, rel(urlPath)))
 	if err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(stage, rel(sumPath)), []byte(sum+"  "+path.Base(urlPath)+"\n"), 0o644)
-}
-
-// FileSHA256 returns the hex sha256 of the file at p.
-func FileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func writeFileAtomic(p string, data []byte, mode os.FileMode) error {

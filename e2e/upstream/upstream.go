@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/kk-project/kk/artifacts/download"
 	"github.com/kk-project/kk/e2e/images"
 	"github.com/kk-project/kk/e2e/mirror"
 )
@@ -135,7 +136,7 @@ func DockerManifest(d Dirs, k8s string) (string, error) {
 		{"docker", spec.Docker, mirror.DockerPath(spec.Docker)},
 		{"cri-dockerd", spec.CriDockerd, mirror.CriDockerdPath(spec.CriDockerd)},
 	} {
-		sum, err := mirror.FileSHA256(filepath.Join(d.Mirror, filepath.FromSlash(c.path)))
+		sum, _, err := download.FileSHA256(context.Background(), filepath.Join(d.Mirror, filepath.FromSlash(c.path)))
 		if err != nil {
 			return "", fmt.Errorf("docker manifest: %s %s is not in the local mirror (make mirror): %w", c.name, c.version, err)
 		}

@@ -10,10 +10,7 @@ package binaries
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"slices"
@@ -21,6 +18,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/kk-project/kk/artifacts/download"
 	"github.com/kk-project/kk/pipeline"
 	"github.com/kk-project/kk/pipeline/connector"
 )
@@ -41,32 +39,19 @@ type sumCache struct {
 
 func (f Files) sha256(p string) (string, error) {
 	if f.sums == nil {
-		return FileSHA256(p)
+		sum, _, err := download.FileSHA256(context.Background(), p)
+		return sum, err
 	}
 	f.sums.mu.Lock()
 	defer f.sums.mu.Unlock()
 	if s, ok := f.sums.m[p]; ok {
 		return s, nil
 	}
-	s, err := FileSHA256(p)
+	s, _, err := download.FileSHA256(context.Background(), p)
 	if err == nil {
 		f.sums.m[p] = s
 	}
 	return s, err
-}
-
-// FileSHA256 is the hex sha256 of the local file p.
-func FileSHA256(p string) (string, error) {
-	fh, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer fh.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, fh); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // Add records that name for arch is the local file p.

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/kk-project/kk/api/config"
-	"github.com/kk-project/kk/modules/binaries"
+	"github.com/kk-project/kk/artifacts/download"
 	"github.com/kk-project/kk/modules/etcd"
 	"github.com/kk-project/kk/modules/pki"
 	"github.com/kk-project/kk/pipeline"
@@ -148,7 +148,7 @@ func AutoRenewTask(s TimerSpec, after []string) pipeline.Task {
 	var selfSum string
 	var sumErr error
 	sum := func() (string, error) {
-		once.Do(func() { selfSum, sumErr = binaries.FileSHA256(s.Self) })
+		once.Do(func() { selfSum, _, sumErr = download.FileSHA256(context.Background(), s.Self) })
 		return selfSum, sumErr
 	}
 	absent := "! [ -e " + serviceFile + " ] && ! [ -e " + timerFile + " ] && ! [ -e " + path.Dir(Binary) + " ] && ! [ -e " + etcd.CAKeyFile + " ]"

@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/kk-project/kk/api/config"
-	"github.com/kk-project/kk/modules/binaries"
+	"github.com/kk-project/kk/artifacts/download"
 	"github.com/kk-project/kk/modules/runtime"
 	"github.com/kk-project/kk/pipeline"
 	"github.com/kk-project/kk/pipeline/connector"
@@ -293,16 +293,6 @@ func ParseSHA256Sum(b []byte) (sum, name string, err error) {
 	return strings.ToLower(f[0]), name, nil
 }
 
-// FileSHA256 is the hex SHA-256 of a local file, and its size.
-func FileSHA256(p string) (string, int64, error) {
-	st, err := os.Stat(p)
-	if err != nil {
-		return "", 0, err
-	}
-	sum, err := binaries.FileSHA256(p)
-	return sum, st.Size(), err
-}
-
 // ErrBadChecksum is returned when a snapshot is not what its .sha256 file says.
 var ErrBadChecksum = errors.New("bad checksum")
 
@@ -317,7 +307,7 @@ func VerifySnapshot(file string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: %s.sha256: %v", ErrBadChecksum, file, err)
 	}
-	got, _, err := FileSHA256(file)
+	got, _, err := download.FileSHA256(context.Background(), file)
 	if err != nil {
 		return "", err
 	}

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kk-project/kk/e2e/mirror"
+	"github.com/kk-project/kk/artifacts/download"
 	"github.com/kk-project/kk/e2e/upstream"
 )
 
@@ -63,7 +63,7 @@ func runExport(ctx context.Context, c config, kk, man string, up upstream.Served
 		return s
 	}
 	s.size = st.Size()
-	if s.sha256, err = mirror.FileSHA256(out); err != nil {
+	if s.sha256, _, err = download.FileSHA256(context.Background(), out); err != nil {
 		s.err = err
 	}
 	return s

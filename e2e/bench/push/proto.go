@@ -17,7 +17,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"github.com/kk-project/kk/e2e/mirror"
+	"github.com/kk-project/kk/artifacts/download"
 	"github.com/kk-project/kk/e2e/testbed"
 )
 
@@ -136,7 +136,7 @@ func protoUpload(ctx context.Context, cfg *ssh.ClientConfig, m testbed.Machine, 
 		}
 		mark("remote probe")
 		if code == 0 && strings.TrimSpace(out) == fmt.Sprint(st.Size()) {
-			want, err := mirror.FileSHA256(bundle)
+			want, _, err := download.FileSHA256(context.Background(), bundle)
 			if err != nil {
 				return ts, err
 			}
@@ -146,7 +146,7 @@ func protoUpload(ctx context.Context, cfg *ssh.ClientConfig, m testbed.Machine, 
 		}
 		mark("local sha256")
 	} else {
-		want, err := mirror.FileSHA256(bundle) // Upload hashes the local content first
+		want, _, err := download.FileSHA256(context.Background(), bundle) // Upload hashes the local content first
 		if err != nil {
 			return ts, err
 		}

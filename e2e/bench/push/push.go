@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kk-project/kk/e2e/mirror"
+	"github.com/kk-project/kk/artifacts/download"
 	"github.com/kk-project/kk/e2e/testbed"
 	"github.com/kk-project/kk/pipeline/connector"
 )
@@ -98,7 +98,7 @@ func measurePush(ctx context.Context, c config, bed *testbed.Bed, bundle string,
 	}
 	r.bundleSize = st.Size()
 	start := time.Now()
-	if r.bundleSum, err = mirror.FileSHA256(bundle); err != nil {
+	if r.bundleSum, _, err = download.FileSHA256(context.Background(), bundle); err != nil {
 		return err
 	}
 	r.hashOnce = time.Since(start)
