@@ -120,7 +120,8 @@ func TestAllDecidesTheRuntime(t *testing.T) {
 // Every systemd unit kk's templates hold is either removed or named as kept on purpose.
 func TestEveryKKUnitIsCovered(t *testing.T) {
 	installedAs := map[string]string{"etcd-backup.service": "backup-etcd.service", "etcd-backup.timer": "backup-etcd.timer"}
-	kept := map[string]string{"registry.service": "kk init registry's", "kkbench.service": "make bench's"}
+	kept := map[string]string{"registry.service": "kk init registry's", "kkbench.service": "make bench's",
+		"nvidia-persistenced.service": "the NVIDIA driver's (spec.gpu): host setup, like the OS phase's"}
 	units := specs()["docker --all"].Units()
 	units = append(units, specs()["containerd --all"].Units()...)
 	err := fs.WalkDir(templates.FS(), ".", func(p string, d fs.DirEntry, err error) error {
