@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -67,7 +66,7 @@ func EtcdEndpointsTask(s Spec, sel pipeline.Selector, after []string) pipeline.T
 			one.Lock()
 			defer one.Unlock()
 			t.Log.Info("kube-apiserver --etcd-servers=" + want)
-			local := Kubectl + " --server https://127.0.0.1:" + strconv.Itoa(s.BindPort) + " get --raw /readyz >/dev/null 2>&1"
+			local := LocalAPIReady(s.BindPort)
 			_, err := t.Sudo(ctx, setEtcdServers(want, apiServerManifest)+` && `+
 				`for i in $(seq 150); do if pgrep -af kube-apiserver | grep -qF -- `+connector.Quote("--etcd-servers="+want)+` && `+local+`; then sleep 6; exit 0; fi; sleep 2; done; `+
 				`echo "kube-apiserver did not come back ready with the new etcd members" >&2; exit 1`)

@@ -224,6 +224,13 @@ func noAPIYet(ctx context.Context, t *pipeline.Target) (bool, error) {
 
 const apiReady = `[ -f ` + AdminConf + ` ] && ` + Kubectl + ` get --raw /readyz >/dev/null 2>&1`
 
+// LocalAPIReady is a shell test, on a control plane, that its own kube-apiserver (on port)
+// answers /readyz. A kube-apiserver that has just started serves before its caches are
+// synced, and until then refuses with 403 what RBAC allows: wait for this after restarting one.
+func LocalAPIReady(port int) string {
+	return Kubectl + " --server https://127.0.0.1:" + strconv.Itoa(port) + " get --raw /readyz >/dev/null 2>&1"
+}
+
 // leftovers is a shell test for what a failed or undone kubeadm run leaves behind.
 const leftovers = `{ [ -e /etc/kubernetes/manifests/kube-apiserver.yaml ] || [ -e /etc/kubernetes/pki/ca.crt ] || ` +
 	`[ -e ` + KubeletConf + ` ] || [ -e /etc/kubernetes/bootstrap-kubelet.conf ] || [ -e /var/lib/kubelet/config.yaml ]; }`

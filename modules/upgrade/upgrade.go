@@ -12,6 +12,7 @@ package upgrade
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -229,6 +230,13 @@ func nodeTask(s Spec, name, desc string, sel pipeline.Selector, after []string, 
 					return true, err
 				}
 			}
+			if n.ControlPlane {
+				// its kube-apiserver restarted (kubeadm upgrade node, the new kubelet): the
+				// next API calls, this node's and the next steps', may reach it
+				if err := s.waitLocalAPI(ctx, t); err != nil {
+					return true, err
+				}
+			}
 			if err := s.waitNode(ctx, cs, t.Name); err != nil {
 				return true, err
 			}
@@ -275,6 +283,14 @@ func (s Spec) replaceKubelet(ctx context.Context, t *pipeline.Target, cs k8s.Int
 		return fmt.Errorf("restart kubelet: %w", err)
 	}
 	return nil
+}
+
+// waitLocalAPI waits until the kube-apiserver of t's control plane answers /readyz.
+func (s Spec) waitLocalAPI(ctx context.Context, t *pipeline.Target) error {
+	secs := int(s.NodeReadyTimeout / time.Second)
+	_, err := t.Sudo(ctx, `for i in $(seq `+strconv.Itoa(max(secs/2, 1))+`); do if `+kubernetes.LocalAPIReady(s.K.BindPort)+`; then exit 0; fi; sleep 2; done; `+
+		`echo "kube-apiserver does not answer /readyz on 127.0.0.1:`+strconv.Itoa(s.K.BindPort)+` after `+s.NodeReadyTimeout.String()+`" >&2; exit 1`)
+	return err
 }
 
 // waitNode waits until the node is Ready and reports the step's kubelet version.
@@ -333,10 +349,12 @@ func (s Spec) marked(ctx context.Context, name string) (bool, error) {
 }
 
 // apiCall makes an API call through pipeline/retry: an API server restarting during the
-// upgrade (kk's client then fails over to another control plane) is waited out.
+// upgrade (kk's client then fails over to another control plane) is waited out, and so is
+// one that has just started, which refuses with 403 what RBAC allows until its caches are
+// synced (a real refusal fails a minute later).
 func apiCall(ctx context.Context, call func() error) error {
 	_, err := retry.Do(ctx, retry.Policy{Attempts: 8, Initial: 2 * time.Second, Cap: 10 * time.Second},
-		func(err error) bool { return !apierrors.IsNotFound(err) && !apierrors.IsForbidden(err) },
+		func(err error) bool { return !apierrors.IsNotFound(err) },
 		func(context.Context, int) error { return call() }, nil)
 	return err
 }

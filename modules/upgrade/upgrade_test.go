@@ -2,6 +2,7 @@ package upgrade
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,7 +10,9 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	k8s "k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 
@@ -115,5 +118,27 @@ func TestKeepCgroupV1(t *testing.T) {
 	cm, _ := cs.CoreV1().ConfigMaps("kube-system").Get(ctx, "kubelet-config", metav1.GetOptions{})
 	if got := cm.Data["kubelet"]; !strings.Contains(got, "failCgroupV1: false") || !strings.Contains(got, "maxPods: 110") {
 		t.Errorf("kubelet config:\n%s", got)
+	}
+}
+
+// TestAPICallWaitsOutAFreshAPIServer: a 403 (a kube-apiserver that has just started, its
+// RBAC caches not synced yet) is tried again; a NotFound is not.
+func TestAPICallWaitsOutAFreshAPIServer(t *testing.T) {
+	gr := schema.GroupResource{Resource: "nodes"}
+	calls := 0
+	err := apiCall(context.Background(), func() error {
+		calls++
+		if calls == 1 {
+			return apierrors.NewForbidden(gr, "n4", errors.New(`User "kubernetes-admin" cannot get resource "nodes"`))
+		}
+		return nil
+	})
+	if err != nil || calls != 2 {
+		t.Errorf("forbidden, then allowed: %v after %d calls, want success after 2", err, calls)
+	}
+	calls = 0
+	err = apiCall(context.Background(), func() error { calls++; return apierrors.NewNotFound(gr, "n9") })
+	if !apierrors.IsNotFound(err) || calls != 1 {
+		t.Errorf("not found: %v after %d calls, want it at once", err, calls)
 	}
 }
