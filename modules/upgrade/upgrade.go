@@ -221,6 +221,12 @@ func nodeTask(s Spec, name, desc string, sel pipeline.Selector, after []string, 
 					if _, err := t.Sudo(ctx, kubernetes.BinDir+"/kubeadm upgrade node"+ignores(s, t)); err != nil {
 						return true, kubernetes.KubeadmError("kubeadm upgrade node", err)
 					}
+					if n.ControlPlane {
+						// its new kube-apiserver before the drain's API calls, which may reach it
+						if err := s.waitLocalAPI(ctx, t); err != nil {
+							return true, err
+						}
+					}
 				}
 			}
 			if ok, err := t.Test(ctx, kubeletAt(v)); err != nil {
