@@ -75,8 +75,8 @@ const (
 )
 
 // AfterFailureMarker begins what a failed test logs after its failure (the state of the
-// cluster on the bed): e2e/cmd/testlog's summary of a failed test is its log up to this line,
-// so it ends with the failure itself.
+// cluster on the bed): e2e/cmd/testlog's summary of a failed test is its log up to this line
+// or FailedMarker, whichever comes first, so it ends with the failure itself.
 const AfterFailureMarker = "e2e: the cluster after the failure"
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]{1,8}$`)
@@ -266,6 +266,7 @@ func require(t testing.TB, o Options, n int,
 	}
 	t.Logf("testbed %s: %d %s up in %v (cluster file %s)", b.Name, len(b.Machines), kindWord(b.Light), time.Since(start).Round(time.Millisecond), b.ClusterFile)
 	diskWarning(t, b.Dir)
+	markFirstFailure(t)
 	if !keep {
 		t.Cleanup(func() {
 			dctx, dcancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -276,6 +277,34 @@ func require(t testing.TB, o Options, n int,
 		})
 	}
 	return b
+}
+
+// FailedMarker is what a test on a bed logs within half a second of its first failure
+// (markFirstFailure): e2e/cmd/testlog's summary of a failed test ends there, so it shows the
+// failure even when the test went on (t.Errorf) and logged much more after it.
+const FailedMarker = "e2e: the test failed just above"
+
+// markFirstFailure logs FailedMarker once t has failed, until t's cleanup.
+func markFirstFailure(t testing.TB) {
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if t.Failed() {
+					t.Log(FailedMarker)
+					return
+				}
+			}
+		}
+	}()
+	// a test's cleanups run before it completes: no log after that
+	t.Cleanup(func() { close(stop); <-done })
 }
 
 // diskWarning says so when the disk holding the machines is nearly full: kubelet evicts pods

@@ -1,10 +1,14 @@
 package testbed
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -225,5 +229,57 @@ func TestMentionsPath(t *testing.T) {
 		if got := mentionsPath(c.cmd, "/x/n1"); got != c.want {
 			t.Errorf("%q: got %v", c.cmd, got)
 		}
+	}
+}
+
+// failingTB is a testing.TB whose failure, logs and cleanups the test drives.
+type failingTB struct {
+	testing.TB
+	failed   atomic.Bool
+	mu       sync.Mutex
+	logs     []string
+	cleanups []func()
+}
+
+func (f *failingTB) Failed() bool { return f.failed.Load() }
+func (f *failingTB) Log(args ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.logs = append(f.logs, fmt.Sprint(args...))
+}
+func (f *failingTB) Cleanup(fn func()) { f.cleanups = append(f.cleanups, fn) }
+
+// TestMarkFirstFailure: FailedMarker is logged once the test has failed, and nothing is
+// logged after the cleanup.
+func TestMarkFirstFailure(t *testing.T) {
+	f := &failingTB{TB: t}
+	markFirstFailure(f)
+	time.Sleep(700 * time.Millisecond)
+	f.failed.Store(true)
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		f.mu.Lock()
+		n := len(f.logs)
+		f.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, c := range f.cleanups {
+		c()
+	}
+	if len(f.logs) != 1 || f.logs[0] != FailedMarker {
+		t.Errorf("logs %q, want the marker once", f.logs)
+	}
+	// a test that never fails logs nothing, and its cleanup ends the watch
+	g := &failingTB{TB: t}
+	markFirstFailure(g)
+	time.Sleep(600 * time.Millisecond)
+	for _, c := range g.cleanups {
+		c()
+	}
+	if len(g.logs) != 0 {
+		t.Errorf("a passing test logged %q", g.logs)
 	}
 }

@@ -1,9 +1,10 @@
 // Command testlog reads `go test -json` on its standard input and prints what plain `go test`
 // prints (a failed test's whole log, a passed test's result line), then, last, the end of
-// each failed test's log up to the line where its cleanup began reporting the cluster's state
-// (testbed.AfterFailureMarker; the failure message is just before it): a CI log that keeps only its
-// head and tail still says why a test failed, however long the dump after it. It exits 1 when
-// a test or a package failed, or when no package reported a result (go test did not run).
+// each failed test's log up to its first failure (testbed.FailedMarker, logged just after it)
+// or to where its cleanup began reporting the cluster's state (testbed.AfterFailureMarker):
+// a CI log that keeps only its head and tail still says why a test failed, however much the
+// test logged after it. It exits 1 when a test or a package failed, or when no package
+// reported a result (go test did not run).
 //
 //	go test -json ./e2e 2>&1 | go run ./e2e/cmd/testlog
 package main
@@ -135,13 +136,14 @@ func filter(in io.Reader, out io.Writer) bool {
 // frame matches the lines go test -v adds that plain go test does not print.
 var frame = regexp.MustCompile(`^=== (RUN|PAUSE|CONT|NAME) `)
 
-// beforeMarker returns the last maxTestLines lines of log before testbed.AfterFailureMarker (before
-// the result line when there is none).
+// beforeMarker returns the last maxTestLines lines of log before the first of
+// testbed.FailedMarker and testbed.AfterFailureMarker (before the result line when there is
+// neither; up to a panic's first line, without its stacks).
 func beforeMarker(log []string) []string {
 	var lines []string
 chunks:
 	for _, chunk := range log {
-		if strings.Contains(chunk, testbed.AfterFailureMarker) {
+		if strings.Contains(chunk, testbed.AfterFailureMarker) || strings.Contains(chunk, testbed.FailedMarker) {
 			break
 		}
 		for _, l := range strings.Split(strings.TrimRight(chunk, "\n"), "\n") {

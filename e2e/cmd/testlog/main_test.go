@@ -155,3 +155,26 @@ func TestFilterBuildFailure(t *testing.T) {
 		t.Errorf("the compiler's words are lost:\n%s", out.String())
 	}
 }
+
+// TestFilterFirstFailure: a test that went on after a t.Errorf is summed up by the lines
+// before its first FailedMarker, not by its last ones.
+func TestFilterFirstFailure(t *testing.T) {
+	const p = "example.com/e2e"
+	in := events(t,
+		event{Action: "run", Package: p, Test: "TestHA"},
+		event{Action: "output", Package: p, Test: "TestHA", Output: "    certs_test.go:157: API poller: 1 failed\n"},
+		event{Action: "output", Package: p, Test: "TestHA", Output: "    testbed.go:300: " + testbed.FailedMarker + "\n"},
+		event{Action: "output", Package: p, Test: "TestHA", Output: "    cluster_test.go:400: $ kk delete cluster\n"},
+		event{Action: "output", Package: p, Test: "TestHA", Output: "    cluster_test.go:150: " + testbed.AfterFailureMarker + "\n"},
+		event{Action: "output", Package: p, Test: "TestHA", Output: "--- FAIL: TestHA (9.00s)\n"},
+		event{Action: "fail", Package: p, Test: "TestHA"},
+		event{Action: "fail", Package: p},
+	)
+	var out strings.Builder
+	filter(strings.NewReader(in), &out)
+	s := out.String()
+	sum := s[strings.Index(s, "failed test(s)"):]
+	if !strings.Contains(sum, "API poller: 1 failed") || strings.Contains(sum, "kk delete cluster") {
+		t.Errorf("summary:\n%s", sum)
+	}
+}
