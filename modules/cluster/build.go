@@ -114,8 +114,11 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 		if err := a.Files.Check(c.Arches(), []string{catalog.NvidiaDriver}); err != nil {
 			return nil, fmt.Errorf("%s: spec.gpu.driver.version %s: %w", c.Source, v, err)
 		}
-		set("gpu", "the NVIDIA driver on the hosts with NVIDIA GPUs: nouveau out, DKMS, persistence daemon",
-			gpu.DriverTasks(gpu.DriverSpec{Version: v, Files: a.Files}, nil))
+		gt, err := gpu.DriverTasks(gpu.DriverSpec{Version: v, Files: a.Files}, nil)
+		if err != nil {
+			return nil, err
+		}
+		set("gpu", "the NVIDIA driver on the hosts with NVIDIA GPUs: nouveau out, DKMS, persistence daemon", gt)
 	}
 
 	// The internal load balancer: kube-vip's VIP must answer before kubeadm init; haproxy

@@ -53,7 +53,11 @@ func HasGPU(t *pipeline.Target) bool {
 // version already left alone), and the persistence daemon with the modules loaded at boot.
 // A host that must reboot (nouveau, or an older NVIDIA driver, in use) fails naming why:
 // kk never reboots a host; a re-run after the reboot carries on.
-func DriverTasks(s DriverSpec, after []string) []pipeline.Task {
+func DriverTasks(s DriverSpec, after []string) ([]pipeline.Task, error) {
+	blacklist, persisted, err := driverFiles()
+	if err != nil {
+		return nil, err
+	}
 	sel := pipeline.AllHosts()
 	onGPU := func(check func(ctx context.Context, t *pipeline.Target) (bool, error)) func(ctx context.Context, t *pipeline.Target) (bool, error) {
 		return func(ctx context.Context, t *pipeline.Target) (bool, error) {
@@ -92,18 +96,10 @@ func DriverTasks(s DriverSpec, after []string) []pipeline.Task {
 			Hosts: sel, After: []string{TaskDriverPrereqs}, // one initramfs rebuild, after the packages'
 
 			Check: onGPU(func(ctx context.Context, t *pipeline.Target) (bool, error) {
-				b, err := templates.Render("gpu/blacklist-nouveau.conf", nil)
-				if err != nil {
-					return false, err
-				}
-				return t.Test(ctx, connector.FileTest(connector.File{Path: NouveauBlacklist, Data: b, Mode: 0o644})+" && "+nouveauUnloaded)
+				return t.Test(ctx, connector.FileTest(blacklist)+" && "+nouveauUnloaded)
 			}),
 			Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
-				b, err := templates.Render("gpu/blacklist-nouveau.conf", nil)
-				if err != nil {
-					return false, err
-				}
-				if _, err := t.Upload(ctx, connector.File{Path: NouveauBlacklist, Data: b, Mode: 0o644}); err != nil {
+				if _, err := t.Upload(ctx, blacklist); err != nil {
 					return true, err
 				}
 				if _, err := t.Sudo(ctx, NouveauScript); err != nil {
@@ -140,19 +136,11 @@ func DriverTasks(s DriverSpec, after []string) []pipeline.Task {
 			Name: TaskPersistenced, Desc: "nvidia-persistenced running, the NVIDIA modules loaded at boot (GPU hosts)",
 			Hosts: sel, After: []string{TaskDriver},
 			Check: onGPU(func(ctx context.Context, t *pipeline.Target) (bool, error) {
-				files, err := persistencedFiles()
-				if err != nil {
-					return false, err
-				}
-				return t.Test(ctx, connector.FileTest(files[0])+" && "+connector.FileTest(files[1])+
+				return t.Test(ctx, connector.FileTest(persisted[0])+" && "+connector.FileTest(persisted[1])+
 					" && systemctl is-active --quiet nvidia-persistenced && systemctl is-enabled --quiet nvidia-persistenced")
 			}),
 			Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
-				files, err := persistencedFiles()
-				if err != nil {
-					return false, err
-				}
-				for _, f := range files {
+				for _, f := range persisted {
 					if _, err := t.Upload(ctx, f); err != nil {
 						return true, err
 					}
@@ -163,7 +151,7 @@ func DriverTasks(s DriverSpec, after []string) []pipeline.Task {
 				return true, nil
 			},
 		},
-	}
+	}, nil
 }
 
 // prereqsPresent is a shell test that the running kernel's headers, gcc, make and dkms are
@@ -223,15 +211,21 @@ now=$(cat /sys/module/nvidia/version)
 [ "$now" = ` + q + ` ] || { echo "the loaded NVIDIA driver is $now after installing "` + q + `": reboot the host, then run kk again" >&2; exit 4; }`
 }
 
-// persistencedFiles are the persistence daemon's unit and the modules-load file.
-func persistencedFiles() ([]connector.File, error) {
+// driverFiles are the files the driver's tasks write on a GPU host, rendered once: the nouveau
+// blacklist, then the persistence daemon's unit and the modules-load file.
+func driverFiles() (blacklist connector.File, persisted []connector.File, err error) {
+	b, err := templates.Render("gpu/blacklist-nouveau.conf", nil)
+	if err != nil {
+		return blacklist, nil, err
+	}
 	unit, err := templates.Render("gpu/nvidia-persistenced.service", struct{ Bin string }{PersistencedBin})
 	if err != nil {
-		return nil, err
+		return blacklist, nil, err
 	}
 	mods, err := templates.Render("gpu/modules-load.conf", nil)
 	if err != nil {
-		return nil, err
+		return blacklist, nil, err
 	}
-	return []connector.File{{Path: PersistencedUnit, Data: unit, Mode: 0o644}, {Path: ModulesLoad, Data: mods, Mode: 0o644}}, nil
+	return connector.File{Path: NouveauBlacklist, Data: b, Mode: 0o644},
+		[]connector.File{{Path: PersistencedUnit, Data: unit, Mode: 0o644}, {Path: ModulesLoad, Data: mods, Mode: 0o644}}, nil
 }

@@ -103,7 +103,11 @@ func golden(t *testing.T, name, got string) {
 // changes them.
 func TestDriverDryRun(t *testing.T) {
 	hosts, conns := driverHosts(t)
-	g, err := pipeline.NewGraph(DriverTasks(driverSpec(t), nil), hosts)
+	tasks, err := DriverTasks(driverSpec(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := pipeline.NewGraph(tasks, hosts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +137,11 @@ func TestDriverRun(t *testing.T) {
 		return &stepHost{scripted: g1, checks: checks}, nil
 	})
 	h.SetFacts(&pipeline.Facts{Arch: "amd64", PackageManager: "apt-get", NvidiaPCI: []string{"0000:17:00.0 0x2330"}, Privileged: true})
-	g, err := pipeline.NewGraph(DriverTasks(driverSpec(t), nil), []*pipeline.Host{h})
+	tasks, err := DriverTasks(driverSpec(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := pipeline.NewGraph(tasks, []*pipeline.Host{h})
 	if err != nil {
 		t.Fatal(err)
 	}
