@@ -70,25 +70,26 @@ func PCILabels(f *pipeline.Facts) map[string]string {
 // node that has its labels is left alone; hosts without a GPU are not asked. It runs once
 // the nodes are registered (after).
 func NodeLabelsTask(s LabelSpec, after []string) pipeline.Task {
-	missing := func(ctx context.Context, t *pipeline.Target) (map[string]string, error) {
+	// missing is the labels t's node lacks, and the client that read the node
+	missing := func(ctx context.Context, t *pipeline.Target) (map[string]string, k8s.Interface, error) {
 		want := PCILabels(t.Facts())
 		if len(want) == 0 {
-			return nil, nil
+			return nil, nil, nil
 		}
 		inv, err := s.inventory(ctx, t)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if inv != nil {
 			maps.Copy(want, Labels(*inv))
 		}
 		cs, err := s.Client(ctx)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		n, err := cs.CoreV1().Nodes().Get(ctx, t.Name, metav1.GetOptions{})
 		if err != nil {
-			return nil, fmt.Errorf("node %s: %w", t.Name, err)
+			return nil, nil, fmt.Errorf("node %s: %w", t.Name, err)
 		}
 		out := map[string]string{}
 		for k, v := range want {
@@ -96,28 +97,24 @@ func NodeLabelsTask(s LabelSpec, after []string) pipeline.Task {
 				out[k] = v
 			}
 		}
-		return out, nil
+		return out, cs, nil
 	}
 	return pipeline.Task{
 		Name: TaskNodeLabels, Desc: "the GPU labels (nvidia.com/gpu.*, from PCI and NVML) on the nodes of the hosts with NVIDIA GPUs",
 		Hosts: pipeline.AllHosts(), After: after,
 		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
-			m, err := missing(ctx, t)
+			m, _, err := missing(ctx, t)
 			if err != nil && t.DryRun {
 				return false, nil // a cluster (or node, or driver) this run would make
 			}
 			return len(m) == 0, err
 		},
 		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
-			m, err := missing(ctx, t)
+			m, cs, err := missing(ctx, t)
 			if err != nil || len(m) == 0 {
 				return false, err
 			}
 			patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": m}})
-			if err != nil {
-				return false, err
-			}
-			cs, err := s.Client(ctx)
 			if err != nil {
 				return false, err
 			}
