@@ -51,8 +51,8 @@ integration: build mirror
 # (3 etcd + control planes, 2 workers behind haproxy) and an all-in-one machine. The HA
 # lifecycle runs beside the smaller layouts, one at a time (-parallel 2); make bench runs every
 # test alone (-parallel 1), so the times it records are each cluster's own.
-# The log is go test's; e2e/cmd/testlog ends it with the end of each failed test's log before
-# its cluster dump (the failure itself), where a log cut to its head and tail still shows it.
+# The log is go test's; e2e/cmd/testlog ends it with each failed test's last lines before its
+# first failure or its cluster dump, where a log cut to its head and tail still shows them.
 e2e: build mirror
 	@$(GO) build -o bin/testlog ./e2e/cmd/testlog
 	KK_BIN=$(CURDIR)/$(KK) $(GO) test -json -tags e2e -count=1 -p 1 -parallel 2 -timeout 75m -run 'TestCreateCluster' ./e2e 2>&1 | bin/testlog
