@@ -3,6 +3,7 @@
 GO       ?= go
 N        ?= 3
 BED      ?= kkt
+E2E_TIMEOUT ?= 75m
 KK       := bin/kk
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
@@ -51,11 +52,12 @@ integration: build mirror
 # (3 etcd + control planes, 2 workers behind haproxy) and an all-in-one machine. The HA
 # lifecycle runs beside the smaller layouts, one at a time (-parallel 2); make bench runs every
 # test alone (-parallel 1), so the times it records are each cluster's own.
+# E2E_TIMEOUT is go test's -timeout; .ci/run sets it to what is left of the job's time limit.
 # The log is go test's; e2e/cmd/testlog ends it with each failed test's last lines before its
 # first failure or its cluster dump, where a log cut to its head and tail still shows them.
 e2e: build mirror
 	@$(GO) build -o bin/testlog ./e2e/cmd/testlog
-	KK_BIN=$(CURDIR)/$(KK) $(GO) test -json -tags e2e -count=1 -p 1 -parallel 2 -timeout 75m -run 'TestCreateCluster' ./e2e 2>&1 | bin/testlog
+	KK_BIN=$(CURDIR)/$(KK) $(GO) test -json -tags e2e -count=1 -p 1 -parallel 2 -timeout $(E2E_TIMEOUT) -run 'TestCreateCluster' ./e2e 2>&1 | bin/testlog
 
 # The local upstream mirror (/var/tmp/kk-mirror: release binaries built from their Go modules at
 # pinned versions, laid out as the download sites) and the test images (/var/tmp/kk-images: one

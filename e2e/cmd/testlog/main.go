@@ -1,9 +1,13 @@
 // Command testlog reads `go test -json` on its standard input and prints what plain `go test`
 // prints (a failed test's whole log, a passed test's result line), then, last, the end of
 // each failed test's log up to its first failure (testbed.FailedMarker, logged just after it)
-// or to where its cleanup began reporting the cluster's state (testbed.AfterFailureMarker):
-// a CI log that keeps only its head and tail still says why a test failed, however much the
-// test logged after it. It exits 1 when a test or a package failed, or when no package
+// or to where its cleanup began reporting the cluster's state (testbed.AfterFailureMarker),
+// and one line of every test's result and time: a CI log that keeps only a short tail still
+// says which test failed, why, and where the time went, however much the tests logged.
+//
+// A SIGTERM, SIGINT or SIGHUP (a CI job's time limit kills the whole process group) ends the
+// reading there: the summary then also names the tests still running, with their last lines.
+// It exits 1 when a test or a package failed, when it was interrupted, or when no package
 // reported a result (go test did not run).
 //
 //	go test -json ./e2e 2>&1 | go run ./e2e/cmd/testlog
@@ -15,20 +19,26 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"regexp"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/kk-project/kk/e2e/testbed"
 )
 
 func main() {
-	if !filter(os.Stdin, os.Stdout) {
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	if !filter(os.Stdin, os.Stdout, stop) {
 		os.Exit(1)
 	}
 }
 
 // event is one line of `go test -json` (cmd/test2json's TestEvent).
 type event struct {
+	Time    time.Time `json:",omitempty"`
 	Action  string
 	Package string
 	Test    string
@@ -36,34 +46,85 @@ type event struct {
 	Output  string
 }
 
-// Bounds of the summary: it must fit the tail of a CI log.
+// Bounds of the summary: it must fit the short tail of a CI log.
 const (
-	maxTestLines = 10 // per failed test
-	maxLines     = 24 // in all
-	maxLineLen   = 300
+	maxTestLines = 6  // per failed test
+	maxLines     = 12 // in all
+	maxLineLen   = 240
 )
+
+// graceAfterSignal is how long testlog goes on reading after a signal: the lines go test
+// and the test binary write as they die.
+const graceAfterSignal = time.Second
 
 type failure struct {
 	test  string
 	lines []string
 }
 
+// result is one finished (or unfinished) test for the closing line.
+type result struct {
+	test, what string
+}
+
 // filter copies in's events to out as go test's text and reports whether every package
-// passed.
-func filter(in io.Reader, out io.Writer) bool {
-	logs := map[string][]string{} // a running test's output, printed if it fails
-	var order []string            // the tests in the order of their first output
+// passed. A value on stop ends the reading early (the process is being killed): what was
+// read so far is summed up and filter reports failure.
+func filter(in io.Reader, out io.Writer, stop <-chan os.Signal) bool {
+	lines := make(chan []byte)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(in)
+		sc.Buffer(make([]byte, 1<<20), 16<<20)
+		for sc.Scan() {
+			lines <- append([]byte(nil), sc.Bytes()...)
+		}
+		readErr <- sc.Err()
+	}()
+
+	logs := map[string][]string{}     // a running test's output, printed if it fails
+	started := map[string]time.Time{} // a running test's start
+	var order []string                // the tests in the order of their first output
 	var failed []failure
-	results, bad := 0, false
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		line := sc.Bytes()
+	var results []result
+	var first, last time.Time
+	var interrupted os.Signal
+	var grace <-chan time.Time // after a signal: what go test still writes as it dies
+	nresults, bad := 0, false
+read:
+	for {
+		var line []byte
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				if err := <-readErr; err != nil {
+					fmt.Fprintf(out, "testlog: reading go test's output: %v\n", err)
+					bad = true
+				}
+				break read
+			}
+			line = l
+		case s := <-stop:
+			if interrupted == nil {
+				interrupted = s
+				grace = time.After(graceAfterSignal)
+			}
+			continue
+		case <-grace:
+			break read
+		}
 		var e event
 		if json.Unmarshal(line, &e) != nil || e.Action == "" {
 			// not an event: the go command's own words (a build error, a flag it refused)
 			fmt.Fprintf(out, "%s\n", line)
 			continue
+		}
+		if !e.Time.IsZero() {
+			if first.IsZero() {
+				first = e.Time
+			}
+			last = e.Time
 		}
 		key := e.Package + " " + e.Test
 		switch e.Action {
@@ -71,6 +132,10 @@ func filter(in io.Reader, out io.Writer) bool {
 			fmt.Fprint(out, e.Output)
 		case "build-fail":
 			bad = true
+		case "run":
+			if e.Test != "" {
+				started[key] = e.Time
+			}
 		case "output":
 			if e.Test == "" {
 				fmt.Fprint(out, e.Output)
@@ -85,17 +150,19 @@ func filter(in io.Reader, out io.Writer) bool {
 			logs[key] = append(logs[key], e.Output)
 		case "pass", "skip":
 			if e.Test == "" {
-				results++
+				nresults++
 				continue
 			}
 			// the result line only (its frame is the last line of the log)
 			if l := logs[key]; len(l) > 0 && strings.HasPrefix(strings.TrimSpace(l[len(l)-1]), "--- ") {
 				fmt.Fprint(out, l[len(l)-1])
 			}
+			results = append(results, result{e.Test, e.Action + " " + seconds(e.Elapsed)})
 			delete(logs, key)
+			delete(started, key)
 		case "fail":
 			if e.Test == "" {
-				results++
+				nresults++
 				bad = true
 				continue
 			}
@@ -104,15 +171,17 @@ func filter(in io.Reader, out io.Writer) bool {
 				fmt.Fprint(out, l)
 			}
 			failed = append(failed, failure{test: e.Test, lines: beforeMarker(logs[key])})
+			results = append(results, result{e.Test, "FAIL " + seconds(e.Elapsed)})
 			delete(logs, key)
+			delete(started, key)
 		}
 	}
-	if err := sc.Err(); err != nil {
-		fmt.Fprintf(out, "testlog: reading go test's output: %v\n", err)
+	if interrupted != nil {
+		fmt.Fprintf(out, "testlog: %s: stopped reading go test's output %s into the run\n", interrupted, since(first, last))
 		bad = true
 	}
-	// a test still running when the binary ended (a timeout's panic, a crash): its log may
-	// hold why
+	// a test still running when the binary ended (a timeout's panic, a crash) or when the
+	// job was killed: its log may hold why
 	for _, key := range order {
 		l, running := logs[key]
 		if !running {
@@ -125,12 +194,36 @@ func filter(in io.Reader, out io.Writer) bool {
 		}
 		failed = append(failed, failure{test: test + " (unfinished)", lines: beforeMarker(l)})
 	}
-	if results == 0 {
+	for _, key := range order {
+		if _, running := logs[key]; running {
+			_, test, _ := strings.Cut(key, " ")
+			what := "UNFINISHED"
+			if t, ok := started[key]; ok && !t.IsZero() {
+				what += " after " + since(t, last)
+			}
+			results = append(results, result{test, what})
+		}
+	}
+	if nresults == 0 && interrupted == nil {
 		fmt.Fprintln(out, "testlog: no package reported a result (did go test run?)")
 		bad = true
 	}
 	summary(out, failed)
+	closing(out, results, since(first, last))
 	return !bad
+}
+
+// seconds formats a test's elapsed seconds as go test does, shorter.
+func seconds(s float64) string {
+	return (time.Duration(s) * time.Second).Round(time.Second).String()
+}
+
+// since formats the time from a to b, or "?" when a is unknown.
+func since(a, b time.Time) string {
+	if a.IsZero() || b.IsZero() {
+		return "?"
+	}
+	return b.Sub(a).Round(time.Second).String()
 }
 
 // frame matches the lines go test -v adds that plain go test does not print.
@@ -187,4 +280,16 @@ func summary(out io.Writer, failed []failure) {
 			fmt.Fprintln(out, l)
 		}
 	}
+}
+
+// closing prints one line of every test's result and time, last in the log.
+func closing(out io.Writer, results []result, total string) {
+	if len(results) == 0 {
+		return
+	}
+	parts := make([]string, len(results))
+	for i, r := range results {
+		parts[i] = strings.TrimPrefix(r.test, "Test") + " " + r.what
+	}
+	fmt.Fprintf(out, "testlog: %s in all: %s\n", total, strings.Join(parts, ", "))
 }

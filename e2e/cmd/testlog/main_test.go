@@ -3,8 +3,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/kk-project/kk/e2e/testbed"
 )
@@ -45,7 +49,7 @@ func TestFilterFailure(t *testing.T) {
 		event{Action: "fail", Package: p},
 	)
 	var out strings.Builder
-	if filter(strings.NewReader(in), &out) {
+	if filter(strings.NewReader(in), &out, nil) {
 		t.Error("a failed test: filter reported success")
 	}
 	s := out.String()
@@ -77,7 +81,7 @@ func TestFilterPass(t *testing.T) {
 		event{Action: "pass", Package: p},
 	)
 	var out strings.Builder
-	if !filter(strings.NewReader(in), &out) {
+	if !filter(strings.NewReader(in), &out, nil) {
 		t.Errorf("every test passed: filter reported failure:\n%s", out.String())
 	}
 	if strings.Contains(out.String(), "failed test") {
@@ -88,7 +92,7 @@ func TestFilterPass(t *testing.T) {
 // TestFilterNoResult: go test that did not run (a build error, a refused flag) is a failure.
 func TestFilterNoResult(t *testing.T) {
 	var out strings.Builder
-	if filter(strings.NewReader("go: unknown flag -x\n"), &out) {
+	if filter(strings.NewReader("go: unknown flag -x\n"), &out, nil) {
 		t.Error("no package result: filter reported success")
 	}
 	if !strings.Contains(out.String(), "go: unknown flag -x") {
@@ -128,7 +132,7 @@ func TestFilterTimeout(t *testing.T) {
 		event{Action: "fail", Package: p},
 	)
 	var out strings.Builder
-	if filter(strings.NewReader(in), &out) {
+	if filter(strings.NewReader(in), &out, nil) {
 		t.Error("a timeout: filter reported success")
 	}
 	s := out.String()
@@ -148,7 +152,7 @@ func TestFilterBuildFailure(t *testing.T) {
 {"Action":"fail","Package":"example.com/e2e","FailedBuild":"example.com/e2e [example.com/e2e.test]"}
 `
 	var out strings.Builder
-	if filter(strings.NewReader(in), &out) {
+	if filter(strings.NewReader(in), &out, nil) {
 		t.Error("a build failure: filter reported success")
 	}
 	if !strings.Contains(out.String(), "undefined: thing") {
@@ -171,10 +175,63 @@ func TestFilterFirstFailure(t *testing.T) {
 		event{Action: "fail", Package: p},
 	)
 	var out strings.Builder
-	filter(strings.NewReader(in), &out)
+	filter(strings.NewReader(in), &out, nil)
 	s := out.String()
 	sum := s[strings.Index(s, "failed test(s)"):]
 	if !strings.Contains(sum, "API poller: 1 failed") || strings.Contains(sum, "kk delete cluster") {
 		t.Errorf("summary:\n%s", sum)
 	}
+}
+
+// TestFilterInterrupted: the CI job's time limit kills the process group while a test runs.
+// testlog stops reading at the signal and names the running test with its last lines, the
+// finished ones with their times, in the closing line.
+func TestFilterInterrupted(t *testing.T) {
+	const p = "example.com/e2e"
+	t0 := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	in := events(t,
+		event{Time: at(0), Action: "start", Package: p},
+		event{Time: at(0), Action: "run", Package: p, Test: "TestHA"},
+		event{Time: at(0), Action: "run", Package: p, Test: "TestDocker"},
+		event{Time: at(1), Action: "output", Package: p, Test: "TestHA", Output: "    cluster_test.go:300: $ kk upgrade\n"},
+		event{Time: at(4), Action: "output", Package: p, Test: "TestDocker", Output: "--- PASS: TestDocker (247.54s)\n"},
+		event{Time: at(4), Action: "pass", Package: p, Test: "TestDocker", Elapsed: 247.54},
+		event{Time: at(30), Action: "output", Package: p, Test: "TestHA", Output: "    cluster_test.go:310: waiting for n5\n"},
+	)
+	pr, pw := io.Pipe()
+	written := make(chan struct{})
+	go func() {
+		_, _ = pw.Write([]byte(in)) // returns once read; then go test hangs: the pipe stays open
+		close(written)
+	}()
+	stop := make(chan os.Signal, 1)
+	done := make(chan bool)
+	var out strings.Builder
+	go func() { done <- filter(pr, &out, stop) }()
+	<-written
+	stop <- syscall.SIGTERM
+	var ok bool
+	select {
+	case ok = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("filter did not return after the signal")
+	}
+	if ok {
+		t.Error("interrupted: filter reported success")
+	}
+	s := out.String()
+	for _, want := range []string{"testlog: terminated: stopped reading", "--- UNFINISHED: TestHA", "--- TestHA (unfinished)\n", "waiting for n5",
+		"Docker pass 4m7s", "HA UNFINISHED after 30m0s"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+	if lines := strings.Split(strings.TrimSpace(s), "\n"); !strings.HasPrefix(lines[len(lines)-1], "testlog: 30m0s in all: ") {
+		t.Errorf("the closing line is not last:\n%s", s)
+	}
+	if testing.Verbose() {
+		t.Log(s)
+	}
+	pw.Close()
 }
