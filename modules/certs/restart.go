@@ -24,9 +24,10 @@ const ParkDir = "/etc/kubernetes/kk-renew"
 //
 //	stop_static NAME     stops NAME's running container (not waiting for the next)
 //	restart_static NAME  stops NAME's running container (crictl stop: SIGTERM, the API
-//	                     server's graceful shutdown: it stops accepting at once and finishes
-//	                     what it serves; after 10 s only watches are left, which clients
-//	                     resume elsewhere) and waits for the kubelet to run the next;
+//	                     server's graceful shutdown: it fails /readyz and serves on for its
+//	                     shutdown delay, so the load balancers take it out first, then
+//	                     finishes what it serves; after 30 s only watches are left, which
+//	                     clients resume elsewhere) and waits for the kubelet to run the next;
 //	                     nothing when the host has no NAME manifest
 //	park NAME, unpark NAME  take NAME's manifest away (its pod stops) and bring it back
 //	api_ready URL        waits for the API server at URL to answer /readyz with admin.conf
@@ -45,7 +46,7 @@ wait_new() {
 stop_static() {
   [ -f ` + etcd.ManifestsDir + `/"$1".yaml ] || return 0
   id=$(running "$1"); say "stop $1 ${id:-(not running)}"
-  [ -n "$id" ] && crictl stop --timeout 10 "$id" >/dev/null
+  [ -n "$id" ] && crictl stop --timeout 30 "$id" >/dev/null
   return 0
 }
 restart_static() {
@@ -60,8 +61,8 @@ park() {
   say "park $1"
   id=$(running "$1")
   mkdir -p ` + ParkDir + ` && mv ` + etcd.ManifestsDir + `/"$1".yaml ` + ParkDir + `/
-  # the kubelet would give it its 30 s grace period: 10 s is what it serves
-  [ -n "$id" ] && crictl stop --timeout 10 "$id" >/dev/null 2>&1
+  # the kubelet's grace period (30 s) would come only when it notices the manifest gone
+  [ -n "$id" ] && crictl stop --timeout 30 "$id" >/dev/null 2>&1
   i=0
   while [ -n "$(running "$1")" ]; do
     i=$((i+1)); [ $i -ge 120 ] && { echo "$1 still runs 2 minutes after its manifest was moved to ` + ParkDir + `" >&2; return 1; }

@@ -678,6 +678,30 @@ func TestKubeadmConfigAudit(t *testing.T) {
 	}
 }
 
+// kube-apiserver serves on for APIServerShutdownDelay once told to stop (the load balancers
+// take it out first); the user's own --shutdown-delay-duration wins.
+func TestKubeadmConfigShutdownDelay(t *testing.T) {
+	c := loadSample(t, "kubekey-calico.yaml")
+	c.Kubernetes.Version = "v1.37.2"
+	for _, tc := range []struct{ user, want string }{{"", APIServerShutdownDelay.String()}, {"--shutdown-delay-duration=20s", "20s"}} {
+		c.Kubernetes.ApiserverArgs = nil
+		if tc.user != "" {
+			c.Kubernetes.ApiserverArgs = []string{tc.user}
+		}
+		s, err := SpecFor(c, t.TempDir(), binaries.Files{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := RenderKubeadmConfig(s, "node1", HostEnv{}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := args(t, get(t, docs(t, out)["ClusterConfiguration"], "apiServer", "extraArgs")); a["shutdown-delay-duration"] != tc.want {
+			t.Errorf("user args %q: apiServer extraArgs %v, want shutdown-delay-duration %s", tc.user, a, tc.want)
+		}
+	}
+}
+
 // kubernetes.certificateValidityPeriod is v1beta4's ClusterConfiguration field (kubeadm certs
 // renew reads it back from kubeadm-config); v1beta3 has none, so it is an error there.
 func TestKubeadmConfigCertificateValidity(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -182,6 +183,18 @@ type extraVolume struct {
 	PathType  string `json:"pathType,omitempty"`
 }
 
+// APIServerShutdownDelay is how long a kube-apiserver told to stop (an upgrade, a certificate
+// renewal, a drained node) goes on serving while its /readyz fails: long enough for the load
+// balancers in front of it (kk's haproxy checks /readyz every 2 s and takes a server out after
+// two failures) to send new connections elsewhere before it closes its listener, so that no
+// client's request is cut by the restart. Whatever stops it must give it longer than this.
+const APIServerShutdownDelay = 6 * time.Second
+
+// apiServerArgs are kk's kube-apiserver flags; the user's apiServer extraArgs win.
+func apiServerArgs() []Arg {
+	return []Arg{{"shutdown-delay-duration", APIServerShutdownDelay.String()}}
+}
+
 // Audit logging (kubernetes.audit: true): kube-apiserver reads AuditPolicy and writes
 // AuditLogDir/audit.log, rotated as KubeKey does (30 days, 10 files of 100 MB).
 const (
@@ -343,7 +356,7 @@ func RenderKubeadmConfig(s Spec, node string, env HostEnv, certificateKey string
 		ControlPlaneEndpoint: s.ControlPlaneEndpoint,
 		ImageRepository:      s.ImageRepository,
 		Networking:           networking{s.DNSDomain, s.PodSubnet, s.ServiceSubnet},
-		APIServer:            component{ExtraArgs: mergeArgs(fg, s.APIServerArgs), CertSANs: s.CertSANs},
+		APIServer:            component{ExtraArgs: mergeArgs(slices.Concat(fg, apiServerArgs()), s.APIServerArgs), CertSANs: s.CertSANs},
 		ControllerManager:    component{ExtraArgs: mergeArgs(fg, s.ControllerManagerArgs)},
 		Scheduler:            component{ExtraArgs: mergeArgs(fg, s.SchedulerArgs)},
 	}

@@ -29,9 +29,10 @@ import (
 // TestHAProxyBalancesAndFailsOver runs the real haproxy of the test image
 // (the haproxy image of kk's version table in the OCI layout KK_IMAGES_DIR/oci, default
 // /var/tmp/kk-images/oci), flattened into a temp dir and run in a chroot on loopback,
-// with the configuration kk renders, in front of fake API servers (TLS, /healthz):
-// requests reach every healthy one, a server whose /healthz fails leaves the rotation,
-// a stopped one too, and the monitor endpoint answers. Needs root (chroot).
+// with the configuration kk renders, in front of fake API servers (TLS, /readyz):
+// requests reach every ready one; a server whose /readyz fails (an API server in its
+// shutdown delay, still serving) leaves the rotation without cutting the request it is
+// serving; a stopped one leaves too, and the monitor endpoint answers. Needs root (chroot).
 func TestHAProxyBalancesAndFailsOver(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("chroot needs root: run the integration tests as root")
@@ -49,21 +50,38 @@ func TestHAProxyBalancesAndFailsOver(t *testing.T) {
 		checkConfig(t, ctx, root, cfg)
 	}
 
-	// Fake API servers: each answers /healthz and says who it is on any other path.
-	sick := false
+	// Fake API servers: each answers /readyz and says who it is on any other path; on
+	// /slow, c says so on slowStarted and answers once it has failed 3 checks (haproxy marks
+	// it down after 2): a request in flight while it turns unready.
+	sick, sickAnswers := false, 0
 	var mu sync.Mutex
+	slowStarted := make(chan struct{}, 1)
 	newAPI := func(name string) *httptest.Server {
 		return httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/healthz" {
+			switch {
+			case r.URL.Path == "/readyz":
 				mu.Lock()
 				s := sick && name == "c"
+				if s {
+					sickAnswers++
+				}
 				mu.Unlock()
 				if s {
-					http.Error(w, "etcd failed", http.StatusInternalServerError)
+					http.Error(w, "[-]shutdown failed: reason withheld", http.StatusInternalServerError)
 					return
 				}
 				io.WriteString(w, "ok")
 				return
+			case r.URL.Path == "/slow" && name == "c":
+				slowStarted <- struct{}{}
+				for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+					mu.Lock()
+					n := sickAnswers
+					mu.Unlock()
+					if n >= 3 {
+						break
+					}
+				}
 			}
 			io.WriteString(w, name)
 		}))
@@ -114,6 +132,7 @@ func TestHAProxyBalancesAndFailsOver(t *testing.T) {
 	tr := a.Client().Transport.(*http.Transport).Clone() // trusts the fake servers' certificate
 	tr.DisableKeepAlives = true                          // a new connection, so a new choice, per request
 	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	slowClient := &http.Client{Transport: tr, Timeout: time.Minute}
 	url := fmt.Sprintf("https://127.0.0.1:%d/version", h.Port)
 	get := func() (string, error) {
 		resp, err := client.Get(url)
@@ -146,11 +165,43 @@ func TestHAProxyBalancesAndFailsOver(t *testing.T) {
 		return m["a"] > 0 && m["b"] > 0 && m["c"] > 0, fmt.Sprint(m)
 	})
 
-	// 2. An API server whose /healthz fails (it still accepts connections) leaves the rotation.
+	// 2. An API server whose /readyz fails (it still serves: a stopping API server in its
+	// shutdown delay) leaves the rotation; the request it is serving then is not cut.
+	slow := make(chan string, 1)
+	for {
+		go func() {
+			resp, err := slowClient.Get(fmt.Sprintf("https://127.0.0.1:%d/slow", h.Port))
+			if err != nil {
+				slow <- err.Error()
+				return
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				slow <- err.Error()
+				return
+			}
+			slow <- string(body)
+		}()
+		select {
+		case who := <-slow: // a or b answered at once (or it failed): again
+			if who != "a" && who != "b" {
+				t.Fatalf("GET /slow through haproxy: %s", who)
+			}
+			continue
+		case <-slowStarted:
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		}
+		break
+	}
 	mu.Lock()
 	sick = true
 	mu.Unlock()
-	waitFor(t, ctx, "an unhealthy c gets no request (30 in a row)", func() (bool, string) {
+	if who := <-slow; who != "c" {
+		t.Errorf("a request c was serving when it turned unready: %q, want its answer (haproxy cut it)", who)
+	}
+	waitFor(t, ctx, "an unready c gets no request (30 in a row)", func() (bool, string) {
 		m, err := seen(30)
 		if err != nil {
 			return false, err.Error()

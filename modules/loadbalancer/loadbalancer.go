@@ -7,8 +7,10 @@
 // On every worker that is not a control plane, kk writes /etc/kubekey/haproxy/haproxy.cfg
 // and the static pod /etc/kubernetes/manifests/haproxy.yaml. haproxy listens on
 // 127.0.0.1:<endpoint port> and forwards TCP to every control plane's internal
-// address:6443, health-checked with GET /healthz over TLS; a dead API server leaves the
-// rotation after about 4 seconds. 127.0.0.1:8081/healthz answers the liveness probe.
+// address:6443, health-checked with GET /readyz over TLS; a dead or stopping API server
+// leaves the rotation after about 4 seconds (a stopping one serves on for its shutdown delay,
+// kubernetes.APIServerShutdownDelay, so no request is cut). 127.0.0.1:8081/healthz answers
+// the liveness probe.
 // On those workers the load-balancer domain resolves to 127.0.0.1 (EndpointAddress), so
 // kubelet and kube-proxy (host network, the node's /etc/hosts) go through haproxy.
 //

@@ -73,11 +73,15 @@ func TestHAProxyConfig(t *testing.T) {
 		}
 		for _, want := range []string{
 			"bind 127.0.0.1:6443", "bind 127.0.0.1:8081", "monitor-uri /healthz", "mode tcp",
-			"option httpchk GET /healthz", "http-check expect status 200", "fall 2 rise 2", "inter 2s",
+			"option httpchk GET /readyz", "http-check expect status 200", "fall 2 rise 2", "inter 2s",
 		} {
 			if !strings.Contains(text, want) {
 				t.Errorf("%d control planes: haproxy.cfg lacks %q:\n%s", n, want, text)
 			}
+		}
+		// a server marked down keeps its sessions: a stopping API server ends them itself
+		if strings.Contains(text, "shutdown-sessions") {
+			t.Errorf("%d control planes: haproxy.cfg cuts the sessions of a server marked down:\n%s", n, text)
 		}
 	}
 }
