@@ -4,11 +4,12 @@ package e2e
 
 import (
 	"fmt"
-	"github.com/kk-project/kk/artifacts/versions"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kk-project/kk/artifacts/versions"
 
 	"github.com/kk-project/kk/e2e/images"
 	"github.com/kk-project/kk/e2e/mirror"

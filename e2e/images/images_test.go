@@ -8,8 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"github.com/kk-project/kk/api/config"
-	"github.com/kk-project/kk/api/v1alpha2"
 	"io"
 	"math/rand"
 	"os"
@@ -17,6 +15,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/kk-project/kk/api/config"
+	"github.com/kk-project/kk/api/v1alpha2"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"

@@ -5,7 +5,6 @@ package registry_test
 import (
 	"bytes"
 	"context"
-	"github.com/kk-project/kk/artifacts/versions"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kk-project/kk/artifacts/versions"
 
 	"github.com/kk-project/kk/api/v1alpha2"
 	"github.com/kk-project/kk/artifacts/bundle"

@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/kk-project/kk/artifacts/versions"
 	"io"
 	"net"
 	"os"
@@ -19,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kk-project/kk/artifacts/versions"
 
 	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/api/v1alpha2"
