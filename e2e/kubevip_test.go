@@ -56,7 +56,8 @@ func vipHolders(t *testing.T, bed *testbed.Bed, ms []testbed.Machine, addr strin
 // kube-vip (ARP mode) on 2 machines that are both control plane and worker (etcd on n1), with
 // Calico's VXLAN pod network: the VIP answers, exactly one control plane holds it, it moves
 // when that control plane's kubelet, API server and kube-vip stop, and the re-run on the
-// healthy cluster changes nothing. Its file carries KubeSphere's ClusterConfiguration: the
+// healthy cluster changes nothing. n2 is declared a GPU host: it gets NVIDIA's container
+// toolkit (gpuToolkitWorks), and a pod of the RuntimeClass nvidia runs there. Its file carries KubeSphere's ClusterConfiguration: the
 // platform phase installs local storage (a claim binds on n2 and holds a pod's file),
 // metrics-server (kubectl top answers for every node) and the gateway (an Ingress routes
 // through port 80 of every node) from the bundle, and removes metrics-server and the gateway
@@ -68,11 +69,11 @@ func TestCreateClusterKubeVIP(t *testing.T) {
 	cps := bed.Machines
 	// the VIP: .100 of the bed's subnet, which no machine (.11 on) and not the bridge (.1) has
 	vip := cps[0].Address[:strings.LastIndexByte(cps[0].Address, '.')] + ".100"
-	s := bedCluster(t, bed, [][2]string{
+	s := bedCluster(t, bed, append([][2]string{
 		{"control-plane: [n1]", "control-plane: [n1, n2]"},
 		{`address: "", port: 6443}`, `address: "` + vip + `", port: 6443, internalLoadbalancer: kube-vip}`},
 		{"plugin: flannel", "plugin: " + calicoCNI},
-	})
+	}, gpuHost("n2")...))
 	// The file carries KubeSphere's ClusterConfiguration with metrics_server and the gateway
 	// on: the platform phase installs them from the bundle.
 	cfg := writeClusterFile(t, "cluster-vip.yaml", withKubeSphere(s, true))
@@ -170,6 +171,7 @@ func TestCreateClusterKubeVIP(t *testing.T) {
 	}
 
 	platformInstalled(t, bed, kcfg, c.out, export)
+	gpuToolkitWorks(t, bed, kcfg, export, cps[1], cps[:1])
 
 	c.rerunChangesNothing(t, "kube-vip create (2 machines: control plane + worker, etcd on n1, ARP VIP; calico; local storage, metrics-server, gateway)")
 

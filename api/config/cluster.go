@@ -33,11 +33,37 @@ type Cluster struct {
 	GPU GPU
 }
 
-// GPU is spec.gpu (kk's own): the NVIDIA GPU hosts' setup.
+// GPU is spec.gpu (kk's own): the NVIDIA GPU hosts' setup. The GPU hosts are those whose
+// facts list NVIDIA GPUs on their PCI bus, and those whose labels say
+// nvidia.com/gpu.present: "true".
 type GPU struct {
 	// DriverVersion is the NVIDIA driver kk installs from NVIDIA's .run installer (in the
 	// bundle) on every GPU host ("570.195.03"); "" leaves the hosts' drivers alone.
 	DriverVersion string
+	// Toolkit is NVIDIA's container toolkit on the GPU hosts: containerd's "nvidia" runtime
+	// handler (a drop-in written by nvidia-ctk), CDI, and the RuntimeClass "nvidia". It is on
+	// when the file has spec.gpu, or KubeKey's kubernetes.nvidiaRuntime: true.
+	Toolkit bool
+	// ToolkitVersion is spec.gpu.toolkit.version; "" is kk's version table's.
+	ToolkitVersion string
+	// DefaultRuntime makes nvidia containerd's default runtime on the GPU hosts (KubeKey's
+	// kubernetes.nvidiaRuntime: true).
+	DefaultRuntime bool
+}
+
+// GPUPresentLabel is the node label NVIDIA's tools give a node with GPUs; a host whose labels
+// carry it with "true" is a GPU host for kk whatever its PCI bus shows.
+const GPUPresentLabel = "nvidia.com/gpu.present"
+
+// DeclaredGPUHosts lists the hosts whose labels declare them GPU hosts (GPUPresentLabel).
+func (c *Cluster) DeclaredGPUHosts() []string {
+	var out []string
+	for _, h := range c.Hosts {
+		if h.Labels[GPUPresentLabel] == "true" {
+			out = append(out, h.Name)
+		}
+	}
+	return out
 }
 
 // HostsWithRole returns the hosts having role r, in file order.
@@ -196,9 +222,6 @@ type Kubernetes struct {
 	// generated KubeletConfiguration / KubeProxyConfiguration (nil when unset).
 	KubeletConfiguration   map[string]any
 	KubeProxyConfiguration map[string]any
-	// NvidiaRuntime makes nvidia the default containerd runtime on GPU nodes (KubeKey 3.1's
-	// kubernetes.nvidiaRuntime).
-	NvidiaRuntime bool
 }
 
 // Etcd types.

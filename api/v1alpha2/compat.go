@@ -94,9 +94,6 @@ func (v *validator) unsupported(obj *Cluster, c *config.Cluster) {
 	s := &obj.Spec
 	k := s.Kubernetes
 	warn := func(path, why string) { v.rep.warnf(path, "%s", why) }
-	if k.NvidiaRuntime != nil && *k.NvidiaRuntime {
-		warn("spec.kubernetes.nvidiaRuntime", "nvidiaRuntime: "+notImplemented)
-	}
 	if k.Kata.On() {
 		warn("spec.kubernetes.kata.enabled", "kata: "+notImplemented)
 	}

@@ -41,7 +41,6 @@ func TestKubeKey31AllFields(t *testing.T) {
 	want := []string{
 		at("        replicas: 3", "spec.network.calico.typha.replicas", "kk runs calico-kube-controllers and typha with one replica count: controller.replicas 2 is used for both"),
 		at(`        nodeSelector: {calico-typha: "yes"}`, "spec.network.calico.typha.nodeSelector", "kk places calico-kube-controllers and typha with one node selector: controller.nodeSelector is used for both"),
-		at("    nvidiaRuntime: true", "spec.kubernetes.nvidiaRuntime", "nvidiaRuntime: not implemented yet, ignored"),
 		at("    kata: {enabled: true}", "spec.kubernetes.kata.enabled", "kata: not implemented yet, ignored"),
 		at("    nodeFeatureDiscovery: {enabled: true}", "spec.kubernetes.nodeFeatureDiscovery.enabled", "nodeFeatureDiscovery: not implemented yet, ignored"),
 		at("    nodeCidrMaskSizeIPv6: 80", "spec.kubernetes.nodeCidrMaskSizeIPv6", "nodeCidrMaskSizeIPv6: not implemented yet, ignored"),
@@ -122,8 +121,12 @@ func TestKubeKey31AllFields(t *testing.T) {
 	if k.Version != "v1.30.14" || k.ClusterName != "every-field.local" || k.DNSDomain != "every-field.local" || k.DisableKubeProxy ||
 		!k.MasqueradeAll || k.MaxPods != 150 || k.PodPidsLimit != 8192 || k.NodeCidrMaskSize != 25 || k.ProxyMode != "ipvs" ||
 		!k.AutoRenewCerts || k.NodeLocalDNS || k.ContainerManager != "containerd" || k.ContainerRuntimeEndpoint != DefaultContainerdEndpoint ||
-		!k.NodeFeatureDiscovery || !k.Kata || !k.Audit || !k.NvidiaRuntime || !k.FeatureGates["InPlacePodVerticalScaling"] {
+		!k.NodeFeatureDiscovery || !k.Kata || !k.Audit || !k.FeatureGates["InPlacePodVerticalScaling"] {
 		t.Errorf("kubernetes %+v", k)
+	}
+	// nvidiaRuntime: true is the NVIDIA container toolkit with nvidia as the default runtime
+	if g := c.GPU; !g.Toolkit || !g.DefaultRuntime || g.ToolkitVersion != "" || g.DriverVersion != "" {
+		t.Errorf("gpu %+v", g)
 	}
 	if !slices.Equal(k.ApiserverCertExtraSans, []string{"api.example.org", "203.0.113.7"}) ||
 		!slices.Equal(k.ApiserverArgs, []string{"--audit-log-maxage=10"}) || !slices.Equal(k.ControllerManagerArgs, []string{"--node-monitor-grace-period=50s"}) ||

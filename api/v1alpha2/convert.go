@@ -32,7 +32,7 @@ func build(obj *Cluster, source string, o ParseOptions, rep *report) *config.Clu
 		Registry:             convertRegistry(s.Registry),
 		Addons:               convertAddons(s.Addons),
 		KubeSphere:           config.KubeSphere(s.KubeSphere),
-		GPU:                  config.GPU{DriverVersion: strings.TrimSpace(s.GPU.Driver.Version)},
+		GPU:                  convertGPU(s.GPU, s.Kubernetes.NvidiaRuntime),
 	}
 	for i := range s.Hosts {
 		c.Hosts = append(c.Hosts, convertHost(&s.Hosts[i], roles[s.Hosts[i].Name], o))
@@ -40,6 +40,19 @@ func build(obj *Cluster, source string, o ParseOptions, rep *report) *config.Clu
 	calicoPlacement(s.Network.Calico, c, rep)
 	v.cluster(obj, c)
 	return c
+}
+
+// convertGPU is spec.gpu; KubeKey's kubernetes.nvidiaRuntime: true asks for the toolkit too,
+// with nvidia as containerd's default runtime.
+func convertGPU(g *GPUConfig, nvidiaRuntime *bool) config.GPU {
+	var out config.GPU
+	if g != nil {
+		out = config.GPU{DriverVersion: strings.TrimSpace(g.Driver.Version), Toolkit: true, ToolkitVersion: strings.TrimSpace(g.Toolkit.Version)}
+	}
+	if nvidiaRuntime != nil && *nvidiaRuntime {
+		out.Toolkit, out.DefaultRuntime = true, true
+	}
+	return out
 }
 
 func convertHost(h *HostCfg, roles map[config.Role]bool, o ParseOptions) *config.Host {
@@ -149,7 +162,6 @@ func convertKubernetes(k Kubernetes) config.Kubernetes {
 		ApiserverCertExtraSans:   k.ApiserverCertExtraSans,
 		KubeletConfiguration:     k.KubeletConfiguration,
 		KubeProxyConfiguration:   k.KubeProxyConfiguration,
-		NvidiaRuntime:            k.NvidiaRuntime != nil && *k.NvidiaRuntime,
 	}
 }
 

@@ -18,8 +18,10 @@
 // KubeKey 3.1 writes is accepted; network.cilium, network.hybridnet,
 // registry.remoteMirrors, kubernetes.kubeletConfiguration and
 // kubernetes.kubeProxyConfiguration are free-form. kk adds spec.hosts[].jumpHost and
-// spec.gpu.driver.version (the NVIDIA driver kk installs on the hosts with NVIDIA GPUs, of
-// the form 570.195.03; the bundle carries NVIDIA's installer for it).
+// spec.gpu: given at all, NVIDIA's container toolkit on the GPU hosts (spec.gpu.toolkit.version,
+// default kk's version table's); spec.gpu.driver.version is the NVIDIA driver kk installs
+// there (of the form 570.195.03; the bundle carries NVIDIA's installer for it). GPU hosts are
+// those with NVIDIA GPUs on their PCI bus and those labelled nvidia.com/gpu.present: "true".
 // Unknown fields (with a "did you mean" hint), duplicate keys and values of the
 // wrong type are errors. Values meant as strings keep their text (clusterName: 1.30
 // stays "1.30"); YAML 1.1 booleans (yes/no/on/off) are read as KubeKey reads them.
@@ -40,7 +42,8 @@
 //	kubernetes.version 1.30.14 (no "v")          acts, read as v1.30.14
 //	kubernetes.type other than kubernetes (k3s)  refused: kk installs kubeadm clusters
 //	kubernetes.containerManager isula, crio      refused: kk installs containerd or docker
-//	kubernetes.nvidiaRuntime: true               config.Kubernetes.NvidiaRuntime; warned: not implemented yet
+//	kubernetes.nvidiaRuntime: true               acts: the NVIDIA container toolkit on the GPU hosts (as spec.gpu)
+//	                                               with nvidia containerd's default runtime there
 //	kubernetes.kata, nodeFeatureDiscovery        config (Kata, NodeFeatureDiscovery); warned when enabled: not implemented yet
 //	kubernetes.nodeCidrMaskSizeIPv6              warned: not implemented yet, ignored
 //	kubernetes.audit, nodelocaldns, masqueradeAll acts

@@ -208,14 +208,14 @@ func TestExampleGPU(t *testing.T) {
 	if len(w) != 0 {
 		t.Errorf("warnings: %v", w)
 	}
-	if c.GPU.DriverVersion != "570.195.03" {
+	if c.GPU.DriverVersion != "570.195.03" || !c.GPU.Toolkit || c.GPU.DefaultRuntime {
 		t.Errorf("gpu %+v", c.GPU)
 	}
 	m, err := NewManifest(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Spec.Components.NvidiaDriver.Version != "570.195.03" {
+	if m.Spec.Components.NvidiaDriver.Version != "570.195.03" || m.Spec.Components.NvidiaContainerToolkit.Version != "v1.20.2" {
 		t.Errorf("manifest components %+v", m.Spec.Components)
 	}
 }

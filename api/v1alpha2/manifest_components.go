@@ -114,6 +114,7 @@ func (m *Manifest) placed(arches []string) []placedComponent {
 		add("calicoctl", comps.Calicoctl.Version, cp("calicoctl"))
 		add("registry", RegistryVersion(comps.DockerRegistry.Version), cp("docker-registry"))
 		add(catalog.NvidiaDriver, comps.NvidiaDriver.Version, cp("nvidia-driver"))
+		add(catalog.NvidiaContainerToolkit, comps.NvidiaContainerToolkit.Version, cp("nvidia-container-toolkit"))
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package v1alpha2
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -49,6 +50,9 @@ func NewManifest(c *config.Cluster) (*Manifest, error) {
 		comps.Runc.Version = set.Runc
 	}
 	comps.NvidiaDriver.Version = c.GPU.DriverVersion
+	if c.GPU.Toolkit {
+		comps.NvidiaContainerToolkit.Version = cmp.Or(c.GPU.ToolkitVersion, set.NvidiaContainerToolkit)
+	}
 	// helm and calicoctl are left out: kk installs charts with the helm SDK from the machine it
 	// runs on and puts neither program on the hosts (a Manifest listing them still bundles
 	// them).
@@ -166,6 +170,11 @@ func (m *Manifest) Marshal() ([]byte, error) {
 		b.WriteString("# spec.components.nvidia-driver (kk extension): NVIDIA publishes no checksum file for its\n")
 		b.WriteString("# driver installer: pin the sha256 of NVIDIA-Linux-<arch>-" + v + ".run in spec.checksums\n")
 		b.WriteString("# (component: nvidia-driver) before kk artifact export.\n")
+	}
+	if v := m.Spec.Components.NvidiaContainerToolkit.Version; v != "" {
+		b.WriteString("# spec.components.nvidia-container-toolkit (kk extension): NVIDIA publishes no checksum file\n")
+		b.WriteString("# for its container toolkit: pin the sha256 of nvidia-container-toolkit_" + strings.TrimPrefix(v, "v") + "_deb_<arch>.tar.gz\n")
+		b.WriteString("# in spec.checksums (component: nvidia-container-toolkit) before kk artifact export.\n")
 	}
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)

@@ -162,18 +162,20 @@ func TestNewManifestNvidiaDriver(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(data), "pin the sha256 of NVIDIA-Linux-<arch>-570.195.03.run in spec.checksums") ||
-		!strings.Contains(string(data), "nvidia-driver:\n      version: 570.195.03") {
+		!strings.Contains(string(data), "nvidia-driver:\n      version: 570.195.03") ||
+		!strings.Contains(string(data), "pin the sha256 of nvidia-container-toolkit_1.20.2_deb_<arch>.tar.gz") ||
+		!strings.Contains(string(data), "nvidia-container-toolkit:\n      version: v1.20.2") {
 		t.Errorf("manifest:\n%s", data)
 	}
 	back, _, err := ParseManifest("m.yaml", data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back.Spec.Components.NvidiaDriver.Version != "570.195.03" {
+	if back.Spec.Components.NvidiaDriver.Version != "570.195.03" || back.Spec.Components.NvidiaContainerToolkit.Version != "v1.20.2" {
 		t.Errorf("read back: %+v", back.Spec.Components)
 	}
-	// without a GPU driver, neither the component nor the header
-	c.GPU.DriverVersion = ""
+	// without spec.gpu, neither the components nor the headers
+	c.GPU = config.GPU{}
 	m, _ = NewManifest(c)
 	if data, _ := m.Marshal(); strings.Contains(string(data), "nvidia") {
 		t.Errorf("a manifest without spec.gpu names nvidia:\n%s", data)

@@ -102,6 +102,10 @@ type ManifestComponents struct {
 	// NvidiaDriver (kk extension) is NVIDIA's driver installer (.run) for GPU hosts: a
 	// Cluster's spec.gpu.driver.version.
 	NvidiaDriver ComponentVersion `json:"nvidia-driver,omitempty" yaml:"nvidia-driver,omitempty"`
+	// NvidiaContainerToolkit (kk extension) is NVIDIA's container toolkit release (its
+	// Debian packages' tarball) for GPU hosts: NVIDIA publishes no checksum file for it, so
+	// the Manifest pins one (spec.checksums).
+	NvidiaContainerToolkit ComponentVersion `json:"nvidia-container-toolkit,omitempty" yaml:"nvidia-container-toolkit,omitempty"`
 }
 
 // ManifestRegistry is spec.registry: credentials for the registries images are pulled from.

@@ -42,13 +42,22 @@ type ClusterSpec struct {
 	Registry             RegistryConfig       `json:"registry,omitempty"`
 	Addons               []Addon              `json:"addons,omitempty"`
 	KubeSphere           KubeSphere           `json:"kubesphere,omitempty"`
-	// GPU (kk extension) sets up the hosts whose facts list NVIDIA GPUs.
-	GPU GPUConfig `json:"gpu,omitempty"`
+	// GPU (kk extension) sets up the hosts whose facts list NVIDIA GPUs (or whose labels
+	// say nvidia.com/gpu.present: "true"); given at all, it installs NVIDIA's container
+	// toolkit there.
+	GPU *GPUConfig `json:"gpu,omitempty"`
 }
 
 // GPUConfig is spec.gpu (kk extension).
 type GPUConfig struct {
-	Driver GPUDriver `json:"driver,omitempty"`
+	Driver  GPUDriver  `json:"driver,omitempty"`
+	Toolkit GPUToolkit `json:"toolkit,omitempty"`
+}
+
+// GPUToolkit is spec.gpu.toolkit: NVIDIA's container toolkit release (default: kk's version
+// table's), whose Debian packages kk artifact export puts in the bundle.
+type GPUToolkit struct {
+	Version string `json:"version,omitempty"`
 }
 
 // GPUDriver is spec.gpu.driver: the NVIDIA driver version kk installs on every GPU host from

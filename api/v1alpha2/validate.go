@@ -27,7 +27,7 @@ func (v *validator) cluster(obj *Cluster, c *config.Cluster) {
 	v.registry(c.Registry)
 	v.addons(c.Addons)
 	v.system(c.System)
-	v.gpu(c.GPU)
+	v.gpu(c)
 	v.unsupported(obj, c)
 }
 
@@ -235,13 +235,29 @@ func (v *validator) addons(addons []config.Addon) {
 	}
 }
 
-// gpu checks the driver version as the catalogue does before any download.
-func (v *validator) gpu(g config.GPU) {
-	if g.DriverVersion == "" {
+// gpu checks the driver's and the toolkit's versions as the catalogue does before any
+// download, and that the toolkit has a runtime kk configures it for.
+func (v *validator) gpu(c *config.Cluster) {
+	g := c.GPU
+	if g.DriverVersion != "" {
+		if _, err := (catalog.Resolver{}).Resolve(catalog.Component{Name: catalog.NvidiaDriver, Version: g.DriverVersion, Arch: "amd64"}); err != nil {
+			v.rep.errorf("spec.gpu.driver.version", "%v", err)
+		}
+	}
+	if !g.Toolkit {
 		return
 	}
-	if _, err := (catalog.Resolver{}).Resolve(catalog.Component{Name: catalog.NvidiaDriver, Version: g.DriverVersion, Arch: "amd64"}); err != nil {
-		v.rep.errorf("spec.gpu.driver.version", "%v", err)
+	if g.ToolkitVersion != "" {
+		if _, err := (catalog.Resolver{}).Resolve(catalog.Component{Name: catalog.NvidiaContainerToolkit, Version: g.ToolkitVersion, Arch: "amd64"}); err != nil {
+			v.rep.errorf("spec.gpu.toolkit.version", "%v", err)
+		}
+	}
+	if c.Kubernetes.ContainerManager == RuntimeDocker {
+		path := "spec.gpu"
+		if g.DefaultRuntime {
+			path = "spec.kubernetes.nvidiaRuntime"
+		}
+		v.rep.errorf(path, "NVIDIA's container toolkit: kk configures it for containerd only, not for containerManager docker")
 	}
 }
 

@@ -19,6 +19,11 @@ const (
 // NvidiaDriver is the catalogue name of NVIDIA's driver installer (NVIDIA-Linux-ARCH-VER.run).
 const NvidiaDriver = "nvidia-driver"
 
+// NvidiaContainerToolkit is the catalogue name of NVIDIA's container toolkit release: its
+// Debian packages' tarball, of which kk takes the base package (nvidia-ctk,
+// nvidia-container-runtime, nvidia-cdi-hook: all that CDI needs).
+const NvidiaContainerToolkit = "nvidia-container-toolkit"
+
 // spec is how one component is laid out upstream. A URL is base + repo + rest: base is what
 // Resolver.Bases and Mirror replace, base+repo ("root") is what a Zone preset replaces.
 type spec struct {
@@ -197,6 +202,24 @@ func specs() map[string]spec {
 				return entry{rest: "/" + dir + "/" + v + "/" + file, file: file, layout: rawExec}
 			},
 		},
+		NvidiaContainerToolkit: {
+			group: GroupGitHub, base: github, repo: "/NVIDIA/nvidia-container-toolkit/releases/download",
+			arches: []string{"amd64", "arm64"}, version: withV,
+			valid: func(v string) error {
+				if !releaseRE.MatchString(v) {
+					return fmt.Errorf("%q is not a release of NVIDIA's container toolkit (of the form v1.20.2)", v)
+				}
+				return nil
+			},
+			build: func(v, arch string) entry {
+				file := fmt.Sprintf("nvidia-container-toolkit_%s_deb_%s.tar.gz", withoutV(v), arch)
+				// NVIDIA publishes no checksum file beside it: the user pins one.
+				return entry{
+					rest: "/" + v + "/" + file, file: file,
+					layout: Layout{Format: TarGz, Members: []Member{{Path: "release-*/packages/*/*/nvidia-container-toolkit-base_*.deb"}}},
+				}
+			},
+		},
 		"k3s": {
 			group: GroupGitHub, base: github, repo: "/k3s-io/k3s/releases/download",
 			arches: []string{"amd64", "arm64", "s390x"}, version: k3sVersion,
@@ -239,6 +262,9 @@ func Names() []string {
 
 // nvidiaDriverRE is the form of NVIDIA's driver versions: 570.195.03, 535.247.01, 470.82.
 var nvidiaDriverRE = regexp.MustCompile(`^[0-9]{3}\.[0-9]{1,3}(\.[0-9]{1,3})?$`)
+
+// releaseRE is a plain release version, v1.20.2 (no pre-release).
+var releaseRE = regexp.MustCompile(`^v?[0-9]+\.[0-9]+\.[0-9]+$`)
 
 func withV(v string) string {
 	if strings.HasPrefix(v, "v") {

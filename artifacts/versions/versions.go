@@ -29,7 +29,10 @@ type Set struct {
 	Docker     string // docker static release (no "v")
 	CriDockerd string
 	Helm       string
-	Addons     Addons
+	// NvidiaContainerToolkit is NVIDIA's container toolkit release (its base .deb package:
+	// nvidia-ctk, nvidia-container-runtime, nvidia-cdi-hook) on the GPU hosts.
+	NvidiaContainerToolkit string
+	Addons                 Addons
 }
 
 // Addons are the versions of what kk deploys on top of Kubernetes; they do not depend on the
@@ -75,6 +78,9 @@ const (
 	cniAll        = "v1.9.1"
 	runcAll       = "v1.3.0"
 	crictlAll     = "v1.37.0"
+	// the NVIDIA container toolkit's newest release the module proxy serves (it is built
+	// from its Go module for the tests' mirror)
+	nvidiaToolkitAll = "v1.20.2"
 )
 
 // table lists the supported Kubernetes minors, newest first: every minor upstream still
@@ -138,7 +144,8 @@ func For(v string) (Set, error) {
 		Crictl: r.crictl,
 		CNI:    r.cni, Containerd: r.containerd, Runc: r.runc,
 		Docker: r.docker, CriDockerd: r.criDockerd, Helm: r.helm,
-		Addons: DefaultAddons(),
+		NvidiaContainerToolkit: nvidiaToolkitAll,
+		Addons:                 DefaultAddons(),
 	}, nil
 }
 

@@ -346,6 +346,9 @@ func (b *builder) jobs() []job {
 	if s.Traefik != "" {
 		jobs = append(jobs, b.traefikJob(s.Traefik))
 	}
+	if s.NvidiaContainerToolkit != "" {
+		jobs = append(jobs, b.nvidiaContainerToolkitJob(s.NvidiaContainerToolkit))
+	}
 	return jobs
 }
 
@@ -737,6 +740,14 @@ type goBuild struct {
 	// cgo builds with CGO_ENABLED=1, statically linked (netgo, osusergo),
 	// for packages with C parts (flannel's udp backend).
 	cgo bool
+	// cgoDynamic builds with CGO_ENABLED=1 too, but linked (externally) against the build
+	// machine's shared glibc, with extldflags passed to the linker: for programs that a static
+	// link breaks, such as those that call a library they dlopen through symbols left
+	// undefined for the dynamic linker to bind (go-nvml's libnvidia-ml, see nvidia.go). The
+	// programs need that glibc or a newer one where they run (the mirror's targets run the
+	// same Debian release as the machine that builds it).
+	cgoDynamic bool
+	extldflags string
 	// stubs maps a module path to the files of a local stand-in module
 	// (see stubs.go) that replaces it.
 	stubs map[string]map[string]string
@@ -831,11 +842,19 @@ func (b *builder) goBuild(ctx context.Context, g goBuild) error {
 	}
 	env := b.goEnv()
 	var tags []string
-	if g.cgo {
+	if g.cgo || g.cgoDynamic {
 		if _, err := exec.LookPath("gcc"); err != nil {
 			return fmt.Errorf("%s needs cgo and no gcc was found (apt-get install gcc libc6-dev): %w", g.pkgs[0], err)
 		}
 		env = append(env, "CGO_ENABLED=1")
+	}
+	switch {
+	case g.cgoDynamic:
+		g.ldflags = append(g.ldflags, "-linkmode external")
+		if g.extldflags != "" {
+			g.ldflags = append(g.ldflags, "-extldflags '"+g.extldflags+"'")
+		}
+	case g.cgo:
 		g.ldflags = append(g.ldflags, "-linkmode external", `-extldflags "-static"`)
 		tags = []string{"-tags", "netgo,osusergo"}
 	}

@@ -89,6 +89,9 @@ type Spec struct {
 	// module (k8s.io/dns) is not served here: the image is a stand-in built from CoreDNS
 	// (the CoreDNS field) and kk's own setup program, see nodecache.go.
 	NodeCache string
+	// NvidiaContainerToolkit is the github.com/NVIDIA/nvidia-container-toolkit release (its
+	// nvidia-container-toolkit-base Debian package, for kk's GPU support; see nvidia.go).
+	NvidiaContainerToolkit string
 }
 
 // DefaultSpec returns the pinned versions used by kk's e2e tests: the
@@ -135,11 +138,13 @@ func DefaultSpec() Spec {
 		MetricsServer:   "v0.8.0",  // artifacts/versions Addons.MetricsServer (e2e/images checks)
 		LocalPath:       "v0.0.30", // artifacts/versions Addons.LocalPathProvisioner (e2e/images checks)
 		Traefik:         "v3.7.13", // artifacts/versions Addons.Traefik (e2e/images checks)
+		// nvidia-container-toolkit-base only (nvidia.go); upstream publishes no checksum.
+		NvidiaContainerToolkit: "v1.20.2",
 	}
 }
 
 // Components are the names accepted by BuildOptions.Only, in build order.
-var Components = []string{"k8s", "kubeadm", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc", "registry", "kube-vip", "calico", "docker", "cri-dockerd", "metrics-server", "local-path-provisioner", "traefik"}
+var Components = []string{"k8s", "kubeadm", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc", "registry", "kube-vip", "calico", "docker", "cri-dockerd", "metrics-server", "local-path-provisioner", "traefik", "nvidia-container-toolkit"}
 
 // Checksum-file formats.
 const (
@@ -232,8 +237,9 @@ func BinPath(project, version, bin string) string {
 }
 
 // Artifacts lists every file the mirror serves for spec with a checksum file of its own,
-// and, for archives, the members it must contain. Docker's and cri-dockerd's releases
-// publish no checksum file (kk's Manifest pins theirs), so they are not listed.
+// and, for archives, the members it must contain. Docker's, cri-dockerd's and the NVIDIA
+// Container Toolkit's releases publish no checksum file (kk's Manifest pins theirs), so they
+// are not listed: a test computes the pin from the file (the stamp records it too).
 func (s Spec) Artifacts() []Artifact {
 	var out []Artifact
 	for _, v := range s.Kubernetes {
@@ -344,7 +350,7 @@ func (s Spec) validate() error {
 	}
 	for what, v := range map[string]string{"etcd": s.Etcd, "crictl": s.Crictl, "cni": s.CNIPlugins, "flannel": s.Flannel,
 		"flannel-cni": s.FlannelCNI, "coredns": s.CoreDNS, "containerd": s.Containerd, "runc": s.Runc, "kube-vip": s.KubeVIP, "cri-dockerd": s.CriDockerd, "calico": s.Calico, "metrics-server": s.MetricsServer,
-		"local-path-provisioner": s.LocalPath, "traefik": s.Traefik} {
+		"local-path-provisioner": s.LocalPath, "traefik": s.Traefik, "nvidia-container-toolkit": s.NvidiaContainerToolkit} {
 		if err := check(what, v); err != nil {
 			return err
 		}

@@ -19,6 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/kk-project/kk/api/v1alpha2"
+	"github.com/kk-project/kk/artifacts/catalog"
 	"github.com/kk-project/kk/artifacts/download"
 	"github.com/kk-project/kk/e2e/images"
 	"github.com/kk-project/kk/e2e/mirror"
@@ -46,6 +48,7 @@ func envOr(k, def string) string {
 type Served struct {
 	Mirror   string // http://127.0.0.1:PORT
 	Registry string // 127.0.0.1:PORT
+	Dirs     Dirs   // what it serves
 }
 
 // Serve serves the mirror and the images on loopback until ctx ends.
@@ -61,7 +64,7 @@ func Serve(ctx context.Context, d Dirs) (Served, error) {
 	if err != nil {
 		return Served{}, err
 	}
-	return Served{Mirror: base, Registry: reg}, nil
+	return Served{Mirror: base, Registry: reg, Dirs: d}, nil
 }
 
 // Manifest is the kind: Manifest of a cluster of Kubernetes version k8s, pinned to what the
@@ -114,9 +117,7 @@ spec:
 }
 
 // DockerManifest is Manifest with Docker and cri-dockerd as the container runtime instead of
-// containerd and runc. Neither upstream publishes a checksum, so the Manifest pins the
-// SHA-256 of each file, as a user does (spec.checksums): here computed from the local
-// mirror's files, which stand in for the downloads a user verified.
+// containerd and runc, their checksums pinned (PinUnpublished).
 func DockerManifest(d Dirs, k8s string) (string, error) {
 	man, err := Manifest(d, k8s)
 	if err != nil {
@@ -130,19 +131,48 @@ func DockerManifest(d Dirs, k8s string) (string, error) {
 	}
 	man = strings.Replace(man, old, fmt.Sprintf("    - {type: docker, version: %s}\n", spec.Docker), 1)
 	man = strings.Replace(man, oldRunc, fmt.Sprintf("    cri-dockerd: {version: %s}\n", spec.CriDockerd), 1)
-	var pins strings.Builder
-	pins.WriteString("  checksums:\n")
-	for _, c := range []struct{ name, version, path string }{
-		{"docker", spec.Docker, mirror.DockerPath(spec.Docker)},
-		{"cri-dockerd", spec.CriDockerd, mirror.CriDockerdPath(spec.CriDockerd)},
-	} {
+	return PinUnpublished(d, "docker.yaml", man)
+}
+
+// PinUnpublished adds to the Manifest man (named name) the spec.checksums of its components
+// whose upstream publishes no checksum (docker, cri-dockerd, NVIDIA's container toolkit), as
+// its header asks a user to: here the SHA-256 of the local mirror's files, which stand in for
+// the downloads a user verified. A Manifest without such components comes back as it is.
+func PinUnpublished(d Dirs, name, man string) (string, error) {
+	m, _, err := v1alpha2.ParseManifest(name, []byte(man))
+	if err != nil {
+		return "", err
+	}
+	comps := m.Spec.Components
+	type pin struct{ name, version, path string }
+	var pins []pin
+	for _, rt := range comps.ContainerRuntimes {
+		if rt.Type == v1alpha2.RuntimeDocker {
+			pins = append(pins, pin{"docker", rt.Version, mirror.DockerPath(rt.Version)})
+		}
+	}
+	if v := comps.CriDockerd.Version; v != "" {
+		pins = append(pins, pin{"cri-dockerd", v, mirror.CriDockerdPath(v)})
+	}
+	if v := comps.NvidiaContainerToolkit.Version; v != "" {
+		pins = append(pins, pin{catalog.NvidiaContainerToolkit, v, mirror.NvidiaContainerToolkitPath(v, mirror.Arch)})
+	}
+	if len(pins) == 0 {
+		return man, nil
+	}
+	if strings.Contains(man, "\n  checksums:") || !strings.Contains(man, "\n  images:\n") {
+		return "", fmt.Errorf("%s: pin checksums: the manifest has spec.checksums already, or no spec.images", name)
+	}
+	var b strings.Builder
+	b.WriteString("  checksums:\n")
+	for _, c := range pins {
 		sum, _, err := download.FileSHA256(context.Background(), filepath.Join(d.Mirror, filepath.FromSlash(c.path)))
 		if err != nil {
-			return "", fmt.Errorf("docker manifest: %s %s is not in the local mirror (make mirror): %w", c.name, c.version, err)
+			return "", fmt.Errorf("%s: %s %s is not in the local mirror (make mirror): %w", name, c.name, c.version, err)
 		}
-		fmt.Fprintf(&pins, "  - {component: %s, version: %s, arch: %s, sha256: %s}\n", c.name, c.version, mirror.Arch, sum)
+		fmt.Fprintf(&b, "  - {component: %s, version: %s, arch: %s, sha256: %s}\n", c.name, c.version, mirror.Arch, sum)
 	}
-	return strings.Replace(man, "  images:\n", pins.String()+"  images:\n", 1), nil
+	return strings.Replace(man, "\n  images:\n", "\n"+b.String()+"  images:\n", 1), nil
 }
 
 // Export is the user's air-gapped flow against the served upstream: `kk create manifest ARGS
@@ -159,6 +189,21 @@ func Export(ctx context.Context, kk string, s Served, dir, name string, manifest
 	args = append(args, "-f", mp, "--yes")
 	if err := runKK(ctx, kk, out, args...); err != nil {
 		return "", err
+	}
+	// the components NVIDIA and Docker publish no checksum for: pinned, as the header asks
+	man, err := os.ReadFile(mp)
+	if err != nil {
+		return "", err
+	}
+	pinned, err := PinUnpublished(s.Dirs, mp, string(man))
+	if err != nil {
+		return "", err
+	}
+	if pinned != string(man) {
+		fmt.Fprintf(out, "(pinned in %s: the sha256 of the components upstream publishes no checksum for)\n", mp)
+		if err := os.WriteFile(mp, []byte(pinned), 0o644); err != nil {
+			return "", err
+		}
 	}
 	return exportFile(ctx, kk, s, dir, name, mp, out)
 }

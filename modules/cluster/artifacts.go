@@ -233,6 +233,8 @@ func InstallName(component, member string) string {
 		return "runc"
 	case catalog.NvidiaDriver:
 		return catalog.NvidiaDriver // NVIDIA-Linux-x86_64-VER.run: one name for every arch and version
+	case catalog.NvidiaContainerToolkit:
+		return catalog.NvidiaContainerToolkit // its base package, nvidia-container-toolkit-base_VER-1_ARCH.deb
 	}
 	return base
 }

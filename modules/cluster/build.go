@@ -1,8 +1,10 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/kk-project/kk/api/config"
@@ -97,7 +99,8 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 	if rs.ContainerManager == runtime.Docker {
 		rdesc = "docker, cri-dockerd, crictl, CNI plugins; images from the bundle"
 	}
-	set("runtime", rdesc, runtime.Tasks(rs))
+	rt := runtime.Tasks(rs)
+	set("runtime", rdesc, rt)
 
 	es, err := etcd.SpecFor(c, o.Workdir, a.Files)
 	if err != nil {
@@ -105,20 +108,12 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 	}
 	set("etcd", "etcd members with kk's own TLS, health, backup timer", append(etcd.Tasks(es), etcd.ClientTasks(es)...))
 
-	if v := c.GPU.DriverVersion; v != "" {
-		// the installer must be there before any host is touched
-		if got := a.Versions[catalog.NvidiaDriver]; got != v {
-			return nil, fmt.Errorf("%s: spec.gpu.driver.version %s: the artifacts hold NVIDIA's driver installer %q: export a bundle of this Cluster file "+
-				"(kk create manifest -c FILE, pin the installer's sha256, kk artifact export)", c.Source, v, got)
-		}
-		if err := a.Files.Check(c.Arches(), []string{catalog.NvidiaDriver}); err != nil {
-			return nil, fmt.Errorf("%s: spec.gpu.driver.version %s: %w", c.Source, v, err)
-		}
-		gt, err := gpu.DriverTasks(gpu.DriverSpec{Version: v, Files: a.Files}, nil)
-		if err != nil {
-			return nil, err
-		}
-		set("gpu", "the NVIDIA driver on the hosts with NVIDIA GPUs: nouveau out, DKMS, persistence daemon", gt)
+	gt, gdesc, err := gpuTasks(c, a, rt)
+	if err != nil {
+		return nil, err
+	}
+	if len(gt) > 0 {
+		set("gpu", gdesc, gt)
 	}
 
 	// The internal load balancer: kube-vip's VIP must answer before kubeadm init; haproxy
@@ -204,6 +199,10 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 	set("control-plane", "kubeadm, kubelet; kubeadm init, control planes joined, admin kubeconfig", cp)
 	workers = append(workers, gpu.NodeLabelsTask(gpu.LabelSpec{Client: clientLoader(p.Kubeconfig, 30*time.Second), Self: gpu.SelfProgram(),
 		DriverVersion: c.GPU.DriverVersion}, []string{kubernetes.TaskNodeRoles}))
+	if c.GPU.Toolkit {
+		workers = append(workers, gpu.RuntimeClassTask(clientLoader(p.Kubeconfig, 30*time.Second), pipeline.FirstOf(string(config.RoleControlPlane)),
+			[]string{kubernetes.TaskNodeRoles}))
+	}
 	set("workers", "workers joined, node roles and GPU labels, local haproxy", append(workers, lbAfter...))
 
 	kc := restConfig(p.Kubeconfig)
@@ -243,4 +242,52 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// gpuTasks is the gpu phase: on the GPU hosts, the NVIDIA driver (spec.gpu.driver.version)
+// and NVIDIA's container toolkit (spec.gpu, kubernetes.nvidiaRuntime), whose containerd
+// drop-in waits for the runtime phase's tasks rt. What they install must be among the
+// artifacts before any host is touched.
+func gpuTasks(c *config.Cluster, a *Artifacts, rt []pipeline.Task) ([]pipeline.Task, string, error) {
+	hosts := gpu.Hosts{Declared: c.DeclaredGPUHosts()}
+	have := func(field, what, component, v string) error {
+		if got := a.Versions[component]; got != v {
+			return fmt.Errorf("%s: %s %s: the artifacts hold %s %q: export a bundle of this Cluster file "+
+				"(kk create manifest -c FILE, pin its sha256, kk artifact export)", c.Source, field, v, what, got)
+		}
+		if err := a.Files.Check(c.Arches(), []string{component}); err != nil {
+			return fmt.Errorf("%s: %s %s: %w", c.Source, field, v, err)
+		}
+		return nil
+	}
+	var tasks []pipeline.Task
+	var does []string
+	if v := c.GPU.DriverVersion; v != "" {
+		if err := have("spec.gpu.driver.version", "NVIDIA's driver installer", catalog.NvidiaDriver, v); err != nil {
+			return nil, "", err
+		}
+		dt, err := gpu.DriverTasks(gpu.DriverSpec{Version: v, Files: a.Files, GPUHosts: hosts}, nil)
+		if err != nil {
+			return nil, "", err
+		}
+		tasks = append(tasks, dt...)
+		does = append(does, "the NVIDIA driver (nouveau out, DKMS, persistence daemon)")
+	}
+	if c.GPU.Toolkit {
+		set, err := versions.For(c.Kubernetes.Version)
+		if err != nil {
+			return nil, "", err
+		}
+		v := cmp.Or(c.GPU.ToolkitVersion, set.NvidiaContainerToolkit)
+		if err := have("spec.gpu.toolkit.version", "NVIDIA's container toolkit", catalog.NvidiaContainerToolkit, v); err != nil {
+			return nil, "", err
+		}
+		var after []string
+		for _, t := range rt {
+			after = append(after, t.Name)
+		}
+		tasks = append(tasks, gpu.ToolkitTasks(gpu.ToolkitSpec{Version: v, Files: a.Files, DefaultRuntime: c.GPU.DefaultRuntime, GPUHosts: hosts}, after)...)
+		does = append(does, "NVIDIA's container toolkit (containerd's nvidia runtime, CDI)")
+	}
+	return tasks, "on the GPU hosts: " + strings.Join(does, "; "), nil
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/api/v1alpha2"
 	"github.com/kk-project/kk/artifacts/catalog"
 	"github.com/kk-project/kk/modules/etcd"
@@ -33,6 +34,12 @@ func TestGPUDriverPlan(t *testing.T) {
 	}
 	a.Versions[catalog.NvidiaDriver] = "570.195.03"
 	a.Files.Add("amd64", catalog.NvidiaDriver, "/nonexistent/NVIDIA-Linux-x86_64-570.195.03.run")
+	// spec.gpu brings the container toolkit: its package must be there too
+	if _, err := NewPlan(c, a, Options{Workdir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "spec.gpu.toolkit.version v1.20.2") {
+		t.Errorf("artifacts without the container toolkit: %v", err)
+	}
+	a.Versions[catalog.NvidiaContainerToolkit] = "v1.20.2"
+	a.Files.Add("amd64", catalog.NvidiaContainerToolkit, "/nonexistent/nvidia-container-toolkit-base_1.20.2-1_amd64.deb")
 	p, err := NewPlan(c, a, Options{Workdir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -53,8 +60,21 @@ func TestGPUDriverPlan(t *testing.T) {
 	}) {
 		t.Error("no task waits for the gpu phase's last task")
 	}
+	// the toolkit installs beside the runtime; containerd's nvidia drop-in waits for the whole
+	// runtime phase (containerd running, its images imported) and restarts it
+	if slices.Contains(after(ts, gpu.TaskToolkit), runtime.TaskBinaries) {
+		t.Errorf("%s after %v: it installs beside the runtime", gpu.TaskToolkit, after(ts, gpu.TaskToolkit))
+	}
+	for _, want := range []string{gpu.TaskToolkit, runtime.TaskService, runtime.ReadyTask} {
+		if !slices.Contains(after(ts, gpu.TaskContainerd), want) {
+			t.Errorf("%s after %v, want %s", gpu.TaskContainerd, after(ts, gpu.TaskContainerd), want)
+		}
+	}
+	if !slices.Contains(after(ts, gpu.TaskRuntimeClass), kubernetes.TaskNodeRoles) {
+		t.Errorf("%s after %v", gpu.TaskRuntimeClass, after(ts, gpu.TaskRuntimeClass))
+	}
 	// without spec.gpu there is no gpu phase (the nodes of GPU hosts are labelled all the same)
-	c.GPU.DriverVersion = ""
+	c.GPU = config.GPU{}
 	p, err = NewPlan(c, a, Options{Workdir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)

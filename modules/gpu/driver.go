@@ -38,6 +38,8 @@ type DriverSpec struct {
 	Version string
 	// Files holds its installer per arch, as catalog.NvidiaDriver.
 	Files binaries.Files
+	// GPUHosts tells the GPU hosts.
+	GPUHosts Hosts
 }
 
 // HasGPU reports whether t's host has NVIDIA GPUs on its PCI bus (its facts): the GPU tasks
@@ -59,14 +61,7 @@ func DriverTasks(s DriverSpec, after []string) ([]pipeline.Task, error) {
 		return nil, err
 	}
 	sel := pipeline.AllHosts()
-	onGPU := func(check func(ctx context.Context, t *pipeline.Target) (bool, error)) func(ctx context.Context, t *pipeline.Target) (bool, error) {
-		return func(ctx context.Context, t *pipeline.Target) (bool, error) {
-			if !HasGPU(t) {
-				return true, nil // no NVIDIA GPU: nothing to do
-			}
-			return check(ctx, t)
-		}
-	}
+	onGPU := s.GPUHosts.skipUnlessGPU
 	return []pipeline.Task{
 		{
 			Name: TaskDriverPrereqs, Desc: "kernel headers, gcc, make and dkms the NVIDIA driver builds with (GPU hosts)",

@@ -275,9 +275,9 @@ func DockerRegistryFiles(s Spec) (files []connector.File, dirs []string, err err
 type authEntry struct{ Host, Username, Password string }
 
 type containerdConfig struct {
-	Root, State, Socket, SandboxImage, CertsDir, Runc, CNIBinDir, CNIConfDir string
-	RestrictOOMScoreAdj                                                      bool
-	Auths                                                                    []authEntry
+	Root, State, Socket, SandboxImage, CertsDir, Runc, CNIBinDir, CNIConfDir, DropIns string
+	RestrictOOMScoreAdj                                                               bool
+	Auths                                                                             []authEntry
 }
 
 func (s Spec) auths() []authEntry {
@@ -312,7 +312,7 @@ func RenderContainerdConfig(s Spec, inContainer bool) ([]byte, error) {
 	return templates.Render("containerd/config.toml", containerdConfig{
 		Root: root, State: "/run/containerd", Socket: strings.TrimPrefix(ContainerdSocket, "unix://"),
 		SandboxImage: s.SandboxImage, CertsDir: CertsDir, Runc: RuncPath, CNIBinDir: CNIBinDir, CNIConfDir: CNIConfDir,
-		RestrictOOMScoreAdj: inContainer, Auths: s.auths(),
+		DropIns: ContainerdDropIns + "/*.toml", RestrictOOMScoreAdj: inContainer, Auths: s.auths(),
 	})
 }
 

@@ -58,11 +58,14 @@ const (
 	CNIBinDir      = "/opt/cni/bin"
 	CNIConfDir     = "/etc/cni/net.d"
 	ContainerdConf = "/etc/containerd/config.toml"
-	CertsDir       = "/etc/containerd/certs.d"
-	DockerConf     = "/etc/docker/daemon.json"
-	DockerCertsDir = "/etc/docker/certs.d"
-	CrictlConf     = "/etc/crictl.yaml"
-	UnitDir        = "/etc/systemd/system"
+	// ContainerdDropIns holds drop-in files containerd's configuration imports (*.toml):
+	// NVIDIA's runtime on a GPU host, a user's own.
+	ContainerdDropIns = "/etc/containerd/conf.d"
+	CertsDir          = "/etc/containerd/certs.d"
+	DockerConf        = "/etc/docker/daemon.json"
+	DockerCertsDir    = "/etc/docker/certs.d"
+	CrictlConf        = "/etc/crictl.yaml"
+	UnitDir           = "/etc/systemd/system"
 )
 
 // Spec is the container runtime every node must run. SpecFor fills it from the cluster; the

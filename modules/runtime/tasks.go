@@ -406,8 +406,8 @@ func importArchive(ctx context.Context, t *pipeline.Target, s Spec, im importer,
 	return nil
 }
 
-// crictlReady succeeds once the CRI reports the RuntimeReady condition true.
-const crictlReady = `crictl info -o go-template --template '{{range .status.conditions}}{{.type}}={{.status}} {{end}}' 2>/dev/null | grep -qw 'RuntimeReady=true'`
+// CRIReady is a shell test that succeeds once the CRI reports the RuntimeReady condition true.
+const CRIReady = `crictl info -o go-template --template '{{range .status.conditions}}{{.type}}={{.status}} {{end}}' 2>/dev/null | grep -qw 'RuntimeReady=true'`
 
 // readyTask waits until the CRI answers and reports RuntimeReady.
 func readyTask(s Spec, sel pipeline.Selector, after []string, service string) pipeline.Task {
@@ -415,12 +415,12 @@ func readyTask(s Spec, sel pipeline.Selector, after []string, service string) pi
 		Name: ReadyTask, Desc: "wait until the CRI (" + s.CRISocket + ") reports RuntimeReady", Hosts: sel, After: after,
 		Timeout: 3 * time.Minute,
 		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
-			return t.Test(ctx, crictlReady)
+			return t.Test(ctx, CRIReady)
 		},
 		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
 			cmd := fmt.Sprintf(`for i in $(seq 1 120); do if %s; then exit 0; fi; sleep 1; done
 echo "the CRI at %s did not report RuntimeReady within 120s; crictl info says:" >&2; crictl info 2>&1 | head -c 1500 >&2; journalctl --no-pager -u %s -n 10 >&2 2>&1; exit 1`,
-				crictlReady, s.CRISocket, service)
+				CRIReady, s.CRISocket, service)
 			_, err := t.Sudo(ctx, cmd)
 			return false, err // waiting changes nothing
 		},

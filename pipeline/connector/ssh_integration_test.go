@@ -15,8 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kk-project/kk/e2e/testbed"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/kk-project/kk/e2e/testbed"
 )
 
 // Integration tests on real machines (systemd-nspawn, OpenSSH, real sudo). The user

@@ -1,0 +1,75 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/kk-project/kk/e2e/mirror"
+	"github.com/kk-project/kk/e2e/testbed"
+)
+
+// gpuHost makes the bed's Cluster file declare host name a GPU host (the label NVIDIA's tools
+// give one, which kk reads as a declaration: the test machines have no GPU on their PCI bus)
+// and switch kk's GPU support on (spec.gpu).
+func gpuHost(name string) [][2]string {
+	return [][2]string{
+		{"{name: " + name + ",", "{name: " + name + `, labels: {nvidia.com/gpu.present: "true"},`},
+		{"  etcd: {type: kubekey}\n", "  etcd: {type: kubekey}\n  gpu: {}\n"},
+	}
+}
+
+// runtimeClassPod is a busybox pod of the RuntimeClass nvidia: no node selector of its own
+// (the class's sends it to the GPU nodes), no GPU asked for.
+const runtimeClassPod = `apiVersion: v1
+kind: Pod
+metadata: {name: e2e-nvidia-runtime, namespace: default}
+spec:
+  runtimeClassName: nvidia
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: %s
+    imagePullPolicy: Never
+    command: [sleep, "3600"]
+`
+
+// gpuToolkitWorks checks NVIDIA's container toolkit on the bed's declared GPU host gpu (and
+// nowhere else): its base package from the bundle, containerd's nvidia runtime written by
+// nvidia-ctk as a drop-in and loaded, the RuntimeClass nvidia, and a pod of that class that
+// lands on gpu and runs through nvidia-container-runtime (no GPU asked: it hands the
+// container to runc as it is).
+func gpuToolkitWorks(t *testing.T, bed *testbed.Bed, kcfg, exportOut string, gpu testbed.Machine, others []testbed.Machine) {
+	t.Helper()
+	v := strings.TrimPrefix(mirror.DefaultSpec().NvidiaContainerToolkit, "v")
+	if out := rootSSH(t, bed, gpu, "dpkg-query -W -f='${Version}' nvidia-container-toolkit-base; echo; nvidia-ctk --version | head -n1"); !strings.HasPrefix(out, v+"-1\n") || !strings.Contains(out, v) {
+		t.Errorf("%s: the toolkit's package and nvidia-ctk: %q, want %s-1", gpu.Name, out, v)
+	}
+	dropIn := rootSSH(t, bed, gpu, "cat /etc/containerd/conf.d/99-nvidia.toml")
+	if !strings.Contains(dropIn, "runtimes.nvidia") || !strings.Contains(dropIn, "/usr/bin/nvidia-container-runtime") {
+		t.Errorf("%s: containerd's nvidia drop-in:\n%s", gpu.Name, dropIn)
+	}
+	if out := rootSSH(t, bed, gpu, "crictl info -o go-template --template '{{range $k, $v := .config.containerd.runtimes}}{{$k}} {{end}}'"); !strings.Contains(out, "nvidia") {
+		t.Errorf("%s: containerd's CRI runtimes %q, want nvidia among them", gpu.Name, out)
+	}
+	for _, m := range others {
+		if out := rootSSH(t, bed, m, "ls /etc/containerd/conf.d 2>/dev/null; dpkg-query -W nvidia-container-toolkit-base 2>/dev/null; true"); strings.TrimSpace(out) != "" {
+			t.Errorf("%s (no GPU host) has the toolkit: %q", m.Name, out)
+		}
+	}
+	if out := mustKubectl(t, kcfg, "get", "runtimeclass", "nvidia", "-o", `jsonpath={.handler} {.scheduling.nodeSelector.nvidia\.com/gpu\.present}`); out != "nvidia true" {
+		t.Errorf("RuntimeClass nvidia: %q, want handler nvidia, on the GPU nodes", out)
+	}
+	pod := writeClusterFile(t, "nvidia-runtime-pod.yaml", fmt.Sprintf(runtimeClassPod, bundleBusybox(exportOut)))
+	mustKubectl(t, kcfg, "apply", "-f", pod)
+	mustKubectl(t, kcfg, "wait", "--for=condition=Ready", "pod/e2e-nvidia-runtime", "--timeout=180s")
+	if out := mustKubectl(t, kcfg, "get", "pod", "e2e-nvidia-runtime", "-o", "jsonpath={.spec.nodeName}"); out != gpu.Name {
+		t.Errorf("the RuntimeClass nvidia's pod runs on %q, want %s (the GPU host)", out, gpu.Name)
+	}
+	if out := rootSSH(t, bed, gpu, "crictl inspectp -o go-template --template '{{.info.runtimeHandler}}' $(crictl pods -q --name e2e-nvidia-runtime --state ready)"); strings.TrimSpace(out) != "nvidia" {
+		t.Errorf("%s: the pod's runtime handler %q, want nvidia", gpu.Name, out)
+	}
+	mustKubectl(t, kcfg, "delete", "-f", pod, "--wait=true", "--timeout=120s")
+}

@@ -1,0 +1,137 @@
+package gpu
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kk-project/kk/artifacts/catalog"
+	"github.com/kk-project/kk/modules/binaries"
+	"github.com/kk-project/kk/pipeline"
+	"github.com/kk-project/kk/pipeline/connector"
+)
+
+const testToolkit = "v1.20.2"
+
+func toolkitSpec(t *testing.T, declared ...string) ToolkitSpec {
+	t.Helper()
+	deb := filepath.Join(t.TempDir(), "nvidia-container-toolkit-base_1.20.2-1_amd64.deb")
+	if err := os.WriteFile(deb, []byte("!<arch>\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var files binaries.Files
+	files.Add("amd64", catalog.NvidiaContainerToolkit, deb)
+	return ToolkitSpec{Version: testToolkit, Files: files, GPUHosts: Hosts{Declared: declared}}
+}
+
+// TestToolkitDryRun: a dry run plans the toolkit on the GPU host without it (g1, its GPUs on
+// the PCI bus) and on the host the file declares a GPU host (c1, none on its bus), none on the
+// one that has it (g2), and changes nothing.
+func TestToolkitDryRun(t *testing.T) {
+	hosts, conns := driverHosts(t)
+	tasks := ToolkitTasks(toolkitSpec(t, "c1"), nil)
+	g, err := pipeline.NewGraph(tasks, hosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := pipeline.Run(context.Background(), g, pipeline.Options{Name: "create cluster", DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan strings.Builder
+	rep.WritePlan(&plan)
+	golden(t, "toolkit-plan.golden", plan.String())
+	for _, n := range []string{"g1", "c1"} {
+		for _, c := range conns[n].cmds {
+			if strings.HasPrefix(c, "UPLOAD") || strings.Contains(c, "dpkg -i") || strings.Contains(c, "systemctl restart") || strings.Contains(c, "install -D") {
+				t.Errorf("a dry run changed %s: %s", n, c)
+			}
+		}
+	}
+	// a host neither on the bus nor declared is not asked
+	hosts, conns = driverHosts(t)
+	g, err = pipeline.NewGraph(ToolkitTasks(toolkitSpec(t), nil), hosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pipeline.Run(context.Background(), g, pipeline.Options{Name: "create cluster", DryRun: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(conns["c1"].cmds); n != 0 {
+		t.Errorf("the host without a GPU was asked %d commands: %q", n, conns["c1"].cmds)
+	}
+}
+
+// TestToolkitRun: on a GPU host without the toolkit, its package is uploaded and installed,
+// then nvidia-ctk writes containerd's drop-in (from a scratch copy of kk's configuration,
+// with an explicit drop-in path) and containerd restarts; nvidiaRuntime makes nvidia the
+// default runtime.
+func TestToolkitRun(t *testing.T) {
+	for _, def := range []bool{false, true} {
+		g1 := &scripted{}
+		h := pipeline.NewHost("g1", nil, func(context.Context) (connector.Connector, error) {
+			return &toolkitHost{scripted: g1}, nil
+		})
+		h.SetFacts(&pipeline.Facts{Arch: "amd64", PackageManager: "apt-get", NvidiaPCI: []string{"0000:17:00.0 0x2330"}, Privileged: true})
+		s := toolkitSpec(t)
+		s.DefaultRuntime = def
+		g, err := pipeline.NewGraph(ToolkitTasks(s, nil), []*pipeline.Host{h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := pipeline.Run(context.Background(), g, pipeline.Options{Name: "create cluster"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := rep.Count(pipeline.StatusChanged); n != 2 {
+			t.Errorf("%d tasks changed g1, want 2: %s", n, rep.Totals())
+		}
+		var steps []string
+		for _, c := range g1.cmds {
+			if !toolkitCheck(c) {
+				steps = append(steps, c)
+			}
+		}
+		got := strings.Join(steps, "\n----\n") + "\n"
+		if def {
+			if !strings.Contains(got, "--set-as-default") {
+				t.Errorf("nvidiaRuntime: nvidia is not made the default runtime:\n%s", got)
+			}
+			continue
+		}
+		golden(t, "toolkit-steps.golden", got)
+	}
+}
+
+// toolkitHost is a GPU host without the toolkit: its checks answer 1, every step 0.
+type toolkitHost struct{ *scripted }
+
+func (s *toolkitHost) Exec(ctx context.Context, cmd string, o connector.ExecOptions) (connector.Result, error) {
+	r, err := s.scripted.Exec(ctx, cmd, o)
+	if toolkitCheck(cmd) {
+		r.ExitCode = 1
+	}
+	return r, err
+}
+
+// toolkitCheck tells the toolkit tasks' checks (the package's version, the drop-in compared)
+// from their steps.
+func toolkitCheck(cmd string) bool {
+	return strings.HasPrefix(cmd, ToolkitInstalled(testToolkit)) || strings.Contains(cmd, "cmp -s")
+}
+
+// TestToolkitScriptsParse: the shell kk runs on a GPU host is valid sh.
+func TestToolkitScriptsParse(t *testing.T) {
+	for name, script := range map[string]string{
+		"installed": ToolkitInstalled(testToolkit),
+		"configure": ConfigureScript(true),
+		"current":   dropInCurrent(false),
+	} {
+		if out, err := exec.Command("sh", "-n", "-c", script).CombinedOutput(); err != nil {
+			t.Errorf("%s: %v: %s\n%s", name, err, out, script)
+		}
+	}
+}
