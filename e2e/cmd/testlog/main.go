@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -62,9 +63,11 @@ type failure struct {
 	lines []string
 }
 
-// result is one finished (or unfinished) test for the closing line.
+// result is one finished (or unfinished) top-level test for the closing line.
 type result struct {
-	test, what string
+	test    string
+	status  string // pass, skip, FAIL, UNFINISHED
+	elapsed time.Duration
 }
 
 // filter copies in's events to out as go test's text and reports whether every package
@@ -153,11 +156,14 @@ read:
 				nresults++
 				continue
 			}
-			// the result line only (its frame is the last line of the log)
-			if l := logs[key]; len(l) > 0 && strings.HasPrefix(strings.TrimSpace(l[len(l)-1]), "--- ") {
+			// a top-level test's result line only (its frame is the last line of the log)
+			top := !strings.Contains(e.Test, "/")
+			if l := logs[key]; top && len(l) > 0 && strings.HasPrefix(strings.TrimSpace(l[len(l)-1]), "--- ") {
 				fmt.Fprint(out, l[len(l)-1])
 			}
-			results = append(results, result{e.Test, e.Action + " " + seconds(e.Elapsed)})
+			if top {
+				results = append(results, result{e.Test, e.Action, seconds(e.Elapsed)})
+			}
 			delete(logs, key)
 			delete(started, key)
 		case "fail":
@@ -171,7 +177,9 @@ read:
 				fmt.Fprint(out, l)
 			}
 			failed = append(failed, failure{test: e.Test, lines: beforeMarker(logs[key])})
-			results = append(results, result{e.Test, "FAIL " + seconds(e.Elapsed)})
+			if !strings.Contains(e.Test, "/") {
+				results = append(results, result{e.Test, "FAIL", seconds(e.Elapsed)})
+			}
 			delete(logs, key)
 			delete(started, key)
 		}
@@ -197,11 +205,14 @@ read:
 	for _, key := range order {
 		if _, running := logs[key]; running {
 			_, test, _ := strings.Cut(key, " ")
-			what := "UNFINISHED"
-			if t, ok := started[key]; ok && !t.IsZero() {
-				what += " after " + since(t, last)
+			if strings.Contains(test, "/") {
+				continue
 			}
-			results = append(results, result{test, what})
+			var d time.Duration
+			if t, ok := started[key]; ok && !t.IsZero() && !last.IsZero() {
+				d = last.Sub(t).Round(time.Second)
+			}
+			results = append(results, result{test, "UNFINISHED", d})
 		}
 	}
 	if nresults == 0 && interrupted == nil {
@@ -213,9 +224,9 @@ read:
 	return !bad
 }
 
-// seconds formats a test's elapsed seconds as go test does, shorter.
-func seconds(s float64) string {
-	return (time.Duration(s) * time.Second).Round(time.Second).String()
+// seconds is a test's elapsed seconds (go test's float) as a duration.
+func seconds(s float64) time.Duration {
+	return time.Duration(s * float64(time.Second)).Round(time.Second)
 }
 
 // since formats the time from a to b, or "?" when a is unknown.
@@ -282,14 +293,55 @@ func summary(out io.Writer, failed []failure) {
 	}
 }
 
-// closing prints one line of every test's result and time, last in the log.
+// slowest is how many of the passed tests the closing line names, slowest first.
+const slowest = 6
+
+// closing prints one line, last in the log: how many top-level tests passed, the failed and
+// unfinished ones and the slowest passed ones, each with its time.
 func closing(out io.Writer, results []result, total string) {
 	if len(results) == 0 {
 		return
 	}
-	parts := make([]string, len(results))
-	for i, r := range results {
-		parts[i] = strings.TrimPrefix(r.test, "Test") + " " + r.what
+	var bad, passed []result
+	skipped := 0
+	for _, r := range results {
+		switch r.status {
+		case "pass":
+			passed = append(passed, r)
+		case "skip":
+			skipped++
+		default:
+			bad = append(bad, r)
+		}
 	}
-	fmt.Fprintf(out, "testlog: %s in all: %s\n", total, strings.Join(parts, ", "))
+	name := func(r result) string { return strings.TrimPrefix(r.test, "Test") + " " + r.elapsed.String() }
+	line := fmt.Sprintf("testlog: %s in all: %d passed", total, len(passed))
+	if skipped > 0 {
+		line += fmt.Sprintf(", %d skipped", skipped)
+	}
+	for _, status := range []string{"FAIL", "UNFINISHED"} {
+		var names []string
+		for _, r := range bad {
+			if r.status == status {
+				names = append(names, name(r))
+			}
+		}
+		if len(names) > 0 {
+			line += fmt.Sprintf("; %s: %s", status, strings.Join(names, ", "))
+		}
+	}
+	sort.SliceStable(passed, func(i, j int) bool { return passed[i].elapsed > passed[j].elapsed })
+	if len(passed) > slowest {
+		passed = passed[:slowest]
+	}
+	var names []string
+	for _, r := range passed {
+		if r.elapsed >= time.Second {
+			names = append(names, name(r))
+		}
+	}
+	if len(names) > 0 {
+		line += "; slowest passed: " + strings.Join(names, ", ")
+	}
+	fmt.Fprintln(out, line)
 }

@@ -76,7 +76,11 @@ func TestFilterPass(t *testing.T) {
 	const p = "example.com/e2e"
 	in := events(t,
 		event{Action: "run", Package: p, Test: "TestA"},
-		event{Action: "pass", Package: p, Test: "TestA"},
+		event{Action: "run", Package: p, Test: "TestA/sub"},
+		event{Action: "output", Package: p, Test: "TestA/sub", Output: "    --- PASS: TestA/sub (0.50s)\n"},
+		event{Action: "pass", Package: p, Test: "TestA/sub", Elapsed: 0.5},
+		event{Action: "output", Package: p, Test: "TestA", Output: "--- PASS: TestA (2.00s)\n"},
+		event{Action: "pass", Package: p, Test: "TestA", Elapsed: 2},
 		event{Action: "output", Package: p, Output: "ok  \texample.com/e2e\t1.0s\n"},
 		event{Action: "pass", Package: p},
 	)
@@ -86,6 +90,10 @@ func TestFilterPass(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "failed test") {
 		t.Errorf("a summary without failures:\n%s", out.String())
+	}
+	// subtests are their test's business: neither their result lines nor the closing line
+	if s := out.String(); strings.Contains(s, "TestA/sub") || !strings.Contains(s, "--- PASS: TestA (2.00s)") || !strings.Contains(s, "in all: 1 passed; slowest passed: A 2s") {
+		t.Errorf("output:\n%s", s)
 	}
 }
 
@@ -222,7 +230,7 @@ func TestFilterInterrupted(t *testing.T) {
 	}
 	s := out.String()
 	for _, want := range []string{"testlog: terminated: stopped reading", "--- UNFINISHED: TestHA", "--- TestHA (unfinished)\n", "waiting for n5",
-		"Docker pass 4m7s", "HA UNFINISHED after 30m0s"} {
+		"testlog: 30m0s in all: 1 passed; UNFINISHED: HA 30m0s; slowest passed: Docker 4m8s"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q:\n%s", want, s)
 		}
