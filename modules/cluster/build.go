@@ -286,7 +286,11 @@ func gpuTasks(c *config.Cluster, a *Artifacts, rt []pipeline.Task) ([]pipeline.T
 		for _, t := range rt {
 			after = append(after, t.Name)
 		}
-		tasks = append(tasks, gpu.ToolkitTasks(gpu.ToolkitSpec{Version: v, Files: a.Files, DefaultRuntime: c.GPU.DefaultRuntime, GPUHosts: hosts}, after)...)
+		var installAfter []string
+		if c.GPU.DriverVersion != "" {
+			installAfter = []string{gpu.TaskPersistenced} // the new driver in the first CDI spec
+		}
+		tasks = append(tasks, gpu.ToolkitTasks(gpu.ToolkitSpec{Version: v, Files: a.Files, DefaultRuntime: c.GPU.DefaultRuntime, GPUHosts: hosts}, installAfter, after)...)
 		does = append(does, "NVIDIA's container toolkit (containerd's nvidia runtime, CDI)")
 	}
 	return tasks, "on the GPU hosts: " + strings.Join(does, "; "), nil

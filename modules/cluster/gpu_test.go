@@ -56,14 +56,14 @@ func TestGPUDriverPlan(t *testing.T) {
 	}
 	// the phase after (the load balancer's kube-vip, before kubeadm init) waits for the driver
 	if !slices.ContainsFunc(ts, func(tk pipeline.Task) bool {
-		return !strings.HasPrefix(tk.Name, "gpu/") && slices.Contains(tk.After, gpu.TaskPersistenced)
+		return !strings.HasPrefix(tk.Name, "gpu/") && slices.Contains(tk.After, gpu.TaskContainerd)
 	}) {
 		t.Error("no task waits for the gpu phase's last task")
 	}
 	// the toolkit installs beside the runtime; containerd's nvidia drop-in waits for the whole
 	// runtime phase (containerd running, its images imported) and restarts it
-	if slices.Contains(after(ts, gpu.TaskToolkit), runtime.TaskBinaries) {
-		t.Errorf("%s after %v: it installs beside the runtime", gpu.TaskToolkit, after(ts, gpu.TaskToolkit))
+	if a := after(ts, gpu.TaskToolkit); slices.Contains(a, runtime.TaskBinaries) || !slices.Contains(a, gpu.TaskPersistenced) {
+		t.Errorf("%s after %v: it installs beside the runtime, after the driver", gpu.TaskToolkit, a)
 	}
 	for _, want := range []string{gpu.TaskToolkit, runtime.TaskService, runtime.ReadyTask} {
 		if !slices.Contains(after(ts, gpu.TaskContainerd), want) {

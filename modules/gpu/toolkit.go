@@ -114,16 +114,17 @@ func dropInCurrent(defaultRuntime bool) string {
 }
 
 // ToolkitTasks returns the toolkit's tasks on the GPU hosts: its base package (from the
-// bundle; a host without dpkg fails naming why) with its CDI refresh units on, then containerd's nvidia runtime written by
+// bundle; a host without dpkg fails naming why) with its CDI refresh units on and run once
+// (after installAfter: the driver's tasks, so that a new driver is in the CDI spec), then containerd's nvidia runtime written by
 // nvidia-ctk as a drop-in and containerd restarted to load it, once the runtime phase's
 // tasks (runtimeAfter: containerd configured, running, its images imported) are done.
-func ToolkitTasks(s ToolkitSpec, runtimeAfter []string) []pipeline.Task {
+func ToolkitTasks(s ToolkitSpec, installAfter, runtimeAfter []string) []pipeline.Task {
 	sel := pipeline.AllHosts()
 	pkg := InstallerDir + "/" + ToolkitPackage + ".deb"
 	return []pipeline.Task{
 		{
 			Name: TaskToolkit, Desc: "NVIDIA container toolkit " + s.Version + " (" + ToolkitPackage + ", from the bundle; GPU hosts)",
-			Hosts: sel,
+			Hosts: sel, After: installAfter,
 			Check: s.GPUHosts.skipUnlessGPU(func(ctx context.Context, t *pipeline.Target) (bool, error) {
 				return t.Test(ctx, ToolkitInstalled(s.Version)+" && "+cdiRefreshOn)
 			}),
@@ -147,7 +148,10 @@ func ToolkitTasks(s ToolkitSpec, runtimeAfter []string) []pipeline.Task {
 				if _, err := t.Sudo(ctx, "dpkg -i "+connector.Quote(pkg)+" >/dev/null && rm -f "+connector.Quote(pkg)+" && "+ToolkitInstalled(s.Version)); err != nil {
 					return true, fmt.Errorf("install %s %s: %w", ToolkitPackage, s.Version, err)
 				}
-				if _, err := t.Sudo(ctx, "systemctl daemon-reload && systemctl enable -q "+cdiRefresh+".service && systemctl enable -q --now "+cdiRefresh+".path"); err != nil {
+				// the service writes the CDI spec now where a driver is loaded (and skips itself
+				// where none is)
+				if _, err := t.Sudo(ctx, "systemctl daemon-reload && systemctl enable -q "+cdiRefresh+".service && systemctl enable -q --now "+cdiRefresh+".path && "+
+					"systemctl start "+cdiRefresh+".service"); err != nil {
 					return true, fmt.Errorf("the CDI refresh units: %w", err)
 				}
 				return true, nil

@@ -32,7 +32,7 @@ func toolkitSpec(t *testing.T, declared ...string) ToolkitSpec {
 // one that has it (g2), and changes nothing.
 func TestToolkitDryRun(t *testing.T) {
 	hosts, conns := driverHosts(t)
-	tasks := ToolkitTasks(toolkitSpec(t, "c1"), nil)
+	tasks := ToolkitTasks(toolkitSpec(t, "c1"), nil, nil)
 	g, err := pipeline.NewGraph(tasks, hosts)
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +53,7 @@ func TestToolkitDryRun(t *testing.T) {
 	}
 	// a host neither on the bus nor declared is not asked
 	hosts, conns = driverHosts(t)
-	g, err = pipeline.NewGraph(ToolkitTasks(toolkitSpec(t), nil), hosts)
+	g, err = pipeline.NewGraph(ToolkitTasks(toolkitSpec(t), nil, nil), hosts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestToolkitRun(t *testing.T) {
 		h.SetFacts(&pipeline.Facts{Arch: "amd64", PackageManager: "apt-get", NvidiaPCI: []string{"0000:17:00.0 0x2330"}, Privileged: true})
 		s := toolkitSpec(t)
 		s.DefaultRuntime = def
-		g, err := pipeline.NewGraph(ToolkitTasks(s, nil), []*pipeline.Host{h})
+		g, err := pipeline.NewGraph(ToolkitTasks(s, nil, nil), []*pipeline.Host{h})
 		if err != nil {
 			t.Fatal(err)
 		}
