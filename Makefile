@@ -46,18 +46,20 @@ unit:
 
 integration: build mirror
 	@$(GO) build -o bin/testlog ./e2e/cmd/testlog
-	KK_BIN=$(CURDIR)/$(KK) $(GO) test -json -tags integration -count=1 -p 2 -timeout 40m ./... 2>&1 | bin/testlog
+	KK_BIN=$(CURDIR)/$(KK) bin/testlog $(GO) test -json -tags integration -count=1 -p 2 -timeout 40m ./...
 
 # Whole clusters on test machines, from a bundle exported from the local mirror: the HA layout
 # (3 etcd + control planes, 2 workers behind haproxy) and an all-in-one machine. The HA
 # lifecycle runs beside the smaller layouts, one at a time (-parallel 2); make bench runs every
 # test alone (-parallel 1), so the times it records are each cluster's own.
 # E2E_TIMEOUT is go test's -timeout; .ci/run sets it to what is left of the job's time limit.
-# The log is go test's; e2e/cmd/testlog ends it with each failed test's last lines before its
-# first failure or its cluster dump, where a log cut to its head and tail still shows them.
+# e2e/cmd/testlog runs go test and stops reading its output shortly after it exits (a
+# machine's runner a test left behind may hold it). The log is go test's; testlog ends it
+# with each failed test's last lines before its first failure or its cluster dump, and a line
+# of the results and times, where a log cut to its head and tail still shows them.
 e2e: build mirror
 	@$(GO) build -o bin/testlog ./e2e/cmd/testlog
-	KK_BIN=$(CURDIR)/$(KK) $(GO) test -json -tags e2e -count=1 -p 1 -parallel 2 -timeout $(E2E_TIMEOUT) -run 'TestCreateCluster' ./e2e 2>&1 | bin/testlog
+	KK_BIN=$(CURDIR)/$(KK) bin/testlog $(GO) test -json -tags e2e -count=1 -p 1 -parallel 2 -timeout $(E2E_TIMEOUT) -run 'TestCreateCluster' ./e2e
 
 # The local upstream mirror (/var/tmp/kk-mirror: release binaries built from their Go modules at
 # pinned versions, laid out as the download sites) and the test images (/var/tmp/kk-images: one

@@ -10,6 +10,12 @@
 // It exits 1 when a test or a package failed, when it was interrupted, or when no package
 // reported a result (go test did not run).
 //
+// Given a command, testlog runs it and reads its output (stdout and stderr) instead of its
+// own input, and stops reading shortly after the command exits: a process a test left behind
+// that still holds the output (a machine's runner) cannot keep the job waiting for an end of
+// file that never comes. The command's failure is testlog's.
+//
+//	go run ./e2e/cmd/testlog go test -json ./e2e
 //	go test -json ./e2e 2>&1 | go run ./e2e/cmd/testlog
 package main
 
@@ -19,10 +25,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"regexp"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,9 +40,79 @@ import (
 func main() {
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	if !filter(os.Stdin, os.Stdout, stop) {
+	ok := false
+	if len(os.Args) > 1 {
+		ok = runCommand(os.Args[1:], os.Stdout, stop)
+	} else {
+		ok = filter(os.Stdin, os.Stdout, stop)
+	}
+	if !ok {
 		os.Exit(1)
 	}
+}
+
+// graceAfterExit is how long testlog goes on reading once the command exited: what is still
+// in the pipe.
+const graceAfterExit = 3 * time.Second
+
+// runCommand runs argv with its output on a pipe that filter reads, and reports whether both
+// the command and its tests passed. Once the command exits, the pipe is read for
+// graceAfterExit more at most: a process it left behind may hold the pipe's other end.
+func runCommand(argv []string, out io.Writer, stop <-chan os.Signal) bool {
+	r, w, err := os.Pipe()
+	if err != nil {
+		fmt.Fprintf(out, "testlog: %v\n", err)
+		return false
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(out, "testlog: %v\n", err)
+		return false
+	}
+	w.Close() // the command's copy is the only writer left
+	pr := &pipeReader{f: r}
+	exited := make(chan error, 1)
+	go func() {
+		err := cmd.Wait()
+		exited <- err
+		time.Sleep(graceAfterExit)
+		pr.stop()
+	}()
+	ok := filter(pr, out, stop)
+	if pr.stopped.Load() {
+		fmt.Fprintf(out, "testlog: %s exited, but a process it left behind still holds its output: stopped reading %s after\n", argv[0], graceAfterExit)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			fmt.Fprintf(out, "testlog: %s: %v\n", strings.Join(argv[:min(len(argv), 3)], " "), err)
+			return false
+		}
+	case <-time.After(10 * time.Second): // interrupted, and it runs on
+		fmt.Fprintf(out, "testlog: %s still runs\n", argv[0])
+		return false
+	}
+	return ok
+}
+
+// pipeReader reads f until stop, which turns the read it interrupts into an end of file.
+type pipeReader struct {
+	f       *os.File
+	stopped atomic.Bool
+}
+
+func (p *pipeReader) Read(b []byte) (int, error) {
+	n, err := p.f.Read(b)
+	if err != nil && p.stopped.Load() {
+		return n, io.EOF
+	}
+	return n, err
+}
+
+func (p *pipeReader) stop() {
+	p.stopped.Store(true)
+	p.f.Close()
 }
 
 // event is one line of `go test -json` (cmd/test2json's TestEvent).

@@ -243,3 +243,32 @@ func TestFilterInterrupted(t *testing.T) {
 	}
 	pw.Close()
 }
+
+// TestRunCommandLeftBehind: the command exits, a process it started still holds its output;
+// testlog stops reading shortly after and reports the command's result, not a hang.
+func TestRunCommandLeftBehind(t *testing.T) {
+	script := `echo '{"Action":"run","Package":"p","Test":"TestA"}'
+echo '{"Action":"pass","Package":"p","Test":"TestA","Elapsed":1}'
+echo '{"Action":"pass","Package":"p"}'
+sleep 60 &
+exit 0`
+	var out strings.Builder
+	start := time.Now()
+	ok := runCommand([]string{"sh", "-c", script}, &out, nil)
+	if !ok || time.Since(start) > 30*time.Second {
+		t.Errorf("ok=%v after %s:\n%s", ok, time.Since(start), out.String())
+	}
+	if !strings.Contains(out.String(), "a process it left behind still holds its output") {
+		t.Errorf("the leftover process is not named:\n%s", out.String())
+	}
+	// a failing command fails testlog, whatever its output says
+	out.Reset()
+	if runCommand([]string{"sh", "-c", `echo '{"Action":"pass","Package":"p"}'; exit 3`}, &out, nil) {
+		t.Errorf("a command that exited 3 passed:\n%s", out.String())
+	}
+	// a command that does not start
+	out.Reset()
+	if runCommand([]string{"/nonexistent/go"}, &out, nil) || !strings.Contains(out.String(), "testlog:") {
+		t.Errorf("a missing command:\n%s", out.String())
+	}
+}
