@@ -162,15 +162,32 @@ func (s Spec) Paths() []string {
 		etcd.RestoreDir, s.EtcdBackupScript,
 		// the certificate renewal's kk, haproxy's configuration, the runtime's image imports
 		path.Dir(certs.Binary), loadbalancer.HAProxyConfigDir, "/var/lib/kk",
-		// the pod network's state
-		"/etc/cni", "/var/lib/cni", "/run/flannel", "/run/calico", "/var/lib/calico", "/var/log/calico", "/run/cilium",
+		// the pod network's state (/etc/cni: emptiedDirs while the runtime stays)
+		"/var/lib/cni", "/run/flannel", "/run/calico", "/var/lib/calico", "/var/log/calico", "/run/cilium",
 		// kk init os's kernel parameters and modules
 		"/etc/sysctl.d/99-kubernetes-kk.conf", "/etc/modules-load.d/kubernetes-kk.conf",
 	)
 	if s.EtcdDataDir != "/var/lib/etcd" {
 		p = append(p, s.EtcdDataDir)
 	}
+	if s.All {
+		p = append(p, CNIConfParent)
+	}
 	return append(p, s.runtimePaths()...)
+}
+
+// CNIConfParent holds the pod network's configuration (net.d, and what some plugins add).
+const CNIConfParent = "/etc/cni"
+
+// emptiedDirs are emptied but stay, each keeping the others of the list below it: while the
+// runtime stays (not All), the CNI configuration directory goes only as far as containerd
+// lets it. containerd watches /etc/cni/net.d: removed, its CRI plugin stops and systemd starts
+// containerd again, which makes the directory anew (an empty one, after the reset's check).
+func (s Spec) emptiedDirs() []string {
+	if s.All {
+		return nil
+	}
+	return []string{CNIConfParent, runtime.CNIConfDir}
 }
 
 // runtimePaths are the runtime's programs, configuration and data, the etcd snapshots and

@@ -73,7 +73,7 @@ func TestResetOnMachine(t *testing.T) {
 	t.Logf("residue check before the reset:\n  %s", strings.Join(before, "\n  "))
 	for _, want := range []string{"unit kubelet.service (active)", "unit kubelet.service",
 		"path /etc/systemd/system/multi-user.target.wants/kubelet.service", "path /etc/kubernetes",
-		"path /var/lib/kubelet", "path /var/lib/etcd", "path /var/lib/etcd.kk-restore-20260101", "path /etc/cni",
+		"path /var/lib/kubelet", "path /var/lib/etcd", "path /var/lib/etcd.kk-restore-20260101", "path /etc/cni/net.d/10-flannel.conflist",
 		"path /opt/cni/bin/flannel", "path /usr/local/bin/kubeadm", "path /root/.kube/config",
 		"path /etc/sysctl.d/99-kubernetes-kk.conf", "path /etc/modules-load.d/kubernetes-kk.conf",
 		"iface cni0", "iface flannel.1", "chain filter KUBE-TEST", "chain nat cali-test",
@@ -112,8 +112,9 @@ func TestResetOnMachine(t *testing.T) {
 	if left := reset.ParseResidue(rootSSH(t, bed, m, reset.ResidueScript(s))); len(left) > 0 {
 		t.Errorf("left after the reset:\n%s", strings.Join(left, "\n"))
 	}
-	kept := rootSSH(t, bed, m, "ls /opt/cni/bin; iptables -S FORWARD; grep -c kk-registry-kept /etc/hosts")
-	for _, want := range []string{"not-kks\n", "-A FORWARD -j NOT-KKS\n", "1\n"} {
+	// (the runtime stays, and it watches the CNI configuration directory: that stays, empty)
+	kept := rootSSH(t, bed, m, "ls /opt/cni/bin; iptables -S FORWARD; grep -c kk-registry-kept /etc/hosts; ls -A /etc/cni; ls -A /etc/cni/net.d | wc -l")
+	for _, want := range []string{"not-kks\n", "-A FORWARD -j NOT-KKS\n", "1\nnet.d\n0\n"} {
 		if !strings.Contains(kept, want) {
 			t.Errorf("after the reset, lacks %q (not kk's, must stay):\n%s", want, kept)
 		}

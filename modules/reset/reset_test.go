@@ -70,7 +70,7 @@ func TestScriptsCoverEveryItem(t *testing.T) {
 				}
 			}
 		}
-		want := []string{"/etc/kubernetes", "/var/lib/kubelet", "/etc/ssl/etcd", "/etc/cni", "/var/lib/cni", "/etc/systemd/system/kubelet.service",
+		want := []string{"/etc/kubernetes", "/var/lib/kubelet", "/etc/ssl/etcd", "/var/lib/cni", "/etc/systemd/system/kubelet.service",
 			"/etc/systemd/system/kubelet.service.d", "/etc/systemd/system/etcd.service", "/etc/systemd/system/backup-etcd.timer",
 			"/etc/systemd/system/kk-certs-renew.timer", "/etc/systemd/system/kk-certs-renew.service", "/usr/local/lib/kk",
 			"/etc/kubekey/haproxy", "/etc/sysctl.d/99-kubernetes-kk.conf", "/etc/modules-load.d/kubernetes-kk.conf",
@@ -80,6 +80,12 @@ func TestScriptsCoverEveryItem(t *testing.T) {
 			if !slices.Contains(s.Paths(), p) {
 				t.Errorf("%s: paths lack %s", name, p)
 			}
+		}
+		// the CNI configuration goes: all of it with the runtime, its contents while the
+		// runtime (which watches /etc/cni/net.d) stays
+		if s.All != slices.Contains(s.Paths(), CNIConfParent) || s.All != (len(s.emptiedDirs()) == 0) ||
+			!strings.Contains(reset, "emptied | while") || !strings.Contains(residue, "emptied | sed") {
+			t.Errorf("%s: all=%v, paths %v, emptied %v", name, s.All, s.Paths(), s.emptiedDirs())
 		}
 	}
 }

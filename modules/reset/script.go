@@ -18,6 +18,7 @@ type scriptData struct {
 	KKUnits, RuntimeUnits, Units       string
 	Paths, DataDirs, CNIPlugins        string
 	EmptyDirs, MountPrefixes, Procs    string
+	EmptiedDirs                        string
 	Ifaces, IfacePrefixes, RouteProtos string
 }
 
@@ -38,6 +39,7 @@ func (s Spec) data() scriptData {
 		KKUnits: words(KKUnits), RuntimeUnits: words(s.RuntimeUnits()), Units: words(s.Units()),
 		Paths: words(s.Paths()), DataDirs: words(dataDirs), CNIPlugins: words(cniPlugins),
 		EmptyDirs: words(s.emptyDirs()), MountPrefixes: words(s.mountPrefixes()), Procs: strings.Join(s.procs(), " "),
+		EmptiedDirs: words(s.emptiedDirs()),
 		Ifaces: strings.Join(s.ifaces(), " "), IfacePrefixes: words(kkIfacePrefixes), RouteProtos: words(routeProtos),
 	}
 }

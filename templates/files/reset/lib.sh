@@ -68,3 +68,16 @@ procs() {
     grep -qs '^[0-9]*:[^:]*:/kubepods' "$d/cgroup" && echo "pod $comm ${d#/proc/}"
   done
 }
+
+# emptied: the entries of the emptied directories (they stay, each keeping the others of the
+# list below it), one per line
+emptied() {
+  for d in {{.EmptiedDirs}}; do
+    [ -d "$d" ] || continue
+    for e in "$d"/* "$d"/.[!.]*; do
+      [ -e "$e" ] || [ -L "$e" ] || continue
+      case " {{.EmptiedDirs}} " in *" $e "* | *" '$e' "*) continue ;; esac
+      echo "$e"
+    done
+  done
+}

@@ -132,6 +132,7 @@ if [ -f /root/.kube/config ] && [ -f /etc/kubernetes/admin.conf ] && cmp -s /roo
   rm -rf /root/.kube/cache
 fi
 for p in {{.Paths}}; do rmpath "$p"; done
+emptied | while IFS= read -r p; do rmpath "$p"; done
 for d in {{.DataDirs}}; do
   for p in "$d".kk-restore-*; do [ -e "$p" ] && rmpath "$p"; done
 done

@@ -16,6 +16,7 @@ for p in {{.Paths}}; do
     echo "path $p"
   fi
 done
+emptied | sed 's/^/path /'
 for d in {{.DataDirs}}; do
   for p in "$d".kk-restore-*; do [ -e "$p" ] && echo "path $p"; done
 done
