@@ -78,6 +78,20 @@ func driverSpec(t *testing.T) DriverSpec {
 	return DriverSpec{Version: testDriver, Files: files}
 }
 
+// runTasks runs tasks on hosts (a dry run when dry) and returns the report.
+func runTasks(t *testing.T, tasks []pipeline.Task, hosts []*pipeline.Host, dry bool) *pipeline.Report {
+	t.Helper()
+	g, err := pipeline.NewGraph(tasks, hosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := pipeline.Run(context.Background(), g, pipeline.Options{Name: "create cluster", DryRun: dry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
 func golden(t *testing.T, name, got string) {
 	t.Helper()
 	p := filepath.Join("testdata", name)
@@ -107,14 +121,7 @@ func TestDriverDryRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := pipeline.NewGraph(tasks, hosts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := pipeline.Run(context.Background(), g, pipeline.Options{Name: "create cluster", DryRun: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := runTasks(t, tasks, hosts, true)
 	var plan strings.Builder
 	rep.WritePlan(&plan)
 	golden(t, "driver-plan.golden", plan.String())
@@ -141,14 +148,7 @@ func TestDriverRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := pipeline.NewGraph(tasks, []*pipeline.Host{h})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := pipeline.Run(context.Background(), g, pipeline.Options{Name: "create cluster"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := runTasks(t, tasks, []*pipeline.Host{h}, false)
 	if n := rep.Count(pipeline.StatusChanged); n != 4 {
 		t.Errorf("%d tasks changed g1, want 4: %s", n, rep.Totals())
 	}

@@ -32,15 +32,7 @@ func toolkitSpec(t *testing.T, declared ...string) ToolkitSpec {
 // one that has it (g2), and changes nothing.
 func TestToolkitDryRun(t *testing.T) {
 	hosts, conns := driverHosts(t)
-	tasks := ToolkitTasks(toolkitSpec(t, "c1"), nil, nil)
-	g, err := pipeline.NewGraph(tasks, hosts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := pipeline.Run(context.Background(), g, pipeline.Options{Name: "create cluster", DryRun: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := runTasks(t, ToolkitTasks(toolkitSpec(t, "c1"), nil, nil), hosts, true)
 	var plan strings.Builder
 	rep.WritePlan(&plan)
 	golden(t, "toolkit-plan.golden", plan.String())
@@ -53,13 +45,7 @@ func TestToolkitDryRun(t *testing.T) {
 	}
 	// a host neither on the bus nor declared is not asked
 	hosts, conns = driverHosts(t)
-	g, err = pipeline.NewGraph(ToolkitTasks(toolkitSpec(t), nil, nil), hosts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pipeline.Run(context.Background(), g, pipeline.Options{Name: "create cluster", DryRun: true}); err != nil {
-		t.Fatal(err)
-	}
+	runTasks(t, ToolkitTasks(toolkitSpec(t), nil, nil), hosts, true)
 	if n := len(conns["c1"].cmds); n != 0 {
 		t.Errorf("the host without a GPU was asked %d commands: %q", n, conns["c1"].cmds)
 	}
@@ -78,14 +64,7 @@ func TestToolkitRun(t *testing.T) {
 		h.SetFacts(&pipeline.Facts{Arch: "amd64", PackageManager: "apt-get", NvidiaPCI: []string{"0000:17:00.0 0x2330"}, Privileged: true})
 		s := toolkitSpec(t)
 		s.DefaultRuntime = def
-		g, err := pipeline.NewGraph(ToolkitTasks(s, nil, nil), []*pipeline.Host{h})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rep, err := pipeline.Run(context.Background(), g, pipeline.Options{Name: "create cluster"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		rep := runTasks(t, ToolkitTasks(s, nil, nil), []*pipeline.Host{h}, false)
 		if n := rep.Count(pipeline.StatusChanged); n != 2 {
 			t.Errorf("%d tasks changed g1, want 2: %s", n, rep.Totals())
 		}
