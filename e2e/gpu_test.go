@@ -68,7 +68,7 @@ func gpuToolkitWorks(t *testing.T, bed *testbed.Bed, kcfg, exportOut string, gpu
 	if out := mustKubectl(t, kcfg, "get", "pod", "e2e-nvidia-runtime", "-o", "jsonpath={.spec.nodeName}"); out != gpu.Name {
 		t.Errorf("the RuntimeClass nvidia's pod runs on %q, want %s (the GPU host)", out, gpu.Name)
 	}
-	if out := rootSSH(t, bed, gpu, "crictl inspectp -o go-template --template '{{.info.runtimeHandler}}' $(crictl pods -q --name e2e-nvidia-runtime --state ready)"); strings.TrimSpace(out) != "nvidia" {
+	if out := rootSSH(t, bed, gpu, "crictl inspectp -o go-template --template '{{.status.runtimeHandler}}' $(crictl pods -q --name e2e-nvidia-runtime --state ready)"); strings.TrimSpace(out) != "nvidia" {
 		t.Errorf("%s: the pod's runtime handler %q, want nvidia", gpu.Name, out)
 	}
 	mustKubectl(t, kcfg, "delete", "-f", pod, "--wait=true", "--timeout=120s")
