@@ -1,11 +1,14 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/kk-project/kk/artifacts/versions"
 )
 
 // Cluster is the whole desired state of one cluster.
@@ -44,11 +47,17 @@ type GPU struct {
 	// handler (a drop-in written by nvidia-ctk), CDI, and the RuntimeClass "nvidia". It is on
 	// when the file has spec.gpu, or KubeKey's kubernetes.nvidiaRuntime: true.
 	Toolkit bool
-	// ToolkitVersion is spec.gpu.toolkit.version; "" is kk's version table's.
+	// ToolkitVersion is spec.gpu.toolkit.version; "" is kk's version table's (ToolkitRelease).
 	ToolkitVersion string
 	// DefaultRuntime makes nvidia containerd's default runtime on the GPU hosts (KubeKey's
 	// kubernetes.nvidiaRuntime: true).
 	DefaultRuntime bool
+}
+
+// ToolkitRelease is the container toolkit release kk installs beside the Kubernetes release
+// of set: spec.gpu.toolkit.version, or the table's.
+func (g GPU) ToolkitRelease(set versions.Set) string {
+	return cmp.Or(g.ToolkitVersion, set.NvidiaContainerToolkit)
 }
 
 // GPUPresentLabel is the node label NVIDIA's tools give a node with GPUs; a host whose labels

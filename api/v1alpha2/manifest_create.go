@@ -2,7 +2,6 @@ package v1alpha2
 
 import (
 	"bytes"
-	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -51,7 +50,7 @@ func NewManifest(c *config.Cluster) (*Manifest, error) {
 	}
 	comps.NvidiaDriver.Version = c.GPU.DriverVersion
 	if c.GPU.Toolkit {
-		comps.NvidiaContainerToolkit.Version = cmp.Or(c.GPU.ToolkitVersion, set.NvidiaContainerToolkit)
+		comps.NvidiaContainerToolkit.Version = c.GPU.ToolkitRelease(set)
 	}
 	// helm and calicoctl are left out: kk installs charts with the helm SDK from the machine it
 	// runs on and puts neither program on the hosts (a Manifest listing them still bundles

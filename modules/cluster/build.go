@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -278,7 +277,7 @@ func gpuTasks(c *config.Cluster, a *Artifacts, rt []pipeline.Task) ([]pipeline.T
 		if err != nil {
 			return nil, "", err
 		}
-		v := cmp.Or(c.GPU.ToolkitVersion, set.NvidiaContainerToolkit)
+		v := c.GPU.ToolkitRelease(set)
 		if err := have("spec.gpu.toolkit.version", "NVIDIA's container toolkit", catalog.NvidiaContainerToolkit, v); err != nil {
 			return nil, "", err
 		}

@@ -115,9 +115,10 @@ func dropInCurrent(defaultRuntime bool) string {
 
 // ToolkitTasks returns the toolkit's tasks on the GPU hosts: its base package (from the
 // bundle; a host without dpkg fails naming why) with its CDI refresh units on and run once
-// (after installAfter: the driver's tasks, so that a new driver is in the CDI spec), then containerd's nvidia runtime written by
-// nvidia-ctk as a drop-in and containerd restarted to load it, once the runtime phase's
-// tasks (runtimeAfter: containerd configured, running, its images imported) are done.
+// (after installAfter: the driver's tasks, so that a new driver is in the CDI spec), then
+// containerd's nvidia runtime written by nvidia-ctk as a drop-in and containerd restarted to
+// load it, once the runtime phase's tasks (runtimeAfter: containerd configured, running, its
+// images imported) are done.
 func ToolkitTasks(s ToolkitSpec, installAfter, runtimeAfter []string) []pipeline.Task {
 	sel := pipeline.AllHosts()
 	pkg := InstallerDir + "/" + ToolkitPackage + ".deb"

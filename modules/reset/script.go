@@ -40,7 +40,7 @@ func (s Spec) data() scriptData {
 		Paths: words(s.Paths()), DataDirs: words(dataDirs), CNIPlugins: words(cniPlugins),
 		EmptyDirs: words(s.emptyDirs()), MountPrefixes: words(s.mountPrefixes()), Procs: strings.Join(s.procs(), " "),
 		EmptiedDirs: words(s.emptiedDirs()),
-		Ifaces: strings.Join(s.ifaces(), " "), IfacePrefixes: words(kkIfacePrefixes), RouteProtos: words(routeProtos),
+		Ifaces:      strings.Join(s.ifaces(), " "), IfacePrefixes: words(kkIfacePrefixes), RouteProtos: words(routeProtos),
 	}
 }
 
