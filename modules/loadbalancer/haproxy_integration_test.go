@@ -33,7 +33,8 @@ import (
 // with the configuration kk renders, in front of fake API servers (TLS, /readyz):
 // requests reach every ready one; a server whose /readyz fails (an API server in its
 // shutdown delay, still serving) leaves the rotation without cutting the request it is
-// serving; a stopped one leaves too, and the monitor endpoint answers. Needs root (chroot).
+// serving; a stopped one leaves too; when none is ready, requests still reach them; and the
+// monitor endpoint answers. Needs root (chroot).
 func TestHAProxyBalancesAndFailsOver(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("chroot needs root: run the integration tests as root")
@@ -54,7 +55,7 @@ func TestHAProxyBalancesAndFailsOver(t *testing.T) {
 	// Fake API servers: each answers /readyz and says who it is on any other path; on
 	// /slow, c says so on slowStarted and answers once it has failed 3 checks (haproxy marks
 	// it down after 2): a request in flight while it turns unready.
-	sick, sickAnswers := false, 0
+	sick, sickAnswers := map[string]bool{}, map[string]int{}
 	var mu sync.Mutex
 	slowStarted := make(chan struct{}, 1)
 	newAPI := func(name string) *httptest.Server {
@@ -62,9 +63,9 @@ func TestHAProxyBalancesAndFailsOver(t *testing.T) {
 			switch {
 			case r.URL.Path == "/readyz":
 				mu.Lock()
-				s := sick && name == "c"
+				s := sick[name]
 				if s {
-					sickAnswers++
+					sickAnswers[name]++
 				}
 				mu.Unlock()
 				if s {
@@ -77,7 +78,7 @@ func TestHAProxyBalancesAndFailsOver(t *testing.T) {
 				slowStarted <- struct{}{}
 				for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 					mu.Lock()
-					n := sickAnswers
+					n := sickAnswers["c"]
 					mu.Unlock()
 					if n >= 3 {
 						break
@@ -197,7 +198,7 @@ func TestHAProxyBalancesAndFailsOver(t *testing.T) {
 		break
 	}
 	mu.Lock()
-	sick = true
+	sick["c"] = true
 	mu.Unlock()
 	if who := <-slow; who != "c" {
 		t.Errorf("a request c was serving when it turned unready: %q, want its answer (haproxy cut it)", who)
@@ -222,7 +223,7 @@ func TestHAProxyBalancesAndFailsOver(t *testing.T) {
 
 	// 4. c recovers and comes back.
 	mu.Lock()
-	sick = false
+	sick["c"] = false
 	mu.Unlock()
 	waitFor(t, ctx, "a recovered c gets requests again", func() (bool, string) {
 		m, err := seen(30)
@@ -231,6 +232,22 @@ func TestHAProxyBalancesAndFailsOver(t *testing.T) {
 		}
 		return m["c"] > 0, fmt.Sprint(m)
 	})
+
+	// 5. Every API server left fails /readyz (b and c: the etcd they share electing a
+	// leader): once haproxy has marked both down (3 failed checks each), requests still reach
+	// them, through the unchecked backups, where an empty pool would close the connection.
+	mu.Lock()
+	sick["b"], sick["c"] = true, true
+	sickAnswers["b"], sickAnswers["c"] = 0, 0
+	mu.Unlock()
+	waitFor(t, ctx, "b and c fail 3 checks each", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return sickAnswers["b"] >= 3 && sickAnswers["c"] >= 3, fmt.Sprint(sickAnswers)
+	})
+	if m, err := seen(30); err != nil || m["b"]+m["c"] != 30 {
+		t.Errorf("with every API server unready, 30 requests through haproxy: %v (answered %v), want all answered by b and c", err, m)
+	}
 
 	resp, err := http.Get(monitor)
 	if err != nil {

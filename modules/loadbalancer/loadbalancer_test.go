@@ -62,18 +62,22 @@ func TestHAProxyConfig(t *testing.T) {
 				servers = append(servers, strings.Join(f[1:], " "))
 			}
 		}
-		if len(servers) != n {
-			t.Fatalf("%d control planes: %d server lines:\n%s", n, len(servers), text)
+		if len(servers) != 2*n {
+			t.Fatalf("%d control planes: %d server lines, want %d (checked, then the same unchecked as backups):\n%s", n, len(servers), 2*n, text)
 		}
 		for i, sv := range servers {
-			want := "cp" + string(rune('1'+i)) + " 10.0.0." + string(rune('1'+i)) + ":6443 check check-ssl verify none"
+			cp := "cp" + string(rune('1'+i%n)) + " 10.0.0." + string(rune('1'+i%n)) + ":6443"
+			want := cp + " check check-ssl verify none"
+			if i >= n {
+				want = strings.Replace(cp, " ", "-unchecked ", 1) + " backup"
+			}
 			if sv != want {
 				t.Errorf("server line %q, want %q", sv, want)
 			}
 		}
 		for _, want := range []string{
 			"bind 127.0.0.1:6443", "bind 127.0.0.1:8081", "monitor-uri /healthz", "mode tcp",
-			"option httpchk GET /readyz", "http-check expect status 200", "fall 2 rise 2", "inter 2s",
+			"option httpchk GET /readyz", "http-check expect status 200", "fall 2 rise 2", "inter 2s", "option allbackups",
 		} {
 			if !strings.Contains(text, want) {
 				t.Errorf("%d control planes: haproxy.cfg lacks %q:\n%s", n, want, text)
