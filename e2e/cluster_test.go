@@ -222,9 +222,10 @@ spec:
 
 // TestCreateClusterHA walks one HA cluster through its life: created on the minor before
 // the newest with one control plane and one worker, grown by kk add nodes to 3 control planes
-// (kk's etcd on each) and 2 workers behind haproxy, checked, upgraded to the newest minor
-// while a workload serves, a worker and a control plane deleted, its certificates renewed,
-// etcd backed up and restored, and finally the cluster deleted, leaving nothing on any host.
+// (kk's etcd on each) and 2 workers behind haproxy, checked; then, while a workload serves,
+// a control plane deleted, upgraded to the newest minor and a worker deleted; its certificates
+// renewed, etcd backed up and restored, and finally the cluster deleted, leaving nothing on
+// any host.
 func TestCreateClusterHA(t *testing.T) {
 	t.Parallel()
 	bin := kkBinary(t)
@@ -322,13 +323,14 @@ func TestCreateClusterHA(t *testing.T) {
 	// refuses a node that is not Ready)
 	mustKubectl(t, kcfg, "wait", "--for=condition=Ready", "node", "--all", "--timeout=300s")
 
-	// Upgraded to the newest minor while e2e-web serves through a Service.
+	// e2e-web serves through a Service from here on: shrunk by control plane n3 (an etcd
+	// member), upgraded to the newest minor (2 control planes, 2 workers), shrunk by worker n5.
 	mustKubectl(t, kcfg, "apply", "-f", writeClusterFile(t, "web.yaml", fmt.Sprintf(webProbe, probe)))
 	mustKubectl(t, kcfg, "rollout", "status", "deployment/e2e-web", "--timeout=180s")
-	upgradeCluster(t, bin, bed, cfg, bundle, work, kcfg)
-
-	// Shrunk: worker n5, then control plane n3 (an etcd member), while e2e-web serves.
-	rest := deleteNodes(t, bin, bed, cfg, work, kcfg)
+	deleteControlPlane(t, bin, bed, oldCfg, work, kcfg)
+	withoutN3 := onlyHosts(t, cfg, "cluster-no-n3.yaml", "n1", "n2", "n4", "n5")
+	upgradeCluster(t, bin, bed, withoutN3, bundle, work, kcfg)
+	rest := deleteWorker(t, bin, bed, withoutN3, work, kcfg)
 
 	// Certificates (kk's etcd PKI and kubeadm's, 3-hour lifetime): renewed while a client on
 	// n4 polls the API through haproxy, then by the timer.
@@ -505,31 +507,32 @@ func kkLong(t *testing.T, bin string, args ...string) run {
 }
 
 // TestCreateClusterAllInOne runs kk on a machine itself, without a Cluster file: the machine
-// becomes a one-node cluster (etcd, control plane and workloads) from the bundle, with the
-// local connector (no SSH), and a re-run changes nothing.
+// becomes a one-node cluster (etcd, control plane and workloads) from the bundle of `kk create
+// manifest --with-kubernetes`, with the local connector (no SSH). Each create is stopped while
+// kubeadm init runs, after it wrote the certificates and kubeconfigs, and run again without
+// any cleanup: the second run converges to a healthy cluster and a third changes nothing.
+// First on the oldest minor tested (kubeadm's v1beta3), stopped by SIGINT (Ctrl-C: kk ends what
+// it started); then, after kk delete cluster on the same machine, on the newest, stopped by
+// SIGKILL (a crash, or the jump host gone: kubeadm init goes on without it, and the next run
+// stops that kubeadm and finishes the half-done init over its certificates and kubeconfigs).
 func TestCreateClusterAllInOne(t *testing.T) {
 	t.Parallel()
 	bin := kkBinary(t)
-	// The bundle of `kk create manifest --with-kubernetes`: KubeKey's defaults for the version,
-	// the cluster `kk create cluster --with-kubernetes` builds.
-	bundle := exportBundle(t, bin, "aio-"+aioK8s, "--with-kubernetes", aioK8s)
+	// The bundles of `kk create manifest --with-kubernetes`: KubeKey's defaults for the
+	// version, the cluster `kk create cluster --with-kubernetes` builds.
+	oldest := exportBundle(t, bin, "aio-"+aioK8s, "--with-kubernetes", aioK8s)
+	newest := exportBundle(t, bin, "aio-"+e2eK8s, "--with-kubernetes", e2eK8s)
 	bed := testbed.Require(t, testbed.Options{Name: "kkaio"}, 1)
 	m := bed.Machines[0]
 	copyToMachine(t, bed, m, bin, "/usr/local/bin/kk")
-	copyToMachine(t, bed, m, bundle, "/root/bundle.tar.gz")
-	create := "cd /root && kk create cluster -a /root/bundle.tar.gz --with-kubernetes " + aioK8s + " -y 2>&1"
+	copyToMachine(t, bed, m, oldest, "/root/bundle-"+aioK8s+".tar.gz")
+	copyToMachine(t, bed, m, newest, "/root/bundle-"+e2eK8s+".tar.gz")
 
-	c := timedCreate(t, func() (string, error) {
-		out, err := sshLong(bed, m, create)
-		t.Logf("$ %s\n%s", create, out)
-		return out, err
-	})
+	out := testResume(t, bed, m, aioK8s, "INT")
 	kcfg := "/root/kubekey/config-" + m.Name
-	if !strings.Contains(c.out, "export KUBECONFIG="+kcfg) {
+	if !strings.Contains(out, "export KUBECONFIG="+kcfg) {
 		t.Errorf("kk did not name the kubeconfig %s", kcfg)
 	}
-	rootSSH(t, bed, m, "kubectl --kubeconfig "+kcfg+" wait --for=condition=Ready node --all --timeout=300s")
-	rootSSH(t, bed, m, "kubectl --kubeconfig "+kcfg+" -n kube-system rollout status deployment/coredns --timeout=300s")
 	rootSSH(t, bed, m, "ETCDCTL_API=3 etcdctl --cacert /etc/ssl/etcd/ssl/ca.pem --cert /etc/ssl/etcd/ssl/admin.pem "+
 		"--key /etc/ssl/etcd/ssl/admin-key.pem --endpoints https://127.0.0.1:2379 endpoint health")
 	// kubeadm read the configuration API of its minor
@@ -539,9 +542,16 @@ func TestCreateClusterAllInOne(t *testing.T) {
 	if v := rootSSH(t, bed, m, "kubectl --kubeconfig "+kcfg+" get node -o jsonpath={.items[0].status.nodeInfo.kubeletVersion}"); v != aioK8s {
 		t.Errorf("kubelet %q, want %s", v, aioK8s)
 	}
-	podImagesInBundle(t, machineKubeconfig(t, bed, m, kcfg), bundle)
+	podImagesInBundle(t, machineKubeconfig(t, bed, m, kcfg), oldest)
 
-	c.rerunChangesNothing(t, "all-in-one create on "+aioK8s+" (1 machine, kk runs on it)")
+	// kk delete cluster without -f: this machine's all-in-one cluster (the runtime and its
+	// images stay); the next create starts from nothing again
+	out = rootSSH(t, bed, m, "cd /root && kk delete cluster -y 2>&1 && rm -rf /root/kubekey/logs /root/first.log /root/first.rc")
+	t.Logf("$ kk delete cluster -y\n%s", out)
+	testResume(t, bed, m, e2eK8s, "KILL")
+	if v := rootSSH(t, bed, m, "kubectl --kubeconfig "+kcfg+" get node -o jsonpath={.items[0].status.nodeInfo.kubeletVersion}"); v != e2eK8s {
+		t.Errorf("kubelet %q, want %s", v, e2eK8s)
+	}
 }
 
 // sshLong runs cmd as root on m with a long time limit.
@@ -553,33 +563,13 @@ func sshLong(bed *testbed.Bed, m testbed.Machine, cmd string) (string, error) {
 	return string(out), err
 }
 
-// TestCreateClusterResumes stops kk create cluster while kubeadm init runs, after it wrote the
-// certificates and kubeconfigs, then runs it again without any cleanup: the second run converges
-// to a healthy cluster. First SIGINT (Ctrl-C: kk ends what it started); then, after kk delete
-// cluster on the same machine, SIGKILL (a crash, or the jump host gone: kubeadm init goes on
-// without it, and the next run stops that kubeadm and finishes the half-done init over its
-// certificates and kubeconfigs).
-func TestCreateClusterResumes(t *testing.T) {
-	t.Parallel()
-	bin := kkBinary(t)
-	bundle := exportBundle(t, bin, "aio-"+e2eK8s, "--with-kubernetes", e2eK8s)
-	bed := testbed.Require(t, testbed.Options{Name: "kkres"}, 1)
-	m := bed.Machines[0]
-	copyToMachine(t, bed, m, bin, "/usr/local/bin/kk")
-	copyToMachine(t, bed, m, bundle, "/root/bundle.tar.gz")
-	testResume(t, bed, m, "INT")
-	// kk delete cluster without -f: this machine's all-in-one cluster (the runtime and its
-	// images stay); the next create starts from nothing again
-	out := rootSSH(t, bed, m, "cd /root && kk delete cluster -y 2>&1 && rm -rf /root/kubekey/logs /root/first.log /root/first.rc")
-	t.Logf("$ kk delete cluster -y\n%s", out)
-	testResume(t, bed, m, "KILL")
-}
-
-// testResume runs kk create cluster on m, stops it with signal once kubeadm init wrote the
-// kubeconfigs, runs it again to a healthy cluster, and then once more: 0 changed.
-func testResume(t *testing.T, bed *testbed.Bed, m testbed.Machine, signal string) {
+// testResume runs kk create cluster --with-kubernetes version on m (from
+// /root/bundle-version.tar.gz), stops it with signal once kubeadm init wrote the kubeconfigs,
+// runs it again to a healthy cluster, and then once more: 0 changed. It returns what the
+// resumed run printed.
+func testResume(t *testing.T, bed *testbed.Bed, m testbed.Machine, version, signal string) string {
 	t.Helper()
-	create := "cd /root && kk create cluster -a /root/bundle.tar.gz --with-kubernetes " + e2eK8s + " -y"
+	create := "cd /root && kk create cluster -a /root/bundle-" + version + ".tar.gz --with-kubernetes " + version + " -y"
 
 	rootSSH(t, bed, m, "cd /root && setsid sh -c '"+create+" > /root/first.log 2>&1; echo $? > /root/first.rc' > /dev/null 2>&1 < /dev/null &")
 	// stopped once kubeadm init has written the kubeconfigs: the next run finds an init that
@@ -617,13 +607,14 @@ func testResume(t *testing.T, bed *testbed.Bed, m testbed.Machine, signal string
 	kcfg := "/root/kubekey/config-" + m.Name
 	rootSSH(t, bed, m, "kubectl --kubeconfig "+kcfg+" wait --for=condition=Ready node --all --timeout=300s")
 	rootSSH(t, bed, m, "kubectl --kubeconfig "+kcfg+" -n kube-system rollout status deployment/coredns --timeout=300s")
-	out, err = sshLong(bed, m, create+" 2>&1")
+	again, err := sshLong(bed, m, create+" 2>&1")
 	if err != nil {
-		t.Fatalf("re-run: %v\n%s", err, out)
+		t.Fatalf("re-run: %v\n%s", err, again)
 	}
-	if c := changed(t, out); c != "0" {
+	if c := changed(t, again); c != "0" {
 		t.Errorf("re-run after the resumed run changed %s tasks, want 0", c)
 	}
+	return out
 }
 
 // loadProbe loads the e2e probe image (the test's own workload; no bundle holds it) into

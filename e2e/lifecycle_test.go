@@ -228,6 +228,12 @@ func addNodes(t *testing.T, bin string, bed *testbed.Bed, fullOld, bundle, work,
 	if n := etcdMembers(t, bed, bed.Machines[0]); n != 3 {
 		t.Errorf("%d etcd members after kk add nodes, want 3", n)
 	}
+	// the new members joined the running cluster (not a new one of their own)
+	for _, m := range bed.Machines[1:3] {
+		if env := rootSSH(t, bed, m, "cat /etc/etcd.env"); !strings.Contains(env, "ETCD_INITIAL_CLUSTER_STATE=existing\n") {
+			t.Errorf("%s joined the running etcd cluster without state existing:\n%s", m.Name, env)
+		}
+	}
 	apiServersReachEtcd(t, bed, bed.Machines[:3], 3)
 	// the new worker's kubelet reaches the API through the load-balancer name, and kk's join
 	// file (a bootstrap token) is gone
@@ -265,8 +271,9 @@ func upgradeCluster(t *testing.T, bin string, bed *testbed.Bed, fullNew, bundle,
 	if samples == 0 || minReady < 1 {
 		t.Errorf("e2e-web had %d ready endpoints at worst during the upgrade (%d samples)", minReady, samples)
 	}
-	recordDay2(t, "kk upgrade "+e2eOldK8s+" → "+e2eK8s, took, len(bed.Machines))
-	for _, line := range strings.Split(strings.TrimSpace(kubeletVersions(t, kcfg)), "\n") {
+	kubelets := strings.Split(strings.TrimSpace(kubeletVersions(t, kcfg)), "\n")
+	recordDay2(t, "kk upgrade "+e2eOldK8s+" → "+e2eK8s, took, len(kubelets))
+	for _, line := range kubelets {
 		if !strings.HasSuffix(line, " "+e2eK8s) {
 			t.Errorf("after kk upgrade: %s, want kubelet %s", line, e2eK8s)
 		}
@@ -279,44 +286,69 @@ func upgradeCluster(t *testing.T, bin string, bed *testbed.Bed, fullNew, bundle,
 	}
 }
 
-// deleteNodes deletes worker n5, then control plane n3 (an etcd member), while e2e-web serves,
-// and returns the Cluster file of what is left (n1, n2, n4).
-func deleteNodes(t *testing.T, bin string, bed *testbed.Bed, full, work, kcfg string) string {
+// deleteControlPlane deletes control plane n3 (an etcd member) from the cluster of file full
+// while e2e-web serves: 2 etcd members left, each API server and each worker's haproxy on the
+// 2 left, nothing on them naming n3. It runs before the upgrade, which then has one control
+// plane fewer to go through.
+func deleteControlPlane(t *testing.T, bin string, bed *testbed.Bed, full, work, kcfg string) {
 	t.Helper()
 	stop := endpointWatch(t, kcfg)
-	kkOn(t, bin, bed, work, "delete", "node", "n5", "-f", full)
-	withoutN5 := onlyHosts(t, full, "cluster-no-n5.yaml", "n1", "n2", "n3", "n4")
-	kkOn(t, bin, bed, work, "delete", "node", "n3", "-f", withoutN5)
+	kkOn(t, bin, bed, work, "delete", "node", "n3", "-f", full)
 	minReady, samples, _ := stop()
 	if samples == 0 || minReady < 1 {
-		t.Errorf("e2e-web had %d ready endpoints at worst while nodes were deleted", minReady)
+		t.Errorf("e2e-web had %d ready endpoints at worst while n3 was deleted", minReady)
 	}
-	nodes := mustKubectl(t, kcfg, "get", "nodes", "-o", "name")
-	if strings.Contains(nodes, "node/n5") || strings.Contains(nodes, "node/n3") || strings.Count(nodes, "node/") != 3 {
-		t.Errorf("nodes after deleting n5 and n3:\n%s", nodes)
+	if nodes := mustKubectl(t, kcfg, "get", "nodes", "-o", "name"); strings.Contains(nodes, "node/n3") || strings.Count(nodes, "node/") != 4 {
+		t.Errorf("nodes after deleting n3:\n%s", nodes)
 	}
 	if n := etcdMembers(t, bed, bed.Machines[0]); n != 2 {
 		t.Errorf("%d etcd members after deleting n3, want 2", n)
 	}
 	apiServersReachEtcd(t, bed, bed.Machines[:2], 2)
-	if n := haproxyBackends(t, bed, bed.Machines[3]); n != 2 {
-		t.Errorf("n4: haproxy lists %d API servers after deleting n3, want 2", n)
-	}
-	// what stays no longer names the deleted hosts: kk's block of /etc/hosts everywhere (the
-	// testbed's own lines name every machine), kubeadm's file (its SANs) on the control planes
-	for _, m := range []testbed.Machine{bed.Machines[0], bed.Machines[1], bed.Machines[3]} {
-		block := rootSSH(t, bed, m, "sed -n '/^# BEGIN kk managed hosts/,/^# END kk managed hosts/p' /etc/hosts")
-		if !strings.Contains(block, " n1") || regexp.MustCompile(`\bn[35]\b`).MatchString(block) {
-			t.Errorf("%s: kk's /etc/hosts block after kk delete node of n5 and n3:\n%s", m.Name, block)
+	for _, w := range bed.Machines[3:] {
+		if n := haproxyBackends(t, bed, w); n != 2 {
+			t.Errorf("%s: haproxy lists %d API servers after deleting n3, want 2", w.Name, n)
 		}
 	}
+	// kubeadm's file on the control planes no longer names n3 (its SANs)
 	for _, m := range bed.Machines[:2] {
 		if out := rootSSH(t, bed, m, "grep -cwF "+bed.Machines[2].Address+" /etc/kubernetes/kubeadm-config.yaml || true"); strings.TrimSpace(out) != "0" {
 			t.Errorf("%s: the kubeadm file still names n3's address after kk delete node", m.Name)
 		}
 	}
+	hostsBlocksWithout(t, bed, []testbed.Machine{bed.Machines[0], bed.Machines[1], bed.Machines[3], bed.Machines[4]}, "n3")
+	mustKubectl(t, kcfg, "wait", "--for=condition=Ready", "node", "--all", "--timeout=120s")
+}
+
+// deleteWorker deletes worker n5 from the cluster of file full (without n3) while e2e-web
+// serves, and returns the Cluster file of what is left (n1, n2, n4).
+func deleteWorker(t *testing.T, bin string, bed *testbed.Bed, full, work, kcfg string) string {
+	t.Helper()
+	stop := endpointWatch(t, kcfg)
+	kkOn(t, bin, bed, work, "delete", "node", "n5", "-f", full)
+	minReady, samples, _ := stop()
+	if samples == 0 || minReady < 1 {
+		t.Errorf("e2e-web had %d ready endpoints at worst while n5 was deleted", minReady)
+	}
+	if nodes := mustKubectl(t, kcfg, "get", "nodes", "-o", "name"); strings.Contains(nodes, "node/n5") || strings.Count(nodes, "node/") != 3 {
+		t.Errorf("nodes after deleting n3 and n5:\n%s", nodes)
+	}
+	hostsBlocksWithout(t, bed, []testbed.Machine{bed.Machines[0], bed.Machines[1], bed.Machines[3]}, "n3", "n5")
 	mustKubectl(t, kcfg, "wait", "--for=condition=Ready", "node", "--all", "--timeout=120s")
 	return onlyHosts(t, full, "cluster-left.yaml", "n1", "n2", "n4")
+}
+
+// hostsBlocksWithout checks kk's block of /etc/hosts on machines (the testbed's own lines name
+// every machine): it names n1 and none of the deleted hosts.
+func hostsBlocksWithout(t *testing.T, bed *testbed.Bed, machines []testbed.Machine, deleted ...string) {
+	t.Helper()
+	re := regexp.MustCompile(`\b(` + strings.Join(deleted, "|") + `)\b`)
+	for _, m := range machines {
+		block := rootSSH(t, bed, m, "sed -n '/^# BEGIN kk managed hosts/,/^# END kk managed hosts/p' /etc/hosts")
+		if !strings.Contains(block, " n1") || re.MatchString(block) {
+			t.Errorf("%s: kk's /etc/hosts block after kk delete node of %s:\n%s", m.Name, strings.Join(deleted, " and "), block)
+		}
+	}
 }
 
 // deleteCluster runs kk delete cluster --all and checks every host for what kk leaves

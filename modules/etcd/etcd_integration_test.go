@@ -130,7 +130,9 @@ func loadCluster(t *testing.T, bed *testbed.Bed, etcdHosts int) *config.Cluster 
 }
 
 // Three members bootstrap together, converge, re-run with nothing changed, recover a stopped
-// member, restart one at a time after a configuration change; then a one-member cluster.
+// member, restart one at a time after a configuration change; then a backup and restores. A
+// cluster grown from one member to three (state existing, the data kept) is the e2e HA
+// lifecycle's (kk add nodes).
 func TestEtcdCluster(t *testing.T) {
 	bed := testbed.Require(t, testbed.Options{Name: "etcd"}, 3)
 	files := etcdFiles(t)
@@ -277,52 +279,6 @@ func TestEtcdCluster(t *testing.T) {
 	}
 
 	t.Run("backup and restore", func(t *testing.T) { backupAndRestore(t, bed, c, work, s3) })
-
-	// one member: wipe etcd on every machine, then n1 alone
-	t.Run("single member", func(t *testing.T) {
-		for _, m := range bed.Machines {
-			rootSSH(t, bed, m, "systemctl disable --now etcd backup-etcd.timer; rm -rf /var/lib/etcd /etc/etcd.env /etc/etcd.kk-applied /etc/ssl/etcd /var/backups/kube_etcd")
-		}
-		c1 := loadCluster(t, bed, 1)
-		work1 := t.TempDir()
-		s1, err := etcd.SpecFor(c1, work1, files)
-		if err != nil {
-			t.Fatal(err)
-		}
-		run(t, c1, bed, work1, s1)
-		if h := clusterHealth(t, bed, n1, c1); strings.Count(h, `"health":true`) != 1 || strings.Contains(h, n2.Address) {
-			t.Errorf("want one healthy member:\n%s", h)
-		}
-		if ch := changedOn(run(t, c1, bed, work1, s1)); len(ch) != 0 {
-			t.Errorf("second single-member run changed %v", ch)
-		}
-		if _, err := trySSH(bed, n2, "systemctl is-active etcd"); err == nil {
-			t.Error("etcd runs on n2, which has no etcd role")
-		}
-
-		// grow to three members: n2 and n3 join the running cluster one at a time
-		rootSSH(t, bed, n1, "etcdctl --endpoints=https://127.0.0.1:2379 "+adminFlags+" put /kk/single one")
-		c3 := loadCluster(t, bed, 3)
-		s3, err := etcd.SpecFor(c3, work1, files)
-		if err != nil {
-			t.Fatal(err)
-		}
-		run(t, c3, bed, work1, s3)
-		if h := clusterHealth(t, bed, n1, c3); strings.Count(h, `"health":true`) != 3 {
-			t.Errorf("after growing want 3 healthy members:\n%s", h)
-		}
-		for _, m := range []testbed.Machine{n2, n3} {
-			if env := rootSSH(t, bed, m, "cat /etc/etcd.env"); !strings.Contains(env, "ETCD_INITIAL_CLUSTER_STATE=existing\n") {
-				t.Errorf("%s joined a running cluster without state existing:\n%s", m.Name, env)
-			}
-		}
-		if got := rootSSH(t, bed, n3, "etcdctl --endpoints=https://127.0.0.1:2379 "+adminFlags+" get --print-value-only /kk/single"); strings.TrimSpace(got) != "one" {
-			t.Errorf("data of the single member on n3: %q", got)
-		}
-		if ch := changedOn(run(t, c3, bed, work1, s3)); len(ch) != 0 {
-			t.Errorf("run after growing changed %v", ch)
-		}
-	})
 }
 
 // sessionRunner runs tasks through a session on the bed, as kk etcd backup and restore do.

@@ -183,11 +183,11 @@ type cluster struct {
 	spec  kubernetes.Spec
 }
 
-// setUp boots n machines and builds the whole pipeline up to Kubernetes: facts, the OS, the
+// build is the whole pipeline up to Kubernetes for the bed's Cluster file, edited, with kk's
+// workdir work (a cluster grown from an earlier one keeps its workdir): facts, the OS, the
 // container runtime with kubeadm's images imported offline, and this package's tasks.
-func setUp(t *testing.T, n int, edit func(c *config.Cluster)) *cluster {
+func build(t *testing.T, bed *testbed.Bed, work string, edit func(c *config.Cluster)) *cluster {
 	t.Helper()
-	bed := testbed.Require(t, testbed.Options{Name: "kube"}, n)
 	c, _, err := v1alpha2.Load(bed.ClusterFile)
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +200,6 @@ func setUp(t *testing.T, n int, edit func(c *config.Cluster)) *cluster {
 	files := programs(t)
 	rs := runtime.SpecFor(c, files)
 	rs.ImageArchive, rs.Images = imageArchive(t, kubeadmImages), kubeadmImages
-	work := t.TempDir()
 	ks, err := kubernetes.SpecFor(c, work, files)
 	if err != nil {
 		t.Fatal(err)
@@ -342,16 +341,12 @@ func (cl *cluster) secretsNotLogged(t *testing.T) {
 	}
 }
 
-// Bed "kube", one machine with every role (etcd stacked by kubeadm): the node registers, the
-// static pods run, kubectl works from this machine through the fetched kubeconfig, the node is
-// schedulable, a second run changes nothing and a dry run plans nothing.
-func TestAllInOne(t *testing.T) {
-	cl := setUp(t, 1, func(c *config.Cluster) {
-		c.Hosts = c.Hosts[:1]
-		for _, h := range c.Hosts {
-			h.Roles = []config.Role{config.RoleEtcd, config.RoleControlPlane, config.RoleWorker}
-		}
-	})
+// allInOne runs cl, one machine with every role, and checks it: the node registers, the static
+// pods run, kubectl works from this machine through the fetched kubeconfig, the node is
+// schedulable, a second run changes nothing, a dry run plans nothing, no secret is logged, and
+// a local kubeconfig opened up is put back.
+func allInOne(t *testing.T, cl *cluster) {
+	t.Helper()
 	first := cl.run(t, false)
 	if first.Count(pipeline.StatusChanged) == 0 {
 		t.Fatal("first run changed nothing")
@@ -418,15 +413,23 @@ func TestAllInOne(t *testing.T) {
 // join file left, no new token on the next run) is covered by the e2e lifecycle, where kk add
 // nodes joins worker n5 (e2e/lifecycle_test.go addNodes).
 
-// Bed "kube", two control planes (both workers, stacked etcd): n2 joins as a control plane with
-// the certificates kk uploaded under a fresh certificate key; both run the static pods.
+// Bed "kube", n1 alone first, with every role (etcd stacked by kubeadm; allInOne). Then n2 is
+// added as a second control plane (both are workers): it joins with the certificates kk
+// uploaded under a fresh certificate key; both run the static pods.
 func TestTwoControlPlanes(t *testing.T) {
-	cl := setUp(t, 2, func(c *config.Cluster) {
+	bed := testbed.Require(t, testbed.Options{Name: "kube"}, 2)
+	work := t.TempDir()
+	allInOne(t, build(t, bed, work, func(c *config.Cluster) {
+		c.Hosts = c.Hosts[:1]
+		c.Hosts[0].Roles = []config.Role{config.RoleEtcd, config.RoleControlPlane, config.RoleWorker}
+	}))
+
+	cl := build(t, bed, work, func(c *config.Cluster) {
 		c.Host("n2").Roles = []config.Role{config.RoleControlPlane, config.RoleWorker}
 	})
 	first := cl.run(t, false)
 	if first.Count(pipeline.StatusChanged) == 0 {
-		t.Fatal("first run changed nothing")
+		t.Fatal("the run with n2 changed nothing")
 	}
 	nodes := cl.nodes(t)
 	for _, m := range cl.bed.Machines {
