@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kk-project/kk/artifacts/versions"
 	"github.com/kk-project/kk/e2e/mirror"
 )
 
@@ -50,5 +51,44 @@ func TestOfComponents(t *testing.T) {
 	bare.CoreDNS = ""
 	if _, err := ofComponents(imgs, bare, "/m", []string{"k8s"}); err == nil || !strings.Contains(err.Error(), "coredns") {
 		t.Errorf("image from a file outside the spec: %v, want an error naming it", err)
+	}
+}
+
+// TestNvidiaDevicePluginImage: the device plugin's image is the reference kk's version table
+// names, made of glibc and the mirror's binary, and --components nvidia-device-plugin builds it.
+func TestNvidiaDevicePluginImage(t *testing.T) {
+	spec := mirror.DefaultSpec()
+	imgs, err := Images(spec, "/m", "/b", DebVersions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ofComponents(imgs, spec, "/m", []string{"nvidia-device-plugin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := versions.Latest().NvidiaDevicePluginImage()
+	var im *Image
+	for i := range got {
+		if got[i].Ref() == want {
+			im = &got[i]
+		}
+	}
+	if im == nil {
+		t.Fatalf("ofComponents(nvidia-device-plugin) has no %s", want)
+	}
+	bin := im.layers[len(im.layers)-1].files
+	if len(bin) != 1 || bin[0].dst != "usr/bin/nvidia-device-plugin" || bin[0].src != "/m"+mirror.NvidiaDevicePluginPath(spec.NvidiaDevicePlugin) {
+		t.Errorf("%s: binary layer %+v", want, bin)
+	}
+	if !slices.ContainsFunc(im.layers, func(l *layerSpec) bool { return l.name == "glibc" }) {
+		t.Errorf("%s: no glibc layer (the binary is linked dynamically)", want)
+	}
+	if !slices.Equal(im.config.Entrypoint, []string{"nvidia-device-plugin"}) || !slices.Contains(im.config.Env, "NVIDIA_VISIBLE_DEVICES=all") ||
+		!slices.Contains(im.config.Env, "NVIDIA_DRIVER_CAPABILITIES=compute,utility") || !slices.Contains(im.config.Env, defaultPath) {
+		t.Errorf("%s: config %+v", want, im.config)
+	}
+	spec.NvidiaDevicePlugin = "v0.17.3"
+	if _, err := Images(spec, "/m", "/b", DebVersions{}); err == nil || !strings.Contains(err.Error(), "nvidia-device-plugin") {
+		t.Errorf("another release than the version table's: %v", err)
 	}
 }

@@ -457,6 +457,24 @@ func Images(spec mirror.Spec, mirrorDir, binDir string, debs DebVersions) ([]Ima
 		})
 	}
 
+	if spec.NvidiaDevicePlugin != "" {
+		if err := sameAs("nvidia-device-plugin", spec.NvidiaDevicePlugin, addons.NvidiaDevicePlugin); err != nil {
+			return nil, err
+		}
+		// upstream's image is CUDA's UBI 9 base with the binary in /usr/bin, run by name, and
+		// the environment of its deployments/container/Dockerfile (NVIDIA's container runtime
+		// reads the NVIDIA_* variables). The binary is linked dynamically against glibc
+		// (go-nvml binds libnvidia-ml's symbols once it has dlopen'ed it, see
+		// e2e/mirror/deviceplugin.go); the library itself comes from the host's driver.
+		imgs = append(imgs, Image{Repository: "nvcr.io/nvidia/k8s-device-plugin", Tags: []string{spec.NvidiaDevicePlugin}, Version: spec.NvidiaDevicePlugin,
+			layers: []*layerSpec{r.base, r.glibc, {name: "nvidia-device-plugin-" + spec.NvidiaDevicePlugin, files: []input{
+				{dst: "usr/bin/nvidia-device-plugin", mode: 0o755, src: r.mirrorFile(mirror.NvidiaDevicePluginPath(spec.NvidiaDevicePlugin))}}}},
+			config: imageConfig{Entrypoint: []string{"nvidia-device-plugin"},
+				Env: []string{defaultPath, "NVIDIA_DISABLE_REQUIRE=true", "NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_DRIVER_CAPABILITIES=compute,utility"}},
+			requires: []string{"usr/bin/nvidia-device-plugin", "lib64/ld-linux-x86-64.so.2"},
+		})
+	}
+
 	if debs.HAProxy != "" {
 		haproxyVersion := debs.HAProxy
 		upstream := debUpstream(haproxyVersion)

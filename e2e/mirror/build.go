@@ -349,6 +349,9 @@ func (b *builder) jobs() []job {
 	if s.NvidiaContainerToolkit != "" {
 		jobs = append(jobs, b.nvidiaContainerToolkitJob(s.NvidiaContainerToolkit))
 	}
+	if s.NvidiaDevicePlugin != "" {
+		jobs = append(jobs, b.nvidiaDevicePluginJob(s.NvidiaDevicePlugin))
+	}
 	return jobs
 }
 

@@ -92,6 +92,9 @@ type Spec struct {
 	// NvidiaContainerToolkit is the github.com/NVIDIA/nvidia-container-toolkit release (its
 	// nvidia-container-toolkit-base Debian package, for kk's GPU support; see nvidia.go).
 	NvidiaContainerToolkit string
+	// NvidiaDevicePlugin is the github.com/NVIDIA/k8s-device-plugin release (the binary of its
+	// image, nvcr.io/nvidia/k8s-device-plugin; see deviceplugin.go).
+	NvidiaDevicePlugin string
 }
 
 // DefaultSpec returns the pinned versions used by kk's e2e tests: the
@@ -140,11 +143,12 @@ func DefaultSpec() Spec {
 		Traefik:         "v3.7.13", // artifacts/versions Addons.Traefik (e2e/images checks)
 		// nvidia-container-toolkit-base only (nvidia.go); upstream publishes no checksum.
 		NvidiaContainerToolkit: "v1.20.2",
+		NvidiaDevicePlugin:     "v0.17.4", // artifacts/versions Addons.NvidiaDevicePlugin (e2e/images checks)
 	}
 }
 
 // Components are the names accepted by BuildOptions.Only, in build order.
-var Components = []string{"k8s", "kubeadm", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc", "registry", "kube-vip", "calico", "docker", "cri-dockerd", "metrics-server", "local-path-provisioner", "traefik", "nvidia-container-toolkit"}
+var Components = []string{"k8s", "kubeadm", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc", "registry", "kube-vip", "calico", "docker", "cri-dockerd", "metrics-server", "local-path-provisioner", "traefik", "nvidia-container-toolkit", "nvidia-device-plugin"}
 
 // Checksum-file formats.
 const (
@@ -326,6 +330,10 @@ func (s Spec) Artifacts() []Artifact {
 		p := TraefikPath(s.Traefik)
 		out = append(out, Artifact{Component: "traefik", Name: "traefik", Version: s.Traefik, Path: p, Checksum: p + ".sha256", ChecksumFormat: HexOnly})
 	}
+	if s.NvidiaDevicePlugin != "" {
+		p := NvidiaDevicePluginPath(s.NvidiaDevicePlugin)
+		out = append(out, Artifact{Component: "nvidia-device-plugin", Name: "nvidia-device-plugin", Version: s.NvidiaDevicePlugin, Path: p, Checksum: p + ".sha256", ChecksumFormat: HexOnly})
+	}
 	return out
 }
 
@@ -350,7 +358,8 @@ func (s Spec) validate() error {
 	}
 	for what, v := range map[string]string{"etcd": s.Etcd, "crictl": s.Crictl, "cni": s.CNIPlugins, "flannel": s.Flannel,
 		"flannel-cni": s.FlannelCNI, "coredns": s.CoreDNS, "containerd": s.Containerd, "runc": s.Runc, "kube-vip": s.KubeVIP, "cri-dockerd": s.CriDockerd, "calico": s.Calico, "metrics-server": s.MetricsServer,
-		"local-path-provisioner": s.LocalPath, "traefik": s.Traefik, "nvidia-container-toolkit": s.NvidiaContainerToolkit} {
+		"local-path-provisioner": s.LocalPath, "traefik": s.Traefik, "nvidia-container-toolkit": s.NvidiaContainerToolkit,
+		"nvidia-device-plugin": s.NvidiaDevicePlugin} {
 		if err := check(what, v); err != nil {
 			return err
 		}
