@@ -4,8 +4,11 @@ package e2e
 
 import (
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kk-project/kk/e2e/mirror"
 	"github.com/kk-project/kk/e2e/testbed"
@@ -13,13 +16,16 @@ import (
 
 // gpuHost makes the bed's Cluster file declare host name a GPU host (the label NVIDIA's tools
 // give one, which kk reads as a declaration: the test machines have no GPU on their PCI bus)
-// and switch kk's GPU support on (spec.gpu).
+// and switch kk's GPU support on (spec.gpu), each GPU shared devicePluginReplicas times.
 func gpuHost(name string) [][2]string {
 	return [][2]string{
 		{"{name: " + name + ",", "{name: " + name + `, labels: {nvidia.com/gpu.present: "true"},`},
-		{"  etcd: {type: kubekey}\n", "  etcd: {type: kubekey}\n  gpu: {}\n"},
+		{"  etcd: {type: kubekey}\n", fmt.Sprintf("  etcd: {type: kubekey}\n  gpu: {devicePlugin: {timeSlicing: {replicas: %d}}}\n", devicePluginReplicas)},
 	}
 }
+
+// devicePluginReplicas is the e2e's time-slicing: each GPU advertised this many times.
+const devicePluginReplicas = 3
 
 // runtimeClassPod is a busybox pod of the RuntimeClass nvidia: no node selector of its own
 // (the class's sends it to the GPU nodes), no GPU asked for.
@@ -72,4 +78,24 @@ func gpuToolkitWorks(t *testing.T, bed *testbed.Bed, kcfg, exportOut string, gpu
 		t.Errorf("%s: the pod's runtime handler %q, want nvidia", gpu.Name, out)
 	}
 	mustKubectl(t, kcfg, "delete", "-f", pod, "--wait=true", "--timeout=120s")
+}
+
+// devicePluginWaits checks NVIDIA's device plugin: its DaemonSet has one pod, on the declared
+// GPU host gpu, which read kk's configuration (the file's time-slicing, failOnInitError off)
+// and, finding no GPU there, waits rather than fails.
+func devicePluginWaits(t *testing.T, kcfg string, gpu testbed.Machine) {
+	t.Helper()
+	sel := "app.kubernetes.io/name=nvidia-device-plugin"
+	if out := mustKubectl(t, kcfg, "-n", "kube-system", "get", "pods", "-l", sel, "-o", `jsonpath={range .items[*]}{.spec.nodeName} {.status.phase}{"\n"}{end}`); out != gpu.Name+" Running\n" {
+		t.Errorf("device plugin pods (node, phase):\n%s\nwant one, Running on %s (the GPU host)", out, gpu.Name)
+	}
+	var logs string
+	waitFor(t, 2*time.Minute, "the device plugin to say it found no devices", func() bool {
+		logs, _ = kubectl(t, kcfg, "-n", "kube-system", "logs", "-l", sel, "--tail=-1")
+		return strings.Contains(logs, "No devices found. Waiting indefinitely.")
+	})
+	replicas := regexp.MustCompile(`"replicas":\s*` + strconv.Itoa(devicePluginReplicas) + `\b`)
+	if !strings.Contains(logs, `"failOnInitError": false`) || !replicas.MatchString(logs) {
+		t.Errorf("the device plugin's configuration lacks kk's failOnInitError false or time-slicing of %d:\n%s", devicePluginReplicas, logs)
+	}
 }

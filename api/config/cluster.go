@@ -52,7 +52,21 @@ type GPU struct {
 	// DefaultRuntime makes nvidia containerd's default runtime on the GPU hosts (KubeKey's
 	// kubernetes.nvidiaRuntime: true).
 	DefaultRuntime bool
+	// DevicePlugin is NVIDIA's device plugin DaemonSet on the GPU hosts' nodes (spec.gpu, unless
+	// spec.gpu.devicePlugin.enabled: false); KubeKey's nvidiaRuntime alone does not deploy it.
+	DevicePlugin bool
+	// MIGStrategy is the device plugin's MIG strategy: MIGNone, MIGSingle or MIGMixed.
+	MIGStrategy string
+	// TimeSlicingReplicas, above 0, advertises each GPU that many times (time-slicing).
+	TimeSlicingReplicas int
 }
+
+// The device plugin's MIG strategies.
+const (
+	MIGNone   = "none"
+	MIGSingle = "single"
+	MIGMixed  = "mixed"
+)
 
 // ToolkitRelease is the container toolkit release kk installs beside the Kubernetes release
 // of set: spec.gpu.toolkit.version, or the table's.

@@ -1,6 +1,7 @@
 package v1alpha2
 
 import (
+	"cmp"
 	"encoding/json"
 	"path/filepath"
 	"reflect"
@@ -47,7 +48,12 @@ func build(obj *Cluster, source string, o ParseOptions, rep *report) *config.Clu
 func convertGPU(g *GPUConfig, nvidiaRuntime *bool) config.GPU {
 	var out config.GPU
 	if g != nil {
-		out = config.GPU{DriverVersion: strings.TrimSpace(g.Driver.Version), Toolkit: true, ToolkitVersion: strings.TrimSpace(g.Toolkit.Version)}
+		out = config.GPU{DriverVersion: strings.TrimSpace(g.Driver.Version), Toolkit: true, ToolkitVersion: strings.TrimSpace(g.Toolkit.Version),
+			DevicePlugin: g.DevicePlugin.Enabled == nil || *g.DevicePlugin.Enabled,
+			MIGStrategy:  cmp.Or(strings.TrimSpace(g.DevicePlugin.MIGStrategy), config.MIGNone)}
+		if ts := g.DevicePlugin.TimeSlicing; ts != nil {
+			out.TimeSlicingReplicas = ts.Replicas
+		}
 	}
 	if nvidiaRuntime != nil && *nvidiaRuntime {
 		out.Toolkit, out.DefaultRuntime = true, true

@@ -20,8 +20,10 @@
 // kubernetes.kubeProxyConfiguration are free-form. kk adds spec.hosts[].jumpHost and
 // spec.gpu: given at all, NVIDIA's container toolkit on the GPU hosts (spec.gpu.toolkit.version,
 // default kk's version table's); spec.gpu.driver.version is the NVIDIA driver kk installs
-// there (of the form 570.195.03; the bundle carries NVIDIA's installer for it). GPU hosts are
-// those with NVIDIA GPUs on their PCI bus and those labelled nvidia.com/gpu.present: "true".
+// there (of the form 570.195.03; the bundle carries NVIDIA's installer for it);
+// spec.gpu.devicePlugin {enabled, migStrategy, timeSlicing: {replicas}} is NVIDIA's device
+// plugin on them (on with spec.gpu). GPU hosts are those with NVIDIA GPUs on their PCI bus and
+// those labelled nvidia.com/gpu.present: "true".
 // Unknown fields (with a "did you mean" hint), duplicate keys and values of the
 // wrong type are errors. Values meant as strings keep their text (clusterName: 1.30
 // stays "1.30"); YAML 1.1 booleans (yes/no/on/off) are read as KubeKey reads them.

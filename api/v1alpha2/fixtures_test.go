@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -208,7 +209,7 @@ func TestExampleGPU(t *testing.T) {
 	if len(w) != 0 {
 		t.Errorf("warnings: %v", w)
 	}
-	if c.GPU.DriverVersion != "570.195.03" || !c.GPU.Toolkit || c.GPU.DefaultRuntime {
+	if c.GPU.DriverVersion != "570.195.03" || !c.GPU.Toolkit || c.GPU.DefaultRuntime || !c.GPU.DevicePlugin || c.GPU.TimeSlicingReplicas != 2 {
 		t.Errorf("gpu %+v", c.GPU)
 	}
 	m, err := NewManifest(c)
@@ -217,5 +218,8 @@ func TestExampleGPU(t *testing.T) {
 	}
 	if m.Spec.Components.NvidiaDriver.Version != "570.195.03" || m.Spec.Components.NvidiaContainerToolkit.Version != "v1.20.2" {
 		t.Errorf("manifest components %+v", m.Spec.Components)
+	}
+	if !slices.Contains(m.Spec.Images, "nvcr.io/nvidia/k8s-device-plugin:v0.17.4") {
+		t.Errorf("manifest images %v, want the device plugin's", m.Spec.Images)
 	}
 }

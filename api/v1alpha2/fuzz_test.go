@@ -30,6 +30,7 @@ func addSeeds(f *testing.F, pattern string) {
 		"kind: Cluster\nspec:\n  etcd:\n    extraArgs: {--x: [1], y: 2}\n",
 		"kind: Cluster\nspec:\n  gpu: {driver: {version: 570.195.03}}\n---\nkind: Cluster\nspec:\n  gpu: {driver: [1]}\n",
 		"kind: Cluster\nspec:\n  gpu: {toolkit: {version: v1.20.2}}\n  kubernetes: {nvidiaRuntime: true}\n---\nkind: Cluster\nspec:\n  gpu: null\n  hosts: [{name: g, labels: {nvidia.com/gpu.present: \"true\"}}]\n",
+		"kind: Cluster\nspec:\n  gpu: {devicePlugin: {enabled: true, migStrategy: single, timeSlicing: {replicas: 4}}}\n---\nkind: Cluster\nspec:\n  gpu: {devicePlugin: {timeSlicing: {replicas: x}}}\n",
 		"apiVersion: installer.kubesphere.io/v1alpha1\nkind: ClusterConfiguration\nspec:\n  gateway: {enabled: true}\n" +
 			"  workspaces:\n  - {name: a, adminGroup: g, namespaces: [a, b], quota: {requests.nvidia.com/gpu: 1}}\n  - [x]\n",
 	} {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/kk-project/kk/modules/platform"
+
 	"go.yaml.in/yaml/v3"
 
 	"github.com/kk-project/kk/api/config"
@@ -147,16 +149,7 @@ func clusterImages(c *config.Cluster, set versions.Set, plugin string) ([]string
 	case config.LoadBalancerKubeVIP:
 		imgs = append(imgs, set.KubeVIPImage())
 	}
-	if c.Platform.MetricsServer {
-		imgs = append(imgs, set.MetricsServerImage())
-	}
-	if c.Platform.LocalStorage {
-		imgs = append(imgs, set.LocalStorageImages()...)
-	}
-	if c.Platform.Gateway {
-		imgs = append(imgs, set.TraefikImage())
-	}
-	return imgs, nil
+	return append(imgs, platform.Images(c, set)...), nil
 }
 
 // Marshal writes the manifest as YAML, fields in KubeKey's order, with a header comment.

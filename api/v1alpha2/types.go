@@ -50,8 +50,25 @@ type ClusterSpec struct {
 
 // GPUConfig is spec.gpu (kk extension).
 type GPUConfig struct {
-	Driver  GPUDriver  `json:"driver,omitempty"`
-	Toolkit GPUToolkit `json:"toolkit,omitempty"`
+	Driver       GPUDriver       `json:"driver,omitempty"`
+	Toolkit      GPUToolkit      `json:"toolkit,omitempty"`
+	DevicePlugin GPUDevicePlugin `json:"devicePlugin,omitempty"`
+}
+
+// GPUDevicePlugin is spec.gpu.devicePlugin: NVIDIA's device plugin on the GPU hosts (the nodes
+// advertise nvidia.com/gpu), on with spec.gpu unless enabled is false.
+type GPUDevicePlugin struct {
+	Enabled *bool `json:"enabled,omitempty"`
+	// MIGStrategy is how MIG devices are advertised: none (the default: whole GPUs), single
+	// (every GPU's MIG devices as nvidia.com/gpu) or mixed (nvidia.com/mig-<profile>).
+	MIGStrategy string `json:"migStrategy,omitempty"`
+	// TimeSlicing shares each GPU between pods, taking turns.
+	TimeSlicing *GPUTimeSlicing `json:"timeSlicing,omitempty"`
+}
+
+// GPUTimeSlicing is spec.gpu.devicePlugin.timeSlicing: each GPU is advertised Replicas times.
+type GPUTimeSlicing struct {
+	Replicas int `json:"replicas,omitempty"`
 }
 
 // GPUToolkit is spec.gpu.toolkit: NVIDIA's container toolkit release (default: kk's version

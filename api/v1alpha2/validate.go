@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,7 +28,7 @@ func (v *validator) cluster(obj *Cluster, c *config.Cluster) {
 	v.registry(c.Registry)
 	v.addons(c.Addons)
 	v.system(c.System)
-	v.gpu(c)
+	v.gpu(obj.Spec.GPU, c)
 	v.unsupported(obj, c)
 }
 
@@ -236,8 +237,9 @@ func (v *validator) addons(addons []config.Addon) {
 }
 
 // gpu checks the driver's and the toolkit's versions as the catalogue does before any
-// download, and that the toolkit has a runtime kk configures it for.
-func (v *validator) gpu(c *config.Cluster) {
+// download, that the toolkit has a runtime kk configures it for, and the device plugin's
+// settings (spec, the file's spec.gpu, nil without one).
+func (v *validator) gpu(spec *GPUConfig, c *config.Cluster) {
 	g := c.GPU
 	if g.DriverVersion != "" {
 		if _, err := (catalog.Resolver{}).Resolve(catalog.Component{Name: catalog.NvidiaDriver, Version: g.DriverVersion, Arch: "amd64"}); err != nil {
@@ -250,6 +252,23 @@ func (v *validator) gpu(c *config.Cluster) {
 	if g.ToolkitVersion != "" {
 		if _, err := (catalog.Resolver{}).Resolve(catalog.Component{Name: catalog.NvidiaContainerToolkit, Version: g.ToolkitVersion, Arch: "amd64"}); err != nil {
 			v.rep.errorf("spec.gpu.toolkit.version", "%v", err)
+		}
+	}
+	if spec != nil {
+		dp := spec.DevicePlugin
+		if !g.DevicePlugin && (dp.MIGStrategy != "" || dp.TimeSlicing != nil) {
+			v.rep.warnf("spec.gpu.devicePlugin", "enabled is false: kk deploys no device plugin, so its migStrategy and timeSlicing do nothing")
+		}
+		if g.DevicePlugin && !slices.Contains([]string{config.MIGNone, config.MIGSingle, config.MIGMixed}, g.MIGStrategy) {
+			v.rep.errorf("spec.gpu.devicePlugin.migStrategy", "%q: want none, single or mixed", g.MIGStrategy)
+		}
+		if ts := dp.TimeSlicing; g.DevicePlugin && ts != nil {
+			switch {
+			case ts.Replicas < 2:
+				v.rep.errorf("spec.gpu.devicePlugin.timeSlicing.replicas", "%d: want 2 or more (how many pods share each GPU)", ts.Replicas)
+			case g.MIGStrategy == config.MIGMixed:
+				v.rep.errorf("spec.gpu.devicePlugin.timeSlicing", "kk time-slices whole GPUs (nvidia.com/gpu), not the MIG devices of migStrategy mixed")
+			}
 		}
 	}
 	if c.Kubernetes.ContainerManager == RuntimeDocker {

@@ -60,6 +60,10 @@ func TestValidation(t *testing.T) {
 		{"bad NVIDIA driver version", "", "  gpu:\n    driver:\n      version: latest\n", 16, []string{`spec.gpu.driver.version: nvidia-driver: "latest" is not an NVIDIA driver version`}},
 		{"unknown gpu field", "", "  gpu:\n    drivers: {version: 570.195.03}\n", 15, []string{"spec.gpu.drivers"}},
 		{"bad toolkit version", "", "  gpu:\n    toolkit:\n      version: latest\n", 16, []string{"spec.gpu.toolkit.version: nvidia-container-toolkit"}},
+		{"bad MIG strategy", "", "  gpu:\n    devicePlugin:\n      migStrategy: all\n", 16, []string{`spec.gpu.devicePlugin.migStrategy: "all": want none, single or mixed`}},
+		{"time-slicing of one", "", "  gpu:\n    devicePlugin:\n      timeSlicing: {replicas: 1}\n", 16, []string{"spec.gpu.devicePlugin.timeSlicing.replicas: 1: want 2 or more"}},
+		{"time-slicing without replicas", "", "  gpu:\n    devicePlugin:\n      timeSlicing: {}\n", 16, []string{"spec.gpu.devicePlugin.timeSlicing.replicas: 0: want 2 or more"}},
+		{"time-slicing with MIG mixed", "", "  gpu:\n    devicePlugin:\n      migStrategy: mixed\n      timeSlicing: {replicas: 4}\n", 17, []string{"spec.gpu.devicePlugin.timeSlicing: kk time-slices whole GPUs"}},
 		{"toolkit with docker", "", "  kubernetes:\n    containerManager: docker\n  gpu: {}\n", 16, []string{"spec.gpu: NVIDIA's container toolkit: kk configures it for containerd only"}},
 		{"nvidiaRuntime with docker", "", "  kubernetes:\n    containerManager: docker\n    nvidiaRuntime: true\n", 16, []string{"spec.kubernetes.nvidiaRuntime: NVIDIA's container toolkit"}},
 		{"bad plugin", "", "  network:\n    plugin: weave\n", 15, []string{`network plugin "weave" is not supported`}},
@@ -149,6 +153,20 @@ func TestWarnings(t *testing.T) {
 	_, w = mustParse(t, src)
 	if !hasWarning(w, "2 control planes with etcd type kubeadm make 2 etcd members") {
 		t.Errorf("kubeadm even warning missing: %v", w)
+	}
+
+	src = base + "  gpu:\n    devicePlugin:\n      enabled: false\n      timeSlicing: {replicas: 2}\n"
+	c, w := mustParse(t, src)
+	if !hasWarning(w, "test.yaml:15: spec.gpu.devicePlugin: enabled is false") || c.GPU.DevicePlugin || !c.GPU.Toolkit {
+		t.Errorf("devicePlugin off with settings: warnings %v, gpu %+v", w, c.GPU)
+	}
+	// spec.gpu alone: the device plugin on, whole GPUs
+	if c, w := mustParse(t, base+"  gpu: {}\n"); len(w) != 0 || !c.GPU.DevicePlugin || c.GPU.MIGStrategy != "none" || c.GPU.TimeSlicingReplicas != 0 {
+		t.Errorf("spec.gpu {}: warnings %v, gpu %+v", w, c.GPU)
+	}
+	// KubeKey's nvidiaRuntime alone: the toolkit, not kk's device plugin (the user brings one)
+	if c, _ := mustParse(t, base+"  kubernetes:\n    nvidiaRuntime: true\n"); !c.GPU.Toolkit || c.GPU.DevicePlugin {
+		t.Errorf("nvidiaRuntime alone: gpu %+v", c.GPU)
 	}
 
 	_, w = mustParse(t, base)

@@ -47,6 +47,14 @@ func (s Set) HAProxyImage() string { return DockerHub + "/library/haproxy:" + s.
 // KubeVIPImage holds the control-plane virtual IP.
 func (s Set) KubeVIPImage() string { return GHCR + "/kube-vip/kube-vip:" + s.Addons.KubeVIP }
 
+// NVCR is NVIDIA's registry.
+const NVCR = "nvcr.io"
+
+// NvidiaDevicePluginImage is NVIDIA's device plugin (the GPU hosts' DaemonSet).
+func (s Set) NvidiaDevicePluginImage() string {
+	return NVCR + "/nvidia/k8s-device-plugin:" + s.Addons.NvidiaDevicePlugin
+}
+
 // MetricsServerImage is metrics-server (the platform's metrics_server switch).
 func (s Set) MetricsServerImage() string {
 	return K8sRegistry + "/metrics-server/metrics-server:" + s.Addons.MetricsServer

@@ -56,6 +56,9 @@ type Addons struct {
 	// Traefik is docker.io/library/traefik's tag: the platform's cluster gateway (the ingress
 	// controller serving networking.k8s.io/v1 Ingress).
 	Traefik string
+	// NvidiaDevicePlugin is nvcr.io/nvidia/k8s-device-plugin's tag: NVIDIA's device plugin
+	// on the GPU hosts (nodes advertise nvidia.com/gpu).
+	NvidiaDevicePlugin string
 }
 
 // row is one line of the table, keyed by Kubernetes minor.
@@ -123,6 +126,8 @@ func DefaultAddons() Addons {
 		Busybox: "1.35.0",
 		// v3.7.13: the Traefik v3 release the module proxy lists
 		Traefik: "v3.7.13",
+		// v0.17.4: the release the module proxy serves (builds with -mod=mod)
+		NvidiaDevicePlugin: "v0.17.4",
 	}
 }
 

@@ -10,6 +10,8 @@ package platform
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -56,7 +58,7 @@ type Component struct {
 // templates/files, the ClusterConfiguration switch, and the images from the version table.
 var catalogue = []struct {
 	name, template, field string
-	on                    func(config.Platform) bool
+	on                    func(*config.Cluster) bool
 	images                func(versions.Set) []string
 	version               func(versions.Set) string
 	prune                 []schema.GroupVersionKind
@@ -64,24 +66,29 @@ var catalogue = []struct {
 	// storage first: what comes after may claim volumes
 	{name: "local-storage", template: "platform/local-storage.yaml",
 		field:   "spec.persistence.storageClass empty or " + config.LocalStorageClass + ", or --with-local-storage",
-		on:      func(p config.Platform) bool { return p.LocalStorage },
+		on:      func(c *config.Cluster) bool { return c.Platform.LocalStorage },
 		images:  func(s versions.Set) []string { return s.LocalStorageImages() },
 		version: func(s versions.Set) string { return s.Addons.LocalPathProvisioner }},
 	{name: "metrics-server", template: "platform/metrics-server.yaml", field: "spec.metrics_server.enabled",
-		on:      func(p config.Platform) bool { return p.MetricsServer },
+		on:      func(c *config.Cluster) bool { return c.Platform.MetricsServer },
 		images:  func(s versions.Set) []string { return []string{s.MetricsServerImage()} },
 		version: func(s versions.Set) string { return s.Addons.MetricsServer }},
 	{name: "gateway", template: "platform/gateway.yaml", field: "spec.gateway.enabled",
-		on:      func(p config.Platform) bool { return p.Gateway },
+		on:      func(c *config.Cluster) bool { return c.Platform.Gateway },
 		images:  func(s versions.Set) []string { return []string{s.TraefikImage()} },
 		version: func(s versions.Set) string { return s.Addons.Traefik }},
 	// no images: namespaces, bindings and quotas; a namespace is never pruned
 	{name: "tenants", template: "platform/tenants.yaml", field: "spec.workspaces",
-		on:      func(p config.Platform) bool { return len(p.Workspaces) > 0 },
+		on:      func(c *config.Cluster) bool { return len(c.Platform.Workspaces) > 0 },
 		images:  func(versions.Set) []string { return nil },
 		version: func(versions.Set) string { return "" },
 		prune: []schema.GroupVersionKind{{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "RoleBinding"},
 			{Version: "v1", Kind: "ResourceQuota"}}},
+	// the GPU nodes' device plugin: after the tenants, whose quotas count its nvidia.com/gpu
+	{name: "nvidia-device-plugin", template: "gpu/device-plugin.yaml", field: "spec.gpu.devicePlugin",
+		on:      func(c *config.Cluster) bool { return c.GPU.DevicePlugin },
+		images:  func(s versions.Set) []string { return []string{s.NvidiaDevicePluginImage()} },
+		version: func(s versions.Set) string { return s.Addons.NvidiaDevicePlugin }},
 }
 
 // renderData is what a component's template reads.
@@ -93,6 +100,21 @@ type renderData struct {
 	BasePath, StorageClass string
 	// Workspaces are the file's tenants.
 	Workspaces []config.Workspace
+	// DevicePluginConfig is NVIDIA's device plugin's configuration file (gpu/device-plugin-config.yaml),
+	// DevicePluginConfigSHA256 its digest.
+	DevicePluginConfig, DevicePluginConfigSHA256 string
+}
+
+// Images lists the images of the components cluster c switches on, in install order: what its
+// bundle must hold for the platform phase.
+func Images(c *config.Cluster, set versions.Set) []string {
+	var out []string
+	for _, k := range catalogue {
+		if k.on(c) {
+			out = append(out, k.images(set)...)
+		}
+	}
+	return out
 }
 
 // Names lists the components kk serves, in install order.
@@ -111,11 +133,17 @@ func Components(c *config.Cluster) ([]Component, error) {
 	if err != nil {
 		return nil, err
 	}
+	dp, err := templates.Render("gpu/device-plugin-config.yaml", c.GPU)
+	if err != nil {
+		return nil, err
+	}
+	dpSum := sha256.Sum256(dp)
 	var out []Component
 	for _, k := range catalogue {
 		imgs := k.images(set)
 		data := renderData{Version: k.version(set), Images: imgs, BasePath: c.Storage.LocalVolumes(),
-			StorageClass: config.LocalStorageClass, Workspaces: c.Platform.Workspaces}
+			StorageClass: config.LocalStorageClass, Workspaces: c.Platform.Workspaces,
+			DevicePluginConfig: string(dp), DevicePluginConfigSHA256: hex.EncodeToString(dpSum[:])}
 		if len(imgs) > 0 {
 			data.Image = imgs[0]
 		}
@@ -135,7 +163,7 @@ func Components(c *config.Cluster) ([]Component, error) {
 			l[LabelComponent] = k.name
 			o.SetLabels(l)
 		}
-		out = append(out, Component{Name: k.name, Switch: k.field, Enabled: k.on(c.Platform), Objects: objs, Images: imgs,
+		out = append(out, Component{Name: k.name, Switch: k.field, Enabled: k.on(c), Objects: objs, Images: imgs,
 			WaitTimeout: 5 * time.Minute, Prune: k.prune})
 	}
 	return out, nil

@@ -9,6 +9,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
 
 	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/artifacts/versions"
@@ -238,5 +239,74 @@ func TestTasks(t *testing.T) {
 	}
 	if ts[1].Desc != "remove second if kk installed it (spec.x.enabled is off)" {
 		t.Errorf("desc %q", ts[1].Desc)
+	}
+}
+
+// NVIDIA's device plugin: the GPU nodes only, the version table's image, its configuration file
+// from spec.gpu.devicePlugin (MIG strategy, time-slicing), and the pods rolled when it changes.
+func TestDevicePlugin(t *testing.T) {
+	set, _ := versions.For("v1.37.2")
+	render := func(g config.GPU) (Component, map[string]any, map[string]any) {
+		t.Helper()
+		c := cluster(false)
+		c.GPU = g
+		comps, err := Components(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dp := named(t, comps, "nvidia-device-plugin")
+		var file, ds map[string]any
+		for _, o := range dp.Objects {
+			switch o.GetKind() {
+			case "ConfigMap":
+				data, _, _ := unstructured.NestedString(o.Object, "data", "config.yaml")
+				if err := yaml.Unmarshal([]byte(data), &file); err != nil {
+					t.Fatalf("the plugin's configuration file: %v\n%s", err, data)
+				}
+			case "DaemonSet":
+				ds = o.Object
+			}
+		}
+		if file == nil || ds == nil {
+			t.Fatalf("objects %v: want a ConfigMap and a DaemonSet", dp.Objects)
+		}
+		return dp, file, ds
+	}
+	dp, file, ds := render(config.GPU{Toolkit: true, DevicePlugin: true, MIGStrategy: config.MIGSingle, TimeSlicingReplicas: 4})
+	if !dp.Enabled || !slices.Equal(dp.Images, []string{set.NvidiaDevicePluginImage()}) || set.Addons.NvidiaDevicePlugin == "" {
+		t.Fatalf("device plugin %+v", dp)
+	}
+	if v, _, _ := unstructured.NestedString(file, "flags", "migStrategy"); v != "single" {
+		t.Errorf("migStrategy %q in %v", v, file)
+	}
+	if v, ok, _ := unstructured.NestedBool(file, "flags", "failOnInitError"); !ok || v {
+		t.Errorf("failOnInitError %v in %v: want false (a node without a driver waits)", v, file)
+	}
+	res, _, _ := unstructured.NestedSlice(file, "sharing", "timeSlicing", "resources")
+	if len(res) != 1 || res[0].(map[string]any)["name"] != "nvidia.com/gpu" || fmt.Sprint(res[0].(map[string]any)["replicas"]) != "4" {
+		t.Errorf("time-slicing %v, want nvidia.com/gpu 4 times", res)
+	}
+	sel, _, _ := unstructured.NestedStringMap(ds, "spec", "template", "spec", "nodeSelector")
+	if len(sel) != 1 || sel[config.GPUPresentLabel] != "true" {
+		t.Errorf("node selector %v, want only the GPU nodes", sel)
+	}
+	cs, _, _ := unstructured.NestedSlice(ds, "spec", "template", "spec", "containers")
+	if len(cs) != 1 || cs[0].(map[string]any)["image"] != set.NvidiaDevicePluginImage() ||
+		!slices.Contains(toStrings(cs[0].(map[string]any)["args"]), "--config-file=/etc/nvidia-device-plugin/config.yaml") {
+		t.Errorf("containers %v", cs)
+	}
+	sum, _, _ := unstructured.NestedString(ds, "spec", "template", "metadata", "annotations", "kk.kubesphere.io/config-sha256")
+
+	// whole GPUs, no sharing: another file, so other pods
+	_, file, ds = render(config.GPU{Toolkit: true, DevicePlugin: true, MIGStrategy: config.MIGNone})
+	if _, ok, _ := unstructured.NestedMap(file, "sharing"); ok {
+		t.Errorf("sharing without timeSlicing: %v", file)
+	}
+	if other, _, _ := unstructured.NestedString(ds, "spec", "template", "metadata", "annotations", "kk.kubesphere.io/config-sha256"); other == sum || len(other) != 64 {
+		t.Errorf("the pods' annotation %q for another file, was %q: want a new digest", other, sum)
+	}
+	// off (no spec.gpu, or devicePlugin.enabled: false): what an earlier run installed goes
+	if off, _, _ := render(config.GPU{Toolkit: true, MIGStrategy: config.MIGNone}); off.Enabled {
+		t.Errorf("switched off: %+v", off)
 	}
 }
