@@ -105,13 +105,13 @@ func caFingerprints(t *testing.T, bed *testbed.Bed, ms []testbed.Machine) string
 }
 
 // poller runs on machine m a loop of API requests through the internal load balancer (a new
-// connection each, as kubectl makes), one every 0.3 s, logging ok or FAIL per request;
+// connection each, as kubectl makes), one a second, logging ok or FAIL per request;
 // stop ends it and returns the counts.
 func poller(t *testing.T, bed *testbed.Bed, m testbed.Machine, server string) (stop func() (ok, failed int, failures string)) {
 	t.Helper()
 	rootSSH(t, bed, m, `rm -f /root/poll.stop /root/poll.log /root/poll.err; nohup sh -c 'while [ ! -f /root/poll.stop ]; do `+
 		`if kubectl --kubeconfig /root/admin.conf --server `+server+` --request-timeout=20s get --raw /api/v1/namespaces/kube-system >/dev/null 2>>/root/poll.err; `+
-		`then echo ok; else echo "FAIL $(date +%T)"; fi >> /root/poll.log; sleep 0.3; done' >/dev/null 2>&1 &`)
+		`then echo ok; else echo "FAIL $(date +%T)"; fi >> /root/poll.log; sleep 1; done' >/dev/null 2>&1 &`)
 	return func() (int, int, string) {
 		rootSSH(t, bed, m, "touch /root/poll.stop; sleep 2")
 		log := rootSSH(t, bed, m, "cat /root/poll.log")

@@ -99,3 +99,27 @@ func devicePluginWaits(t *testing.T, kcfg string, gpu testbed.Machine) {
 		t.Errorf("the device plugin's configuration lacks kk's failOnInitError false or time-slicing of %d:\n%s", devicePluginReplicas, logs)
 	}
 }
+
+// gpuExporterServes checks kk's GPU exporter: its service runs on the declared GPU host gpu
+// (and on no other), serves its metrics on gpu's address to another node (from, which a
+// cluster's Prometheus would be on) and, without a driver there, says NVML does not answer;
+// the dashboard and the Prometheus files are in the cluster.
+func gpuExporterServes(t *testing.T, bed *testbed.Bed, kcfg string, gpu, from testbed.Machine) {
+	t.Helper()
+	if out := rootSSH(t, bed, gpu, "systemctl is-active kk-gpu-exporter.service; systemctl is-enabled kk-gpu-exporter.service"); out != "active\nenabled\n" {
+		t.Errorf("%s: kk-gpu-exporter %q, want active and enabled", gpu.Name, out)
+	}
+	if out := rootSSH(t, bed, from, "systemctl list-unit-files kk-gpu-exporter.service --no-legend; true"); strings.TrimSpace(out) != "" {
+		t.Errorf("%s (no GPU host) has the exporter's unit: %q", from.Name, out)
+	}
+	metrics := rootSSH(t, bed, from, `python3 -c 'import urllib.request; print(urllib.request.urlopen("http://`+gpu.Address+`:9835/metrics", timeout=10).read().decode())'`)
+	if !regexp.MustCompile(`(?m)^kk_gpu_nvml_up(\{[^}]*\})? 0$`).MatchString(metrics) || strings.Contains(metrics, "DCGM_FI_DEV_GPU_UTIL{") {
+		t.Errorf("%s's exporter, from %s:\n%s\nwant kk_gpu_nvml_up 0 and no GPU series (no driver there)", gpu.Name, from.Name, metrics)
+	}
+	if out := mustKubectl(t, kcfg, "-n", "kube-system", "get", "configmap", "-l", "grafana_dashboard=1", "-o", "name"); !strings.Contains(out, "configmap/kk-gpu-dashboard") {
+		t.Errorf("the GPU dashboard's ConfigMap (grafana_dashboard=1): %q", out)
+	}
+	if out := mustKubectl(t, kcfg, "-n", "kube-system", "get", "configmap", "kk-gpu-prometheus", "-o", `jsonpath={.data.kk-gpu\.rules\.yaml}`); !strings.Contains(out, "record: namespace_pod:dcgm_gpu_utilization:avg") {
+		t.Errorf("the GPU recording rules: %q", out)
+	}
+}

@@ -58,7 +58,8 @@ func vipHolders(t *testing.T, bed *testbed.Bed, ms []testbed.Machine, addr strin
 // when that control plane's kubelet, API server and kube-vip stop, and the re-run on the
 // healthy cluster changes nothing. n2 is declared a GPU host: it gets NVIDIA's container
 // toolkit (gpuToolkitWorks), a pod of the RuntimeClass nvidia runs there, and NVIDIA's device
-// plugin runs there alone, time-sliced as the file says, waiting for a GPU (devicePluginWaits).
+// plugin runs there alone, time-sliced as the file says, waiting for a GPU (devicePluginWaits);
+// kk's GPU exporter serves there, its dashboard and rules in the cluster (gpuExporterServes).
 // Its file carries KubeSphere's ClusterConfiguration: the platform phase installs local storage (a claim binds on n2 and holds a pod's file),
 // metrics-server (kubectl top answers for every node) and the gateway (an Ingress routes
 // through port 80 of every node) from the bundle, and removes metrics-server and the gateway
@@ -174,6 +175,7 @@ func TestCreateClusterKubeVIP(t *testing.T) {
 	platformInstalled(t, bed, kcfg, c.out, export)
 	gpuToolkitWorks(t, bed, kcfg, export, cps[1], cps[:1])
 	devicePluginWaits(t, kcfg, cps[1])
+	gpuExporterServes(t, bed, kcfg, cps[1], cps[0])
 
 	c.rerunChangesNothing(t, "kube-vip create (2 machines: control plane + worker, etcd on n1, ARP VIP; calico; local storage, metrics-server, gateway)")
 

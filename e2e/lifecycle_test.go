@@ -76,9 +76,17 @@ func plannedOn(out string, hosts ...string) []string {
 	return got
 }
 
-// haproxyBackends counts the API servers in worker m's haproxy configuration.
+// haproxyBackends counts the API servers in worker m's haproxy configuration: its checked
+// servers, each of which must have its unchecked backup twin.
 func haproxyBackends(t *testing.T, bed *testbed.Bed, m testbed.Machine) int {
-	return strings.Count(rootSSH(t, bed, m, "cat /etc/kubekey/haproxy/haproxy.cfg"), "\n    server ")
+	cfg := rootSSH(t, bed, m, "cat /etc/kubekey/haproxy/haproxy.cfg")
+	checked := regexp.MustCompile(`(?m)^    server (\S+) (\S+) check `).FindAllStringSubmatch(cfg, -1)
+	for _, s := range checked {
+		if !strings.Contains(cfg, "\n    server "+s[1]+"-unchecked "+s[2]+" backup") {
+			t.Errorf("%s: haproxy has no unchecked backup of %s %s:\n%s", m.Name, s[1], s[2], cfg)
+		}
+	}
+	return len(checked)
 }
 
 // etcdMembers counts the started members of kk's etcd, asked on m.

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/kk-project/kk/pipeline/connector"
 )
@@ -100,6 +103,38 @@ func (t *Target) Upload(ctx context.Context, f connector.File) (bool, error) {
 	changed, err := t.Conn.Upload(ctx, f)
 	t.emit(Event{Kind: EventUpload, Task: t.Task, Host: t.Name, Path: f.Path, Changed: changed, Err: err, Duration: time.Since(start)})
 	return changed, err
+}
+
+// uploadsAtOnce bounds UploadAll's uploads in flight on one host: each waits on round trips
+// (its up-to-date test, sftp's open, write, chmod and rename), which overlap; the connection
+// bounds its sessions below sshd's limit in any case.
+const uploadsAtOnce = 4
+
+// UploadAll uploads files (each skipped when identical), a few at once, and reports whether
+// any was written. After a failure no further upload starts, those under way finish, and the
+// first failure is returned, naming its file.
+func (t *Target) UploadAll(ctx context.Context, files []connector.File) (bool, error) {
+	var changed, failed atomic.Bool
+	var g errgroup.Group
+	g.SetLimit(uploadsAtOnce)
+	for _, f := range files {
+		g.Go(func() error {
+			if failed.Load() {
+				return nil
+			}
+			c, err := t.Upload(ctx, f)
+			if err != nil {
+				failed.Store(true)
+				return fmt.Errorf("write %s: %w", f.Path, err)
+			}
+			if c {
+				changed.Store(true)
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	return changed.Load(), err
 }
 
 // Fetch reads a file from the host.

@@ -59,6 +59,9 @@ type GPU struct {
 	MIGStrategy string
 	// TimeSlicingReplicas, above 0, advertises each GPU that many times (time-slicing).
 	TimeSlicingReplicas int
+	// Exporter is kk's GPU exporter on the GPU hosts, its dashboard and its rules (spec.gpu,
+	// unless spec.gpu.exporter.enabled: false).
+	Exporter bool
 }
 
 // The device plugin's MIG strategies.

@@ -50,6 +50,7 @@ func convertGPU(g *GPUConfig, nvidiaRuntime *bool) config.GPU {
 	if g != nil {
 		out = config.GPU{DriverVersion: strings.TrimSpace(g.Driver.Version), Toolkit: true, ToolkitVersion: strings.TrimSpace(g.Toolkit.Version),
 			DevicePlugin: g.DevicePlugin.Enabled == nil || *g.DevicePlugin.Enabled,
+			Exporter:     g.Exporter.Enabled == nil || *g.Exporter.Enabled,
 			MIGStrategy:  cmp.Or(strings.TrimSpace(g.DevicePlugin.MIGStrategy), config.MIGNone)}
 		if ts := g.DevicePlugin.TimeSlicing; ts != nil {
 			out.TimeSlicingReplicas = ts.Replicas

@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/kk-project/kk/modules/platform"
-
 	"go.yaml.in/yaml/v3"
 
 	"github.com/kk-project/kk/api/config"
@@ -149,7 +147,21 @@ func clusterImages(c *config.Cluster, set versions.Set, plugin string) ([]string
 	case config.LoadBalancerKubeVIP:
 		imgs = append(imgs, set.KubeVIPImage())
 	}
-	return append(imgs, platform.Images(c, set)...), nil
+	// the platform phase's components that run images (modules/platform's catalogue, whose
+	// test holds this list to it: this package is below the pipeline that package needs)
+	if c.Platform.LocalStorage {
+		imgs = append(imgs, set.LocalStorageImages()...)
+	}
+	if c.Platform.MetricsServer {
+		imgs = append(imgs, set.MetricsServerImage())
+	}
+	if c.Platform.Gateway {
+		imgs = append(imgs, set.TraefikImage())
+	}
+	if c.GPU.DevicePlugin {
+		imgs = append(imgs, set.NvidiaDevicePluginImage())
+	}
+	return imgs, nil
 }
 
 // Marshal writes the manifest as YAML, fields in KubeKey's order, with a header comment.

@@ -53,6 +53,14 @@ type GPUConfig struct {
 	Driver       GPUDriver       `json:"driver,omitempty"`
 	Toolkit      GPUToolkit      `json:"toolkit,omitempty"`
 	DevicePlugin GPUDevicePlugin `json:"devicePlugin,omitempty"`
+	Exporter     GPUExporter     `json:"exporter,omitempty"`
+}
+
+// GPUExporter is spec.gpu.exporter: kk's GPU exporter on the GPU hosts (NVML metrics under
+// dcgm-exporter's names, port 9835) with its Grafana dashboard and Prometheus rules, on with
+// spec.gpu unless enabled is false.
+type GPUExporter struct {
+	Enabled *bool `json:"enabled,omitempty"`
 }
 
 // GPUDevicePlugin is spec.gpu.devicePlugin: NVIDIA's device plugin on the GPU hosts (the nodes

@@ -138,22 +138,18 @@ func To(dir string, names ...string) []Install {
 // its facts (amd64 when facts were not gathered).
 func Upload(ctx context.Context, t *pipeline.Target, f Files, list []Install) (bool, error) {
 	arch := HostArch(t)
-	changed := false
+	var files []connector.File
 	for _, in := range list {
 		p, err := f.Path(arch, in.Name)
 		if err != nil {
-			return changed, err
+			return false, err
 		}
 		if _, err := os.Stat(p); err != nil {
-			return changed, fmt.Errorf("%s: %w", in.Name, err)
+			return false, fmt.Errorf("%s: %w", in.Name, err)
 		}
-		c, err := t.Upload(ctx, connector.File{Path: in.Dest, LocalPath: p, Mode: 0o755})
-		if err != nil {
-			return changed, fmt.Errorf("install %s: %w", in.Dest, err)
-		}
-		changed = changed || c
+		files = append(files, connector.File{Path: in.Dest, LocalPath: p, Mode: 0o755})
 	}
-	return changed, nil
+	return t.UploadAll(ctx, files)
 }
 
 // HostArch is the host's arch from its facts, amd64 when unknown.

@@ -198,10 +198,8 @@ func AutoRenewTask(s TimerSpec, after []string) pipeline.Task {
 				return false, err
 			}
 			files = append(files, connector.File{Path: Binary, LocalPath: s.Self, Mode: 0o755})
-			for _, f := range files {
-				if _, err := t.Upload(ctx, f); err != nil {
-					return true, fmt.Errorf("upload %s: %w", f.Path, err)
-				}
+			if _, err := t.UploadAll(ctx, files); err != nil {
+				return true, err
 			}
 			_, err = t.Sudo(ctx, "systemctl daemon-reload && systemctl enable "+TimerUnit+" >/dev/null 2>&1 && systemctl restart "+TimerUnit)
 			return true, err

@@ -198,6 +198,17 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 	set("control-plane", "kubeadm, kubelet; kubeadm init, control planes joined, admin kubeconfig", cp)
 	workers = append(workers, gpu.NodeLabelsTask(gpu.LabelSpec{Client: clientLoader(p.Kubeconfig, 30*time.Second), Self: gpu.SelfProgram(),
 		DriverVersion: c.GPU.DriverVersion}, []string{kubernetes.TaskNodeRoles}))
+	// kk's GPU exporter (or its removal, switched off) once kk is on the GPU hosts
+	addresses := map[string]string{}
+	for _, h := range c.Hosts {
+		addresses[h.Name] = h.InternalIP()
+	}
+	et, err := gpu.ExporterTask(gpu.ExporterSpec{Enabled: c.GPU.Exporter, Self: gpu.SelfProgram(),
+		GPUHosts: gpu.Hosts{Declared: c.DeclaredGPUHosts()}, Addresses: addresses}, []string{gpu.TaskNodeLabels})
+	if err != nil {
+		return nil, err
+	}
+	workers = append(workers, et)
 	if c.GPU.Toolkit {
 		workers = append(workers, gpu.RuntimeClassTask(clientLoader(p.Kubeconfig, 30*time.Second), pipeline.FirstOf(string(config.RoleControlPlane)),
 			[]string{kubernetes.TaskNodeRoles}))

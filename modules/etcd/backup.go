@@ -75,7 +75,7 @@ func backupTask(s Spec, sel pipeline.Selector) pipeline.Task {
 			if err != nil {
 				return false, err
 			}
-			changed, err := uploadAll(ctx, t, files)
+			changed, err := t.UploadAll(ctx, files)
 			if err != nil {
 				return changed, err
 			}

@@ -359,7 +359,7 @@ func configTask(s Spec, sel pipeline.Selector) pipeline.Task {
 			if err != nil {
 				return false, err
 			}
-			return uploadAll(ctx, t, files)
+			return t.UploadAll(ctx, files)
 		},
 	}
 }

@@ -400,7 +400,7 @@ func ClientTasks(s Spec) []pipeline.Task {
 			return s.hostCurrent(ctx, t, files)
 		},
 		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
-			return uploadAll(ctx, t, files)
+			return t.UploadAll(ctx, files)
 		},
 	}}
 }
@@ -442,21 +442,9 @@ func certsTask(s Spec, sel pipeline.Selector, after []string) pipeline.Task {
 			if err != nil {
 				return false, err
 			}
-			return uploadAll(ctx, t, files)
+			return t.UploadAll(ctx, files)
 		},
 	}
-}
-
-func uploadAll(ctx context.Context, t *pipeline.Target, files []connector.File) (bool, error) {
-	changed := false
-	for _, f := range files {
-		c, err := t.Upload(ctx, f)
-		if err != nil {
-			return changed, fmt.Errorf("upload %s: %w", f.Path, err)
-		}
-		changed = changed || c
-	}
-	return changed, nil
 }
 
 // sameFiles is a shell test that every file exists with exactly its content.

@@ -186,7 +186,8 @@ func DriverLoaded(v string) string {
 
 // DriverScript installs driver version v with NVIDIA's installer at installer: silently,
 // with DKMS (the modules rebuilt for each new kernel), over an older driver of NVIDIA's
-// installer (unloaded first; one in use asks for a reboot), never over a driver of another
+// installer (unloaded first, kk's exporter and the persistence daemon stopped; one still in
+// use asks for a reboot), never over a driver of another
 // origin (a distribution's package), which would break both. The installer goes afterwards;
 // the new module must load and report v.
 func DriverScript(v, installer string) string {
@@ -196,6 +197,8 @@ loaded=$(cat /sys/module/nvidia/version 2>/dev/null || true)
 if [ -n "$loaded" ] && ! command -v nvidia-uninstall >/dev/null; then
   echo "NVIDIA driver $loaded is loaded and was not installed by NVIDIA's installer (a distribution's package?): remove it, then run kk again" >&2; exit 3
 fi
+# kk's own holders of the GPUs let go (the workers phase starts the exporter again)
+[ -z "$loaded" ] || systemctl stop nvidia-persistenced ` + ExporterUnit + ` 2>/dev/null || true
 if [ -n "$loaded" ] && ! modprobe -r nvidia_uvm nvidia_drm nvidia_modeset nvidia 2>/dev/null; then
   echo "NVIDIA driver $loaded is in use: stop what uses the GPUs (or reboot the host), then run kk again" >&2; exit 3
 fi

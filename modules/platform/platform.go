@@ -89,7 +89,19 @@ var catalogue = []struct {
 		on:      func(c *config.Cluster) bool { return c.GPU.DevicePlugin },
 		images:  func(s versions.Set) []string { return []string{s.NvidiaDevicePluginImage()} },
 		version: func(s versions.Set) string { return s.Addons.NvidiaDevicePlugin }},
+	// kk's GPU exporter runs on the hosts (modules/gpu): its dashboard, rules and scrape job
+	{name: "gpu-monitoring", template: "gpu/monitoring.yaml", field: "spec.gpu.exporter",
+		on:      func(c *config.Cluster) bool { return c.GPU.Exporter },
+		images:  func(versions.Set) []string { return nil },
+		version: func(versions.Set) string { return "" }},
 }
+
+// The GPU monitoring's files under templates/files.
+const (
+	GPUDashboardFile = "gpu/kk-gpu-dashboard.json"
+	GPURulesFile     = "gpu/kk-gpu.rules.yaml"
+	GPUScrapeFile    = "gpu/kk-gpu-scrape.yaml"
+)
 
 // renderData is what a component's template reads.
 type renderData struct {
@@ -103,6 +115,9 @@ type renderData struct {
 	// DevicePluginConfig is NVIDIA's device plugin's configuration file (gpu/device-plugin-config.yaml),
 	// DevicePluginConfigSHA256 its digest.
 	DevicePluginConfig, DevicePluginConfigSHA256 string
+	// GPUDashboard, GPURules and GPUScrape are the GPU monitoring's files (templates/files/gpu,
+	// taken as they are: Grafana's legends and Prometheus' labels use braces of their own).
+	GPUDashboard, GPURules, GPUScrape string
 }
 
 // Images lists the images of the components cluster c switches on, in install order: what its
@@ -138,12 +153,21 @@ func Components(c *config.Cluster) ([]Component, error) {
 		return nil, err
 	}
 	dpSum := sha256.Sum256(dp)
+	monitoring := map[string]string{}
+	for _, f := range []string{GPUDashboardFile, GPURulesFile, GPUScrapeFile} {
+		b, err := fs.ReadFile(templates.FS(), f)
+		if err != nil {
+			return nil, err
+		}
+		monitoring[f] = strings.TrimRight(string(b), "\n")
+	}
 	var out []Component
 	for _, k := range catalogue {
 		imgs := k.images(set)
 		data := renderData{Version: k.version(set), Images: imgs, BasePath: c.Storage.LocalVolumes(),
 			StorageClass: config.LocalStorageClass, Workspaces: c.Platform.Workspaces,
-			DevicePluginConfig: string(dp), DevicePluginConfigSHA256: hex.EncodeToString(dpSum[:])}
+			DevicePluginConfig: string(dp), DevicePluginConfigSHA256: hex.EncodeToString(dpSum[:]),
+			GPUDashboard: monitoring[GPUDashboardFile], GPURules: monitoring[GPURulesFile], GPUScrape: monitoring[GPUScrapeFile]}
 		if len(imgs) > 0 {
 			data.Image = imgs[0]
 		}

@@ -2,7 +2,9 @@ package platform
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kk-project/kk/api/config"
+	"github.com/kk-project/kk/api/v1alpha2"
 	"github.com/kk-project/kk/artifacts/versions"
 )
 
@@ -308,5 +311,130 @@ func TestDevicePlugin(t *testing.T) {
 	// off (no spec.gpu, or devicePlugin.enabled: false): what an earlier run installed goes
 	if off, _, _ := render(config.GPU{Toolkit: true, MIGStrategy: config.MIGNone}); off.Enabled {
 		t.Errorf("switched off: %+v", off)
+	}
+}
+
+// GPU monitoring: the dashboard (valid JSON, in the ConfigMap Grafana's sidecar loads), the
+// recording rules and the scrape job, every query over what kk's GPU exporter serves.
+func TestGPUMonitoring(t *testing.T) {
+	c := cluster(false)
+	c.GPU = config.GPU{Toolkit: true, Exporter: true, MIGStrategy: config.MIGNone}
+	comps, err := Components(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gm := named(t, comps, "gpu-monitoring")
+	if !gm.Enabled || len(gm.Images) != 0 || len(gm.Objects) != 2 {
+		t.Fatalf("gpu-monitoring %+v", gm)
+	}
+	// the exporter's metrics and the rules' records: all a query may read
+	known := map[string]bool{"DCGM_FI_DEV_GPU_UTIL": true, "DCGM_FI_DEV_MEM_COPY_UTIL": true, "DCGM_FI_DEV_FB_USED": true,
+		"DCGM_FI_DEV_FB_FREE": true, "DCGM_FI_DEV_GPU_TEMP": true, "DCGM_FI_DEV_POWER_USAGE": true, "DCGM_FI_DEV_SM_CLOCK": true,
+		"kk_gpu_nvml_up": true, "kk_gpu_count": true}
+	metricRE := regexp.MustCompile(`\b(DCGM_FI_[A-Z_]+|kk_gpu_[a-z_]+)\b`)
+	reads := func(where, expr string) {
+		ms := metricRE.FindAllString(expr, -1)
+		if len(ms) == 0 {
+			t.Errorf("%s: %q reads none of the exporter's metrics", where, expr)
+		}
+		for _, m := range ms {
+			if !known[m] {
+				t.Errorf("%s: %q reads %s, which kk's exporter does not serve", where, expr, m)
+			}
+		}
+	}
+	var dash map[string]any
+	var rules struct {
+		Groups []struct {
+			Name     string
+			Interval string
+			Rules    []struct{ Record, Expr string }
+		}
+	}
+	var scrape []map[string]any
+	for _, o := range gm.Objects {
+		data, _, _ := unstructured.NestedStringMap(o.Object, "data")
+		switch o.GetName() {
+		case "kk-gpu-dashboard":
+			if o.GetLabels()["grafana_dashboard"] != "1" {
+				t.Errorf("dashboard ConfigMap labels %v: want grafana_dashboard: \"1\" (Grafana's sidecar)", o.GetLabels())
+			}
+			if err := json.Unmarshal([]byte(data["kk-gpu.json"]), &dash); err != nil {
+				t.Fatalf("dashboard JSON: %v", err)
+			}
+		case "kk-gpu-prometheus":
+			if err := yaml.UnmarshalStrict([]byte(data["kk-gpu.rules.yaml"]), &rules); err != nil {
+				t.Fatalf("rules: %v", err)
+			}
+			if err := yaml.Unmarshal([]byte(data["kk-gpu-scrape.yaml"]), &scrape); err != nil {
+				t.Fatalf("scrape job: %v", err)
+			}
+		default:
+			t.Errorf("unexpected object %s", o.GetName())
+		}
+	}
+	var exprs int
+	panels, _ := dash["panels"].([]any)
+	titles := map[string]bool{}
+	for _, p := range panels {
+		pm := p.(map[string]any)
+		titles[fmt.Sprint(pm["title"])] = true
+		for _, tg := range toSlice(pm["targets"]) {
+			reads("panel "+fmt.Sprint(pm["title"]), fmt.Sprint(tg.(map[string]any)["expr"]))
+			exprs++
+		}
+	}
+	for _, want := range []string{"GPU utilisation", "GPU memory used", "GPU temperature", "GPU power", "GPU utilisation by pod", "GPU memory used by pod"} {
+		if !titles[want] {
+			t.Errorf("the dashboard has no panel %q (has %v)", want, titles)
+		}
+	}
+	if exprs < 10 || dash["uid"] != "kk-gpu" {
+		t.Errorf("dashboard: %d queries, uid %v", exprs, dash["uid"])
+	}
+	recordRE := regexp.MustCompile(`^[a-z_]+:[a-z_]+:[a-z_]+$`)
+	if len(rules.Groups) != 1 || len(rules.Groups[0].Rules) < 8 {
+		t.Fatalf("rules %+v", rules)
+	}
+	for _, r := range rules.Groups[0].Rules {
+		if !recordRE.MatchString(r.Record) {
+			t.Errorf("record %q is not level:metric:operations", r.Record)
+		}
+		reads("rule "+r.Record, r.Expr)
+	}
+	if len(scrape) != 1 || scrape[0]["job_name"] != "kk-gpu-exporter" || !strings.Contains(fmt.Sprint(scrape[0]["relabel_configs"]), "9835") {
+		t.Errorf("scrape job %v", scrape)
+	}
+	// off: removed
+	c.GPU.Exporter = false
+	if comps, _ := Components(c); named(t, comps, "gpu-monitoring").Enabled {
+		t.Error("spec.gpu.exporter off: still enabled")
+	}
+}
+
+func toSlice(v any) []any { s, _ := v.([]any); return s }
+
+// kk create manifest lists the images of every component a Cluster switches on: its list
+// (api/v1alpha2, which cannot import this package) is held to the catalogue's.
+func TestManifestListsComponentImages(t *testing.T) {
+	set, _ := versions.For("v1.37.2")
+	for _, on := range []func(c *config.Cluster){
+		func(c *config.Cluster) { c.Platform.LocalStorage = true },
+		func(c *config.Cluster) { c.Platform.MetricsServer = true },
+		func(c *config.Cluster) { c.Platform.Gateway = true },
+		func(c *config.Cluster) { c.GPU = config.GPU{Toolkit: true, DevicePlugin: true, Exporter: true} },
+	} {
+		c := cluster(false)
+		c.Network.Plugin = "flannel"
+		on(c)
+		m, err := v1alpha2.NewManifest(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, img := range Images(c, set) {
+			if !slices.Contains(m.Spec.Images, img) {
+				t.Errorf("the manifest of a cluster with %s on lacks %s", Names(), img)
+			}
+		}
 	}
 }

@@ -404,16 +404,12 @@ func configTask(s Spec, sel pipeline.Selector, after []string) pipeline.Task {
 			if err != nil {
 				return false, err
 			}
-			changed := false
 			if _, err := t.Sudo(ctx, "mkdir -p "+connector.Quote(s.DataDir)+" "+ConfigDir+"/certs && chmod 0700 "+ConfigDir+"/certs"); err != nil {
 				return false, err
 			}
-			for _, f := range files {
-				c, err := t.Upload(ctx, f)
-				if err != nil {
-					return changed, err
-				}
-				changed = changed || c
+			changed, err := t.UploadAll(ctx, files)
+			if err != nil {
+				return changed, err
 			}
 			if s.Htpasswd == nil {
 				// auth was turned off: the config no longer names the file

@@ -27,6 +27,7 @@ import (
 	"github.com/kk-project/kk/modules/binaries"
 	"github.com/kk-project/kk/modules/certs"
 	"github.com/kk-project/kk/modules/etcd"
+	"github.com/kk-project/kk/modules/gpu"
 	"github.com/kk-project/kk/modules/kubernetes"
 	"github.com/kk-project/kk/modules/loadbalancer"
 	"github.com/kk-project/kk/modules/runtime"
@@ -120,6 +121,8 @@ var KKUnits = []string{
 	certs.TimerUnit, certs.ServiceUnit,
 	etcd.BackupUnit + ".timer", etcd.BackupUnit + ".service",
 	"etcd.service",
+	// runs kk from /var/lib/kk, which goes too
+	gpu.ExporterUnit,
 }
 
 // RuntimeUnits are the container runtime's units kk writes (removed with All).

@@ -119,18 +119,6 @@ func filesCheck(files []connector.File) string {
 	return "printf '%s\\n' " + strings.Join(sums, " ") + " | sha256sum -c --status - 2>/dev/null && " + strings.Join(modes, " && ")
 }
 
-func uploadAll(ctx context.Context, t *pipeline.Target, files []connector.File) (bool, error) {
-	changed := false
-	for _, f := range files {
-		c, err := t.Upload(ctx, f)
-		if err != nil {
-			return changed, fmt.Errorf("write %s: %w", f.Path, err)
-		}
-		changed = changed || c
-	}
-	return changed, nil
-}
-
 // filesTask keeps files (rendered per host) in place.
 func filesTask(name, desc string, sel pipeline.Selector, after []string, render func(*pipeline.Target) ([]connector.File, error)) pipeline.Task {
 	return pipeline.Task{
@@ -147,7 +135,7 @@ func filesTask(name, desc string, sel pipeline.Selector, after []string, render 
 			if err != nil {
 				return false, err
 			}
-			return uploadAll(ctx, t, files)
+			return t.UploadAll(ctx, files)
 		},
 	}
 }
@@ -201,7 +189,7 @@ func registryHostsTask(s Spec, sel pipeline.Selector, after []string, base strin
 				}
 				changed = true
 			}
-			c, err := uploadAll(ctx, t, files)
+			c, err := t.UploadAll(ctx, files)
 			return changed || c, err
 		},
 	}
