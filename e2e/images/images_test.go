@@ -283,6 +283,7 @@ func TestSplitAndMirrorRef(t *testing.T) {
 		"haproxy:2.6":                                             base + "/library/haproxy:2.6",
 		"index.docker.io/library/haproxy":                         base + "/library/haproxy",
 		"registry.k8s.io/pause@sha256:" + strings.Repeat("a", 64): base + "/pause@sha256:" + strings.Repeat("a", 64),
+		"nvcr.io/nvidia/k8s-device-plugin:v0.17.4":                base + "/nvidia/k8s-device-plugin:v0.17.4",
 	} {
 		got, err := MirrorRef(in, base)
 		if err != nil || got != want {
@@ -295,7 +296,7 @@ func TestSplitAndMirrorRef(t *testing.T) {
 		}
 	}
 	m := Mirrors(base)
-	if len(m) != 3 || m["registry.k8s.io"] != base || m["docker.io"] != base || m["ghcr.io"] != base {
+	if len(m) != 4 || m["registry.k8s.io"] != base || m["docker.io"] != base || m["ghcr.io"] != base || m["nvcr.io"] != base {
 		t.Errorf("Mirrors: %v", m)
 	}
 }

@@ -44,7 +44,19 @@ import (
 // enough.
 
 // UpstreamRegistries are the registry hosts the images come from.
-func UpstreamRegistries() []string { return []string{"registry.k8s.io", "ghcr.io", "docker.io"} }
+func UpstreamRegistries() []string {
+	return []string{"registry.k8s.io", "ghcr.io", "docker.io", "nvcr.io"}
+}
+
+// RegistryMirrorFlag is kk's --registry-mirror value sending every upstream registry to the
+// mirror at url ("http://127.0.0.1:5055").
+func RegistryMirrorFlag(url string) string {
+	var parts []string
+	for _, h := range UpstreamRegistries() {
+		parts = append(parts, h+"="+url)
+	}
+	return strings.Join(parts, ",")
+}
 
 // Mirrors maps every upstream registry host to the mirror's base, for
 // registry host overrides (containerd hosts.toml, kk's registry mirrors).

@@ -249,7 +249,7 @@ func exportFile(ctx context.Context, kk string, s Served, dir, name, mp string, 
 	bundle := filepath.Join(dir, "bundle-"+name+".tar.gz")
 	reg := "http://" + s.Registry
 	if err := runKK(ctx, kk, out, "artifact", "export", "-m", mp, "-o", bundle, "--workdir", filepath.Join(dir, "work"),
-		"--mirror", s.Mirror, "--registry-mirror", "registry.k8s.io="+reg+",ghcr.io="+reg+",docker.io="+reg); err != nil {
+		"--mirror", s.Mirror, "--registry-mirror", images.RegistryMirrorFlag(reg)); err != nil {
 		return "", err
 	}
 	return bundle, nil

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kk-project/kk/e2e/images"
+
 	"github.com/kk-project/kk/artifacts/download"
 	"github.com/kk-project/kk/e2e/upstream"
 )
@@ -37,7 +39,7 @@ var downloadedRe = regexp.MustCompile(`downloaded ([0-9.]+ [KMGT]?i?B), reused (
 func runExport(ctx context.Context, c config, kk, man string, up upstream.Served, workdir, out string) (s exportSample) {
 	reg := "http://" + up.Registry
 	args := []string{"artifact", "export", "-m", man, "-o", out, "--workdir", workdir,
-		"--mirror", up.Mirror, "--registry-mirror", "registry.k8s.io=" + reg + ",ghcr.io=" + reg + ",docker.io=" + reg}
+		"--mirror", up.Mirror, "--registry-mirror", images.RegistryMirrorFlag(reg)}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, kk, args...)
