@@ -602,6 +602,10 @@ func testResume(t *testing.T, bed *testbed.Bed, m testbed.Machine, version, sign
 	out, err := sshLong(bed, m, create+" 2>&1")
 	t.Logf("$ %s (after SIG%s)\n%s", create, signal, out)
 	if err != nil {
+		// what held the node back: its conditions and taints (disk pressure on a full disk?)
+		diag, _ := sshOut(bed, m, "kubectl --kubeconfig /root/kubekey/config-"+m.Name+" --request-timeout=20s get node "+m.Name+
+			` -o jsonpath='{range .spec.taints[*]}taint {.key}={.value}:{.effect}{"\n"}{end}{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}'; df -h / /var/lib/containerd`)
+		t.Logf("node %s after the failed run:\n%s", m.Name, diag)
 		t.Fatalf("the run after SIG%s failed: %v", signal, err)
 	}
 	kcfg := "/root/kubekey/config-" + m.Name

@@ -25,6 +25,7 @@ type clusterFlags struct {
 	file, bundle, kube, containerManager string
 	skip                                 []string
 	skipPull, skipPush, localStorage     bool
+	allowReboot                          bool
 }
 
 func (f *clusterFlags) register(c *cobra.Command, withSkip bool) {
@@ -37,6 +38,7 @@ func (f *clusterFlags) register(c *cobra.Command, withSkip bool) {
 	fl.BoolVar(&f.skipPull, "skip-pull-images", false, "KubeKey's: kk never pre-pulls images (kubelet pulls what it runs), so this changes nothing")
 	fl.BoolVar(&f.localStorage, "with-local-storage", false, "install kk's local storage, the default StorageClass "+config.LocalStorageClass+
 		" (as a ClusterConfiguration in the Cluster file does; its images must be in the bundle: kk create manifest --with-local-storage)")
+	fl.BoolVar(&f.allowReboot, "allow-reboot", false, "reboot a GPU host whose NVIDIA driver needs it (nouveau or an older driver in use) and go on once it is back; without it such a host fails, asking for the reboot")
 	fl.BoolVar(&f.skipPush, "skip-push-images", false, "KubeKey's: kk create cluster never pushes to a registry (kk artifact image push does), so this changes nothing")
 	if withSkip {
 		fl.StringSliceVar(&f.skip, "skip-phases", nil, "phases to leave out: "+strings.Join(cluster.PhaseNames(), ", "))
@@ -151,6 +153,7 @@ func runCreateFor(cmd *cobra.Command, g *globals, cl *config.Cluster, f clusterF
 	}
 	po.Workdir = g.Workdir
 	po.Warn = cmd.ErrOrStderr()
+	po.AllowReboot = f.allowReboot
 	// Checked before anything is downloaded or touched.
 	if err := cluster.Validate(cl, po); err != nil {
 		return err

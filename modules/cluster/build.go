@@ -107,7 +107,7 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 	}
 	set("etcd", "etcd members with kk's own TLS, health, backup timer", append(etcd.Tasks(es), etcd.ClientTasks(es)...))
 
-	gt, gdesc, err := gpuTasks(c, a, rt)
+	gt, gdesc, err := gpuTasks(c, a, rt, o.AllowReboot)
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +258,7 @@ func orNone(s string) string {
 // and NVIDIA's container toolkit (spec.gpu, kubernetes.nvidiaRuntime), whose containerd
 // drop-in waits for the runtime phase's tasks rt. What they install must be among the
 // artifacts before any host is touched.
-func gpuTasks(c *config.Cluster, a *Artifacts, rt []pipeline.Task) ([]pipeline.Task, string, error) {
+func gpuTasks(c *config.Cluster, a *Artifacts, rt []pipeline.Task, allowReboot bool) ([]pipeline.Task, string, error) {
 	hosts := gpu.Hosts{Declared: c.DeclaredGPUHosts()}
 	have := func(field, what, component, v string) error {
 		if got := a.Versions[component]; got != v {
@@ -276,7 +276,7 @@ func gpuTasks(c *config.Cluster, a *Artifacts, rt []pipeline.Task) ([]pipeline.T
 		if err := have("spec.gpu.driver.version", "NVIDIA's driver installer", catalog.NvidiaDriver, v); err != nil {
 			return nil, "", err
 		}
-		dt, err := gpu.DriverTasks(gpu.DriverSpec{Version: v, Files: a.Files, GPUHosts: hosts}, nil)
+		dt, err := gpu.DriverTasks(gpu.DriverSpec{Version: v, Files: a.Files, GPUHosts: hosts, AllowReboot: allowReboot}, nil)
 		if err != nil {
 			return nil, "", err
 		}

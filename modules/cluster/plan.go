@@ -43,6 +43,8 @@ type Options struct {
 	Warn io.Writer
 	// Upgrade, when set, makes the plan one step of kk upgrade (see UpgradeOptions).
 	Upgrade *UpgradeOptions
+	// AllowReboot lets the gpu phase reboot a host whose NVIDIA driver needs it (--allow-reboot).
+	AllowReboot bool
 }
 
 // Plan is the phases of one `kk create cluster` run, ready to run.

@@ -40,6 +40,44 @@ type DriverSpec struct {
 	Files binaries.Files
 	// GPUHosts tells the GPU hosts.
 	GPUHosts Hosts
+	// AllowReboot reboots a host that needs it (nouveau, or an older NVIDIA driver, in use;
+	// a new driver that only a boot loads) and carries on once it is back (--allow-reboot).
+	AllowReboot bool
+}
+
+// RebootWithin bounds the wait for a GPU host rebooted by kk to answer again.
+const RebootWithin = 10 * time.Minute
+
+// needsReboot is the exit status of NouveauScript and DriverScript when only a reboot lets
+// them finish.
+const needsReboot = 3
+
+// script runs a driver script as root: its exit status, and an error (what it said) unless
+// it exited 0.
+func script(ctx context.Context, t *pipeline.Target, sh string) (int, error) {
+	res, err := t.Exec(ctx, sh, connector.ExecOptions{Sudo: true})
+	if err != nil {
+		return -1, err
+	}
+	return res.ExitCode, res.Err()
+}
+
+// rebooting runs step (a script's exit status and error); where it needs a reboot and s
+// allows one, the host is rebooted and done is asked, then step run again unless done.
+func (s DriverSpec) rebooting(ctx context.Context, t *pipeline.Target, step func() (int, error), done func() (bool, error)) error {
+	code, err := step()
+	if err == nil || code != needsReboot || !s.AllowReboot {
+		return err
+	}
+	t.Log.Warn("the host must reboot (--allow-reboot)", "why", err.Error())
+	if err := t.Reboot(ctx, RebootWithin); err != nil {
+		return err
+	}
+	if ok, err := done(); err != nil || ok {
+		return err
+	}
+	_, err = step()
+	return err
 }
 
 // HasGPU reports whether t's host has NVIDIA GPUs on its PCI bus (its facts): the GPU tasks
@@ -53,8 +91,9 @@ func HasGPU(t *pipeline.Target) bool {
 // installer builds the modules with (DKMS rebuilds them for each new kernel), nouveau kept
 // out, the driver (NVIDIA's .run installer from the bundle, a host whose loaded driver is the
 // version already left alone), and the persistence daemon with the modules loaded at boot.
-// A host that must reboot (nouveau, or an older NVIDIA driver, in use) fails naming why:
-// kk never reboots a host; a re-run after the reboot carries on.
+// A host that must reboot (nouveau, or an older NVIDIA driver, in use; a new driver that only
+// a boot loads) fails naming why, unless s.AllowReboot: then kk reboots it, waits until it is
+// back and carries on. A re-run after a reboot by hand carries on too.
 func DriverTasks(s DriverSpec, after []string) ([]pipeline.Task, error) {
 	blacklist, persisted, err := driverFiles()
 	if err != nil {
@@ -89,6 +128,7 @@ func DriverTasks(s DriverSpec, after []string) ([]pipeline.Task, error) {
 		{
 			Name: TaskNouveau, Desc: "nouveau blacklisted and unloaded (GPU hosts)",
 			Hosts: sel, After: []string{TaskDriverPrereqs}, // one initramfs rebuild, after the packages'
+			Timeout: RebootWithin + 5*time.Minute,
 
 			Check: onGPU(func(ctx context.Context, t *pipeline.Target) (bool, error) {
 				return t.Test(ctx, connector.FileTest(blacklist)+" && "+nouveauUnloaded)
@@ -97,10 +137,9 @@ func DriverTasks(s DriverSpec, after []string) ([]pipeline.Task, error) {
 				if _, err := t.Upload(ctx, blacklist); err != nil {
 					return true, err
 				}
-				if _, err := t.Sudo(ctx, NouveauScript); err != nil {
-					return true, err
-				}
-				return true, nil
+				// after a boot nouveau stays out: the blacklist is in the initramfs
+				return true, s.rebooting(ctx, t, func() (int, error) { return script(ctx, t, NouveauScript) },
+					func() (bool, error) { return t.Test(ctx, nouveauUnloaded) })
 			},
 		},
 		{
@@ -115,13 +154,17 @@ func DriverTasks(s DriverSpec, after []string) ([]pipeline.Task, error) {
 					return false, err
 				}
 				installer := InstallerDir + "/NVIDIA-driver-" + s.Version + ".run"
-				if _, err := t.Sudo(ctx, "mkdir -p "+InstallerDir); err != nil {
-					return false, err
+				install := func() (int, error) {
+					if _, err := t.Sudo(ctx, "mkdir -p "+InstallerDir); err != nil {
+						return -1, err
+					}
+					if _, err := t.Upload(ctx, connector.File{Path: installer, LocalPath: local, Mode: 0o755}); err != nil {
+						return -1, fmt.Errorf("upload the NVIDIA driver installer: %w", err)
+					}
+					return script(ctx, t, DriverScript(s.Version, installer))
 				}
-				if _, err := t.Upload(ctx, connector.File{Path: installer, LocalPath: local, Mode: 0o755}); err != nil {
-					return true, fmt.Errorf("upload the NVIDIA driver installer: %w", err)
-				}
-				if _, err := t.Sudo(ctx, DriverScript(s.Version, installer)); err != nil {
+				// a driver installed but only loaded by a boot is done once the host is back
+				if err := s.rebooting(ctx, t, install, func() (bool, error) { return t.Test(ctx, DriverLoaded(s.Version)) }); err != nil {
 					return true, fmt.Errorf("NVIDIA driver %s (its installer's log: /var/log/nvidia-installer.log): %w", s.Version, err)
 				}
 				return true, nil
@@ -176,7 +219,7 @@ const NouveauScript = `set -e
 if command -v update-initramfs >/dev/null; then update-initramfs -u >/dev/null
 elif command -v dracut >/dev/null; then dracut -f >/dev/null; fi
 if grep -q '^nouveau ' /proc/modules && ! modprobe -r nouveau 2>/dev/null; then
-  echo "nouveau is loaded and in use: reboot the host (the blacklist keeps nouveau out from then on), then run kk again" >&2; exit 3
+  echo "nouveau is loaded and in use: reboot the host (the blacklist keeps nouveau out from then on), then run kk again, or run it with --allow-reboot" >&2; exit 3
 fi`
 
 // DriverLoaded is a shell test that the loaded NVIDIA kernel module is version v.
@@ -195,18 +238,18 @@ func DriverScript(v, installer string) string {
 	return `set -e
 loaded=$(cat /sys/module/nvidia/version 2>/dev/null || true)
 if [ -n "$loaded" ] && ! command -v nvidia-uninstall >/dev/null; then
-  echo "NVIDIA driver $loaded is loaded and was not installed by NVIDIA's installer (a distribution's package?): remove it, then run kk again" >&2; exit 3
+  echo "NVIDIA driver $loaded is loaded and was not installed by NVIDIA's installer (a distribution's package?): remove it, then run kk again" >&2; exit 2
 fi
 # kk's own holders of the GPUs let go (the workers phase starts the exporter again)
 [ -z "$loaded" ] || systemctl stop nvidia-persistenced ` + ExporterUnit + ` 2>/dev/null || true
 if [ -n "$loaded" ] && ! modprobe -r nvidia_uvm nvidia_drm nvidia_modeset nvidia 2>/dev/null; then
-  echo "NVIDIA driver $loaded is in use: stop what uses the GPUs (or reboot the host), then run kk again" >&2; exit 3
+  echo "NVIDIA driver $loaded is in use: stop what uses the GPUs (or reboot the host), then run kk again, or run it with --allow-reboot" >&2; exit 3
 fi
 sh ` + qi + ` --silent --dkms
 rm -f ` + qi + `
 modprobe nvidia
 now=$(cat /sys/module/nvidia/version)
-[ "$now" = ` + q + ` ] || { echo "the loaded NVIDIA driver is $now after installing "` + q + `": reboot the host, then run kk again" >&2; exit 4; }`
+[ "$now" = ` + q + ` ] || { echo "the loaded NVIDIA driver is $now after installing "` + q + `": reboot the host, then run kk again, or run it with --allow-reboot" >&2; exit 3; }`
 }
 
 // driverFiles are the files the driver's tasks write on a GPU host, rendered once: the nouveau
