@@ -300,12 +300,7 @@ func upgradeCluster(t *testing.T, bin string, bed *testbed.Bed, fullNew, bundle,
 // plane fewer to go through.
 func deleteControlPlane(t *testing.T, bin string, bed *testbed.Bed, full, work, kcfg string) {
 	t.Helper()
-	stop := endpointWatch(t, kcfg)
-	kkOn(t, bin, bed, work, "delete", "node", "n3", "-f", full)
-	minReady, samples, _ := stop()
-	if samples == 0 || minReady < 1 {
-		t.Errorf("e2e-web had %d ready endpoints at worst while n3 was deleted", minReady)
-	}
+	deleteServing(t, bin, bed, full, work, kcfg, "n3")
 	if nodes := mustKubectl(t, kcfg, "get", "nodes", "-o", "name"); strings.Contains(nodes, "node/n3") || strings.Count(nodes, "node/") != 4 {
 		t.Errorf("nodes after deleting n3:\n%s", nodes)
 	}
@@ -332,18 +327,24 @@ func deleteControlPlane(t *testing.T, bin string, bed *testbed.Bed, full, work, 
 // serves, and returns the Cluster file of what is left (n1, n2, n4).
 func deleteWorker(t *testing.T, bin string, bed *testbed.Bed, full, work, kcfg string) string {
 	t.Helper()
-	stop := endpointWatch(t, kcfg)
-	kkOn(t, bin, bed, work, "delete", "node", "n5", "-f", full)
-	minReady, samples, _ := stop()
-	if samples == 0 || minReady < 1 {
-		t.Errorf("e2e-web had %d ready endpoints at worst while n5 was deleted", minReady)
-	}
+	deleteServing(t, bin, bed, full, work, kcfg, "n5")
 	if nodes := mustKubectl(t, kcfg, "get", "nodes", "-o", "name"); strings.Contains(nodes, "node/n5") || strings.Count(nodes, "node/") != 3 {
 		t.Errorf("nodes after deleting n3 and n5:\n%s", nodes)
 	}
 	hostsBlocksWithout(t, bed, []testbed.Machine{bed.Machines[0], bed.Machines[1], bed.Machines[3]}, "n3", "n5")
 	mustKubectl(t, kcfg, "wait", "--for=condition=Ready", "node", "--all", "--timeout=120s")
 	return onlyHosts(t, full, "cluster-left.yaml", "n1", "n2", "n4")
+}
+
+// deleteServing runs kk delete node name while e2e-web serves: it must keep a ready endpoint.
+func deleteServing(t *testing.T, bin string, bed *testbed.Bed, full, work, kcfg, name string) {
+	t.Helper()
+	stop := endpointWatch(t, kcfg)
+	kkOn(t, bin, bed, work, "delete", "node", name, "-f", full)
+	minReady, samples, _ := stop()
+	if samples == 0 || minReady < 1 {
+		t.Errorf("e2e-web had %d ready endpoints at worst while %s was deleted", minReady, name)
+	}
 }
 
 // hostsBlocksWithout checks kk's block of /etc/hosts on machines (the testbed's own lines name

@@ -1,10 +1,5 @@
 package mirror
 
-import (
-	"context"
-	"path/filepath"
-)
-
 // NVIDIA's device plugin for Kubernetes (nvcr.io/nvidia/k8s-device-plugin, the DaemonSet of
 // kk's GPU hosts).
 //
@@ -34,20 +29,7 @@ func NvidiaDevicePluginPath(version string) string {
 // dynamic, with the release (VERSION, with its "v") in internal/info.version; its gitCommit
 // stays empty (the module zip has no commit).
 func (b *builder) nvidiaDevicePluginJob(v string) job {
-	const component = "nvidia-device-plugin"
 	mod := NvidiaDevicePluginModule
-	p := NvidiaDevicePluginPath(v)
-	return job{component: component, name: component, version: v, recipe: recipeRev + " cgo-dynamic", outputs: withChecksum(p, p+".sha256"),
-		build: func(ctx context.Context, stage string) error {
-			bins := filepath.Join(stage, "gobin")
-			if err := b.goBuild(ctx, goBuild{key: component + "-" + v, require: []string{mod + " " + v}, replaceFrom: []string{mod + "@" + v},
-				pkgs: []string{mod + "/cmd/nvidia-device-plugin"}, ldflags: []string{"-X " + mod + "/internal/info.version=" + v},
-				cgoDynamic: true, extldflags: nvidiaExtLDFlags, out: bins}); err != nil {
-				return err
-			}
-			if err := placeBinary(filepath.Join(bins, "nvidia-device-plugin"), stage, p); err != nil {
-				return err
-			}
-			return writeHexSum(stage, p, p+".sha256")
-		}}
+	return b.imageBinaryJobWith("nvidia-device-plugin", mod, v, mod+"/cmd/nvidia-device-plugin", NvidiaDevicePluginPath(v), recipeRev+" cgo-dynamic",
+		goBuild{ldflags: []string{"-X " + mod + "/internal/info.version=" + v}, cgoDynamic: true, extldflags: nvidiaExtLDFlags})
 }

@@ -24,11 +24,17 @@ func (b *builder) metricsServerJob(v string) job {
 // imageBinaryJob builds the one program pkg of module at version v, static, into p with its
 // checksum: a program upstream ships only in an image, made an image by e2e/images.
 func (b *builder) imageBinaryJob(component, module, v, pkg, p string, ldflags ...string) job {
-	return job{component: component, name: component, version: v, recipe: recipeRev, outputs: withChecksum(p, p+".sha256"),
+	return b.imageBinaryJobWith(component, module, v, pkg, p, recipeRev, goBuild{ldflags: ldflags})
+}
+
+// imageBinaryJobWith is imageBinaryJob with more of the build set in gb (cgo, link flags)
+// under its own recipe (part of the cache key).
+func (b *builder) imageBinaryJobWith(component, module, v, pkg, p, recipe string, gb goBuild) job {
+	return job{component: component, name: component, version: v, recipe: recipe, outputs: withChecksum(p, p+".sha256"),
 		build: func(ctx context.Context, stage string) error {
 			bins := filepath.Join(stage, "gobin")
-			if err := b.goBuild(ctx, goBuild{key: component + "-" + v, require: []string{module + " " + v},
-				replaceFrom: []string{module + "@" + v}, pkgs: []string{pkg}, ldflags: ldflags, out: bins}); err != nil {
+			gb.key, gb.require, gb.replaceFrom, gb.pkgs, gb.out = component+"-"+v, []string{module + " " + v}, []string{module + "@" + v}, []string{pkg}, bins
+			if err := b.goBuild(ctx, gb); err != nil {
 				return err
 			}
 			if err := placeBinary(filepath.Join(bins, filepath.Base(pkg)), stage, p); err != nil {
