@@ -203,12 +203,8 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 	for _, h := range c.Hosts {
 		addresses[h.Name] = h.InternalIP()
 	}
-	et, err := gpu.ExporterTask(gpu.ExporterSpec{Enabled: c.GPU.Exporter, Self: gpu.SelfProgram(),
-		GPUHosts: gpu.Hosts{Declared: c.DeclaredGPUHosts()}, Addresses: addresses}, []string{gpu.TaskNodeLabels})
-	if err != nil {
-		return nil, err
-	}
-	workers = append(workers, et)
+	workers = append(workers, gpu.ExporterTask(gpu.ExporterSpec{Enabled: c.GPU.Exporter, Self: gpu.SelfProgram(),
+		GPUHosts: gpu.Hosts{Declared: c.DeclaredGPUHosts()}, Addresses: addresses}, []string{gpu.TaskNodeLabels}))
 	if c.GPU.Toolkit {
 		workers = append(workers, gpu.RuntimeClassTask(clientLoader(p.Kubeconfig, 30*time.Second), pipeline.FirstOf(string(config.RoleControlPlane)),
 			[]string{kubernetes.TaskNodeRoles}))

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 
 	"github.com/kk-project/kk/artifacts/download"
-	"github.com/kk-project/kk/modules/binaries"
 	"github.com/kk-project/kk/pipeline"
 	"github.com/kk-project/kk/pipeline/connector"
 	"github.com/kk-project/kk/templates"
@@ -44,31 +44,36 @@ func (s ExporterSpec) listen(t *pipeline.Target) string {
 // ExporterTask puts kk (RemoteKK) and its exporter's unit on every GPU host of kk's arch and
 // runs it (a new kk restarts it: the unit names its sha256), then waits until it answers; the
 // other hosts are left alone. Switched off, it stops and removes the unit everywhere.
-func ExporterTask(s ExporterSpec, after []string) (pipeline.Task, error) {
-	sum := ""
-	if s.Enabled && s.Self.Path != "" {
-		var err error
-		if sum, _, err = download.FileSHA256(context.Background(), s.Self.Path); err != nil {
-			return pipeline.Task{}, fmt.Errorf("kk's own program (the GPU exporter): %w", err)
+func ExporterTask(s ExporterSpec, after []string) pipeline.Task {
+	// kk's digest, read once when a GPU host first needs it (not for a plan without one)
+	selfSum := sync.OnceValues(func() (string, error) {
+		sum, _, err := download.FileSHA256(context.Background(), s.Self.Path)
+		if err != nil {
+			return "", fmt.Errorf("kk's own program (the GPU exporter): %w", err)
 		}
-	}
-	unit := func(t *pipeline.Target) (connector.File, error) {
+		return sum, nil
+	})
+	// unit is t's unit file and kk's digest it names
+	unit := func(t *pipeline.Target) (connector.File, string, error) {
+		sum, err := selfSum()
+		if err != nil {
+			return connector.File{}, "", err
+		}
 		data, err := templates.Render("gpu/kk-gpu-exporter.service", map[string]string{
 			"Program": RemoteKK, "Listen": s.listen(t), "Hostname": t.Name, "KKSHA256": sum,
 		})
-		return connector.File{Path: exporterUnitPath, Data: data, Mode: 0o644}, err
+		return connector.File{Path: exporterUnitPath, Data: data, Mode: 0o644}, sum, err
 	}
 	// runs says whether t gets the exporter
 	runs := func(t *pipeline.Target) bool {
 		if !s.Enabled || !s.GPUHosts.Has(t) {
 			return false
 		}
-		if s.Self.Path == "" || s.Self.Arch != binaries.HostArch(t) {
-			t.Log.Warn("no GPU exporter on this host: it runs kk itself there, and this kk is no program for linux/" +
-				binaries.HostArch(t) + " (run kk from a Linux machine of that arch)")
-			return false
+		ok, why := s.Self.runsOn(t)
+		if !ok {
+			t.Log.Warn("no GPU exporter on this host: it runs kk itself there, and " + why)
 		}
-		return true
+		return ok
 	}
 	const absent = "[ ! -e " + exporterUnitPath + " ]"
 	desc := "kk's GPU exporter (NVML metrics on :" + strconv.Itoa(ExporterPort) + ") on the GPU hosts"
@@ -81,7 +86,7 @@ func ExporterTask(s ExporterSpec, after []string) (pipeline.Task, error) {
 			if !runs(t) {
 				return t.Test(ctx, absent)
 			}
-			f, err := unit(t)
+			f, sum, err := unit(t)
 			if err != nil {
 				return false, err
 			}
@@ -93,7 +98,7 @@ func ExporterTask(s ExporterSpec, after []string) (pipeline.Task, error) {
 				_, err := t.Sudo(ctx, "systemctl disable --now "+ExporterUnit+" >/dev/null 2>&1; rm -f "+exporterUnitPath+" && systemctl daemon-reload")
 				return true, err
 			}
-			f, err := unit(t)
+			f, _, err := unit(t)
 			if err != nil {
 				return false, err
 			}
@@ -113,5 +118,5 @@ func ExporterTask(s ExporterSpec, after []string) (pipeline.Task, error) {
 			}
 			return true, nil
 		},
-	}, nil
+	}
 }

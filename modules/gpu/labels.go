@@ -31,6 +31,14 @@ type Self struct {
 	Arch string
 }
 
+// runsOn tells whether this kk runs on t's host, and when not, why (for a warning).
+func (s Self) runsOn(t *pipeline.Target) (bool, string) {
+	if s.Path == "" || s.Arch != binaries.HostArch(t) {
+		return false, "this kk is no program for linux/" + binaries.HostArch(t) + " (run kk from a Linux machine of that arch)"
+	}
+	return true, ""
+}
+
 // SelfProgram is the kk running now.
 func SelfProgram() Self {
 	if runtime.GOOS != "linux" {
@@ -133,10 +141,9 @@ func NodeLabelsTask(s LabelSpec, after []string) pipeline.Task {
 // OS or arch differs) or no driver answers. A dry run uploads nothing: it reads NVML only
 // where kk already is.
 func (s LabelSpec) inventory(ctx context.Context, t *pipeline.Target) (*Inventory, error) {
-	if s.Self.Path == "" || s.Self.Arch != binaries.HostArch(t) {
+	if ok, why := s.Self.runsOn(t); !ok {
 		if s.DriverVersion != "" {
-			t.Log.Warn("the NVIDIA driver is not verified through NVML and the node gets no NVML labels: kk reads NVML on the host with itself, and this kk is no program for linux/" +
-				binaries.HostArch(t) + " (run kk from a Linux machine of that arch)")
+			t.Log.Warn("the NVIDIA driver is not verified through NVML and the node gets no NVML labels: kk reads NVML on the host with itself, and " + why)
 		}
 		return nil, nil
 	}
