@@ -522,7 +522,11 @@ func TestCreateClusterAllInOne(t *testing.T) {
 	// version, the cluster `kk create cluster --with-kubernetes` builds.
 	oldest := exportBundle(t, bin, "aio-"+aioK8s, "--with-kubernetes", aioK8s)
 	newest := exportBundle(t, bin, "aio-"+e2eK8s, "--with-kubernetes", e2eK8s)
-	bed := testbed.Require(t, testbed.Options{Name: "kkaio"}, 1)
+	// kk runs here without the bed's Cluster file, so kubelet has kk's own disk thresholds
+	// (shares of the disk): the machine gets a disk of its own, as a real one has; on this
+	// machine's shared disk those would taint the node with disk-pressure whenever the other
+	// beds and the caches leave less than 5% of it free.
+	bed := testbed.Require(t, testbed.Options{Name: "kkaio", DiskGiB: 20}, 1)
 	m := bed.Machines[0]
 	copyToMachine(t, bed, m, bin, "/usr/local/bin/kk")
 	copyToMachine(t, bed, m, oldest, "/root/bundle-"+aioK8s+".tar.gz")

@@ -5,10 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/kk-project/kk/pipeline/connector"
 )
@@ -105,36 +102,23 @@ func (t *Target) Upload(ctx context.Context, f connector.File) (bool, error) {
 	return changed, err
 }
 
-// uploadsAtOnce bounds UploadAll's uploads in flight on one host: each waits on round trips
-// (its up-to-date test, sftp's open, write, chmod and rename), which overlap; the connection
-// bounds its sessions below sshd's limit in any case.
-const uploadsAtOnce = 4
-
-// UploadAll uploads files (each skipped when identical), a few at once, and reports whether
-// any was written. After a failure no further upload starts, those under way finish, and the
-// first failure is returned, naming its file.
+// UploadAll uploads files (each skipped when identical) as connector.UploadAll does, and
+// reports whether any was written.
 func (t *Target) UploadAll(ctx context.Context, files []connector.File) (bool, error) {
-	var changed, failed atomic.Bool
-	var g errgroup.Group
-	g.SetLimit(uploadsAtOnce)
-	for _, f := range files {
-		g.Go(func() error {
-			if failed.Load() {
-				return nil
-			}
-			c, err := t.Upload(ctx, f)
-			if err != nil {
-				failed.Store(true)
-				return fmt.Errorf("write %s: %w", f.Path, err)
-			}
-			if c {
-				changed.Store(true)
-			}
-			return nil
-		})
+	start := time.Now()
+	changed, err := connector.UploadAll(ctx, t.Conn, files)
+	d := time.Since(start)
+	any := false
+	for i, f := range files {
+		any = any || changed[i]
+		if changed[i] || err == nil {
+			t.emit(Event{Kind: EventUpload, Task: t.Task, Host: t.Name, Path: f.Path, Changed: changed[i], Duration: d})
+		}
 	}
-	err := g.Wait()
-	return changed.Load(), err
+	if err != nil {
+		t.emit(Event{Kind: EventUpload, Task: t.Task, Host: t.Name, Path: fmt.Sprintf("(%d files)", len(files)), Err: err, Duration: d})
+	}
+	return any, err
 }
 
 // Fetch reads a file from the host.

@@ -81,7 +81,8 @@ func assertNoLeftovers(t *testing.T, o Options) {
 }
 
 func TestMachines(t *testing.T) {
-	o := Options{Name: "tbtest"}
+	// a disk of their own: what kubelet sees of / and containerd's store is the machine's
+	o := Options{Name: "tbtest", DiskGiB: 4}
 	start := time.Now()
 	b := Require(t, o, 2)
 	t.Logf("2 machines up in %v", time.Since(start))
@@ -140,6 +141,7 @@ func TestMachines(t *testing.T) {
 				{"awk '/^nameserver/{print $2}' /etc/resolv.conf", m.Address},
 				{"getent hosts nosuch.example >/dev/null; echo fast", "fast"},
 				{"findmnt -no FSTYPE /var/lib/containerd | grep -vx overlay >/dev/null && echo real-disk", "real-disk"},
+				{"df -BG --output=size / /var/lib/containerd | tail -n +2 | tr -d ' ' | paste -sd,", "4G,4G"},
 				{"mkdir -p /sys/fs/cgroup/memory/probe && rmdir /sys/fs/cgroup/memory/probe && echo ok", "ok"},
 				{"ping -c1 -W2 " + b.Machines[0].Address + " >/dev/null && echo ok", "ok"},
 			} {

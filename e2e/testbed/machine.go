@@ -27,17 +27,20 @@ const nspawnPropagate = "/run/systemd/nspawn/propagate"
 const stopTimeout = 20 * time.Second
 
 type mdir struct {
-	i                                             int
-	name                                          string
-	dir, root, upper, work, containerd, console   string
-	script, runnerPid, nspawnPid, stop, cgroupLst string
+	i                                                 int
+	name                                              string
+	dir, root, disk, upper, work, containerd, console string
+	script, runnerPid, nspawnPid, stop, cgroupLst     string
 }
 
 func (b *bed) mdir(i int) mdir {
 	d := b.machineDir(i)
-	return mdir{i: i, name: fmt.Sprintf("n%d", i), dir: d,
-		root: filepath.Join(d, "root"), upper: filepath.Join(d, "upper"), work: filepath.Join(d, "work"),
-		containerd: filepath.Join(d, "containerd"), console: filepath.Join(d, "console.log"),
+	// what the machine writes is below disk: its own file system where the bed has
+	// Options.DiskGiB, a plain directory otherwise
+	disk := filepath.Join(d, "disk")
+	return mdir{i: i, name: fmt.Sprintf("n%d", i), dir: d, root: filepath.Join(d, "root"), disk: disk,
+		upper: filepath.Join(disk, "upper"), work: filepath.Join(disk, "work"),
+		containerd: filepath.Join(disk, "containerd"), console: filepath.Join(d, "console.log"),
 		script: filepath.Join(d, "run.sh"), runnerPid: filepath.Join(d, "runner.pid"),
 		nspawnPid: filepath.Join(d, "nspawn.pid"), stop: filepath.Join(d, "stop"), cgroupLst: filepath.Join(d, "cgroups")}
 }
@@ -228,6 +231,14 @@ func (b *bed) startMachine(ctx context.Context, m mdir, base, pub, pw, hosts str
 	if err := removeTree(m.dir); err != nil {
 		return b.merrf(m.name, "remove old machine dir", err)
 	}
+	if err := os.MkdirAll(m.disk, 0o755); err != nil {
+		return b.merrf(m.name, "create dirs", err)
+	}
+	if b.diskGiB > 0 {
+		if err := ownDisk(ctx, m, b.diskGiB); err != nil {
+			return b.merrf(m.name, "its own disk", err)
+		}
+	}
 	for _, d := range []string{m.upper, m.work, m.root, m.containerd} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return b.merrf(m.name, "create dirs", err)
@@ -385,6 +396,29 @@ func (b *bed) makeCgroups(m mdir) ([]string, error) {
 
 func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
+// ownDisk makes m.disk an ext4 file system of gib GiB of its own: a sparse file beside it,
+// loop-mounted (the loop device goes with the unmount), with discard so that what the machine
+// deletes gives the space back to this machine's disk. Teardown unmounts it with the rest of
+// the machine's mounts.
+func ownDisk(ctx context.Context, m mdir, gib int) error {
+	img := m.disk + ".img"
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		return err
+	}
+	if err := os.Truncate(img, int64(gib)<<30); err != nil {
+		return err
+	}
+	for _, args := range [][]string{
+		{"mkfs.ext4", "-q", "-F", "-m", "0", "-L", "kk-" + m.name, img},
+		{"mount", "-o", "loop,discard", img, m.disk},
+	} {
+		if out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
+}
+
 // runnerScript runs one machine in the foreground and restarts it when the guest reboots
 // (nspawn exits 133); it is started detached and outlives the process that started it.
 // Machines get every capability but CAP_SYS_TIME: they share this machine's clock, and a
@@ -408,7 +442,7 @@ while :; do
   systemd-nspawn --register=no --keep-unit --kill-signal=SIGRTMIN+3 -M %s --hostname=%s -D "$d/root" \
     --network-namespace-path=/run/netns/%s \
     --capability=all --drop-capability=CAP_SYS_TIME --system-call-filter='@keyring bpf' \
-    --bind=/dev/kmsg --bind="$d/containerd:/var/lib/containerd" \
+    --bind=/dev/kmsg --bind="$d/disk/containerd:/var/lib/containerd" \
     --resolv-conf=off --console=passive /usr/local/sbin/cg-init &
   pid=$!
   echo $pid > "$d/nspawn.pid"

@@ -44,6 +44,14 @@ type Options struct {
 	Name   string // bed name, [a-z0-9]{1,8}, default "kkt"
 	Dir    string // state dir; default $KK_TESTBED_DIR or /var/tmp/kk-testbed
 	Subnet int    // third octet of 10.231.<Subnet>.0/24; default derived from Name (10..250)
+	// DiskGiB gives each machine a disk of its own of this size (an ext4 file system on a
+	// sparse file in its directory, loop-mounted): its writable root layer and containerd's
+	// store live there, so kubelet's disk thresholds, shares of the disk, count only the
+	// machine's own files, as on a real machine. 0: both are on this machine's disk, shared
+	// with every bed, the caches and the mirror, and the bed's Cluster file sets eviction
+	// thresholds in GiB instead (see clusterYAML); a test that runs kk without that file
+	// (kk's own thresholds) needs a disk of its own.
+	DiskGiB int
 }
 
 // Machine is one test machine (or light host) of a bed.
@@ -88,6 +96,7 @@ type bed struct {
 	dir     string // root/<name>
 	baseDir string // root/base
 	subnet  int
+	diskGiB int    // Options.DiskGiB
 	kind    string // "machines" or "light", once open
 	prev    *state // state left by an earlier call, if any
 }
@@ -114,7 +123,10 @@ func (o Options) resolve() (*bed, error) {
 	if o.Subnet != 0 && (o.Subnet < 1 || o.Subnet > 254) {
 		return nil, fmt.Errorf("testbed %s: subnet %d out of range 1..254", name, o.Subnet)
 	}
-	return &bed{name: name, root: root, dir: filepath.Join(root, name), baseDir: filepath.Join(root, "base"), subnet: o.Subnet}, nil
+	if o.DiskGiB < 0 {
+		return nil, fmt.Errorf("testbed %s: disk size %d GiB", name, o.DiskGiB)
+	}
+	return &bed{name: name, root: root, dir: filepath.Join(root, name), baseDir: filepath.Join(root, "base"), subnet: o.Subnet, diskGiB: o.DiskGiB}, nil
 }
 
 // defaultSubnet derives a third octet in 10..250 from the bed name.

@@ -187,7 +187,7 @@ func TestRunnerScript(t *testing.T) {
 	for _, want := range []string{
 		"SYSTEMD_NSPAWN_API_VFS_WRITABLE=1", "--register=no --keep-unit", "--network-namespace-path=/run/netns/tb-kkt-n2",
 		"--capability=all --drop-capability=CAP_SYS_TIME", "--system-call-filter='@keyring bpf'", "--bind=/dev/kmsg",
-		`--bind="$d/containerd:/var/lib/containerd"`, "--resolv-conf=off", "--console=passive", "/usr/local/sbin/cg-init",
+		`--bind="$d/disk/containerd:/var/lib/containerd"`, "--resolv-conf=off", "--console=passive", "/usr/local/sbin/cg-init",
 		"echo $$ > '/sys/fs/cgroup/cpu/tb-kkt-n2/cgroup.procs'", "[ $rc -eq 133 ]", "--hostname=n2",
 	} {
 		if !strings.Contains(s, want) {

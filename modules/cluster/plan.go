@@ -86,11 +86,10 @@ func PrecheckTask(c *config.Cluster) pipeline.Task {
 			for i, r := range h.Roles {
 				roles[i] = string(r)
 			}
-			req := precheck.For(roles, h.Arch, nil)
+			req := precheck.For(roles, h.Arch, nil).Of(c)
 			// Ports in use are not checked here: on a re-run they are this cluster's own
 			// components. Packages are installed by the os phase.
 			req.Ports = nil
-			req.ImageGCHighPercent = precheck.ImageGCOf(c)
 			row := precheck.Evaluate(t.Name, t.Facts(), nil, req)
 			if !row.OK() {
 				return false, fmt.Errorf("not fit for its roles (%s): %s", strings.Join(roles, ", "), strings.Join(row.Problems, "; "))

@@ -425,6 +425,27 @@ func RenderJoinConfig(s Spec, node string, env HostEnv, c JoinCredentials) ([]by
 	return kubeadmDocs(s.Version, []any{jc})
 }
 
+// EvictionHard is kk's kubelet evictionHard (kubeletConfiguration.evictionHard in the Cluster
+// file overrides it key by key). kubelet's own disk thresholds are shares of the file system
+// (imagefs 15%): on the large disks of bare-metal nodes that evicts pods with hundreds of GiB
+// still free. kk keeps memory and PID pressure as KubeKey does and sets the disk thresholds
+// to 5%.
+var EvictionHard = map[string]string{
+	"memory.available":  "5%",
+	"pid.available":     "10%",
+	"nodefs.available":  "5%",
+	"nodefs.inodesFree": "5%",
+	"imagefs.available": "5%",
+}
+
+func evictionHard() map[string]any {
+	m := make(map[string]any, len(EvictionHard))
+	for k, v := range EvictionHard {
+		m[k] = v
+	}
+	return m
+}
+
 // KubeletConfiguration is the kubelet configuration kubeadm hands every node: kk's settings
 // with the cluster's kubeletConfiguration merged over them.
 func KubeletConfiguration(s Spec, env HostEnv) (map[string]any, error) {
@@ -435,17 +456,7 @@ func KubeletConfiguration(s Spec, env HostEnv) (map[string]any, error) {
 		"rotateCertificates":       true,
 		"containerLogMaxSize":      s.ContainerLogMaxSize,
 		"containerLogMaxFiles":     s.ContainerLogMaxFiles,
-		// kubelet's own disk thresholds are shares of the file system (imagefs 15%): on the
-		// large disks of bare-metal nodes that evicts pods with hundreds of GiB still free.
-		// kk keeps memory and PID pressure as KubeKey does and sets the disk thresholds to 5%.
-		// (kubeletConfiguration.evictionHard in the Cluster file overrides them key by key.)
-		"evictionHard": map[string]any{
-			"memory.available":  "5%",
-			"pid.available":     "10%",
-			"nodefs.available":  "5%",
-			"nodefs.inodesFree": "5%",
-			"imagefs.available": "5%",
-		},
+		"evictionHard":             evictionHard(),
 	}
 	if s.PodPidsLimit != 0 {
 		m["podPidsLimit"] = s.PodPidsLimit

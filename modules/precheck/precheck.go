@@ -6,12 +6,16 @@ package precheck
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"github.com/kk-project/kk/api/config"
+	"github.com/kk-project/kk/modules/kubernetes"
 	"github.com/kk-project/kk/pipeline"
 )
 
@@ -28,6 +32,12 @@ type Requirement struct {
 	// live only on its nodes, unpinned (docker, no registry to pull them again): /var/lib
 	// fuller than that is warned about. 0: not checked.
 	ImageGCHighPercent int
+	// DiskEviction is kubelet's evictionHard for /var/lib's file system (nodefs.available and
+	// imagefs.available: a share, "5%", or a quantity, "2Gi") on a host that runs kubelet:
+	// with less free, kubelet taints its node disk-pressure and no pod is scheduled there.
+	// nil: not checked.
+	DiskEviction map[string]string
+	kubelet      bool // a control plane or worker
 }
 
 // Defaults for control-plane and other nodes (kubeadm's own minimums for control planes).
@@ -60,8 +70,44 @@ func For(roles []string, arch string, commands []string) Requirement {
 	}
 	if slices.Contains(roles, "control-plane") || slices.Contains(roles, "worker") {
 		r.Ports = append(r.Ports, NodePorts...)
+		r.kubelet = true
 	}
 	return r
+}
+
+// Of adds what cluster c's settings require of the host: ImageGCOf(c), and where the host
+// runs kubelet, its disk eviction thresholds (kubeletConfiguration.evictionHard over kk's).
+func (r Requirement) Of(c *config.Cluster) Requirement {
+	r.ImageGCHighPercent = ImageGCOf(c)
+	if !r.kubelet {
+		return r
+	}
+	set, _ := c.Kubernetes.KubeletConfiguration["evictionHard"].(map[string]any)
+	r.DiskEviction = map[string]string{}
+	for _, k := range []string{"nodefs.available", "imagefs.available"} {
+		r.DiskEviction[k] = kubernetes.EvictionHard[k]
+		if v, ok := set[k].(string); ok {
+			r.DiskEviction[k] = v
+		}
+	}
+	return r
+}
+
+// evictionMiB is the free space in MiB below which threshold v ("5%" of sizeMiB, or a
+// quantity) evicts; ok is false for a value that is neither.
+func evictionMiB(v string, sizeMiB int) (int, bool) {
+	if pct, found := strings.CutSuffix(strings.TrimSpace(v), "%"); found {
+		p, err := strconv.ParseFloat(pct, 64)
+		if err != nil || p < 0 || p > 100 {
+			return 0, false
+		}
+		return int(p * float64(sizeMiB) / 100), true
+	}
+	q, err := resource.ParseQuantity(v)
+	if err != nil {
+		return 0, false
+	}
+	return int(q.Value() >> 20), true
 }
 
 // ImageGCOf is the ImageGCHighPercent to check for cluster c: its kubelet's threshold
@@ -121,6 +167,15 @@ func Evaluate(host string, f *pipeline.Facts, gatherErr error, req Requirement) 
 	}
 	if f.DiskFreeMiB < req.MinDiskMiB {
 		add("%d MiB free on /var/lib, need at least %d MiB", f.DiskFreeMiB, req.MinDiskMiB)
+	}
+	for _, sig := range slices.Sorted(maps.Keys(req.DiskEviction)) {
+		v := req.DiskEviction[sig]
+		if need, ok := evictionMiB(v, f.DiskSizeMiB); ok && f.DiskSizeMiB > 0 && f.DiskFreeMiB < need {
+			add("%d MiB (%d%%) free on /var/lib, under kubelet's evictionHard %s %s: its node would be tainted "+
+				"disk-pressure and no pod scheduled there (free disk space, or set kubeletConfiguration.evictionHard)",
+				f.DiskFreeMiB, 100-f.DiskUsedPercent(), sig, v)
+			break
+		}
 	}
 	if used := f.DiskUsedPercent(); req.ImageGCHighPercent > 0 && req.ImageGCHighPercent < 100 && used >= req.ImageGCHighPercent {
 		row.Warnings = append(row.Warnings, fmt.Sprintf("/var/lib is %d%% used: above %d%% kubelet's image garbage collection deletes "+

@@ -99,3 +99,53 @@ func TestImageGCOf(t *testing.T) {
 		t.Errorf("with a registry: %d, want 0 (not checked)", got)
 	}
 }
+
+// TestDiskEviction: a node with less free on /var/lib than kubelet's disk eviction threshold
+// (kk's 5%, or the Cluster file's evictionHard) fails the check: kubelet would taint it
+// disk-pressure. A host without kubelet (etcd only) is not held to it.
+func TestDiskEviction(t *testing.T) {
+	c := &config.Cluster{}
+	c.Kubernetes.ContainerManager = "containerd"
+	f := goodFacts()
+	f.DiskFreeMiB, f.DiskSizeMiB = 4000, 100000 // 4% free: under kk's 5%
+	r := Evaluate("n1", f, nil, For([]string{"worker"}, "", nil).Of(c))
+	if r.OK() || len(r.Problems) != 1 || !strings.Contains(r.Problems[0], "4000 MiB (4%) free on /var/lib, under kubelet's evictionHard imagefs.available 5%") ||
+		!strings.Contains(r.Problems[0], "disk-pressure") {
+		t.Errorf("4%% free, threshold 5%%: %q", r.Problems)
+	}
+	if r := Evaluate("e1", f, nil, For([]string{"etcd"}, "", nil).Of(c)); !r.OK() {
+		t.Errorf("an etcd-only host is held to kubelet's threshold: %q", r.Problems)
+	}
+	if r := Evaluate("n1", f, nil, For([]string{"worker"}, "", nil)); !r.OK() {
+		t.Errorf("without the cluster's thresholds: %q", r.Problems)
+	}
+	// the Cluster file's thresholds, key by key over kk's
+	c.Kubernetes.KubeletConfiguration = map[string]any{"evictionHard": map[string]any{"nodefs.available": "2Gi", "imagefs.available": "3%"}}
+	if r := Evaluate("n1", f, nil, For([]string{"control-plane"}, "", nil).Of(c)); !r.OK() {
+		t.Errorf("4%% free, thresholds 2Gi and 3%%: %q", r.Problems)
+	}
+	c.Kubernetes.KubeletConfiguration = map[string]any{"evictionHard": map[string]any{"nodefs.available": "5Gi"}}
+	r = Evaluate("n1", f, nil, For([]string{"worker"}, "", nil).Of(c))
+	if r.OK() || !strings.Contains(r.Problems[0], "evictionHard imagefs.available 5%") {
+		t.Errorf("imagefs at kk's 5%%: %q", r.Problems)
+	}
+	f.DiskFreeMiB = 6000
+	if r := Evaluate("n1", f, nil, For([]string{"worker"}, "", nil).Of(c)); !r.OK() {
+		t.Errorf("6%% (5.9 GiB) free, thresholds 5Gi and 5%%: %q", r.Problems)
+	}
+	f.DiskFreeMiB = 5000
+	r = Evaluate("n1", f, nil, For([]string{"worker"}, "", nil).Of(c))
+	if r.OK() || !strings.Contains(r.Problems[0], "evictionHard nodefs.available 5Gi") {
+		t.Errorf("5000 MiB free, nodefs 5Gi: %q", r.Problems)
+	}
+	for _, c := range []struct {
+		v    string
+		size int
+		want int
+		ok   bool
+	}{{"5%", 100000, 5000, true}, {"2Gi", 0, 2048, true}, {"500Mi", 1, 500, true}, {"x%", 1, 0, false}, {"lots", 1, 0, false}, {"120%", 1, 0, false}} {
+		if got, ok := evictionMiB(c.v, c.size); got != c.want || ok != c.ok {
+			t.Errorf("evictionMiB(%q, %d) = %d %v, want %d %v", c.v, c.size, got, ok, c.want, c.ok)
+		}
+	}
+}

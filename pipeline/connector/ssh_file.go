@@ -7,8 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strings"
+	"sync/atomic"
 
 	"github.com/pkg/sftp"
+	"golang.org/x/sync/errgroup"
 )
 
 // sftpClient returns the connection's shared sftp client, starting it on first use.
@@ -191,4 +194,111 @@ func (s *SSH) Fetch(ctx context.Context, p string) ([]byte, error) {
 		return nil, s.errorf("fetch %s: %w", p, err)
 	}
 	return b, nil
+}
+
+// uploadMany implements batchUploader: one privileged command reads the state of every
+// file; those that differ are written over sftp a few at once (as root straight into
+// place; another user stages them in its home directory, and one privileged command
+// installs them all).
+func (s *SSH) uploadMany(ctx context.Context, files []File) ([]bool, error) {
+	changed := make([]bool, len(files))
+	paths := make([]string, len(files))
+	sums := make([]string, len(files))
+	for i, f := range files {
+		if err := f.validate(); err != nil {
+			return changed, s.errorf("%w", err)
+		}
+		sum, err := f.localSum()
+		if err != nil {
+			return changed, s.errorf("%w", err)
+		}
+		paths[i], sums[i] = f.Path, sum
+	}
+	r, err := s.Exec(ctx, statesCmd(paths), ExecOptions{Sudo: true})
+	if err != nil {
+		return changed, err
+	}
+	if err := r.Err(); err != nil {
+		return changed, s.errorf("read the state of %d files: %w", len(files), err)
+	}
+	var todo []int
+	for i, st := range parseStates(r.Stdout, len(files)) {
+		f := files[i]
+		if st.sha256 == "" || st.sha256 != sums[i] || st.mode != f.modeArg() || !ownerMatches(f.owner(), st) {
+			todo = append(todo, i)
+		}
+	}
+	if len(todo) == 0 {
+		return changed, nil
+	}
+	if s.isRoot() {
+		err = s.eachAtOnce(todo, func(i int) error { return s.uploadAsRoot(ctx, files[i]) })
+	} else {
+		err = s.stageAndInstall(ctx, files, todo)
+	}
+	if err != nil {
+		return changed, err
+	}
+	for _, i := range todo {
+		changed[i] = true
+	}
+	return changed, nil
+}
+
+// eachAtOnce runs do for each of idx, uploadsAtOnce at a time; after a failure no further
+// one starts, and the first failure is returned.
+func (s *SSH) eachAtOnce(idx []int, do func(i int) error) error {
+	var failed atomic.Bool
+	var g errgroup.Group
+	g.SetLimit(uploadsAtOnce)
+	for _, i := range idx {
+		g.Go(func() error {
+			if failed.Load() {
+				return nil
+			}
+			if err := do(i); err != nil {
+				failed.Store(true)
+				return err
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// stageAndInstall writes files[todo] into the user's home directory over sftp and installs
+// them with one privileged command; the staged copies are removed in any case.
+func (s *SSH) stageAndInstall(ctx context.Context, files []File, todo []int) error {
+	sc, err := s.sftpClient()
+	if err != nil {
+		return err
+	}
+	home, err := sc.Getwd()
+	if err != nil || home == "" {
+		home = "/tmp"
+	}
+	staged := make(map[int]string, len(todo))
+	for _, i := range todo {
+		staged[i] = path.Join(home, ".kk-upload-"+randomHex(8))
+	}
+	defer func() {
+		for _, p := range staged {
+			_ = sc.Remove(p)
+		}
+	}()
+	if err := s.eachAtOnce(todo, func(i int) error { return s.writeRemote(ctx, sc, staged[i], files[i]) }); err != nil {
+		return err
+	}
+	var script strings.Builder
+	for _, i := range todo {
+		script.WriteString(installCmd(staged[i], files[i]) + "\n")
+	}
+	r, err := s.Exec(ctx, script.String(), ExecOptions{Sudo: true})
+	if err != nil {
+		return err
+	}
+	if err := r.Err(); err != nil {
+		return s.errorf("install %d uploaded files: %w", len(todo), err)
+	}
+	return nil
 }

@@ -14,6 +14,9 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // This file holds the upload logic shared by SSH and Local: the local checksum,
@@ -180,5 +183,97 @@ func installCmd(src string, f File) string {
 		" && (umask 077 && cp -- " + Quote(src) + " " + Quote(tmp) + ")" +
 		" && " + chownChmodCmd(tmp, f) +
 		" && mv -f -- " + Quote(tmp) + " " + Quote(f.Path) +
-		" || { rc=$?; rm -f -- " + Quote(tmp) + "; exit $rc; }"
+		" || { rc=$?; rm -f -- " + Quote(tmp) + "; echo " + Quote("could not write "+f.Path) + " >&2; exit $rc; }"
+}
+
+// statesCmd prints, for each of paths, a line "== <index>" and then what stateCmd prints of
+// it (nothing for a file that is missing or unreadable).
+func statesCmd(paths []string) string {
+	var sb strings.Builder
+	for i, p := range paths {
+		fmt.Fprintf(&sb, "echo '== %d'; { %s; } 2>/dev/null\n", i, stateCmd(p))
+	}
+	sb.WriteString("true")
+	return sb.String()
+}
+
+// parseStates reads statesCmd's output for n paths; a path it does not describe has no
+// state (ok false).
+func parseStates(out string, n int) []fileState {
+	states := make([]fileState, n)
+	cur, lines := -1, []string(nil)
+	flush := func() {
+		if cur >= 0 && cur < n {
+			if st, ok := parseState(strings.Join(lines, "\n")); ok {
+				states[cur] = st
+			}
+		}
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(l, "== "); ok {
+			if i, err := strconv.Atoi(rest); err == nil {
+				flush()
+				cur, lines = i, nil
+				continue
+			}
+		}
+		lines = append(lines, l)
+	}
+	flush()
+	return states
+}
+
+// batchUploader is a connector that writes many files in fewer round trips than one
+// Upload each.
+type batchUploader interface {
+	uploadMany(ctx context.Context, files []File) ([]bool, error)
+}
+
+// uploadsAtOnce bounds the files UploadAll writes at once to one host: each waits on round
+// trips (sftp's open, write, chmod and rename), which overlap; the connection bounds its
+// sessions below sshd's limit in any case.
+const uploadsAtOnce = 4
+
+// batchSize bounds the files one privileged command of UploadAll tests or installs (and so
+// its length).
+const batchSize = 48
+
+// UploadAll writes files to c's host as Upload does, each skipped when identical, and
+// reports which it wrote. Over SSH one privileged command tells which files are in place
+// and, for a user other than root, one more installs those written: two commands for up
+// to batchSize files rather than two for each (each one a sudo, and a round trip). After a
+// failure no further file is written, those under way finish, and the first failure is
+// returned, naming its file.
+func UploadAll(ctx context.Context, c Connector, files []File) ([]bool, error) {
+	changed := make([]bool, len(files))
+	b, ok := c.(batchUploader)
+	if !ok {
+		var failed atomic.Bool
+		var g errgroup.Group
+		g.SetLimit(uploadsAtOnce)
+		for i, f := range files {
+			g.Go(func() error {
+				if failed.Load() {
+					return nil
+				}
+				ch, err := c.Upload(ctx, f)
+				if err != nil {
+					failed.Store(true)
+					return fmt.Errorf("write %s: %w", f.Path, err)
+				}
+				changed[i] = ch
+				return nil
+			})
+		}
+		return changed, g.Wait()
+	}
+	for start := 0; start < len(files); start += batchSize {
+		end := min(start+batchSize, len(files))
+		ch, err := b.uploadMany(ctx, files[start:end])
+		copy(changed[start:], ch)
+		if err != nil {
+			return changed, err
+		}
+	}
+	return changed, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -168,4 +169,78 @@ func TestSSHUploadWithSudo(t *testing.T) {
 func TestLocalUpload(t *testing.T) {
 	requireRoot(t)
 	uploadContract(t, NewLocal(), t.TempDir())
+}
+
+// TestUploadAll: many files through one connection. Over SSH as a user with sudo, the whole
+// batch takes one privileged command to test and one to install what differs, however many
+// files; a file in the way fails the batch naming it, and no staged copy is left.
+func TestUploadAll(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	files := func(dir string, n int) []File {
+		var fs []File
+		for i := range n {
+			fs = append(fs, File{Path: filepath.Join(dir, "sub", fmt.Sprintf("f%d", i)), Data: []byte(fmt.Sprintf("v%d\n", i)), Mode: 0o644})
+		}
+		return fs
+	}
+	count := func(changed []bool) (n int) {
+		for _, c := range changed {
+			if c {
+				n++
+			}
+		}
+		return n
+	}
+	srv := newTestServer(t, func(s *testServer) { s.Password = "pw" })
+	var attempts string
+	sudoSrv := newTestServer(t, func(s *testServer) { s.Password = "pw"; attempts = fakeSudo(t, s, "pw", false) })
+	kube := configFor(t, sudoSrv, "n1")
+	kube.User = "kube"
+	sudos := func() int {
+		b, _ := os.ReadFile(attempts)
+		return strings.Count(string(b), "attempt")
+	}
+	for _, c := range []struct {
+		name string
+		conn Connector
+	}{{"root", dial(t, configFor(t, srv, "n1"))}, {"sudo", dial(t, kube)}, {"local", NewLocal()}} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			fs := files(dir, batchSize+3) // two batches
+			if _, err := c.conn.Exec(ctx, "true", ExecOptions{Sudo: true}); err != nil { // (sudo's probe)
+				t.Fatal(err)
+			}
+			before := sudos()
+			changed, err := UploadAll(ctx, c.conn, fs)
+			if err != nil || count(changed) != len(fs) {
+				t.Fatalf("first: %d of %d written, err %v", count(changed), len(fs), err)
+			}
+			for i, f := range fs {
+				assertFile(t, f.Path, fmt.Sprintf("v%d\n", i), 0o644)
+			}
+			if c.name == "sudo" && sudos()-before != 4 {
+				t.Errorf("%d sudo commands for %d files, want 4 (2 batches: test, install)", sudos()-before, len(fs))
+			}
+			if changed, err := UploadAll(ctx, c.conn, fs); err != nil || count(changed) != 0 {
+				t.Fatalf("again: %d written, err %v", count(changed), err)
+			}
+			fs[2].Data = []byte("new\n")
+			fs[5].Mode = 0o600
+			changed, err = UploadAll(ctx, c.conn, fs)
+			if err != nil || count(changed) != 2 || !changed[2] || !changed[5] {
+				t.Fatalf("two changed: %v, err %v", changed, err)
+			}
+			assertFile(t, fs[2].Path, "new\n", 0o644)
+			assertFile(t, fs[5].Path, "v5\n", 0o600)
+
+			blocker := filepath.Join(dir, "blocker")
+			os.WriteFile(blocker, nil, 0o644)
+			bad := append(files(filepath.Join(dir, "other"), 3), File{Path: filepath.Join(blocker, "x"), Data: []byte("x"), Mode: 0o644})
+			if _, err := UploadAll(ctx, c.conn, bad); err == nil || !strings.Contains(err.Error(), filepath.Join(blocker, "x")) {
+				t.Errorf("a file under a regular file: %v, want it named", err)
+			}
+			assertNoTemps(t, dir, sudoSrv.Dir)
+		})
+	}
 }
