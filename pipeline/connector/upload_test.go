@@ -207,7 +207,7 @@ func TestUploadAll(t *testing.T) {
 	}{{"root", dial(t, configFor(t, srv, "n1"))}, {"sudo", dial(t, kube)}, {"local", NewLocal()}} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
-			fs := files(dir, batchSize+3) // two batches
+			fs := files(dir, batchSize+3)                                                // two batches
 			if _, err := c.conn.Exec(ctx, "true", ExecOptions{Sudo: true}); err != nil { // (sudo's probe)
 				t.Fatal(err)
 			}
