@@ -60,22 +60,6 @@ func exportBundle(t *testing.T, bin, name string, manifestArgs ...string) string
 	return p
 }
 
-// exportDockerBundle is exportBundle with Docker and cri-dockerd (pinned by checksum) instead
-// of containerd and runc (upstream.DockerManifest).
-func exportDockerBundle(t *testing.T, bin, k8s string) string {
-	t.Helper()
-	s := serveUpstream(t)
-	exportMu.Lock()
-	defer exportMu.Unlock()
-	var out strings.Builder
-	p, err := upstream.ExportDocker(context.Background(), bin, upstream.DefaultDirs(), s, e2eDir(t), k8s, &out)
-	t.Logf("$ kk artifact export (%s, docker)\n%s", k8s, out.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // exportBundleOut is exportBundle that also returns kk's output.
 func exportBundleOut(t *testing.T, bin, name string, manifestArgs ...string) (string, string) {
 	t.Helper()

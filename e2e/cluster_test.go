@@ -629,6 +629,13 @@ func testResume(t *testing.T, bed *testbed.Bed, m testbed.Machine, version, sign
 // containerd on machines and returns its reference.
 func loadProbe(t *testing.T, bed *testbed.Bed, machines ...testbed.Machine) string {
 	t.Helper()
+	return loadProbeWith(t, bed, "ctr -n k8s.io images import", machines...)
+}
+
+// loadProbeWith is loadProbe with the container manager's command that loads an image
+// archive (its path appended).
+func loadProbeWith(t *testing.T, bed *testbed.Bed, load string, machines ...testbed.Machine) string {
+	t.Helper()
 	ref := images.ProbeRepository + ":" + images.ProbeTag
 	tar := filepath.Join(t.TempDir(), "e2e-probe.tar")
 	if err := upstream.ImageArchive(upstream.DefaultDirs(), ref, tar); err != nil {
@@ -636,7 +643,7 @@ func loadProbe(t *testing.T, bed *testbed.Bed, machines ...testbed.Machine) stri
 	}
 	for _, m := range machines {
 		copyToMachine(t, bed, m, tar, "/root/e2e-probe.tar")
-		rootSSH(t, bed, m, "ctr -n k8s.io images import /root/e2e-probe.tar && rm /root/e2e-probe.tar")
+		rootSSH(t, bed, m, load+" /root/e2e-probe.tar && rm /root/e2e-probe.tar")
 	}
 	return ref
 }

@@ -276,7 +276,8 @@ func (v *validator) gpu(spec *GPUConfig, c *config.Cluster) {
 		if g.DefaultRuntime {
 			path = "spec.kubernetes.nvidiaRuntime"
 		}
-		v.rep.errorf(path, "NVIDIA's container toolkit: kk configures it for containerd only, not for containerManager docker")
+		v.rep.warnf(path, "containerManager docker: NVIDIA's runtime is docker's default on the GPU hosts, so every container there runs "+
+			"through it (cri-dockerd serves no RuntimeClass handler but docker's default): kk makes no RuntimeClass nvidia")
 	}
 }
 

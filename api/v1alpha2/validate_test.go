@@ -64,8 +64,6 @@ func TestValidation(t *testing.T) {
 		{"time-slicing of one", "", "  gpu:\n    devicePlugin:\n      timeSlicing: {replicas: 1}\n", 16, []string{"spec.gpu.devicePlugin.timeSlicing.replicas: 1: want 2 or more"}},
 		{"time-slicing without replicas", "", "  gpu:\n    devicePlugin:\n      timeSlicing: {}\n", 16, []string{"spec.gpu.devicePlugin.timeSlicing.replicas: 0: want 2 or more"}},
 		{"time-slicing with MIG mixed", "", "  gpu:\n    devicePlugin:\n      migStrategy: mixed\n      timeSlicing: {replicas: 4}\n", 17, []string{"spec.gpu.devicePlugin.timeSlicing: kk time-slices whole GPUs"}},
-		{"toolkit with docker", "", "  kubernetes:\n    containerManager: docker\n  gpu: {}\n", 16, []string{"spec.gpu: NVIDIA's container toolkit: kk configures it for containerd only"}},
-		{"nvidiaRuntime with docker", "", "  kubernetes:\n    containerManager: docker\n    nvidiaRuntime: true\n", 16, []string{"spec.kubernetes.nvidiaRuntime: NVIDIA's container toolkit"}},
 		{"bad plugin", "", "  network:\n    plugin: weave\n", 15, []string{`network plugin "weave" is not supported`}},
 		{"calico both modes", "", "  network:\n    calico: {ipipMode: Always, vxlanMode: Always}\n", 15, []string{"ipipMode and vxlanMode cannot both be on"}},
 		{"addon without source", "", "  addons:\n  - name: a\n", 15, []string{"spec.addons[0].sources", "sources needs chart"}},
@@ -167,6 +165,14 @@ func TestWarnings(t *testing.T) {
 	// KubeKey's nvidiaRuntime alone: the toolkit, not kk's device plugin (the user brings one)
 	if c, _ := mustParse(t, base+"  kubernetes:\n    nvidiaRuntime: true\n"); !c.GPU.Toolkit || c.GPU.DevicePlugin {
 		t.Errorf("nvidiaRuntime alone: gpu %+v", c.GPU)
+	}
+
+	// docker: NVIDIA's runtime is its default on the GPU hosts, no RuntimeClass
+	for _, src := range []string{"  kubernetes:\n    containerManager: docker\n  gpu: {}\n", "  kubernetes:\n    containerManager: docker\n    nvidiaRuntime: true\n"} {
+		if c, w := mustParse(t, base+src); !c.GPU.Toolkit || !hasWarning(w, "containerManager docker: NVIDIA's runtime is docker's default on the GPU hosts") ||
+			!hasWarning(w, "kk makes no RuntimeClass nvidia") {
+			t.Errorf("%s: warnings %v, gpu %+v", src, w, c.GPU)
+		}
 	}
 
 	_, w = mustParse(t, base)

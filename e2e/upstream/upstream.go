@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -116,22 +117,30 @@ spec:
 	return b.String(), nil
 }
 
-// DockerManifest is Manifest with Docker and cri-dockerd as the container runtime instead of
-// containerd and runc, their checksums pinned (PinUnpublished).
-func DockerManifest(d Dirs, k8s string) (string, error) {
-	man, err := Manifest(d, k8s)
-	if err != nil {
-		return "", err
-	}
+// MirrorReleases sets, in the Manifest man that kk create manifest wrote, docker's and
+// cri-dockerd's releases to those the local mirror has, as a user whose site runs another
+// release of them edits the Manifest's versions: the mirror assembles docker from Debian's
+// packages (see e2e/mirror/docker.go), which are not kk's release. It returns the Manifest and
+// what it changed.
+func MirrorReleases(man string) (string, []string) {
 	spec := mirror.DefaultSpec()
-	old := fmt.Sprintf("    - {type: containerd, version: %s}\n", spec.Containerd)
-	oldRunc := fmt.Sprintf("    runc: {version: %s}\n", spec.Runc)
-	if !strings.Contains(man, old) || !strings.Contains(man, oldRunc) {
-		return "", fmt.Errorf("docker manifest: the e2e manifest has no %q or %q", old, oldRunc)
+	var edits []string
+	for _, r := range []struct {
+		name string
+		re   *regexp.Regexp
+		want string
+	}{
+		{"docker", regexp.MustCompile(`(?m)^(\s+- type: docker\n\s+version: )(\S+)$`), spec.Docker},
+		{"cri-dockerd", regexp.MustCompile(`(?m)^(\s+cri-dockerd:\n\s+version: )(\S+)$`), spec.CriDockerd},
+	} {
+		m := r.re.FindStringSubmatch(man)
+		if m == nil || m[2] == r.want {
+			continue
+		}
+		man = r.re.ReplaceAllString(man, "${1}"+r.want)
+		edits = append(edits, fmt.Sprintf("%s %s -> %s, the release the local mirror has", r.name, m[2], r.want))
 	}
-	man = strings.Replace(man, old, fmt.Sprintf("    - {type: docker, version: %s}\n", spec.Docker), 1)
-	man = strings.Replace(man, oldRunc, fmt.Sprintf("    cri-dockerd: {version: %s}\n", spec.CriDockerd), 1)
-	return PinUnpublished(d, "docker.yaml", man)
+	return man, edits
 }
 
 // PinUnpublished adds to the Manifest man (named name) the spec.checksums of its components
@@ -195,7 +204,11 @@ func Export(ctx context.Context, kk string, s Served, dir, name string, manifest
 	if err != nil {
 		return "", err
 	}
-	pinned, err := PinUnpublished(s.Dirs, mp, string(man))
+	held, edits := MirrorReleases(string(man))
+	for _, e := range edits {
+		fmt.Fprintf(out, "(edited in %s: %s)\n", mp, e)
+	}
+	pinned, err := PinUnpublished(s.Dirs, mp, held)
 	if err != nil {
 		return "", err
 	}
@@ -206,16 +219,6 @@ func Export(ctx context.Context, kk string, s Served, dir, name string, manifest
 		}
 	}
 	return exportFile(ctx, kk, s, dir, name, mp, out)
-}
-
-// ExportDocker is the export of DockerManifest for Kubernetes k8s: the bundle is
-// dir/bundle-<k8s>-docker.tar.gz.
-func ExportDocker(ctx context.Context, kk string, d Dirs, s Served, dir, k8s string, out io.Writer) (string, error) {
-	man, err := DockerManifest(d, k8s)
-	if err != nil {
-		return "", err
-	}
-	return ExportManifest(ctx, kk, s, dir, k8s+"-docker", man, out)
 }
 
 // runKK runs kk with args, its output and the command line to out.

@@ -94,6 +94,9 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 
 	rs := runtime.SpecFor(c, a.Files)
 	rs.ImageArchive, rs.Images = a.ImageArchive, a.ImageRefs
+	if c.GPU.Toolkit && rs.ContainerManager == runtime.Docker {
+		rs.NvidiaRuntime = gpu.Hosts{Declared: c.DeclaredGPUHosts()}.Has
+	}
 	rdesc := "containerd, runc, crictl, CNI plugins; images from the bundle"
 	if rs.ContainerManager == runtime.Docker {
 		rdesc = "docker, cri-dockerd, crictl, CNI plugins; images from the bundle"
@@ -205,7 +208,8 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 	}
 	workers = append(workers, gpu.ExporterTask(gpu.ExporterSpec{Enabled: c.GPU.Exporter, Self: gpu.SelfProgram(),
 		GPUHosts: gpu.Hosts{Declared: c.DeclaredGPUHosts()}, Addresses: addresses}, []string{gpu.TaskNodeLabels}))
-	if c.GPU.Toolkit {
+	// (docker: cri-dockerd serves no handler but docker's default, NVIDIA's there)
+	if c.GPU.Toolkit && c.Kubernetes.ContainerManager != runtime.Docker {
 		workers = append(workers, gpu.RuntimeClassTask(clientLoader(p.Kubeconfig, 30*time.Second), pipeline.FirstOf(string(config.RoleControlPlane)),
 			[]string{kubernetes.TaskNodeRoles}))
 	}
@@ -296,8 +300,13 @@ func gpuTasks(c *config.Cluster, a *Artifacts, rt []pipeline.Task, allowReboot b
 		if c.GPU.DriverVersion != "" {
 			installAfter = []string{gpu.TaskPersistenced} // the new driver in the first CDI spec
 		}
-		tasks = append(tasks, gpu.ToolkitTasks(gpu.ToolkitSpec{Version: v, Files: a.Files, DefaultRuntime: c.GPU.DefaultRuntime, GPUHosts: hosts}, installAfter, after)...)
-		does = append(does, "NVIDIA's container toolkit (containerd's nvidia runtime, CDI)")
+		tasks = append(tasks, gpu.ToolkitTasks(gpu.ToolkitSpec{Version: v, Files: a.Files, DefaultRuntime: c.GPU.DefaultRuntime,
+			Docker: c.Kubernetes.ContainerManager == runtime.Docker, GPUHosts: hosts}, installAfter, after)...)
+		if c.Kubernetes.ContainerManager == runtime.Docker {
+			does = append(does, "NVIDIA's container toolkit (docker's default runtime nvidia)")
+		} else {
+			does = append(does, "NVIDIA's container toolkit (containerd's nvidia runtime, CDI)")
+		}
 	}
 	return tasks, "on the GPU hosts: " + strings.Join(does, "; "), nil
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/modules/facts"
+	"github.com/kk-project/kk/modules/gpu"
 	"github.com/kk-project/kk/modules/osprep"
 	"github.com/kk-project/kk/modules/precheck"
 	"github.com/kk-project/kk/pipeline"
@@ -91,6 +92,10 @@ func PrecheckTask(c *config.Cluster) pipeline.Task {
 			// components. Packages are installed by the os phase.
 			req.Ports = nil
 			row := precheck.Evaluate(t.Name, t.Facts(), nil, req)
+			if f := t.Facts(); c.GPU.Toolkit && f != nil && f.PackageManager != "apt-get" && (gpu.Hosts{Declared: c.DeclaredGPUHosts()}).Has(t) {
+				row.Problems = append(row.Problems, fmt.Sprintf("a GPU host: kk installs NVIDIA's container toolkit from its Debian package, "+
+					"and this host's package manager is %s, not apt-get", orNone(f.PackageManager)))
+			}
 			if !row.OK() {
 				return false, fmt.Errorf("not fit for its roles (%s): %s", strings.Join(roles, ", "), strings.Join(row.Problems, "; "))
 			}

@@ -41,27 +41,8 @@ func TestPrecheckNamesUnfitHosts(t *testing.T) {
 		"cp": {Arch: "amd64", CPUs: 4, MemoryMiB: 512, DiskFreeMiB: 50000, Commands: map[string]bool{}},
 		"w":  {Arch: "amd64", CPUs: 4, MemoryMiB: 8192, SwapMiB: 1024, DiskFreeMiB: 50000, Commands: map[string]bool{}},
 	}
-	var hosts []*pipeline.Host
-	for _, name := range []string{"cp", "w"} {
-		hosts = append(hosts, pipeline.NewHost(name, nil, func(context.Context) (connector.Connector, error) { return connector.NewLocal(), nil }))
-	}
 	ran := false
-	tasks := []pipeline.Task{
-		{Name: facts.TaskName, Hosts: pipeline.AllHosts(), ReadOnly: true, Run: func(_ context.Context, tg *pipeline.Target) (bool, error) {
-			tg.SetFacts(factsFor(hostFacts, tg.Name))
-			return false, nil
-		}},
-		PrecheckTask(c),
-		{Name: "change", Hosts: pipeline.AllHosts(), After: []string{PrecheckTaskName}, Run: func(context.Context, *pipeline.Target) (bool, error) {
-			ran = true
-			return true, nil
-		}},
-	}
-	g, err := pipeline.NewGraph(tasks, hosts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := pipeline.Run(context.Background(), g, pipeline.Options{Concurrency: 4, Failure: pipeline.ContinueOnFailure})
+	err := runPrecheck(t, c, hostFacts, &ran)
 	if err == nil {
 		t.Fatal("precheck passed on unfit hosts")
 	}
@@ -74,7 +55,53 @@ func TestPrecheckNamesUnfitHosts(t *testing.T) {
 	if ran {
 		t.Error("a task after the failed precheck ran")
 	}
-	_ = rep
+}
+
+// TestPrecheckToolkitNeedsDeb: with spec.gpu, a GPU host (on its PCI bus, or declared) whose
+// packages are not Debian's fails the precheck, naming why, before anything changes; a host
+// without a GPU is not held to it.
+func TestPrecheckToolkitNeedsDeb(t *testing.T) {
+	c := parse(t, "v1.34.4")
+	c.GPU.Toolkit = true
+	good := func(pm string, gpu ...string) *pipeline.Facts {
+		return &pipeline.Facts{Arch: "amd64", CPUs: 4, MemoryMiB: 8192, DiskFreeMiB: 50000, Init: "systemd", PackageManager: pm, NvidiaPCI: gpu, Commands: map[string]bool{}}
+	}
+	ran := false
+	err := runPrecheck(t, c, map[string]*pipeline.Facts{"cp": good("dnf"), "w": good("dnf", "0000:17:00.0 0x2330")}, &ran)
+	if err == nil || !strings.Contains(err.Error(), "host w, task precheck") || strings.Contains(err.Error(), "host cp") ||
+		!strings.Contains(err.Error(), "NVIDIA's container toolkit from its Debian package, and this host's package manager is dnf") || ran {
+		t.Errorf("a dnf GPU host: %v (ran after: %v)", err, ran)
+	}
+	if err := runPrecheck(t, c, map[string]*pipeline.Facts{"cp": good("dnf"), "w": good("apt-get", "0000:17:00.0 0x2330")}, &ran); err != nil {
+		t.Errorf("an apt-get GPU host: %v", err)
+	}
+}
+
+// runPrecheck runs facts (from hostFacts), the precheck and a task after it (which sets ran)
+// on hosts cp and w of c.
+func runPrecheck(t *testing.T, c *config.Cluster, hostFacts map[string]*pipeline.Facts, ran *bool) error {
+	t.Helper()
+	var hosts []*pipeline.Host
+	for _, name := range []string{"cp", "w"} {
+		hosts = append(hosts, pipeline.NewHost(name, nil, func(context.Context) (connector.Connector, error) { return connector.NewLocal(), nil }))
+	}
+	tasks := []pipeline.Task{
+		{Name: facts.TaskName, Hosts: pipeline.AllHosts(), ReadOnly: true, Run: func(_ context.Context, tg *pipeline.Target) (bool, error) {
+			tg.SetFacts(factsFor(hostFacts, tg.Name))
+			return false, nil
+		}},
+		PrecheckTask(c),
+		{Name: "change", Hosts: pipeline.AllHosts(), After: []string{PrecheckTaskName}, Run: func(context.Context, *pipeline.Target) (bool, error) {
+			*ran = true
+			return true, nil
+		}},
+	}
+	g, err := pipeline.NewGraph(tasks, hosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = pipeline.Run(context.Background(), g, pipeline.Options{Concurrency: 4, Failure: pipeline.ContinueOnFailure})
+	return err
 }
 
 func factsFor(m map[string]*pipeline.Facts, name string) *pipeline.Facts { return m[name] }

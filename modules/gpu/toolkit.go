@@ -25,6 +25,7 @@ import (
 const (
 	TaskToolkit      = "gpu/container-toolkit"
 	TaskContainerd   = "gpu/containerd-nvidia"
+	TaskDocker       = "gpu/docker-nvidia"
 	TaskRuntimeClass = "gpu/runtime-class"
 )
 
@@ -37,8 +38,10 @@ const (
 	// ContainerdDropIn is the containerd drop-in nvidia-ctk writes: the nvidia runtime.
 	ContainerdDropIn = runtime.ContainerdDropIns + "/99-nvidia.toml"
 	// RuntimeHandler is containerd's runtime handler, and the RuntimeClass, for GPU pods.
-	RuntimeHandler = "nvidia"
+	RuntimeHandler = runtime.NvidiaRuntime
 	nvidiaCTK      = "/usr/bin/nvidia-ctk"
+	// RuntimeConfig is nvidia-container-runtime's configuration (the package writes it).
+	RuntimeConfig = "/etc/nvidia-container-runtime/config.toml"
 )
 
 // ToolkitSpec is NVIDIA's container toolkit on the GPU hosts.
@@ -49,6 +52,10 @@ type ToolkitSpec struct {
 	Files binaries.Files
 	// DefaultRuntime makes nvidia containerd's default runtime (kubernetes.nvidiaRuntime).
 	DefaultRuntime bool
+	// Docker: the container manager is docker, whose daemon.json (the runtime phase's) makes
+	// NVIDIA's runtime the default on the GPU hosts; the toolkit's second task points that
+	// runtime at docker's own OCI runtime (runtime.DockerRunc) instead of containerd's drop-in.
+	Docker bool
 	// GPUHosts tells the GPU hosts.
 	GPUHosts Hosts
 }
@@ -158,24 +165,69 @@ func ToolkitTasks(s ToolkitSpec, installAfter, runtimeAfter []string) []pipeline
 				return true, nil
 			},
 		},
-		{
-			Name: TaskContainerd, Desc: "containerd's " + RuntimeHandler + " runtime (" + ContainerdDropIn + ", written by nvidia-ctk; CDI on) loaded (GPU hosts)",
-			Hosts: sel, After: append([]string{TaskToolkit}, runtimeAfter...), Timeout: 5 * time.Minute,
-			Check: s.GPUHosts.skipUnlessGPU(func(ctx context.Context, t *pipeline.Target) (bool, error) {
-				return t.Test(ctx, dropInCurrent(s.DefaultRuntime))
-			}),
-			Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
-				cmd := `set -e; d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
+		s.runtimeTask(runtimeAfter),
+	}
+}
+
+// runtimeTask is the toolkit's second task: containerd's drop-in, or docker's runtime set up.
+func (s ToolkitSpec) runtimeTask(runtimeAfter []string) pipeline.Task {
+	sel := pipeline.AllHosts()
+	if s.Docker {
+		return s.dockerTask(runtimeAfter)
+	}
+	return pipeline.Task{
+		Name: TaskContainerd, Desc: "containerd's " + RuntimeHandler + " runtime (" + ContainerdDropIn + ", written by nvidia-ctk; CDI on) loaded (GPU hosts)",
+		Hosts: sel, After: append([]string{TaskToolkit}, runtimeAfter...), Timeout: 5 * time.Minute,
+		Check: s.GPUHosts.skipUnlessGPU(func(ctx context.Context, t *pipeline.Target) (bool, error) {
+			return t.Test(ctx, dropInCurrent(s.DefaultRuntime))
+		}),
+		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
+			cmd := `set -e; d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
 ` + ConfigureScript(s.DefaultRuntime) + `
 install -D -m 0644 "$d/99-nvidia.toml" ` + ContainerdDropIn + `
 systemctl restart containerd
 for i in $(seq 1 60); do if ` + runtime.CRIReady + `; then exit 0; fi; sleep 1; done
 echo "containerd did not report RuntimeReady within 60s of loading ` + ContainerdDropIn + `:" >&2; journalctl --no-pager -u containerd -n 20 >&2; exit 1`
-				if _, err := t.Sudo(ctx, cmd); err != nil {
-					return true, err
-				}
-				return true, nil
-			},
+			if _, err := t.Sudo(ctx, cmd); err != nil {
+				return true, err
+			}
+			return true, nil
+		},
+	}
+}
+
+// lowLevel is a shell command that writes nvidia-container-runtime's configuration with the
+// OCI runtime runc as the one it hands containers to, to "$d/config.toml".
+func lowLevel(runc string) string {
+	return nvidiaCTK + ` --quiet config --config-file=` + RuntimeConfig + ` --set nvidia-container-runtime.runtimes=` + connector.Quote(runc) +
+		` --output="$d/config.toml" >"$d/log" 2>&1 || { cat "$d/log" >&2; exit 1; }`
+}
+
+// dockerDefault is a shell test that the running docker's default runtime is NVIDIA's.
+const dockerDefault = `[ "$(docker info --format '{{.DefaultRuntime}}' 2>/dev/null)" = ` + runtime.NvidiaRuntime + ` ]`
+
+// dockerTask checks docker's side of NVIDIA's runtime on the GPU hosts: nvidia-container-
+// runtime hands containers to docker's own OCI runtime (runtime.DockerRunc: the restricted
+// runc on a host in a container) rather than the first runc on its PATH, and the running
+// docker has it as its default runtime (the runtime phase's daemon.json), the one every pod's
+// container runs with through cri-dockerd. Docker needs no restart: it starts the runtime
+// anew for each container.
+func (s ToolkitSpec) dockerTask(runtimeAfter []string) pipeline.Task {
+	return pipeline.Task{
+		Name: TaskDocker, Desc: "docker runs containers through " + runtime.NvidiaRuntimeBin + " (its default runtime), which hands them to docker's runc (GPU hosts)",
+		Hosts: pipeline.AllHosts(), After: append([]string{TaskToolkit}, runtimeAfter...),
+		Check: s.GPUHosts.skipUnlessGPU(func(ctx context.Context, t *pipeline.Target) (bool, error) {
+			return t.Test(ctx, `d=$(mktemp -d) && trap 'rm -rf "$d"' EXIT && `+lowLevel(runtime.DockerRunc(t))+` && cmp -s "$d/config.toml" `+RuntimeConfig+` && `+dockerDefault)
+		}),
+		Run: func(ctx context.Context, t *pipeline.Target) (bool, error) {
+			cmd := `set -e; d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
+` + lowLevel(runtime.DockerRunc(t)) + `
+install -m 0644 "$d/config.toml" ` + RuntimeConfig + `
+if ! ` + dockerDefault + `; then echo "docker's default runtime is $(docker info --format '{{.DefaultRuntime}}' 2>&1), not ` + runtime.NvidiaRuntime + ` (` + runtime.DockerConf + ` is the runtime phase's)" >&2; exit 1; fi`
+			if _, err := t.Sudo(ctx, cmd); err != nil {
+				return true, err
+			}
+			return true, nil
 		},
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kk-project/kk/artifacts/catalog"
 	"github.com/kk-project/kk/modules/binaries"
+	"github.com/kk-project/kk/modules/runtime"
 	"github.com/kk-project/kk/pipeline"
 	"github.com/kk-project/kk/pipeline/connector"
 )
@@ -82,6 +83,49 @@ func TestToolkitRun(t *testing.T) {
 			continue
 		}
 		golden(t, "toolkit-steps.golden", got)
+	}
+}
+
+// TestToolkitDocker: with docker, the toolkit's second task writes no containerd drop-in and
+// restarts nothing: nvidia-container-runtime's configuration names docker's own runc (the
+// restricted one on a host in a container) and docker must report nvidia as its default
+// runtime (the runtime phase's daemon.json).
+func TestToolkitDocker(t *testing.T) {
+	for _, container := range []string{"", "systemd-nspawn"} {
+		g1 := &scripted{}
+		h := pipeline.NewHost("g1", nil, func(context.Context) (connector.Connector, error) {
+			return &toolkitHost{scripted: g1}, nil
+		})
+		h.SetFacts(&pipeline.Facts{Arch: "amd64", PackageManager: "apt-get", NvidiaPCI: []string{"0000:17:00.0 0x2330"}, Privileged: true, Container: container})
+		s := toolkitSpec(t)
+		s.Docker = true
+		tasks := ToolkitTasks(s, nil, nil)
+		if tasks[1].Name != TaskDocker {
+			t.Fatalf("tasks %s, %s: want %s second", tasks[0].Name, tasks[1].Name, TaskDocker)
+		}
+		rep := runTasks(t, tasks, []*pipeline.Host{h}, false)
+		if n := rep.Count(pipeline.StatusChanged); n != 2 {
+			t.Errorf("%d tasks changed g1, want 2: %s", n, rep.Totals())
+		}
+		all := strings.Join(g1.cmds, "\n")
+		runc := "/usr/local/bin/runc"
+		if container != "" {
+			runc = runtime.RestrictedRunc
+		}
+		for _, want := range []string{"--set nvidia-container-runtime.runtimes=" + runc + " ", "install -m 0644 \"$d/config.toml\" " + RuntimeConfig,
+			"docker info --format '{{.DefaultRuntime}}'"} {
+			if !strings.Contains(all, want) {
+				t.Errorf("in a container %q: no %q in:\n%s", container, want, all)
+			}
+		}
+		for _, not := range []string{ContainerdDropIn, "systemctl restart"} {
+			if strings.Contains(all, not) {
+				t.Errorf("docker: %q in:\n%s", not, all)
+			}
+		}
+		if out, err := exec.Command("sh", "-n", "-c", all).CombinedOutput(); err != nil {
+			t.Errorf("not sh: %v: %s", err, out)
+		}
 	}
 }
 

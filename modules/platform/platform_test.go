@@ -298,6 +298,11 @@ func TestDevicePlugin(t *testing.T) {
 		!slices.Contains(toStrings(cs[0].(map[string]any)["args"]), "--config-file=/etc/nvidia-device-plugin/config.yaml") {
 		t.Errorf("containers %v", cs)
 	}
+	// not given GPUs by a default nvidia runtime (docker's): it reads NVML itself
+	if env, _, _ := unstructured.NestedSlice(cs[0].(map[string]any), "env"); len(env) != 1 ||
+		env[0].(map[string]any)["name"] != "NVIDIA_VISIBLE_DEVICES" || env[0].(map[string]any)["value"] != "void" {
+		t.Errorf("env %v, want NVIDIA_VISIBLE_DEVICES=void", env)
+	}
 	sum, _, _ := unstructured.NestedString(ds, "spec", "template", "metadata", "annotations", "kk.kubesphere.io/config-sha256")
 
 	// whole GPUs, no sharing: another file, so other pods

@@ -59,7 +59,7 @@ func dockerTasks(s Spec) []pipeline.Task {
 	unitDocker, unitCri := path.Join(UnitDir, "docker.service"), path.Join(UnitDir, "cri-docker.service")
 	tasks = append(tasks,
 		filesTask(TaskConfig, "docker configuration "+DockerConf, sel, after, func(t *pipeline.Target) ([]connector.File, error) {
-			return dockerConfigFiles(s, inContainer(t))
+			return dockerConfigFiles(s, inContainer(t), s.NvidiaRuntime != nil && s.NvidiaRuntime(t))
 		}),
 		registryHostsTask(s, sel, after, DockerCertsDir, DockerRegistryFiles),
 		filesTask(TaskUnits, "docker.service and cri-docker.service", sel, after, func(t *pipeline.Target) ([]connector.File, error) {
@@ -117,18 +117,28 @@ const (
 )
 
 // RenderDockerDaemonFor renders /etc/docker/daemon.json for a host: RenderDockerDaemon's
-// settings, and on a host in a container the restricted runc as the default runtime.
-func RenderDockerDaemonFor(s Spec, inContainer bool) ([]byte, error) {
+// settings; on a host in a container the restricted runc as the default runtime; on a host
+// that runs containers through NVIDIA's runtime (Spec.NvidiaRuntime) that one as the default
+// (it hands each container to DockerRunc's runtime, see the gpu module).
+func RenderDockerDaemonFor(s Spec, inContainer, nvidia bool) ([]byte, error) {
 	b, err := RenderDockerDaemon(s)
-	if err != nil || !inContainer {
+	if err != nil || (!inContainer && !nvidia) {
 		return b, err
 	}
 	var d map[string]any
 	if err := json.Unmarshal(b, &d); err != nil {
 		return nil, err
 	}
-	d["runtimes"] = map[string]any{restrictedRuntimeName: map[string]string{"path": RestrictedRunc}}
-	d["default-runtime"] = restrictedRuntimeName
+	runtimes := map[string]any{}
+	if inContainer {
+		runtimes[restrictedRuntimeName] = map[string]string{"path": RestrictedRunc}
+		d["default-runtime"] = restrictedRuntimeName
+	}
+	if nvidia {
+		runtimes[NvidiaRuntime] = map[string]string{"path": NvidiaRuntimeBin}
+		d["default-runtime"] = NvidiaRuntime
+	}
+	d["runtimes"] = runtimes
 	out, err := json.MarshalIndent(d, "", "  ")
 	if err != nil {
 		return nil, err
@@ -136,15 +146,25 @@ func RenderDockerDaemonFor(s Spec, inContainer bool) ([]byte, error) {
 	return append(out, '\n'), nil
 }
 
+// DockerRunc is the OCI runtime docker runs containers with on t by default, and NVIDIA's
+// runtime hands them to on a GPU host: the restricted runc on a host in a container, else
+// docker's runc.
+func DockerRunc(t *pipeline.Target) string {
+	if inContainer(t) {
+		return RestrictedRunc
+	}
+	return path.Join(BinDir, "runc")
+}
+
 // RenderRestrictedRunc renders the RestrictedRunc wrapper around docker's runc.
 func RenderRestrictedRunc() ([]byte, error) {
 	return templates.Render("docker/runc-restricted", struct{ Runc string }{path.Join(BinDir, "runc")})
 }
 
-// dockerConfigFiles are daemon.json, the registry credentials and, on a host in a
-// container, the restricted runc.
-func dockerConfigFiles(s Spec, inContainer bool) ([]connector.File, error) {
-	b, err := RenderDockerDaemonFor(s, inContainer)
+// dockerConfigFiles are daemon.json (see RenderDockerDaemonFor), the registry credentials
+// and, on a host in a container, the restricted runc.
+func dockerConfigFiles(s Spec, inContainer, nvidia bool) ([]connector.File, error) {
+	b, err := RenderDockerDaemonFor(s, inContainer, nvidia)
 	if err != nil {
 		return nil, err
 	}

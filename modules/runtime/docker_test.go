@@ -122,11 +122,11 @@ func TestDockerArchive(t *testing.T) {
 
 func TestDockerInContainer(t *testing.T) {
 	s := Spec{ContainerManager: Docker, CRISocket: CriDockerdSocket}
-	plain, err := dockerConfigFiles(s, false)
+	plain, err := dockerConfigFiles(s, false, false)
 	if err != nil || len(plain) != 1 || strings.Contains(string(plain[0].Data), "runtime") {
 		t.Fatalf("outside a container: %v %+v", err, plain)
 	}
-	files, err := dockerConfigFiles(s, true)
+	files, err := dockerConfigFiles(s, true, false)
 	if err != nil || len(files) != 2 || files[1].Path != RestrictedRunc || files[1].Mode != 0o755 {
 		t.Fatalf("in a container: %v %+v", err, files)
 	}
@@ -143,6 +143,23 @@ func TestDockerInContainer(t *testing.T) {
 	}
 	if w := string(files[1].Data); !strings.HasPrefix(w, "#!/bin/sh\n") || !strings.Contains(w, `exec /usr/local/bin/runc "$@"`) {
 		t.Errorf("restricted runc:\n%s", w)
+	}
+
+	// a GPU host: NVIDIA's runtime is the default (cri-dockerd asks for no other), beside the
+	// restricted runc it hands containers to in a container
+	for _, in := range []bool{false, true} {
+		files, err := dockerConfigFiles(s, in, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Runtimes, d.DefaultRuntime = nil, ""
+		if err := json.Unmarshal(files[0].Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.DefaultRuntime != NvidiaRuntime || d.Runtimes[NvidiaRuntime]["path"] != NvidiaRuntimeBin ||
+			(d.Runtimes[restrictedRuntimeName]["path"] == RestrictedRunc) != in || len(d.Runtimes) != map[bool]int{false: 1, true: 2}[in] {
+			t.Errorf("daemon.json of a GPU host (in a container: %v):\n%s", in, files[0].Data)
+		}
 	}
 }
 

@@ -119,7 +119,20 @@ type Spec struct {
 	ImageArchive string
 	// Images are the references that must be present after the import (the import's Check).
 	Images []string
+
+	// NvidiaRuntime tells the hosts (GPU hosts with NVIDIA's container toolkit) whose docker
+	// runs every container through NVIDIA's runtime, its default-runtime: cri-dockerd serves
+	// no RuntimeClass handler but docker's default (containerd's hosts get the runtime from
+	// the gpu phase's drop-in instead). nil: none.
+	NvidiaRuntime func(t *pipeline.Target) bool
 }
+
+// NVIDIA's container runtime, which the GPU hosts' container manager runs GPU containers
+// through (containerd: the RuntimeClass of this name; docker: its default runtime).
+const (
+	NvidiaRuntime    = "nvidia"
+	NvidiaRuntimeBin = "/usr/bin/nvidia-container-runtime"
+)
 
 // Nodes selects the hosts that run a container runtime: control planes and workers.
 func Nodes() pipeline.Selector {
