@@ -90,3 +90,45 @@ func TestGPUDriverPlan(t *testing.T) {
 		t.Errorf("%s after %v, want the nodes registered (%s)", gpu.TaskNodeLabels, after(ts, gpu.TaskNodeLabels), kubernetes.TaskNodeRoles)
 	}
 }
+
+// TestGPUDockerPlan: with docker, the toolkit's second task is gpu/docker-nvidia (after the
+// runtime phase; the phase after waits for it), and no RuntimeClass is made.
+func TestGPUDockerPlan(t *testing.T) {
+	src := strings.Replace(vipCluster, "  kubernetes: {version: v1.34.4}\n", "  kubernetes: {version: v1.34.4, containerManager: docker}\n  gpu: {}\n", 1)
+	src = strings.Replace(src, "{name: w,", `{name: w, labels: {nvidia.com/gpu.present: "true"},`, 1)
+	c, _, err := v1alpha2.Parse("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.DeclaredGPUHosts(); !slices.Equal(got, []string{"w"}) {
+		t.Fatalf("declared GPU hosts %v", got)
+	}
+	a := &Artifacts{Versions: map[string]string{catalog.NvidiaContainerToolkit: "v1.20.2"}}
+	for _, b := range []string{"etcd", "etcdctl", "etcdutl"} {
+		a.Files.Add("amd64", b, "/nonexistent/"+b)
+	}
+	a.Files.Add("amd64", catalog.NvidiaContainerToolkit, "/nonexistent/nvidia-container-toolkit-base_1.20.2-1_amd64.deb")
+	p, err := NewPlan(c, a, Options{Workdir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := p.Tasks(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{gpu.TaskToolkit, runtime.TaskService} {
+		if !slices.Contains(after(ts, gpu.TaskDocker), want) {
+			t.Errorf("%s after %v, want %s", gpu.TaskDocker, after(ts, gpu.TaskDocker), want)
+		}
+	}
+	if !slices.ContainsFunc(ts, func(tk pipeline.Task) bool {
+		return !strings.HasPrefix(tk.Name, "gpu/") && slices.Contains(tk.After, gpu.TaskDocker)
+	}) {
+		t.Error("no task waits for the gpu phase's last task")
+	}
+	for _, tk := range ts {
+		if tk.Name == gpu.TaskContainerd || tk.Name == gpu.TaskRuntimeClass {
+			t.Errorf("docker: the plan has %s", tk.Name)
+		}
+	}
+}
