@@ -8,10 +8,8 @@ import (
 	"os"
 	"path"
 	"strings"
-	"sync/atomic"
 
 	"github.com/pkg/sftp"
-	"golang.org/x/sync/errgroup"
 )
 
 // sftpClient returns the connection's shared sftp client, starting it on first use.
@@ -108,16 +106,22 @@ func (s *SSH) setOwnerMode(ctx context.Context, sc *sftp.Client, tmp string, f F
 	return nil
 }
 
+// stagedInHome is a new name for a file a user other than root stages in its home directory
+// (/tmp when sftp cannot tell it) before sudo installs it.
+func stagedInHome(sc *sftp.Client) string {
+	home, err := sc.Getwd()
+	if err != nil || home == "" {
+		home = "/tmp"
+	}
+	return path.Join(home, ".kk-upload-"+randomHex(8))
+}
+
 func (s *SSH) uploadWithSudo(ctx context.Context, f File) error {
 	sc, err := s.sftpClient()
 	if err != nil {
 		return err
 	}
-	home, err := sc.Getwd()
-	if err != nil || home == "" {
-		home = "/tmp"
-	}
-	tmp := path.Join(home, ".kk-upload-"+randomHex(8))
+	tmp := stagedInHome(sc)
 	if err := s.writeRemote(ctx, sc, tmp, f); err != nil {
 		return err
 	}
@@ -232,7 +236,7 @@ func (s *SSH) uploadMany(ctx context.Context, files []File) ([]bool, error) {
 		return changed, nil
 	}
 	if s.isRoot() {
-		err = s.eachAtOnce(todo, func(i int) error { return s.uploadAsRoot(ctx, files[i]) })
+		err = eachAtOnce(todo, func(i int) error { return s.uploadAsRoot(ctx, files[i]) })
 	} else {
 		err = s.stageAndInstall(ctx, files, todo)
 	}
@@ -245,27 +249,6 @@ func (s *SSH) uploadMany(ctx context.Context, files []File) ([]bool, error) {
 	return changed, nil
 }
 
-// eachAtOnce runs do for each of idx, uploadsAtOnce at a time; after a failure no further
-// one starts, and the first failure is returned.
-func (s *SSH) eachAtOnce(idx []int, do func(i int) error) error {
-	var failed atomic.Bool
-	var g errgroup.Group
-	g.SetLimit(uploadsAtOnce)
-	for _, i := range idx {
-		g.Go(func() error {
-			if failed.Load() {
-				return nil
-			}
-			if err := do(i); err != nil {
-				failed.Store(true)
-				return err
-			}
-			return nil
-		})
-	}
-	return g.Wait()
-}
-
 // stageAndInstall writes files[todo] into the user's home directory over sftp and installs
 // them with one privileged command; the staged copies are removed in any case.
 func (s *SSH) stageAndInstall(ctx context.Context, files []File, todo []int) error {
@@ -273,20 +256,16 @@ func (s *SSH) stageAndInstall(ctx context.Context, files []File, todo []int) err
 	if err != nil {
 		return err
 	}
-	home, err := sc.Getwd()
-	if err != nil || home == "" {
-		home = "/tmp"
-	}
 	staged := make(map[int]string, len(todo))
 	for _, i := range todo {
-		staged[i] = path.Join(home, ".kk-upload-"+randomHex(8))
+		staged[i] = stagedInHome(sc)
 	}
 	defer func() {
 		for _, p := range staged {
 			_ = sc.Remove(p)
 		}
 	}()
-	if err := s.eachAtOnce(todo, func(i int) error { return s.writeRemote(ctx, sc, staged[i], files[i]) }); err != nil {
+	if err := eachAtOnce(todo, func(i int) error { return s.writeRemote(ctx, sc, staged[i], files[i]) }); err != nil {
 		return err
 	}
 	var script strings.Builder

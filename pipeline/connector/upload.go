@@ -234,6 +234,27 @@ type batchUploader interface {
 // sessions below sshd's limit in any case.
 const uploadsAtOnce = 4
 
+// eachAtOnce runs do for each of idx, uploadsAtOnce at a time; after a failure no further
+// one starts, those under way finish, and the first failure is returned.
+func eachAtOnce(idx []int, do func(i int) error) error {
+	var failed atomic.Bool
+	var g errgroup.Group
+	g.SetLimit(uploadsAtOnce)
+	for _, i := range idx {
+		g.Go(func() error {
+			if failed.Load() {
+				return nil
+			}
+			if err := do(i); err != nil {
+				failed.Store(true)
+				return err
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
 // batchSize bounds the files one privileged command of UploadAll tests or installs (and so
 // its length).
 const batchSize = 48
@@ -248,24 +269,19 @@ func UploadAll(ctx context.Context, c Connector, files []File) ([]bool, error) {
 	changed := make([]bool, len(files))
 	b, ok := c.(batchUploader)
 	if !ok {
-		var failed atomic.Bool
-		var g errgroup.Group
-		g.SetLimit(uploadsAtOnce)
-		for i, f := range files {
-			g.Go(func() error {
-				if failed.Load() {
-					return nil
-				}
-				ch, err := c.Upload(ctx, f)
-				if err != nil {
-					failed.Store(true)
-					return fmt.Errorf("write %s: %w", f.Path, err)
-				}
-				changed[i] = ch
-				return nil
-			})
+		all := make([]int, len(files))
+		for i := range all {
+			all[i] = i
 		}
-		return changed, g.Wait()
+		err := eachAtOnce(all, func(i int) error {
+			ch, err := c.Upload(ctx, files[i])
+			if err != nil {
+				return fmt.Errorf("write %s: %w", files[i].Path, err)
+			}
+			changed[i] = ch
+			return nil
+		})
+		return changed, err
 	}
 	for start := 0; start < len(files); start += batchSize {
 		end := min(start+batchSize, len(files))
