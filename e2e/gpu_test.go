@@ -4,7 +4,9 @@ package e2e
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,6 +23,39 @@ func gpuHost(name string) [][2]string {
 	return [][2]string{
 		{"{name: " + name + ",", "{name: " + name + `, labels: {nvidia.com/gpu.present: "true"},`},
 		{"  etcd: {type: kubekey}\n", fmt.Sprintf("  etcd: {type: kubekey}\n  gpu: {devicePlugin: {timeSlicing: {replicas: %d}}}\n", devicePluginReplicas)},
+	}
+}
+
+// gpuDryRun runs kk create cluster --dry-run of cfg on the bed before its cluster exists: the
+// plan names, on the declared GPU host gpu, NVIDIA's container toolkit, containerd's nvidia
+// runtime and kk's GPU exporter (on no other host), and the device plugin, the RuntimeClass
+// and the workspaces' quotas among the cluster's tasks. (The driver's plan is the gpu
+// module's golden file: the mirror has no driver installer to bundle.)
+func gpuDryRun(t *testing.T, bin string, bed *testbed.Bed, cfg, bundle string, gpu testbed.Machine, others ...testbed.Machine) {
+	t.Helper()
+	plan, _ := kkOn(t, bin, bed, filepath.Join(e2eDir(t), "work-dry"), "create", "cluster", "-f", cfg, "-a", bundle, "--dry-run")
+	on := plannedOn(plan, gpu.Name)
+	for _, want := range []string{"gpu/container-toolkit", "gpu/containerd-nvidia", "gpu/exporter"} {
+		if !slices.Contains(on, want+" "+gpu.Name) {
+			t.Errorf("the dry run plans no %s on %s (the GPU host):\n%s", want, gpu.Name, plan)
+		}
+	}
+	var names []string
+	for _, m := range append(others, gpu) {
+		names = append(names, m.Name)
+	}
+	all := plannedOn(plan, names...)
+	for _, want := range []string{"gpu/runtime-class", "platform/nvidia-device-plugin", "platform/tenants"} {
+		if !slices.ContainsFunc(all, func(p string) bool { return strings.HasPrefix(p, want+" ") }) {
+			t.Errorf("the dry run plans no %s:\n%s", want, plan)
+		}
+	}
+	for _, m := range others {
+		for _, p := range plannedOn(plan, m.Name) {
+			if strings.HasPrefix(p, "gpu/container-toolkit ") || strings.HasPrefix(p, "gpu/exporter ") {
+				t.Errorf("the dry run plans %s on a host without a GPU", p)
+			}
+		}
 	}
 }
 

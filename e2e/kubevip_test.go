@@ -80,6 +80,7 @@ func TestCreateClusterKubeVIP(t *testing.T) {
 	// on: the platform phase installs them from the bundle.
 	cfg := writeClusterFile(t, "cluster-vip.yaml", withKubeSphere(s, true))
 	bundle, export := exportBundleOut(t, bin, "vip", "-c", cfg)
+	gpuDryRun(t, bin, bed, cfg, bundle, cps[1], cps[0])
 	c, kcfg := createOnBed(t, bin, bundle, cfg, bed, "work-vip")
 	if out := mustKubectl(t, kcfg, "config", "view", "-o", "jsonpath={.clusters[0].cluster.server}"); out != "https://"+vip+":6443" {
 		t.Errorf("admin kubeconfig server %q, want the VIP", out)

@@ -362,6 +362,10 @@ func attemptOnce(ctx context.Context, u *unit, o Options, gate *dialGate, emit f
 	}
 	if u.task.Check != nil {
 		ok, err := u.task.Check(actx, tg)
+		if err != nil && o.DryRun && !u.task.ReadOnly && errors.Is(err, ErrNotYet) {
+			// what the check reads comes from a task this dry run only plans
+			return StatusPlanned, "would change (after what this run makes first)", nil
+		}
 		if err != nil {
 			return 0, "", wrap(fmt.Errorf("check: %w", err))
 		}

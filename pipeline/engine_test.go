@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strings"
 	"sync"
@@ -662,6 +663,32 @@ func TestGateFailureStopsWhatFollowsEverywhere(t *testing.T) {
 		}
 		if rep.Count(StatusSkipped) != 6 {
 			t.Errorf("policy %v: %s, want the 6 later units skipped", policy, rep.Totals())
+		}
+	}
+}
+
+// TestDryRunPlansWhatIsNotMadeYet: in a dry run a check that fails on what an earlier task
+// makes (pipeline.NotYet) plans its task; in a run the same check fails it.
+func TestDryRunPlansWhatIsNotMadeYet(t *testing.T) {
+	missing := NotYet(fmt.Errorf("admin kubeconfig /w/config: %w", fs.ErrNotExist))
+	if missing.Error() != "admin kubeconfig /w/config: file does not exist" || !errors.Is(missing, fs.ErrNotExist) || !errors.Is(missing, ErrNotYet) {
+		t.Fatalf("NotYet: %q", missing)
+	}
+	tasks := []Task{{Name: "apply", Hosts: AllHosts(),
+		Check: func(context.Context, *Target) (bool, error) { return false, fmt.Errorf("check: %w", missing) },
+		Run:   func(context.Context, *Target) (bool, error) { return true, nil }}}
+	for _, dry := range []bool{true, false} {
+		h := NewHost("h1", nil, func(context.Context) (connector.Connector, error) { return &fakeConn{}, nil })
+		g, err := NewGraph(tasks, []*Host{h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := Run(context.Background(), g, Options{DryRun: dry})
+		if dry && (err != nil || rep.Count(StatusPlanned) != 1) {
+			t.Errorf("dry run: %v, %s", err, rep.Totals())
+		}
+		if !dry && (err == nil || !strings.Contains(err.Error(), "admin kubeconfig /w/config") || rep.Count(StatusFailed) != 1) {
+			t.Errorf("run: %v, %s", err, rep.Totals())
 		}
 	}
 }

@@ -102,6 +102,18 @@ func (t *Target) Upload(ctx context.Context, f connector.File) (bool, error) {
 	return changed, err
 }
 
+// ErrNotYet marks a check's error on what an earlier task makes (a cluster's admin
+// kubeconfig before kubeadm init): in a dry run, where that task is only planned, the check's
+// task is planned too rather than failed. In a run it is an error like any other.
+var ErrNotYet = errors.New("not made yet")
+
+// NotYet marks err as ErrNotYet, its message unchanged.
+func NotYet(err error) error { return notYet{err} }
+
+type notYet struct{ error }
+
+func (e notYet) Unwrap() []error { return []error{e.error, ErrNotYet} }
+
 // UploadAll uploads files (each skipped when identical) as connector.UploadAll does, and
 // reports whether any was written.
 func (t *Target) UploadAll(ctx context.Context, files []connector.File) (bool, error) {

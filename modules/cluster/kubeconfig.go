@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/kk-project/kk/modules/kubernetes"
+	"github.com/kk-project/kk/pipeline"
 )
 
 // restConfig returns a loader of the admin kubeconfig kk fetched to path, for the tasks that
@@ -19,7 +20,7 @@ import (
 func restConfig(path string) func(context.Context) (*rest.Config, error) {
 	return func(context.Context) (*rest.Config, error) {
 		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("admin kubeconfig %s: %w (run the control-plane phase first)", path, err)
+			return nil, fmt.Errorf("admin kubeconfig %s: %w (run the control-plane phase first)", path, pipeline.NotYet(err))
 		}
 		cfg, err := kubernetes.RESTConfig(path)
 		if err != nil {

@@ -40,6 +40,10 @@ func EtcdEndpointsTask(s Spec, sel pipeline.Selector, after []string) pipeline.T
 		Skip: skipStacked(s),
 		Check: func(ctx context.Context, t *pipeline.Target) (bool, error) {
 			if t.Name == s.FirstControlPlane {
+				// a dry run before kubeadm init: no ConfigMap (nor kubectl) to read yet
+				if none, err := noAPIYet(ctx, t); err != nil || none {
+					return false, err
+				}
 				if ok, err := s.configMapEndpointsCurrent(ctx, t); err != nil || !ok {
 					return false, err
 				}
