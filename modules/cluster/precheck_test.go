@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/kk-project/kk/api/config"
@@ -41,7 +42,7 @@ func TestPrecheckNamesUnfitHosts(t *testing.T) {
 		"cp": {Arch: "amd64", CPUs: 4, MemoryMiB: 512, DiskFreeMiB: 50000, Commands: map[string]bool{}},
 		"w":  {Arch: "amd64", CPUs: 4, MemoryMiB: 8192, SwapMiB: 1024, DiskFreeMiB: 50000, Commands: map[string]bool{}},
 	}
-	ran := false
+	var ran atomic.Bool
 	err := runPrecheck(t, c, hostFacts, &ran)
 	if err == nil {
 		t.Fatal("precheck passed on unfit hosts")
@@ -52,7 +53,7 @@ func TestPrecheckNamesUnfitHosts(t *testing.T) {
 			t.Errorf("error does not say %q:\n%s", want, msg)
 		}
 	}
-	if ran {
+	if ran.Load() {
 		t.Error("a task after the failed precheck ran")
 	}
 }
@@ -66,11 +67,11 @@ func TestPrecheckToolkitNeedsDeb(t *testing.T) {
 	good := func(pm string, gpu ...string) *pipeline.Facts {
 		return &pipeline.Facts{Arch: "amd64", CPUs: 4, MemoryMiB: 8192, DiskFreeMiB: 50000, Init: "systemd", PackageManager: pm, NvidiaPCI: gpu, Commands: map[string]bool{}}
 	}
-	ran := false
+	var ran atomic.Bool
 	err := runPrecheck(t, c, map[string]*pipeline.Facts{"cp": good("dnf"), "w": good("dnf", "0000:17:00.0 0x2330")}, &ran)
 	if err == nil || !strings.Contains(err.Error(), "host w, task precheck") || strings.Contains(err.Error(), "host cp") ||
-		!strings.Contains(err.Error(), "NVIDIA's container toolkit from its Debian package, and this host's package manager is dnf") || ran {
-		t.Errorf("a dnf GPU host: %v (ran after: %v)", err, ran)
+		!strings.Contains(err.Error(), "NVIDIA's container toolkit from its Debian package, and this host's package manager is dnf") || ran.Load() {
+		t.Errorf("a dnf GPU host: %v (ran after: %v)", err, ran.Load())
 	}
 	if err := runPrecheck(t, c, map[string]*pipeline.Facts{"cp": good("dnf"), "w": good("apt-get", "0000:17:00.0 0x2330")}, &ran); err != nil {
 		t.Errorf("an apt-get GPU host: %v", err)
@@ -79,7 +80,7 @@ func TestPrecheckToolkitNeedsDeb(t *testing.T) {
 
 // runPrecheck runs facts (from hostFacts), the precheck and a task after it (which sets ran)
 // on hosts cp and w of c.
-func runPrecheck(t *testing.T, c *config.Cluster, hostFacts map[string]*pipeline.Facts, ran *bool) error {
+func runPrecheck(t *testing.T, c *config.Cluster, hostFacts map[string]*pipeline.Facts, ran *atomic.Bool) error {
 	t.Helper()
 	var hosts []*pipeline.Host
 	for _, name := range []string{"cp", "w"} {
@@ -92,7 +93,7 @@ func runPrecheck(t *testing.T, c *config.Cluster, hostFacts map[string]*pipeline
 		}},
 		PrecheckTask(c),
 		{Name: "change", Hosts: pipeline.AllHosts(), After: []string{PrecheckTaskName}, Run: func(context.Context, *pipeline.Target) (bool, error) {
-			*ran = true
+			ran.Store(true)
 			return true, nil
 		}},
 	}
