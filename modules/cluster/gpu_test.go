@@ -38,16 +38,8 @@ func TestGPUDriverPlan(t *testing.T) {
 	if _, err := NewPlan(c, a, Options{Workdir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "spec.gpu.toolkit.version v1.20.2") {
 		t.Errorf("artifacts without the container toolkit: %v", err)
 	}
-	a.Versions[catalog.NvidiaContainerToolkit] = "v1.20.2"
-	a.Files.Add("amd64", catalog.NvidiaContainerToolkit, "/nonexistent/nvidia-container-toolkit-base_1.20.2-1_amd64.deb")
-	p, err := NewPlan(c, a, Options{Workdir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts, err := p.Tasks(Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	withToolkit(a)
+	ts := planTasks(t, c, a)
 	first := after(ts, gpu.TaskDriverPrereqs)
 	for _, beside := range []string{runtime.TaskBinaries, etcd.TaskInstall} {
 		if slices.Contains(first, beside) {
@@ -76,11 +68,7 @@ func TestGPUDriverPlan(t *testing.T) {
 	// without spec.gpu there is no gpu phase (the nodes of GPU hosts are labelled all the same,
 	// and an exporter an earlier run put is removed)
 	c.GPU = config.GPU{}
-	p, err = NewPlan(c, a, Options{Workdir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts, _ = p.Tasks(Options{})
+	ts = planTasks(t, c, a)
 	if slices.ContainsFunc(ts, func(tk pipeline.Task) bool {
 		return strings.HasPrefix(tk.Name, "gpu/") && tk.Name != gpu.TaskNodeLabels && tk.Name != gpu.TaskExporter
 	}) {
@@ -103,19 +91,11 @@ func TestGPUDockerPlan(t *testing.T) {
 	if got := c.DeclaredGPUHosts(); !slices.Equal(got, []string{"w"}) {
 		t.Fatalf("declared GPU hosts %v", got)
 	}
-	a := &Artifacts{Versions: map[string]string{catalog.NvidiaContainerToolkit: "v1.20.2"}}
+	a := &Artifacts{Versions: map[string]string{}}
 	for _, b := range []string{"etcd", "etcdctl", "etcdutl"} {
 		a.Files.Add("amd64", b, "/nonexistent/"+b)
 	}
-	a.Files.Add("amd64", catalog.NvidiaContainerToolkit, "/nonexistent/nvidia-container-toolkit-base_1.20.2-1_amd64.deb")
-	p, err := NewPlan(c, a, Options{Workdir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts, err := p.Tasks(Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ts := planTasks(t, c, withToolkit(a))
 	for _, want := range []string{gpu.TaskToolkit, runtime.TaskService} {
 		if !slices.Contains(after(ts, gpu.TaskDocker), want) {
 			t.Errorf("%s after %v, want %s", gpu.TaskDocker, after(ts, gpu.TaskDocker), want)
@@ -131,4 +111,25 @@ func TestGPUDockerPlan(t *testing.T) {
 			t.Errorf("docker: the plan has %s", tk.Name)
 		}
 	}
+}
+
+// withToolkit adds NVIDIA's container toolkit v1.20.2 to a.
+func withToolkit(a *Artifacts) *Artifacts {
+	a.Versions[catalog.NvidiaContainerToolkit] = "v1.20.2"
+	a.Files.Add("amd64", catalog.NvidiaContainerToolkit, "/nonexistent/nvidia-container-toolkit-base_1.20.2-1_amd64.deb")
+	return a
+}
+
+// planTasks is the task list of c's plan on artifacts a.
+func planTasks(t *testing.T, c *config.Cluster, a *Artifacts) []pipeline.Task {
+	t.Helper()
+	p, err := NewPlan(c, a, Options{Workdir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := p.Tasks(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
 }
