@@ -30,30 +30,12 @@ func (s *SSH) sftpClient() (*sftp.Client, error) {
 	return s.sftpConn, nil
 }
 
-// Upload implements Connector. Root writes a temp file next to the target over sftp
-// and renames it into place; other users stage the file in their home directory
-// and install it with one sudo command.
+// Upload implements Connector as uploadMany of f alone: root writes a temp file next to the
+// target over sftp and renames it into place; other users stage the file in their home
+// directory and install it with one sudo command.
 func (s *SSH) Upload(ctx context.Context, f File) (bool, error) {
-	if err := f.validate(); err != nil {
-		return false, s.errorf("%w", err)
-	}
-	sum, err := f.localSum()
-	if err != nil {
-		return false, s.errorf("%w", err)
-	}
-	same, err := upToDate(ctx, s, f, sum)
-	if err != nil || same {
-		return false, err
-	}
-	if s.isRoot() {
-		err = s.uploadAsRoot(ctx, f)
-	} else {
-		err = s.uploadWithSudo(ctx, f)
-	}
-	if err != nil {
-		return false, err
-	}
-	return true, nil
+	changed, err := s.uploadMany(ctx, []File{f})
+	return changed[0], err
 }
 
 func (s *SSH) uploadAsRoot(ctx context.Context, f File) (err error) {
@@ -114,26 +96,6 @@ func stagedInHome(sc *sftp.Client) string {
 		home = "/tmp"
 	}
 	return path.Join(home, ".kk-upload-"+randomHex(8))
-}
-
-func (s *SSH) uploadWithSudo(ctx context.Context, f File) error {
-	sc, err := s.sftpClient()
-	if err != nil {
-		return err
-	}
-	tmp := stagedInHome(sc)
-	if err := s.writeRemote(ctx, sc, tmp, f); err != nil {
-		return err
-	}
-	defer sc.Remove(tmp)
-	r, err := s.Exec(ctx, installCmd(tmp, f), ExecOptions{Sudo: true})
-	if err != nil {
-		return err
-	}
-	if err := r.Err(); err != nil {
-		return s.errorf("upload %s: %w", f.Path, err)
-	}
-	return nil
 }
 
 // writeRemote creates p (mode 0600, must not exist) and streams f's content into
@@ -227,8 +189,7 @@ func (s *SSH) uploadMany(ctx context.Context, files []File) ([]bool, error) {
 	}
 	var todo []int
 	for i, st := range parseStates(r.Stdout, len(files)) {
-		f := files[i]
-		if st.sha256 == "" || st.sha256 != sums[i] || st.mode != f.modeArg() || !ownerMatches(f.owner(), st) {
+		if !st.matches(files[i], sums[i]) {
 			todo = append(todo, i)
 		}
 	}

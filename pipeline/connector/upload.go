@@ -137,7 +137,8 @@ func ownerMatches(want string, st fileState) bool {
 }
 
 // upToDate reports whether the host already has f with the same content, mode and
-// owner. It runs one privileged command through c. sum is the local sha256.
+// owner. It runs one privileged command through c (Local's; SSH tests many files in one:
+// statesCmd). sum is the local sha256.
 func upToDate(ctx context.Context, c Connector, f File, sum string) (bool, error) {
 	r, err := c.Exec(ctx, stateCmd(f.Path), ExecOptions{Sudo: true})
 	if err != nil {
@@ -147,10 +148,13 @@ func upToDate(ctx context.Context, c Connector, f File, sum string) (bool, error
 		return false, nil // missing or unreadable: write it
 	}
 	st, ok := parseState(r.Stdout)
-	if !ok {
-		return false, nil
-	}
-	return st.sha256 == sum && st.mode == f.modeArg() && ownerMatches(f.owner(), st), nil
+	return ok && st.matches(f, sum), nil
+}
+
+// matches reports whether the file st describes is f, whose local sha256 is sum: same
+// content, mode and owner (a file with no state, missing, never matches).
+func (st fileState) matches(f File, sum string) bool {
+	return st.sha256 != "" && st.sha256 == sum && st.mode == f.modeArg() && ownerMatches(f.owner(), st)
 }
 
 // stagedName returns "<dir>/.<base>.kk-tmp-<random>": a temp name next to the target,
