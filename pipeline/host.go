@@ -172,3 +172,6 @@ type Facts struct {
 	// or without a driver: "ADDRESS DEVICE-ID" ("0000:3b:00.0 0x20b0").
 	NvidiaPCI []string
 }
+
+// NvidiaGPU reports whether the facts list NVIDIA GPUs on the host's PCI bus.
+func (f *Facts) NvidiaGPU() bool { return f != nil && len(f.NvidiaPCI) > 0 }

@@ -70,7 +70,7 @@ func precheckRows(cl *config.Cluster, s *session.Session, rep *pipeline.Report) 
 		for i, r := range h.Roles {
 			roles[i] = string(r)
 		}
-		req := precheck.For(roles, h.Arch, cmds).Of(cl)
+		req := precheck.For(roles, h.Arch, cmds).Of(cl, h.Name)
 		rows = append(rows, precheck.Evaluate(h.Name, s.Facts(h.Name), errs[h.Name], req))
 	}
 	return rows

@@ -20,7 +20,6 @@ import (
 
 	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/modules/facts"
-	"github.com/kk-project/kk/modules/gpu"
 	"github.com/kk-project/kk/modules/osprep"
 	"github.com/kk-project/kk/modules/precheck"
 	"github.com/kk-project/kk/pipeline"
@@ -87,15 +86,11 @@ func PrecheckTask(c *config.Cluster) pipeline.Task {
 			for i, r := range h.Roles {
 				roles[i] = string(r)
 			}
-			req := precheck.For(roles, h.Arch, nil).Of(c)
+			req := precheck.For(roles, h.Arch, nil).Of(c, t.Name)
 			// Ports in use are not checked here: on a re-run they are this cluster's own
 			// components. Packages are installed by the os phase.
 			req.Ports = nil
 			row := precheck.Evaluate(t.Name, t.Facts(), nil, req)
-			if f := t.Facts(); c.GPU.Toolkit && f != nil && f.PackageManager != "apt-get" && (gpu.Hosts{Declared: c.DeclaredGPUHosts()}).Has(t) {
-				row.Problems = append(row.Problems, fmt.Sprintf("a GPU host: kk installs NVIDIA's container toolkit from its Debian package, "+
-					"and this host's package manager is %s, not apt-get", orNone(f.PackageManager)))
-			}
 			if !row.OK() {
 				return false, fmt.Errorf("not fit for its roles (%s): %s", strings.Join(roles, ", "), strings.Join(row.Problems, "; "))
 			}

@@ -83,8 +83,7 @@ func (s DriverSpec) rebooting(ctx context.Context, t *pipeline.Target, step func
 // HasGPU reports whether t's host has NVIDIA GPUs on its PCI bus (its facts): the GPU tasks
 // leave every other host alone.
 func HasGPU(t *pipeline.Target) bool {
-	f := t.Facts()
-	return f != nil && len(f.NvidiaPCI) > 0
+	return t.Facts().NvidiaGPU()
 }
 
 // DriverTasks returns the driver's tasks, in order: the kernel headers and compiler the

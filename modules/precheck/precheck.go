@@ -37,7 +37,11 @@ type Requirement struct {
 	// with less free, kubelet taints its node disk-pressure and no pod is scheduled there.
 	// nil: not checked.
 	DiskEviction map[string]string
-	kubelet      bool // a control plane or worker
+	// GPUToolkit: NVIDIA's container toolkit goes on the host if it is a GPU host (NVIDIA
+	// GPUs on its PCI bus, or DeclaredGPU), from its Debian package: such a host needs
+	// apt-get.
+	GPUToolkit, DeclaredGPU bool
+	kubelet                 bool // a control plane or worker
 }
 
 // Defaults for control-plane and other nodes (kubeadm's own minimums for control planes).
@@ -75,10 +79,12 @@ func For(roles []string, arch string, commands []string) Requirement {
 	return r
 }
 
-// Of adds what cluster c's settings require of the host: ImageGCOf(c), and where the host
-// runs kubelet, its disk eviction thresholds (kubeletConfiguration.evictionHard over kk's).
-func (r Requirement) Of(c *config.Cluster) Requirement {
+// Of adds what cluster c's settings require of its host host: ImageGCOf(c), NVIDIA's
+// toolkit, and where the host runs kubelet, its disk eviction thresholds
+// (kubeletConfiguration.evictionHard over kk's).
+func (r Requirement) Of(c *config.Cluster, host string) Requirement {
 	r.ImageGCHighPercent = ImageGCOf(c)
+	r.GPUToolkit, r.DeclaredGPU = c.GPU.Toolkit, slices.Contains(c.DeclaredGPUHosts(), host)
 	if !r.kubelet {
 		return r
 	}
@@ -176,6 +182,13 @@ func Evaluate(host string, f *pipeline.Facts, gatherErr error, req Requirement) 
 				f.DiskFreeMiB, 100-f.DiskUsedPercent(), sig, v)
 			break
 		}
+	}
+	if req.GPUToolkit && (req.DeclaredGPU || f.NvidiaGPU()) && f.PackageManager != "apt-get" {
+		pm := f.PackageManager
+		if pm == "" {
+			pm = "none"
+		}
+		add("a GPU host: kk installs NVIDIA's container toolkit from its Debian package, and this host's package manager is %s, not apt-get", pm)
 	}
 	if used := f.DiskUsedPercent(); req.ImageGCHighPercent > 0 && req.ImageGCHighPercent < 100 && used >= req.ImageGCHighPercent {
 		row.Warnings = append(row.Warnings, fmt.Sprintf("/var/lib is %d%% used: above %d%% kubelet's image garbage collection deletes "+

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/kk-project/kk/api/config"
+	"github.com/kk-project/kk/api/v1alpha2"
 	"github.com/kk-project/kk/pipeline"
 )
 
@@ -108,12 +109,12 @@ func TestDiskEviction(t *testing.T) {
 	c.Kubernetes.ContainerManager = "containerd"
 	f := goodFacts()
 	f.DiskFreeMiB, f.DiskSizeMiB = 4000, 100000 // 4% free: under kk's 5%
-	r := Evaluate("n1", f, nil, For([]string{"worker"}, "", nil).Of(c))
+	r := Evaluate("n1", f, nil, For([]string{"worker"}, "", nil).Of(c, "n1"))
 	if r.OK() || len(r.Problems) != 1 || !strings.Contains(r.Problems[0], "4000 MiB (4%) free on /var/lib, under kubelet's evictionHard imagefs.available 5%") ||
 		!strings.Contains(r.Problems[0], "disk-pressure") {
 		t.Errorf("4%% free, threshold 5%%: %q", r.Problems)
 	}
-	if r := Evaluate("e1", f, nil, For([]string{"etcd"}, "", nil).Of(c)); !r.OK() {
+	if r := Evaluate("e1", f, nil, For([]string{"etcd"}, "", nil).Of(c, "n1")); !r.OK() {
 		t.Errorf("an etcd-only host is held to kubelet's threshold: %q", r.Problems)
 	}
 	if r := Evaluate("n1", f, nil, For([]string{"worker"}, "", nil)); !r.OK() {
@@ -121,20 +122,20 @@ func TestDiskEviction(t *testing.T) {
 	}
 	// the Cluster file's thresholds, key by key over kk's
 	c.Kubernetes.KubeletConfiguration = map[string]any{"evictionHard": map[string]any{"nodefs.available": "2Gi", "imagefs.available": "3%"}}
-	if r := Evaluate("n1", f, nil, For([]string{"control-plane"}, "", nil).Of(c)); !r.OK() {
+	if r := Evaluate("n1", f, nil, For([]string{"control-plane"}, "", nil).Of(c, "n1")); !r.OK() {
 		t.Errorf("4%% free, thresholds 2Gi and 3%%: %q", r.Problems)
 	}
 	c.Kubernetes.KubeletConfiguration = map[string]any{"evictionHard": map[string]any{"nodefs.available": "5Gi"}}
-	r = Evaluate("n1", f, nil, For([]string{"worker"}, "", nil).Of(c))
+	r = Evaluate("n1", f, nil, For([]string{"worker"}, "", nil).Of(c, "n1"))
 	if r.OK() || !strings.Contains(r.Problems[0], "evictionHard imagefs.available 5%") {
 		t.Errorf("imagefs at kk's 5%%: %q", r.Problems)
 	}
 	f.DiskFreeMiB = 6000
-	if r := Evaluate("n1", f, nil, For([]string{"worker"}, "", nil).Of(c)); !r.OK() {
+	if r := Evaluate("n1", f, nil, For([]string{"worker"}, "", nil).Of(c, "n1")); !r.OK() {
 		t.Errorf("6%% (5.9 GiB) free, thresholds 5Gi and 5%%: %q", r.Problems)
 	}
 	f.DiskFreeMiB = 5000
-	r = Evaluate("n1", f, nil, For([]string{"worker"}, "", nil).Of(c))
+	r = Evaluate("n1", f, nil, For([]string{"worker"}, "", nil).Of(c, "n1"))
 	if r.OK() || !strings.Contains(r.Problems[0], "evictionHard nodefs.available 5Gi") {
 		t.Errorf("5000 MiB free, nodefs 5Gi: %q", r.Problems)
 	}
@@ -147,5 +148,41 @@ func TestDiskEviction(t *testing.T) {
 		if got, ok := evictionMiB(c.v, c.size); got != c.want || ok != c.ok {
 			t.Errorf("evictionMiB(%q, %d) = %d %v, want %d %v", c.v, c.size, got, ok, c.want, c.ok)
 		}
+	}
+}
+
+// TestToolkitNeedsDeb: with NVIDIA's toolkit on, a GPU host (on its PCI bus, or declared)
+// whose packages are not Debian's fails; a host without a GPU, or with apt-get, does not.
+func TestToolkitNeedsDeb(t *testing.T) {
+	src := `apiVersion: kubekey.kubesphere.io/v1alpha2
+kind: Cluster
+metadata: {name: t}
+spec:
+  hosts:
+  - {name: n1, address: 10.0.0.1, user: root, password: x}
+  - {name: n2, address: 10.0.0.2, user: root, password: x, labels: {nvidia.com/gpu.present: "true"}}
+  roleGroups: {etcd: [n1], control-plane: [n1], worker: [n1, n2]}
+  gpu: {}
+`
+	c, _, err := v1alpha2.Parse("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := goodFacts()
+	f.PackageManager = "dnf"
+	if r := Evaluate("n1", f, nil, For([]string{"worker"}, "", nil).Of(c, "n1")); !r.OK() {
+		t.Errorf("a dnf host without a GPU: %q", r.Problems)
+	}
+	r := Evaluate("n2", f, nil, For([]string{"worker"}, "", nil).Of(c, "n2"))
+	if r.OK() || !strings.Contains(strings.Join(r.Problems, "; "), "NVIDIA's container toolkit from its Debian package, and this host's package manager is dnf") {
+		t.Errorf("a declared dnf GPU host: %q", r.Problems)
+	}
+	f.NvidiaPCI = []string{"0000:17:00.0 0x2330"}
+	if r := Evaluate("n1", f, nil, For([]string{"worker"}, "", nil).Of(c, "n1")); r.OK() {
+		t.Error("a dnf host with a GPU on its bus passed")
+	}
+	f.PackageManager = "apt-get"
+	if r := Evaluate("n1", f, nil, For([]string{"worker"}, "", nil).Of(c, "n1")); !r.OK() {
+		t.Errorf("an apt-get GPU host: %q", r.Problems)
 	}
 }
