@@ -92,10 +92,12 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 	osTasks := append(osprep.Tasks(osSpec(c)), dns.NodeHostsTask(ds, []string{osprep.TaskEtcHosts}))
 	set("os", "hostname, /etc/hosts, swap, kernel modules, sysctl, packages", hooks.Sequence(pre, osTasks))
 
+	// the GPU hosts: NVIDIA GPUs on their PCI bus, or declared so in the Cluster file
+	gpuHosts := gpu.Hosts{Declared: c.DeclaredGPUHosts()}
 	rs := runtime.SpecFor(c, a.Files)
 	rs.ImageArchive, rs.Images = a.ImageArchive, a.ImageRefs
 	if c.GPU.Toolkit && rs.ContainerManager == runtime.Docker {
-		rs.NvidiaRuntime = gpu.Hosts{Declared: c.DeclaredGPUHosts()}.Has
+		rs.NvidiaRuntime = gpuHosts.Has
 	}
 	rdesc := "containerd, runc, crictl, CNI plugins; images from the bundle"
 	if rs.ContainerManager == runtime.Docker {
@@ -110,7 +112,7 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 	}
 	set("etcd", "etcd members with kk's own TLS, health, backup timer", append(etcd.Tasks(es), etcd.ClientTasks(es)...))
 
-	gt, gdesc, err := gpuTasks(c, a, rt, o.AllowReboot)
+	gt, gdesc, err := gpuTasks(c, a, gpuHosts, rt, o.AllowReboot)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +209,7 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 		addresses[h.Name] = h.InternalIP()
 	}
 	workers = append(workers, gpu.ExporterTask(gpu.ExporterSpec{Enabled: c.GPU.Exporter, Self: gpu.SelfProgram(),
-		GPUHosts: gpu.Hosts{Declared: c.DeclaredGPUHosts()}, Addresses: addresses}, []string{gpu.TaskNodeLabels}))
+		GPUHosts: gpuHosts, Addresses: addresses}, []string{gpu.TaskNodeLabels}))
 	// (docker: cri-dockerd serves no handler but docker's default, NVIDIA's there)
 	if c.GPU.Toolkit && c.Kubernetes.ContainerManager != runtime.Docker {
 		workers = append(workers, gpu.RuntimeClassTask(clientLoader(p.Kubeconfig, 30*time.Second), pipeline.FirstOf(string(config.RoleControlPlane)),
@@ -255,11 +257,10 @@ func orNone(s string) string {
 }
 
 // gpuTasks is the gpu phase: on the GPU hosts, the NVIDIA driver (spec.gpu.driver.version)
-// and NVIDIA's container toolkit (spec.gpu, kubernetes.nvidiaRuntime), whose containerd
-// drop-in waits for the runtime phase's tasks rt. What they install must be among the
+// and NVIDIA's container toolkit (spec.gpu, kubernetes.nvidiaRuntime), whose containerd or docker
+// step waits for the runtime phase's tasks rt. What they install must be among the
 // artifacts before any host is touched.
-func gpuTasks(c *config.Cluster, a *Artifacts, rt []pipeline.Task, allowReboot bool) ([]pipeline.Task, string, error) {
-	hosts := gpu.Hosts{Declared: c.DeclaredGPUHosts()}
+func gpuTasks(c *config.Cluster, a *Artifacts, hosts gpu.Hosts, rt []pipeline.Task, allowReboot bool) ([]pipeline.Task, string, error) {
 	have := func(field, what, component, v string) error {
 		if got := a.Versions[component]; got != v {
 			return fmt.Errorf("%s: %s %s: the artifacts hold %s %q: export a bundle of this Cluster file "+
