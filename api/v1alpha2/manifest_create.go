@@ -170,12 +170,10 @@ func (m *Manifest) Marshal() ([]byte, error) {
 	b.WriteString("# kk Manifest: what an offline bundle holds (kk artifact export -m FILE -o bundle.tar.gz).\n")
 	b.WriteString("# KubeKey's kind: Manifest; spec.components.runc, spec.components.cri-dockerd and\n")
 	b.WriteString("# spec.checksums ({component, version, arch, sha256}) are kk extensions.\n")
-	for _, rt := range m.Spec.Components.ContainerRuntimes {
-		if rt.Type == RuntimeDocker {
-			b.WriteString("# containerRuntimes docker and cri-dockerd: their releases publish no checksum file: pin\n")
-			b.WriteString("# the sha256 of each one's download per arch in spec.checksums (component: docker,\n")
-			b.WriteString("# cri-dockerd) before kk artifact export.\n")
-		}
+	if slices.ContainsFunc(m.Spec.Components.ContainerRuntimes, func(rt ContainerRuntime) bool { return rt.Type == RuntimeDocker }) {
+		b.WriteString("# containerRuntimes docker and cri-dockerd: their releases publish no checksum file: pin\n")
+		b.WriteString("# the sha256 of each one's download per arch in spec.checksums (component: docker,\n")
+		b.WriteString("# cri-dockerd) before kk artifact export.\n")
 	}
 	if v := m.Spec.Components.NvidiaDriver.Version; v != "" {
 		b.WriteString("# spec.components.nvidia-driver (kk extension): NVIDIA publishes no checksum file for its\n")

@@ -89,6 +89,14 @@ func TestNewManifestDockerFlannelBinaryEtcd(t *testing.T) {
 	if !strings.Contains(imgs, "/flannel:") || strings.Contains(imgs, "calico") || strings.Contains(imgs, "registry.k8s.io/etcd") {
 		t.Errorf("images %s", imgs)
 	}
+	// docker and cri-dockerd publish no checksums: the header asks for them, once
+	data, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(data), "# containerRuntimes docker and cri-dockerd: their releases publish no checksum file"); n != 1 {
+		t.Errorf("the header asks %d times for docker's checksums:\n%s", n, data)
+	}
 }
 
 func TestNewManifestUnknownKubernetesMinor(t *testing.T) {
