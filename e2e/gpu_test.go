@@ -84,10 +84,7 @@ spec:
 // container to runc as it is).
 func gpuToolkitWorks(t *testing.T, bed *testbed.Bed, kcfg, exportOut string, gpu testbed.Machine, others []testbed.Machine) {
 	t.Helper()
-	v := strings.TrimPrefix(mirror.DefaultSpec().NvidiaContainerToolkit, "v")
-	if out := rootSSH(t, bed, gpu, "dpkg-query -W -f='${Version}' nvidia-container-toolkit-base; echo; nvidia-ctk --version | head -n1"); !strings.HasPrefix(out, v+"-1\n") || !strings.Contains(out, v) {
-		t.Errorf("%s: the toolkit's package and nvidia-ctk: %q, want %s-1", gpu.Name, out, v)
-	}
+	toolkitInstalled(t, bed, gpu)
 	dropIn := rootSSH(t, bed, gpu, "cat /etc/containerd/conf.d/99-nvidia.toml")
 	if !strings.Contains(dropIn, "runtimes.nvidia") || !strings.Contains(dropIn, "/usr/bin/nvidia-container-runtime") {
 		t.Errorf("%s: containerd's nvidia drop-in:\n%s", gpu.Name, dropIn)
@@ -113,6 +110,16 @@ func gpuToolkitWorks(t *testing.T, bed *testbed.Bed, kcfg, exportOut string, gpu
 		t.Errorf("%s: the pod's runtime handler %q, want nvidia", gpu.Name, out)
 	}
 	mustKubectl(t, kcfg, "delete", "-f", pod, "--wait=true", "--timeout=120s")
+}
+
+// toolkitInstalled checks that the toolkit's base package of the mirror's release is
+// installed on gpu, with its nvidia-ctk.
+func toolkitInstalled(t *testing.T, bed *testbed.Bed, gpu testbed.Machine) {
+	t.Helper()
+	v := strings.TrimPrefix(mirror.DefaultSpec().NvidiaContainerToolkit, "v")
+	if out := rootSSH(t, bed, gpu, "dpkg-query -W -f='${Version}' nvidia-container-toolkit-base; echo; nvidia-ctk --version | head -n1"); !strings.HasPrefix(out, v+"-1\n") || !strings.Contains(out, v) {
+		t.Errorf("%s: the toolkit's package and nvidia-ctk: %q, want %s-1", gpu.Name, out, v)
+	}
 }
 
 // devicePluginWaits checks NVIDIA's device plugin: its DaemonSet has one pod, on the declared
