@@ -60,6 +60,44 @@ func (s Set) MetricsServerImage() string {
 	return K8sRegistry + "/metrics-server/metrics-server:" + s.Addons.MetricsServer
 }
 
+// PrometheusImage is Prometheus (the platform's monitoring).
+func (s Set) PrometheusImage() string {
+	return Quay + "/prometheus/prometheus:" + s.Addons.Prometheus
+}
+
+// AlertmanagerImage is Prometheus' Alertmanager.
+func (s Set) AlertmanagerImage() string {
+	return Quay + "/prometheus/alertmanager:" + s.Addons.Alertmanager
+}
+
+// NodeExporterImage is Prometheus' node exporter (a DaemonSet: every node's metrics).
+func (s Set) NodeExporterImage() string {
+	return Quay + "/prometheus/node-exporter:" + s.Addons.NodeExporter
+}
+
+// KubeStateMetricsImage is kube-state-metrics (metrics of the cluster's objects).
+func (s Set) KubeStateMetricsImage() string {
+	return K8sRegistry + "/kube-state-metrics/kube-state-metrics:" + s.Addons.KubeStateMetrics
+}
+
+// PrometheusOperatorImage is the Prometheus Operator.
+func (s Set) PrometheusOperatorImage() string {
+	return Quay + "/prometheus-operator/prometheus-operator:" + s.Addons.PrometheusOperator
+}
+
+// PrometheusConfigReloaderImage is the operator's config reloader (a sidecar of the Prometheus
+// and Alertmanager pods it runs), released with the operator under the same tag.
+func (s Set) PrometheusConfigReloaderImage() string {
+	return Quay + "/prometheus-operator/prometheus-config-reloader:" + s.Addons.PrometheusOperator
+}
+
+// MonitoringImages are the images of the platform's monitoring stack: the operator and its
+// config reloader, Prometheus, Alertmanager, the node exporter and kube-state-metrics.
+func (s Set) MonitoringImages() []string {
+	return []string{s.PrometheusOperatorImage(), s.PrometheusConfigReloaderImage(), s.PrometheusImage(),
+		s.AlertmanagerImage(), s.NodeExporterImage(), s.KubeStateMetricsImage()}
+}
+
 // LocalPathProvisionerImage provisions the platform's local volumes.
 func (s Set) LocalPathProvisionerImage() string {
 	return DockerHub + "/rancher/local-path-provisioner:" + s.Addons.LocalPathProvisioner

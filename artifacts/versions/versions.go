@@ -59,6 +59,17 @@ type Addons struct {
 	// NvidiaDevicePlugin is nvcr.io/nvidia/k8s-device-plugin's tag: NVIDIA's device plugin
 	// on the GPU hosts (nodes advertise nvidia.com/gpu).
 	NvidiaDevicePlugin string
+	// The platform's monitoring stack, each its image's tag: Prometheus
+	// (quay.io/prometheus/prometheus), Alertmanager (quay.io/prometheus/alertmanager), the node
+	// exporter (quay.io/prometheus/node-exporter), kube-state-metrics
+	// (registry.k8s.io/kube-state-metrics/kube-state-metrics) and the Prometheus Operator
+	// (quay.io/prometheus-operator/prometheus-operator, with its
+	// quay.io/prometheus-operator/prometheus-config-reloader of the same tag).
+	Prometheus         string
+	Alertmanager       string
+	NodeExporter       string
+	KubeStateMetrics   string
+	PrometheusOperator string
 }
 
 // row is one line of the table, keyed by Kubernetes minor.
@@ -128,6 +139,14 @@ func DefaultAddons() Addons {
 		Traefik: "v3.7.13",
 		// v0.17.4: the release the module proxy serves (builds with -mod=mod)
 		NvidiaDevicePlugin: "v0.17.4",
+		// The monitoring stack: the newest releases the module proxy serves. Prometheus v3.16.0 is
+		// its Go module's v0.316.0 (e2e/mirror maps the one to the other); the operator's v0.95.x
+		// are refused by the proxy ("not available"), v0.90.1 is served with its sub-modules.
+		Prometheus:         "v3.16.0",
+		Alertmanager:       "v0.35.0",
+		NodeExporter:       "v1.12.1",
+		KubeStateMetrics:   "v2.20.0",
+		PrometheusOperator: "v0.90.1",
 	}
 }
 

@@ -103,3 +103,26 @@ func TestParse(t *testing.T) {
 		t.Errorf("ordering of %v", v)
 	}
 }
+
+// TestMonitoringImages: the monitoring stack's images are upstream's references, tagged with the
+// releases of DefaultAddons (the config reloader with the operator's).
+func TestMonitoringImages(t *testing.T) {
+	s := Latest()
+	want := []string{
+		"quay.io/prometheus-operator/prometheus-operator:" + s.Addons.PrometheusOperator,
+		"quay.io/prometheus-operator/prometheus-config-reloader:" + s.Addons.PrometheusOperator,
+		"quay.io/prometheus/prometheus:" + s.Addons.Prometheus,
+		"quay.io/prometheus/alertmanager:" + s.Addons.Alertmanager,
+		"quay.io/prometheus/node-exporter:" + s.Addons.NodeExporter,
+		"registry.k8s.io/kube-state-metrics/kube-state-metrics:" + s.Addons.KubeStateMetrics,
+	}
+	if got := s.MonitoringImages(); !slices.Equal(got, want) {
+		t.Errorf("MonitoringImages() = %q, want %q", got, want)
+	}
+	for name, v := range map[string]string{"prometheus": s.Addons.Prometheus, "alertmanager": s.Addons.Alertmanager, "node-exporter": s.Addons.NodeExporter,
+		"kube-state-metrics": s.Addons.KubeStateMetrics, "prometheus-operator": s.Addons.PrometheusOperator} {
+		if _, err := Parse(v); err != nil || !strings.HasPrefix(v, "v") {
+			t.Errorf("%s: tag %q is not vX.Y.Z", name, v)
+		}
+	}
+}

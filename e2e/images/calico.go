@@ -38,14 +38,10 @@ func calicoImages(r *recipes, spec mirror.Spec) ([]Image, error) {
 		return nil, err
 	}
 	bin := func(name string) string { return r.mirrorFile(mirror.CalicoPath(spec.Calico, name)) }
-	split := func(ref string) (repo string, tags []string) {
-		i := strings.LastIndex(ref, ":")
-		return ref[:i], []string{ref[i+1:]}
-	}
 	note := fmt.Sprintf("built from github.com/projectcalico/calico@%s (Calico %s)", spec.CalicoModule, spec.Calico)
 	v := spec.Calico
 
-	cniRepo, cniTags := split(set.CalicoCNIImage())
+	cniRepo, cniTags := tableRef(set.CalicoCNIImage())
 	cni := Image{Repository: cniRepo, Tags: cniTags, Version: v, Note: note,
 		layers: []*layerSpec{r.base, {name: "calico-cni-" + v, files: []input{
 			{dst: "opt/cni/bin/install", mode: 0o755, src: bin("install")},
@@ -56,7 +52,7 @@ func calicoImages(r *recipes, spec mirror.Spec) ([]Image, error) {
 		requires: []string{"opt/cni/bin/install", "opt/cni/bin/calico", "opt/cni/bin/calico-ipam"},
 	}
 
-	nodeRepo, nodeTags := split(set.CalicoNodeImage())
+	nodeRepo, nodeTags := tableRef(set.CalicoNodeImage())
 	// start_runit runs /usr/bin/which (debianutils' path upstream).
 	runit := &layerSpec{name: "runit", debs: []string{"runit", "bash", "libtinfo6"}, extra: []Entry{Symlink("usr/bin/which", "/bin/busybox")}}
 	node := Image{Repository: nodeRepo, Tags: nodeTags, Version: v,
@@ -73,7 +69,7 @@ func calicoImages(r *recipes, spec mirror.Spec) ([]Image, error) {
 			"usr/sbin/iptables", "usr/sbin/iptables-legacy-save", "usr/sbin/iptables-nft-save", "usr/sbin/ipset", "usr/sbin/conntrack"},
 	}
 
-	ctrlRepo, ctrlTags := split(set.CalicoControllersImage())
+	ctrlRepo, ctrlTags := tableRef(set.CalicoControllersImage())
 	uid := fmt.Sprintf("%d", calicoUID)
 	ctrl := Image{Repository: ctrlRepo, Tags: ctrlTags, Version: v, Note: note,
 		layers: []*layerSpec{r.base, {name: "calico-kube-controllers-" + v, files: []input{
@@ -88,7 +84,7 @@ func calicoImages(r *recipes, spec mirror.Spec) ([]Image, error) {
 		requires: []string{"usr/bin/kube-controllers", "usr/bin/check-status", "usr/bin/wrapper"},
 	}
 
-	typhaRepo, typhaTags := split(set.CalicoTyphaImage())
+	typhaRepo, typhaTags := tableRef(set.CalicoTyphaImage())
 	typha := Image{Repository: typhaRepo, Tags: typhaTags, Version: v, Note: note,
 		layers: []*layerSpec{r.base, {name: "calico-typha-" + v, files: []input{
 			{dst: "usr/bin/calico-typha", mode: 0o755, src: bin("calico-typha")},

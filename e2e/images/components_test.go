@@ -92,3 +92,72 @@ func TestNvidiaDevicePluginImage(t *testing.T) {
 		t.Errorf("another release than the version table's: %v", err)
 	}
 }
+
+// TestMonitoringImages: the monitoring stack's images are the references kk's version table
+// names, each made of the mirror's binary of its component, which --components builds; a
+// release other than the table's is refused.
+func TestMonitoringImages(t *testing.T) {
+	spec := mirror.DefaultSpec()
+	imgs, err := Images(spec, "/m", "/b", DebVersions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := versions.Latest()
+	for _, c := range []struct {
+		component string
+		refs      []string
+		bins      []string // the mirror file of each ref's binary
+		dsts      []string // where each lies in its image
+	}{
+		{"prometheus", []string{set.PrometheusImage()}, []string{mirror.PrometheusPath(spec.Prometheus)}, []string{"bin/prometheus"}},
+		{"alertmanager", []string{set.AlertmanagerImage()}, []string{mirror.AlertmanagerPath(spec.Alertmanager)}, []string{"bin/alertmanager"}},
+		{"node-exporter", []string{set.NodeExporterImage()}, []string{mirror.NodeExporterPath(spec.NodeExporter)}, []string{"bin/node_exporter"}},
+		{"kube-state-metrics", []string{set.KubeStateMetricsImage()}, []string{mirror.KubeStateMetricsPath(spec.KubeStateMetrics)}, []string{"kube-state-metrics"}},
+		{"prometheus-operator", []string{set.PrometheusOperatorImage(), set.PrometheusConfigReloaderImage()},
+			[]string{mirror.PrometheusOperatorPath(spec.PrometheusOperator), mirror.PrometheusConfigReloaderPath(spec.PrometheusOperator)},
+			[]string{"bin/operator", "bin/prometheus-config-reloader"}},
+	} {
+		got, err := ofComponents(imgs, spec, "/m", []string{c.component})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var refs []string
+		for _, im := range got {
+			if !strings.HasPrefix(im.Repository, "registry.k8s.io/pause") && im.Repository != ProbeRepository {
+				refs = append(refs, im.Ref())
+			}
+		}
+		if !slices.Equal(refs, c.refs) {
+			t.Errorf("--components %s builds %q, want %q", c.component, refs, c.refs)
+			continue
+		}
+		for i, ref := range c.refs {
+			im := got[slices.IndexFunc(got, func(im Image) bool { return im.Ref() == ref })]
+			bin := im.layers[len(im.layers)-1].files
+			if len(bin) != 1 || bin[0].dst != c.dsts[i] || bin[0].src != "/m"+c.bins[i] {
+				t.Errorf("%s: binary layer %+v", ref, bin)
+			}
+			if !slices.Equal(im.config.Entrypoint[:1], []string{"/" + c.dsts[i]}) || im.config.User == "" {
+				t.Errorf("%s: config %+v", ref, im.config)
+			}
+		}
+	}
+	for _, bad := range []func(*mirror.Spec){
+		func(s *mirror.Spec) { s.Prometheus = "v3.15.0" },
+		func(s *mirror.Spec) { s.Alertmanager = "v0.34.0" },
+		func(s *mirror.Spec) { s.NodeExporter = "v1.11.1" },
+		func(s *mirror.Spec) { s.KubeStateMetrics = "v2.19.1" },
+		func(s *mirror.Spec) { s.PrometheusOperator = "v0.89.0" },
+	} {
+		s := mirror.DefaultSpec()
+		bad(&s)
+		if _, err := Images(s, "/m", "/b", DebVersions{}); err == nil || !strings.Contains(err.Error(), "artifacts/versions") {
+			t.Errorf("another release than the version table's: %v", err)
+		}
+	}
+	for _, want := range set.MonitoringImages() {
+		if !slices.ContainsFunc(imgs, func(im Image) bool { return im.Ref() == want }) {
+			t.Errorf("no image %s", want)
+		}
+	}
+}

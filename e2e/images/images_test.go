@@ -284,19 +284,20 @@ func TestSplitAndMirrorRef(t *testing.T) {
 		"index.docker.io/library/haproxy":                         base + "/library/haproxy",
 		"registry.k8s.io/pause@sha256:" + strings.Repeat("a", 64): base + "/pause@sha256:" + strings.Repeat("a", 64),
 		"nvcr.io/nvidia/k8s-device-plugin:v0.17.4":                base + "/nvidia/k8s-device-plugin:v0.17.4",
+		"quay.io/prometheus/prometheus:v3.16.0":                   base + "/prometheus/prometheus:v3.16.0",
 	} {
 		got, err := MirrorRef(in, base)
 		if err != nil || got != want {
 			t.Errorf("MirrorRef(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"quay.io/x/y:1", "", "a b"} {
+	for _, bad := range []string{"gcr.io/x/y:1", "", "a b"} {
 		if _, err := MirrorRef(bad, base); err == nil {
 			t.Errorf("MirrorRef(%q): no error", bad)
 		}
 	}
 	m := Mirrors(base)
-	if len(m) != 4 || m["registry.k8s.io"] != base || m["docker.io"] != base || m["ghcr.io"] != base || m["nvcr.io"] != base {
+	if len(m) != 5 || m["registry.k8s.io"] != base || m["docker.io"] != base || m["ghcr.io"] != base || m["nvcr.io"] != base || m["quay.io"] != base {
 		t.Errorf("Mirrors: %v", m)
 	}
 }

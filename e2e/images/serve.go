@@ -34,18 +34,19 @@ import (
 //	registry.k8s.io/coredns/coredns:v1.12.1     -> BASE/coredns/coredns:v1.12.1
 //	ghcr.io/flannel-io/flannel:v0.28.10         -> BASE/flannel-io/flannel:v0.28.10
 //	docker.io/library/haproxy:2.6.12 (haproxy)  -> BASE/library/haproxy:2.6.12
+//	quay.io/prometheus/prometheus:v3.16.0       -> BASE/prometheus/prometheus:v3.16.0
 //
 // This is what a registry host override per upstream registry gives (a
 // containerd hosts.toml for registry.k8s.io, ghcr.io and docker.io all
 // naming http://BASE, or kubeadm's imageRepository set to BASE): the path
 // under /v2/ is the upstream repository path unchanged. Docker Hub
 // official images keep their implicit "library/" namespace. The
-// repositories of the three registries do not overlap, so one host is
+// repositories of the upstream registries do not overlap, so one host is
 // enough.
 
 // UpstreamRegistries are the registry hosts the images come from.
 func UpstreamRegistries() []string {
-	return []string{"registry.k8s.io", "ghcr.io", "docker.io", "nvcr.io"}
+	return []string{"registry.k8s.io", "ghcr.io", "docker.io", "nvcr.io", "quay.io"}
 }
 
 // RegistryMirrorFlag is kk's --registry-mirror value sending every upstream registry to the

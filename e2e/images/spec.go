@@ -105,6 +105,13 @@ func sameAs(what, built, table string) error {
 	return nil
 }
 
+// tableRef splits an image reference of kk's version table ("quay.io/prometheus/prometheus:v3.16.0")
+// into the Image's repository and tags: the images kk deploys are named there only.
+func tableRef(ref string) (repo string, tags []string) {
+	i := strings.LastIndex(ref, ":")
+	return ref[:i], []string{ref[i+1:]}
+}
+
 // Environment shared by the images, as in the distroless and Debian bases.
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -409,7 +416,7 @@ func Images(spec mirror.Spec, mirrorDir, binDir string, debs DebVersions) ([]Ima
 		})
 	}
 
-	for _, extra := range []func(*recipes, mirror.Spec) ([]Image, error){nodeCacheImages, calicoImages} {
+	for _, extra := range []func(*recipes, mirror.Spec) ([]Image, error){nodeCacheImages, calicoImages, monitoringImages} {
 		more, err := extra(r, spec)
 		if err != nil {
 			return nil, err

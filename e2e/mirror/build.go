@@ -352,6 +352,21 @@ func (b *builder) jobs() []job {
 	if s.NvidiaDevicePlugin != "" {
 		jobs = append(jobs, b.nvidiaDevicePluginJob(s.NvidiaDevicePlugin))
 	}
+	if s.Prometheus != "" {
+		jobs = append(jobs, b.prometheusJob(s.Prometheus))
+	}
+	if s.Alertmanager != "" {
+		jobs = append(jobs, b.alertmanagerJob(s.Alertmanager))
+	}
+	if s.NodeExporter != "" {
+		jobs = append(jobs, b.nodeExporterJob(s.NodeExporter))
+	}
+	if s.KubeStateMetrics != "" {
+		jobs = append(jobs, b.kubeStateMetricsJob(s.KubeStateMetrics))
+	}
+	if s.PrometheusOperator != "" {
+		jobs = append(jobs, b.prometheusOperatorJob(s.PrometheusOperator))
+	}
 	return jobs
 }
 

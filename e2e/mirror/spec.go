@@ -95,6 +95,15 @@ type Spec struct {
 	// NvidiaDevicePlugin is the github.com/NVIDIA/k8s-device-plugin release (the binary of its
 	// image, nvcr.io/nvidia/k8s-device-plugin; see deviceplugin.go).
 	NvidiaDevicePlugin string
+	// The platform's monitoring stack (the binaries of its images; see monitoring.go), each
+	// the release its image's tag names: Prometheus (built from its module's
+	// PrometheusModuleVersion), Alertmanager, the node exporter, kube-state-metrics and the
+	// Prometheus Operator (its operator and prometheus-config-reloader).
+	Prometheus         string
+	Alertmanager       string
+	NodeExporter       string
+	KubeStateMetrics   string
+	PrometheusOperator string
 }
 
 // DefaultSpec returns the pinned versions used by kk's e2e tests: the
@@ -144,11 +153,18 @@ func DefaultSpec() Spec {
 		// nvidia-container-toolkit-base only (nvidia.go); upstream publishes no checksum.
 		NvidiaContainerToolkit: "v1.20.2",
 		NvidiaDevicePlugin:     "v0.17.4", // artifacts/versions Addons.NvidiaDevicePlugin (e2e/images checks)
+		// the monitoring stack: artifacts/versions Addons.Prometheus and the others (e2e/images checks)
+		Prometheus:         "v3.16.0",
+		Alertmanager:       "v0.35.0",
+		NodeExporter:       "v1.12.1",
+		KubeStateMetrics:   "v2.20.0",
+		PrometheusOperator: "v0.90.1",
 	}
 }
 
 // Components are the names accepted by BuildOptions.Only, in build order.
-var Components = []string{"k8s", "kubeadm", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc", "registry", "kube-vip", "calico", "docker", "cri-dockerd", "metrics-server", "local-path-provisioner", "traefik", "nvidia-container-toolkit", "nvidia-device-plugin"}
+var Components = []string{"k8s", "kubeadm", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc", "registry", "kube-vip", "calico", "docker", "cri-dockerd", "metrics-server", "local-path-provisioner", "traefik", "nvidia-container-toolkit", "nvidia-device-plugin",
+	"prometheus", "alertmanager", "node-exporter", "kube-state-metrics", "prometheus-operator"}
 
 // Checksum-file formats.
 const (
@@ -334,6 +350,18 @@ func (s Spec) Artifacts() []Artifact {
 		p := NvidiaDevicePluginPath(s.NvidiaDevicePlugin)
 		out = append(out, Artifact{Component: "nvidia-device-plugin", Name: "nvidia-device-plugin", Version: s.NvidiaDevicePlugin, Path: p, Checksum: p + ".sha256", ChecksumFormat: HexOnly})
 	}
+	for _, m := range []struct{ component, name, version, path string }{
+		{"prometheus", "prometheus", s.Prometheus, PrometheusPath(s.Prometheus)},
+		{"alertmanager", "alertmanager", s.Alertmanager, AlertmanagerPath(s.Alertmanager)},
+		{"node-exporter", "node_exporter", s.NodeExporter, NodeExporterPath(s.NodeExporter)},
+		{"kube-state-metrics", "kube-state-metrics", s.KubeStateMetrics, KubeStateMetricsPath(s.KubeStateMetrics)},
+		{"prometheus-operator", "operator", s.PrometheusOperator, PrometheusOperatorPath(s.PrometheusOperator)},
+		{"prometheus-operator", "prometheus-config-reloader", s.PrometheusOperator, PrometheusConfigReloaderPath(s.PrometheusOperator)},
+	} {
+		if m.version != "" {
+			out = append(out, Artifact{Component: m.component, Name: m.name, Version: m.version, Path: m.path, Checksum: m.path + ".sha256", ChecksumFormat: HexOnly})
+		}
+	}
 	return out
 }
 
@@ -359,7 +387,8 @@ func (s Spec) validate() error {
 	for what, v := range map[string]string{"etcd": s.Etcd, "crictl": s.Crictl, "cni": s.CNIPlugins, "flannel": s.Flannel,
 		"flannel-cni": s.FlannelCNI, "coredns": s.CoreDNS, "containerd": s.Containerd, "runc": s.Runc, "kube-vip": s.KubeVIP, "cri-dockerd": s.CriDockerd, "calico": s.Calico, "metrics-server": s.MetricsServer,
 		"local-path-provisioner": s.LocalPath, "traefik": s.Traefik, "nvidia-container-toolkit": s.NvidiaContainerToolkit,
-		"nvidia-device-plugin": s.NvidiaDevicePlugin} {
+		"nvidia-device-plugin": s.NvidiaDevicePlugin, "prometheus": s.Prometheus, "alertmanager": s.Alertmanager,
+		"node-exporter": s.NodeExporter, "kube-state-metrics": s.KubeStateMetrics, "prometheus-operator": s.PrometheusOperator} {
 		if err := check(what, v); err != nil {
 			return err
 		}
@@ -369,6 +398,11 @@ func (s Spec) validate() error {
 	}
 	if s.Calico != "" && (s.CalicoModule == "" || s.CalicoAPIModule == "") {
 		return fmt.Errorf("mirror: calico %s: CalicoModule and CalicoAPIModule (the pseudo-versions of its commits) must be set", s.Calico)
+	}
+	if s.Prometheus != "" {
+		if _, err := PrometheusModuleVersion(s.Prometheus); err != nil {
+			return err
+		}
 	}
 	if s.Runc != "" && s.RuncDeb == "" {
 		return fmt.Errorf("mirror: runc %s: RuncDeb (the Debian package version) is empty", s.Runc)

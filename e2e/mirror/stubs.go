@@ -93,7 +93,8 @@ type packageStandIn struct {
 	dir             string // slash path of the package inside the module
 	files           map[string]string
 	// add keeps upstream's files and adds these: for a method a fork of the module has and
-	// its upstream lacks.
+	// its upstream lacks, or for files below the package (slash paths, "app/dist/x") that
+	// upstream's module zip leaves out, such as an embed target built by its release process.
 	add bool
 }
 
@@ -120,7 +121,18 @@ func (si packageStandIn) put(root string) error {
 		}
 	}
 	for name, content := range si.files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if si.add {
+			// a file below the package (an embed target upstream's module zip lacks) never
+			// overwrites one of upstream's
+			if _, err := os.Lstat(p); err == nil {
+				return fmt.Errorf("stand-in for %s@%s %s: %s is upstream's", si.module, si.version, si.dir, name)
+			}
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return err
+			}
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
 			return err
 		}
 	}

@@ -67,6 +67,17 @@ func TestPackageStandInPut(t *testing.T) {
 	if err := add.put(root); err == nil {
 		t.Error("an added file overwrote upstream's")
 	}
+	// files below the package: an embed target the module zip lacks
+	embed := packageStandIn{module: "m", version: "v1", dir: ".", add: true, files: map[string]string{"ui/app/dist/index.html": "kk"}}
+	if err := embed.put(root); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "ui/app/dist/index.html")); err != nil || string(b) != "kk" {
+		t.Errorf("nested added file: %q %v", b, err)
+	}
+	if err := embed.put(root); err == nil {
+		t.Error("an added nested file overwrote one already there")
+	}
 	missing := packageStandIn{module: "m", version: "v1", dir: "providers/dns/nope", files: map[string]string{"s.go": "package nope"}}
 	if err := missing.put(root); err == nil {
 		t.Error("a stand-in for a package upstream lacks was written")
