@@ -164,4 +164,12 @@ func gpuExporterServes(t *testing.T, bed *testbed.Bed, kcfg string, gpu, from te
 	if out := mustKubectl(t, kcfg, "-n", "kube-system", "get", "configmap", "kk-gpu-prometheus", "-o", `jsonpath={.data.kk-gpu\.rules\.yaml}`); !strings.Contains(out, "record: namespace_pod:dcgm_gpu_utilization:avg") {
 		t.Errorf("the GPU recording rules: %q", out)
 	}
+	// kk's Prometheus (the cluster's file has spec.monitoring) scrapes the GPU node's exporter
+	waitFor(t, 3*time.Minute, "Prometheus scraping "+gpu.Name+"'s GPU exporter", func() bool {
+		up, err := promQuery(t, kcfg, `up{job="kk-gpu-exporter"} == 1`)
+		return err == nil && len(up) == 1 && up[0]["node"] == gpu.Name
+	})
+	if out := mustKubectl(t, kcfg, "-n", "kube-system", "get", "prometheusrule", "kk-gpu-rules", "-o", "jsonpath={.spec.groups[0].name}"); out != "kk-gpu" {
+		t.Errorf("the GPU rules for kk's Prometheus: %q", out)
+	}
 }

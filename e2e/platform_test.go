@@ -18,8 +18,9 @@ import (
 )
 
 // ksConfiguration is the ClusterConfiguration a KubeKey user keeps after the Cluster (KubeSphere
-// 3.4's layout, abridged): metrics_server and kk's gateway are switched as %s, the rest off;
-// the console's settings are there, as ks-installer's file has them.
+// 3.4's layout, abridged): metrics_server, kk's gateway, the monitoring stack (with etcd and a
+// small Prometheus) and alerting (with a webhook receiver, the test's e2e-hook) are switched
+// as %s, the rest off; the console's settings are there, as ks-installer's file has them.
 const ksConfiguration = `---
 apiVersion: installer.kubesphere.io/v1alpha1
 kind: ClusterConfiguration
@@ -38,7 +39,24 @@ spec:
         port: 30880
         type: NodePort
   alerting:
-    enabled: false
+    enabled: %s
+    receivers:
+    - {name: e2e-hook, webhook: "http://e2e-hook.default.svc:8080/cgi-bin/hook"}
+  monitoring:
+    enabled: %s
+    storageClass: ""
+    prometheus:
+      replicas: 1
+      volumeSize: 1Gi
+      retention: 1d
+      resources: {requests: {memory: 200Mi}}
+    node_exporter:
+      port: 9100
+  etcd:
+    monitoring: %s
+    endpointIps: localhost
+    port: 2379
+    tlsEnable: true
   devops:
     enabled: false
   logging:
@@ -90,6 +108,9 @@ func platformInstalled(t *testing.T, bed *testbed.Bed, kcfg, createOut, exportOu
 	if !regexp.MustCompile(`\.yaml:\d+: ClusterConfiguration spec.common: KubeSphere's core`).MatchString(createOut) {
 		t.Errorf("no warning about the console's settings:\n%s", createOut)
 	}
+	// the alert the test causes: a pod that crashes again and again, started first, as the
+	// alert waits for its backoff, Prometheus' scrape and evaluation and the rule's minute
+	crasher := startCrasher(t, kcfg, exportOut)
 	mustKubectl(t, kcfg, "wait", "--for=condition=Available", "apiservice/v1beta1.metrics.k8s.io", "--timeout=180s")
 	// metrics-server scrapes each kubelet every 15 s: a node's usage comes after a scrape or two
 	var top string
@@ -102,6 +123,8 @@ func platformInstalled(t *testing.T, bed *testbed.Bed, kcfg, createOut, exportOu
 	localStorageWorks(t, bed, kcfg, exportOut)
 	gatewayRoutes(t, bed, kcfg, exportOut)
 	workspaceWorks(t, kcfg, exportOut)
+	monitoringWorks(t, bed, kcfg, exportOut, 1) // the kube-vip cluster's etcd is on n1
+	alertReachesReceiver(t, kcfg, crasher)
 	imagesFromBundle(t, kcfg, exportOut)
 	recordPlatformUsage(t, kcfg)
 }
@@ -200,6 +223,8 @@ var platformPods = []struct{ component, namespace, selector string }{
 	{"local-storage", "local-path-storage", "app=local-path-provisioner"},
 	{"metrics-server", "kube-system", "k8s-app=metrics-server"},
 	{"gateway", "kubesphere-controls-system", "app.kubernetes.io/name=kk-gateway"},
+	{"monitoring", "kubesphere-monitoring-system", "app.kubernetes.io/name in (prometheus-operator,prometheus,node-exporter,kube-state-metrics)"},
+	{"alerting", "kubesphere-monitoring-system", "app.kubernetes.io/name=alertmanager"},
 }
 
 // recordPlatformUsage logs, and appends to $KK_E2E_RESULTS (make bench), the memory and CPU
@@ -385,9 +410,19 @@ func platformSwitchedOff(t *testing.T, bin string, bed *testbed.Bed, off, bundle
 	t.Helper()
 	work := workdirOf(kcfg)
 	out, _ := kkOn(t, bin, bed, work, "create", "phase", "platform", "-f", off, "-a", bundle)
-	if n := changed(t, out); n != "3" {
-		t.Errorf("switching metrics_server, the gateway and the workspace off changed %s tasks, want 3 (platform/metrics-server, platform/gateway, platform/tenants):\n%s", n, out)
+	if n := changed(t, out); n != "5" {
+		t.Errorf("switching metrics_server, the gateway, the workspace, monitoring and alerting off changed %s tasks, want 5 (platform/metrics-server, platform/gateway, platform/tenants, platform/monitoring, platform/alerting):\n%s", n, out)
 	}
+	// the monitoring stack goes with its namespace (Prometheus' volume too); the operator's
+	// CRDs stay, as the cluster's other ServiceMonitors and rules would go with them
+	waitFor(t, 3*time.Minute, "the monitoring's namespace gone", func() bool {
+		_, err := kubectl(t, kcfg, "get", "namespace", monitoringNS)
+		return err != nil
+	})
+	if out, _ := kubectl(t, kcfg, "get", "clusterrole,clusterrolebinding", "-l", "kk.kubesphere.io/platform-component in (monitoring,alerting)", "-o", "name"); strings.Contains(out, "/") {
+		t.Errorf("monitoring objects left:\n%s", out)
+	}
+	mustKubectl(t, kcfg, "get", "crd", "prometheuses.monitoring.coreos.com", "servicemonitors.monitoring.coreos.com")
 	// the workspace's binding and quota go; its namespace stays
 	if out, _ := kubectl(t, kcfg, "-n", "e2e-team-dev", "get", "rolebinding,resourcequota", "-o", "name"); strings.TrimSpace(out) != "" {
 		t.Errorf("workspace objects left:\n%s", out)

@@ -14,6 +14,8 @@ import (
 //go:embed all:files
 var files embed.FS
 
+//go:generate go run ./gen/promcrds -o files/platform/monitoring-crds.yaml
+
 // FS returns the embedded template tree (rooted at "files").
 func FS() fs.FS {
 	sub, err := fs.Sub(files, "files")

@@ -472,6 +472,63 @@ type Platform struct {
 	// Workspaces are KubeSphere-like tenants (kk's own spec.workspaces): each groups
 	// namespaces that its admin group administers, each namespace with the same quota.
 	Workspaces []Workspace
+	// Monitoring is the monitoring stack (spec.monitoring), Alerting its alert rules and
+	// Alertmanager (spec.alerting).
+	Monitoring Monitoring
+	Alerting   Alerting
+}
+
+// Monitoring is the platform's monitoring stack: the Prometheus Operator, Prometheus,
+// node-exporter on every node, kube-state-metrics and the scrape configurations
+// (ServiceMonitors) of the API servers, the kubelets, the nodes and, with Etcd, every etcd
+// member. KubeSphere 3.x always installs its monitoring: kk installs it when the
+// ClusterConfiguration has a spec.monitoring section, unless kk's spec.monitoring.enabled is
+// false.
+type Monitoring struct {
+	Enabled bool
+	// StorageClass is the class of Prometheus' and Alertmanager's volume claims ("": the
+	// cluster's default class).
+	StorageClass string
+	// PrometheusReplicas, PrometheusVolumeSize and PrometheusMemoryRequest size Prometheus;
+	// Retention is how long it keeps samples (a Prometheus duration: 7d, 12h).
+	PrometheusReplicas      int
+	PrometheusVolumeSize    string
+	PrometheusMemoryRequest string
+	Retention               string
+	// AlertmanagerReplicas is the number of Alertmanager pods (with Alerting).
+	AlertmanagerReplicas int
+	// NodeExporterPort is node-exporter's port on every node (it runs on the host network).
+	NodeExporterPort int
+	// Etcd is spec.etcd.monitoring: Prometheus scrapes every etcd member with a client
+	// certificate of the cluster's etcd, kept in the Secret kube-etcd-client-certs.
+	Etcd bool
+}
+
+// Monitoring's defaults, KubeSphere 3.x's.
+const (
+	DefaultPrometheusVolumeSize    = "20Gi"
+	DefaultPrometheusMemoryRequest = "400Mi"
+	DefaultPrometheusRetention     = "7d"
+	DefaultNodeExporterPort        = 9100
+)
+
+// Alerting is spec.alerting: Alertmanager, kk's default alert rules (nodes, etcd, the API
+// servers, certificates close to expiry, pods) and the receivers every alert goes to.
+type Alerting struct {
+	Enabled bool
+	// Receivers are kk's spec.alerting.receivers: every alert is sent to each of them.
+	Receivers []Receiver
+}
+
+// AlertNullReceiver is kk's receiver of the alerts no receiver of the file takes: they stay
+// in Alertmanager (its API and UI list them) and go nowhere else.
+const AlertNullReceiver = "kk-none"
+
+// Receiver is an alert receiver: Alertmanager posts each group of alerts to WebhookURL
+// (Alertmanager's webhook format).
+type Receiver struct {
+	Name       string
+	WebhookURL string
 }
 
 // Workspace is one tenant: namespaces grouped under a name (each labelled

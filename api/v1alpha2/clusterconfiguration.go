@@ -3,7 +3,10 @@ package v1alpha2
 import (
 	"fmt"
 	"maps"
+	"net/url"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -40,7 +43,6 @@ var ccSwitches = []ccSwitch{
 	{path: "spec.metrics_server.enabled", set: func(p *config.Platform) { p.MetricsServer = true }},
 	// kk's own switch: KubeSphere 3.x turns its cluster gateway on in the console
 	{path: "spec.gateway.enabled", set: func(p *config.Platform) { p.Gateway = true }},
-	{path: "spec.alerting.enabled", need: "Prometheus' rule evaluation and Alertmanager (the monitoring stack), not built yet"},
 	{path: "spec.auditing.enabled", need: "KubeSphere's auditing operator, webhook and a log store, not built yet (kubernetes.audit in the Cluster writes the API server's audit log)"},
 	{path: "spec.events.enabled", need: "KubeSphere's event exporter and ruler and a log store, not built yet"},
 	{path: "spec.logging.enabled", need: "a node log collector and a log store inside the cluster, not built yet"},
@@ -67,9 +69,7 @@ var ccIgnored = map[string]string{
 	"spec.authentication": "KubeSphere console's sign-in; kk does not install the console",
 	"spec.local_registry": "ks-installer's image registry; kk takes images from the Cluster's spec.registry",
 	"spec.dev_tag":        "ks-installer's image tag",
-	"spec.etcd":           "Prometheus' etcd scrape settings of KubeSphere's monitoring, which kk does not install yet",
 	"spec.common":         "KubeSphere's core (ks-apiserver, ks-console, ks-controller-manager and their stores); kk does not install the console",
-	"spec.monitoring":     "KubeSphere's monitoring stack (Prometheus, node-exporter, kube-state-metrics), which kk does not install yet",
 	"spec.terminal":       "the console's web terminal; kk does not install the console",
 	"spec.zone":           "ks-installer's download zone; kk takes KKZONE from the environment",
 	"metadata.labels":     "the KubeSphere release (labels.version); kk installs the component versions of its own version table",
@@ -187,6 +187,187 @@ func parseClusterConfiguration(root *yaml.Node, rep *report, p *config.Platform)
 		warnUnread("spec.gateway", "a gateway setting kk does not read (enabled): ignored",
 			func(path string) bool { return switches[path] })
 	}
+	parseMonitoring(values, p, errorf, warnf, warnUnread, switches)
+}
+
+// monitoringFields are the spec.monitoring settings kk reads: KubeSphere 3.x's (both its
+// older flat names and its newer nested ones), and kk's enabled and prometheus.retention.
+var monitoringFields = map[string]bool{
+	"spec.monitoring.enabled": true, "spec.monitoring.storageClass": true,
+	"spec.monitoring.prometheusReplicas": true, "spec.monitoring.prometheus.replicas": true,
+	"spec.monitoring.prometheusVolumeSize": true, "spec.monitoring.prometheus.volumeSize": true,
+	"spec.monitoring.prometheusMemoryRequest": true, "spec.monitoring.prometheus.resources.requests.memory": true,
+	"spec.monitoring.prometheus.retention": true,
+	"spec.monitoring.alertmanagerReplicas": true, "spec.monitoring.alertmanager.replicas": true,
+	"spec.monitoring.node_exporter.port": true,
+}
+
+// prometheusDuration is Prometheus' duration syntax (7d, 12h, 1w2d).
+var prometheusDuration = regexp.MustCompile(`^([0-9]+(ms|s|m|h|d|w|y))+$`)
+
+// parseMonitoring reads spec.monitoring, spec.etcd.monitoring and spec.alerting into p: the
+// monitoring stack is on when the document has a monitoring section (KubeSphere always
+// installs its monitoring) and kk's spec.monitoring.enabled is not false; alerting needs it.
+func parseMonitoring(values map[string]*yaml.Node, p *config.Platform, errorf, warnf func(path, format string, args ...any),
+	warnUnread func(section, msg string, read func(path string) bool), switches map[string]bool) {
+	m := &p.Monitoring
+	section, ok := values["spec.monitoring"]
+	m.Enabled = ok && !isNull(section)
+	if n, ok := values["spec.monitoring.enabled"]; ok && !isNull(n) {
+		if n.Kind != yaml.ScalarNode || !isBool(n) {
+			errorf("spec.monitoring.enabled", "expected true or false, got %s", describe(n))
+		} else {
+			m.Enabled = isTrue(n.Value)
+		}
+	}
+	m.PrometheusReplicas, m.AlertmanagerReplicas, m.NodeExporterPort = 1, 1, config.DefaultNodeExporterPort
+	m.PrometheusVolumeSize, m.PrometheusMemoryRequest, m.Retention = config.DefaultPrometheusVolumeSize,
+		config.DefaultPrometheusMemoryRequest, config.DefaultPrometheusRetention
+	// first of paths that the file sets: KubeSphere's older flat name or its newer nested one
+	first := func(paths ...string) (string, *yaml.Node) {
+		for _, path := range paths {
+			if n, ok := values[path]; ok && !isNull(n) {
+				return path, n
+			}
+		}
+		return "", nil
+	}
+	scalar := func(path string, n *yaml.Node, what string) (string, bool) {
+		if n.Kind != yaml.ScalarNode || n.Value == "" {
+			errorf(path, "expected %s, got %s", what, describe(n))
+			return "", false
+		}
+		return n.Value, true
+	}
+	integer := func(dst *int, lo, hi int, paths ...string) {
+		path, n := first(paths...)
+		if n == nil {
+			return
+		}
+		v, ok := scalar(path, n, "a number")
+		if !ok {
+			return
+		}
+		i, err := strconv.Atoi(v)
+		if err != nil || i < lo || i > hi {
+			errorf(path, "%q: expected a number from %d to %d", v, lo, hi)
+			return
+		}
+		*dst = i
+	}
+	quantity := func(dst *string, paths ...string) {
+		path, n := first(paths...)
+		if n == nil {
+			return
+		}
+		v, ok := scalar(path, n, "a quantity (such as 20Gi)")
+		if !ok {
+			return
+		}
+		if q, err := resource.ParseQuantity(v); err != nil || q.Sign() <= 0 {
+			errorf(path, "%q is not a positive quantity (such as 400Mi, 20Gi)", v)
+			return
+		}
+		*dst = v
+	}
+	integer(&m.PrometheusReplicas, 1, 10, "spec.monitoring.prometheusReplicas", "spec.monitoring.prometheus.replicas")
+	integer(&m.AlertmanagerReplicas, 1, 10, "spec.monitoring.alertmanagerReplicas", "spec.monitoring.alertmanager.replicas")
+	integer(&m.NodeExporterPort, 1, 65535, "spec.monitoring.node_exporter.port")
+	quantity(&m.PrometheusVolumeSize, "spec.monitoring.prometheusVolumeSize", "spec.monitoring.prometheus.volumeSize")
+	quantity(&m.PrometheusMemoryRequest, "spec.monitoring.prometheusMemoryRequest", "spec.monitoring.prometheus.resources.requests.memory")
+	if path, n := first("spec.monitoring.prometheus.retention"); n != nil {
+		if v, ok := scalar(path, n, "a duration (such as 7d)"); ok {
+			if !prometheusDuration.MatchString(v) {
+				errorf(path, "%q is not a Prometheus duration (such as 7d, 12h, 2w)", v)
+			} else {
+				m.Retention = v
+			}
+		}
+	}
+	if path, n := first("spec.monitoring.storageClass"); n != nil {
+		if n.Kind != yaml.ScalarNode {
+			errorf(path, "expected a StorageClass name, got %s", describe(n))
+		} else if v := n.Value; v != "" && len(validation.IsDNS1123Subdomain(v)) > 0 {
+			errorf(path, "%q is not a StorageClass name", v)
+		} else {
+			m.StorageClass = v
+		}
+	}
+	if m.Enabled {
+		// a section (a mapping) is judged by its settings; an empty one says nothing
+		warnUnread("spec.monitoring", "a monitoring setting kk does not read: ignored", func(path string) bool {
+			return monitoringFields[path] || switches[path] || values[path].Kind == yaml.MappingNode
+		})
+	}
+	// spec.etcd: KubeSphere's etcd scrape. kk scrapes the Cluster's own etcd members.
+	if n, ok := values["spec.etcd.monitoring"]; ok && !isNull(n) {
+		if n.Kind != yaml.ScalarNode || !isBool(n) {
+			errorf("spec.etcd.monitoring", "expected true or false, got %s", describe(n))
+		} else if m.Etcd = isTrue(n.Value); m.Etcd && !m.Enabled {
+			errorf("spec.etcd.monitoring", "etcd.monitoring is on and the monitoring stack is not (no spec.monitoring, or spec.monitoring.enabled: false): turn it on or etcd.monitoring off")
+		}
+	}
+	warnUnread("spec.etcd", "kk scrapes every etcd member of the Cluster's spec.etcd over TLS with its client certificate: ignored",
+		func(path string) bool { return path == "spec.etcd.monitoring" })
+	// spec.alerting
+	a := &p.Alerting
+	if n, ok := values["spec.alerting.enabled"]; ok && !isNull(n) {
+		if n.Kind != yaml.ScalarNode || !isBool(n) {
+			errorf("spec.alerting.enabled", "expected true or false, got %s", describe(n))
+		} else if a.Enabled = isTrue(n.Value); a.Enabled && !m.Enabled {
+			errorf("spec.alerting.enabled", "alerting is on and the monitoring stack is not (no spec.monitoring, or spec.monitoring.enabled: false): alerting needs its Prometheus")
+		}
+	}
+	if n, ok := values["spec.alerting.receivers"]; ok && !isNull(n) {
+		a.Receivers = parseReceivers(n, errorf, warnf)
+	}
+	warnUnread("spec.alerting", "an alerting setting kk does not read (enabled, receivers): ignored",
+		func(path string) bool { return path == "spec.alerting.enabled" || path == "spec.alerting.receivers" || strings.HasPrefix(path, "spec.alerting.receivers.") })
+}
+
+// parseReceivers reads kk's spec.alerting.receivers, a list of
+//
+//   - name: NAME       # a DNS label
+//     webhook: URL     # http(s): Alertmanager posts each group of alerts there
+func parseReceivers(n *yaml.Node, errorf, warnf func(path, format string, args ...any)) []config.Receiver {
+	const path = "spec.alerting.receivers"
+	if n.Kind != yaml.SequenceNode {
+		errorf(path, "expected a list of receivers (name, webhook), got %s", describe(n))
+		return nil
+	}
+	var out []config.Receiver
+	names := map[string]bool{}
+	for i, item := range n.Content {
+		at := fmt.Sprintf("%s[%d]", path, i)
+		if item.Kind != yaml.MappingNode {
+			errorf(path, "%s: expected a receiver (name, webhook), got %s", at, describe(item))
+			continue
+		}
+		var r config.Receiver
+		for j := 0; j+1 < len(item.Content); j += 2 {
+			k, v := item.Content[j], item.Content[j+1]
+			switch k.Value {
+			case "name":
+				r.Name = v.Value
+			case "webhook":
+				r.WebhookURL = v.Value
+			default:
+				warnf(path, "%s.%s: not a receiver field kk reads (name, webhook): ignored", at, k.Value)
+			}
+		}
+		switch {
+		case len(validation.IsDNS1123Label(r.Name)) > 0:
+			errorf(path, "%s.name: %q is not a DNS label (lower-case letters, digits and '-')", at, r.Name)
+		case names[r.Name] || r.Name == config.AlertNullReceiver:
+			errorf(path, "%s.name: receiver %q is named twice (or is kk's own %q)", at, r.Name, config.AlertNullReceiver)
+		}
+		names[r.Name] = true
+		if u, err := url.Parse(r.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errorf(path, "%s.webhook: %q is not an http(s) URL", at, r.WebhookURL)
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // parseWorkspaces reads kk's spec.workspaces, a list of

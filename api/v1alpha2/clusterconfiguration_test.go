@@ -1,6 +1,8 @@
 package v1alpha2
 
 import (
+	"github.com/kk-project/kk/api/config"
+
 	"fmt"
 	"strings"
 	"testing"
@@ -97,10 +99,10 @@ func TestClusterConfigurationRefusesWhatKKCannotInstall(t *testing.T) {
 }
 
 func TestClusterConfigurationWarnsWhatKKDoesNotRead(t *testing.T) {
-	_, w := mustParse(t, withPlatform("  metrics_server:\n    enabled: true\n    resources: {}\n  monitoring:\n    storageClass: fast\n  zone: cn\n  telemetry: {enabled: true}\n  terminal: {}\n"))
+	_, w := mustParse(t, withPlatform("  metrics_server:\n    enabled: true\n    resources: {}\n  monitoring:\n    thanosRuler: fast\n  zone: cn\n  telemetry: {enabled: true}\n  terminal: {}\n"))
 	for _, want := range []string{
 		"test.yaml:21: ClusterConfiguration spec.metrics_server.resources: a metrics-server setting kk does not read",
-		"test.yaml:22: ClusterConfiguration spec.monitoring: KubeSphere's monitoring stack",
+		"test.yaml:23: ClusterConfiguration spec.monitoring.thanosRuler: a monitoring setting kk does not read",
 		"test.yaml:24: ClusterConfiguration spec.zone: ks-installer's download zone",
 		"test.yaml:25: ClusterConfiguration spec.telemetry: not a field of KubeSphere 3.x's ClusterConfiguration",
 	} {
@@ -170,4 +172,53 @@ func TestClusterConfigurationWorkspaces(t *testing.T) {
 	}
 	_, _, errs = parse(t, withPlatform("  workspaces: {name: a}\n"))
 	wantError(t, errs, 19, "spec.workspaces", "expected a list of workspaces")
+}
+
+// spec.monitoring turns the monitoring stack on (KubeSphere always installs it) with the
+// settings of the file, in KubeSphere's older flat names or its newer nested ones; kk's
+// enabled: false turns it off; alerting and etcd.monitoring need it.
+func TestClusterConfigurationMonitoring(t *testing.T) {
+	c, w := mustParse(t, withPlatform("  monitoring:\n    storageClass: fast\n    prometheus:\n      replicas: 2\n      volumeSize: 5Gi\n"+
+		"      retention: 3d\n      resources: {requests: {memory: 1Gi}}\n    alertmanagerReplicas: 3\n    node_exporter: {port: 9200}\n"+
+		"  etcd: {monitoring: true, endpointIps: localhost}\n"+
+		"  alerting:\n    enabled: true\n    receivers:\n    - {name: ops, webhook: \"http://hook.example:8080/alerts\"}\n"))
+	m := c.Platform.Monitoring
+	want := config.Monitoring{Enabled: true, StorageClass: "fast", PrometheusReplicas: 2, PrometheusVolumeSize: "5Gi",
+		PrometheusMemoryRequest: "1Gi", Retention: "3d", AlertmanagerReplicas: 3, NodeExporterPort: 9200, Etcd: true}
+	if m != want {
+		t.Errorf("monitoring %+v, want %+v", m, want)
+	}
+	if a := c.Platform.Alerting; !a.Enabled || len(a.Receivers) != 1 || a.Receivers[0] != (config.Receiver{Name: "ops", WebhookURL: "http://hook.example:8080/alerts"}) {
+		t.Errorf("alerting %+v", a)
+	}
+	if !hasWarning(w, "test.yaml:28: ClusterConfiguration spec.etcd.endpointIps: kk scrapes every etcd member") || len(w) != 1 {
+		t.Errorf("warnings:\n%s", strings.Join(w, "\n"))
+	}
+	// KubeSphere 3.0's flat names, and the defaults
+	c, _ = mustParse(t, withPlatform("  monitoring:\n    prometheusReplicas: 3\n    prometheusMemoryRequest: 2Gi\n"))
+	if m := c.Platform.Monitoring; !m.Enabled || m.PrometheusReplicas != 3 || m.PrometheusMemoryRequest != "2Gi" ||
+		m.PrometheusVolumeSize != config.DefaultPrometheusVolumeSize || m.Retention != config.DefaultPrometheusRetention || m.AlertmanagerReplicas != 1 {
+		t.Errorf("monitoring %+v", m)
+	}
+	c, _ = mustParse(t, withPlatform("  monitoring:\n    enabled: false\n    storageClass: \"\"\n"))
+	if c.Platform.Monitoring.Enabled {
+		t.Errorf("monitoring on with enabled: false")
+	}
+	c, _ = mustParse(t, withPlatform("  metrics_server: {enabled: true}\n"))
+	if c.Platform.Monitoring.Enabled {
+		t.Errorf("monitoring on without a monitoring section")
+	}
+
+	_, _, errs := parse(t, withPlatform("  monitoring:\n    prometheus: {replicas: many, volumeSize: huge, retention: 7 days}\n    node_exporter: {port: 0}\n    storageClass: Fast_SSD\n"+
+		"  alerting:\n    enabled: true\n    receivers:\n    - {name: ops, webhook: \"ftp://x\"}\n    - {name: ops, webhook: \"https://y/z\"}\n"))
+	wantError(t, errs, 20, "spec.monitoring.prometheus.replicas", `"many": expected a number from 1 to 10`)
+	wantError(t, errs, 20, "spec.monitoring.prometheus.volumeSize", `"huge" is not a positive quantity`)
+	wantError(t, errs, 20, "spec.monitoring.prometheus.retention", `"7 days" is not a Prometheus duration`)
+	wantError(t, errs, 21, "spec.monitoring.node_exporter.port", "from 1 to 65535")
+	wantError(t, errs, 22, "spec.monitoring.storageClass", `"Fast_SSD" is not a StorageClass name`)
+	wantError(t, errs, 25, "spec.alerting.receivers", `receivers[0].webhook: "ftp://x" is not an http(s) URL`)
+	wantError(t, errs, 25, "spec.alerting.receivers", `receivers[1].name: receiver "ops" is named twice`)
+	_, _, errs = parse(t, withPlatform("  alerting: {enabled: true}\n  etcd: {monitoring: true}\n"))
+	wantError(t, errs, 19, "spec.alerting.enabled", "alerting needs its Prometheus")
+	wantError(t, errs, 20, "spec.etcd.monitoring", "the monitoring stack is not")
 }

@@ -51,7 +51,7 @@ func TestFixtureMasterRoleAndKubeSphereDocument(t *testing.T) {
 	for _, want := range []string{
 		"kubekey-master.yaml:54: ClusterConfiguration metadata.labels: the KubeSphere release",
 		"kubekey-master.yaml:68: ClusterConfiguration spec.common: KubeSphere's core",
-		"kubekey-master.yaml:63: ClusterConfiguration spec.etcd: Prometheus' etcd scrape settings",
+		"kubekey-master.yaml:65: ClusterConfiguration spec.etcd.endpointIps: kk scrapes every etcd member of the Cluster's",
 	} {
 		if !hasWarning(w, want) {
 			t.Errorf("no warning %q in:\n%s", want, strings.Join(w, "\n"))
@@ -192,10 +192,11 @@ func TestExampleHA(t *testing.T) {
 // what kk does not install warned about.
 func TestFixtureKubeSphere34(t *testing.T) {
 	c, w := loadNoDisk(t, "testdata/kubekey-kubesphere.yaml")
-	if !c.Platform.MetricsServer {
+	// KubeSphere always installs its monitoring: the document's monitoring section turns kk's on
+	if m := c.Platform.Monitoring; !c.Platform.MetricsServer || !m.Enabled || m.Etcd || m.NodeExporterPort != 9100 || c.Platform.Alerting.Enabled {
 		t.Errorf("platform %+v", c.Platform)
 	}
-	for _, want := range []string{"spec.common:", "spec.monitoring:", "spec.terminal:", "spec.etcd:"} {
+	for _, want := range []string{"spec.common:", "spec.terminal:", "spec.etcd.endpointIps:"} {
 		if !hasWarning(w, "ClusterConfiguration "+want) {
 			t.Errorf("no warning for %s in:\n%s", want, strings.Join(w, "\n"))
 		}

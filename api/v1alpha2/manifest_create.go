@@ -155,6 +155,12 @@ func clusterImages(c *config.Cluster, set versions.Set, plugin string) ([]string
 	if c.Platform.MetricsServer {
 		imgs = append(imgs, set.MetricsServerImage())
 	}
+	if c.Platform.Monitoring.Enabled {
+		imgs = append(imgs, set.MonitoringImages()...)
+	}
+	if c.Platform.Alerting.Enabled {
+		imgs = append(imgs, set.AlertmanagerImage())
+	}
 	if c.Platform.Gateway {
 		imgs = append(imgs, set.TraefikImage())
 	}

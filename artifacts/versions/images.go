@@ -92,10 +92,11 @@ func (s Set) PrometheusConfigReloaderImage() string {
 }
 
 // MonitoringImages are the images of the platform's monitoring stack: the operator and its
-// config reloader, Prometheus, Alertmanager, the node exporter and kube-state-metrics.
+// config reloader (which the Alertmanager pods run too), Prometheus, the node exporter and
+// kube-state-metrics. Alertmanager's (AlertmanagerImage) is alerting's.
 func (s Set) MonitoringImages() []string {
 	return []string{s.PrometheusOperatorImage(), s.PrometheusConfigReloaderImage(), s.PrometheusImage(),
-		s.AlertmanagerImage(), s.NodeExporterImage(), s.KubeStateMetricsImage()}
+		s.NodeExporterImage(), s.KubeStateMetricsImage()}
 }
 
 // LocalPathProvisionerImage provisions the platform's local volumes.

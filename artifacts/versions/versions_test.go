@@ -112,7 +112,6 @@ func TestMonitoringImages(t *testing.T) {
 		"quay.io/prometheus-operator/prometheus-operator:" + s.Addons.PrometheusOperator,
 		"quay.io/prometheus-operator/prometheus-config-reloader:" + s.Addons.PrometheusOperator,
 		"quay.io/prometheus/prometheus:" + s.Addons.Prometheus,
-		"quay.io/prometheus/alertmanager:" + s.Addons.Alertmanager,
 		"quay.io/prometheus/node-exporter:" + s.Addons.NodeExporter,
 		"registry.k8s.io/kube-state-metrics/kube-state-metrics:" + s.Addons.KubeStateMetrics,
 	}

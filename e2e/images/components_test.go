@@ -155,7 +155,7 @@ func TestMonitoringImages(t *testing.T) {
 			t.Errorf("another release than the version table's: %v", err)
 		}
 	}
-	for _, want := range set.MonitoringImages() {
+	for _, want := range append(set.MonitoringImages(), set.AlertmanagerImage()) {
 		if !slices.ContainsFunc(imgs, func(im Image) bool { return im.Ref() == want }) {
 			t.Errorf("no image %s", want)
 		}

@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path"
 	"slices"
@@ -256,6 +257,51 @@ func Endpoints(c *config.Cluster) []string {
 		return slices.Clone(c.Etcd.External.Endpoints)
 	}
 	return nil
+}
+
+// MonitoringClient is how a scraper reaches every etcd member of cluster c (the platform's
+// Prometheus): the members' addresses (kubekey: the etcd hosts; kubeadm: the control planes;
+// external: the endpoints' hosts, which must be IP addresses), their client port, and, on the
+// control-plane hosts, the CA and a client certificate and key (all "" for an external etcd
+// without TLS).
+func MonitoringClient(c *config.Cluster) (addresses []string, port int, ca, cert, key string, err error) {
+	port = ClientPort(c.Etcd)
+	switch c.Etcd.Type {
+	case config.EtcdKubeKey, config.EtcdKubeadm:
+		role := config.RoleEtcd
+		ca, cert, key = ClientFiles(c)
+		if c.Etcd.Type == config.EtcdKubeadm {
+			role = config.RoleControlPlane
+			ca, cert, key = KubeadmCA, KubeadmHealthCert, KubeadmHealthKey
+		}
+		for _, h := range c.HostsWithRole(role) {
+			ip := h.InternalIPv4()
+			if ip == "" {
+				return nil, 0, "", "", "", fmt.Errorf("host %s: Prometheus scrapes etcd at an IPv4 address, and it has none (spec.etcd.monitoring)", h.Name)
+			}
+			addresses = append(addresses, ip)
+		}
+	case config.EtcdExternal:
+		ports := map[string]bool{}
+		for _, e := range c.Etcd.External.Endpoints {
+			u, perr := url.Parse(e)
+			if ip := net.ParseIP(u.Hostname()); perr != nil || ip == nil || ip.To4() == nil {
+				return nil, 0, "", "", "", fmt.Errorf("external etcd endpoint %q: its host must be an IPv4 address for Prometheus to scrape it (spec.etcd.monitoring)", e)
+			}
+			addresses = append(addresses, u.Hostname())
+			if u.Port() != "" {
+				ports[u.Port()] = true
+				port, _ = strconv.Atoi(u.Port())
+			}
+		}
+		if len(ports) > 1 {
+			return nil, 0, "", "", "", fmt.Errorf("external etcd endpoints %v: one client port for all of them, for Prometheus to scrape them (spec.etcd.monitoring)", c.Etcd.External.Endpoints)
+		}
+		ca, cert, key = ClientFiles(c)
+	default:
+		return nil, 0, "", "", "", fmt.Errorf("etcd type %q is not one of kubekey, kubeadm, external", c.Etcd.Type)
+	}
+	return addresses, port, ca, cert, key, nil
 }
 
 // ClientFiles are the paths, on control-plane hosts, of the etcd CA and kube-apiserver's

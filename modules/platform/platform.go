@@ -11,6 +11,7 @@ package platform
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -23,9 +24,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
 
 	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/artifacts/versions"
+	"github.com/kk-project/kk/modules/etcd"
 	"github.com/kk-project/kk/modules/kubeapply"
 	"github.com/kk-project/kk/pipeline"
 	"github.com/kk-project/kk/templates"
@@ -48,6 +51,9 @@ type Component struct {
 	Images []string
 	// WaitTimeout bounds the wait for its objects to be ready.
 	WaitTimeout time.Duration
+	// Runtime, when set, returns objects made from what is on the hosts (the etcd client
+	// certificate's Secret), added to Objects by the task on the first control plane.
+	Runtime func(ctx context.Context, t *pipeline.Target) ([]*unstructured.Unstructured, error)
 	// Prune are the kinds whose objects with kk's label for it that Objects no longer has are
 	// deleted: for a component made from a list in the file (workspaces), whose objects an
 	// earlier file had and this one does not.
@@ -73,6 +79,15 @@ var catalogue = []struct {
 		on:      func(c *config.Cluster) bool { return c.Platform.MetricsServer },
 		images:  func(s versions.Set) []string { return []string{s.MetricsServerImage()} },
 		version: func(s versions.Set) string { return s.Addons.MetricsServer }},
+	// after storage: Prometheus and Alertmanager claim volumes; the CRDs are the monitoring's
+	{name: "monitoring", template: "platform/monitoring.yaml", field: "spec.monitoring (kk's spec.monitoring.enabled)",
+		on:      func(c *config.Cluster) bool { return c.Platform.Monitoring.Enabled },
+		images:  func(s versions.Set) []string { return s.MonitoringImages() },
+		version: func(s versions.Set) string { return s.Addons.PrometheusOperator }},
+	{name: "alerting", template: "platform/alerting.yaml", field: "spec.alerting.enabled",
+		on:      func(c *config.Cluster) bool { return c.Platform.Alerting.Enabled },
+		images:  func(s versions.Set) []string { return []string{s.AlertmanagerImage()} },
+		version: func(s versions.Set) string { return s.Addons.Alertmanager }},
 	{name: "gateway", template: "platform/gateway.yaml", field: "spec.gateway.enabled",
 		on:      func(c *config.Cluster) bool { return c.Platform.Gateway },
 		images:  func(s versions.Set) []string { return []string{s.TraefikImage()} },
@@ -93,7 +108,10 @@ var catalogue = []struct {
 	{name: "gpu-monitoring", template: "gpu/monitoring.yaml", field: "spec.gpu.exporter",
 		on:      func(c *config.Cluster) bool { return c.GPU.Exporter },
 		images:  func(versions.Set) []string { return nil },
-		version: func(versions.Set) string { return "" }},
+		version: func(versions.Set) string { return "" },
+		// the rule and scrape job for kk's Prometheus, gone when the monitoring is switched off
+		prune: []schema.GroupVersionKind{{Group: "monitoring.coreos.com", Version: "v1", Kind: "PrometheusRule"},
+			{Group: "monitoring.coreos.com", Version: "v1alpha1", Kind: "ScrapeConfig"}}},
 }
 
 // The GPU monitoring's files under templates/files.
@@ -118,7 +136,32 @@ type renderData struct {
 	// GPUDashboard, GPURules and GPUScrape are the GPU monitoring's files (templates/files/gpu,
 	// taken as they are: Grafana's legends and Prometheus' labels use braces of their own).
 	GPUDashboard, GPURules, GPUScrape string
+	// Set is the version table's row (images and versions of the monitoring stack).
+	Set versions.Set
+	// ClusterName is the cluster's name (Prometheus' external label cluster).
+	ClusterName string
+	// Monitoring is the monitoring stack's settings; EtcdMembers and EtcdPort are the etcd
+	// members it scrapes (with Monitoring.Etcd).
+	Monitoring  config.Monitoring
+	EtcdMembers []string
+	EtcdPort    int
+	// AlertmanagerConfig is alertmanager.yaml for the receivers of spec.alerting, base64.
+	AlertmanagerConfig string
+	// EtcdTLS says the etcd members are scraped over TLS with the Secret EtcdClientSecret.
+	EtcdTLS bool
 }
+
+// MonitoringCRDsFile holds the Prometheus Operator's CRDs (see templates/gen/promcrds): part
+// of the monitoring component, applied before the objects that use them. It is read as it
+// is, not rendered.
+const MonitoringCRDsFile = "platform/monitoring-crds.yaml"
+
+// EtcdClientSecret is the Secret, in the monitoring's namespace, that holds the etcd CA and
+// client certificate Prometheus scrapes the etcd members with.
+const (
+	MonitoringNamespace = "kubesphere-monitoring-system"
+	EtcdClientSecret    = "kube-etcd-client-certs"
+)
 
 // Images lists the images of the components cluster c switches on, in install order: what its
 // bundle must hold for the platform phase.
@@ -161,19 +204,42 @@ func Components(c *config.Cluster) ([]Component, error) {
 		}
 		monitoring[f] = strings.TrimRight(string(b), "\n")
 	}
+	amConfig, err := AlertmanagerConfig(c.Platform.Alerting)
+	if err != nil {
+		return nil, err
+	}
+	var etcdMembers []string
+	var etcdPort int
+	var etcdTLS bool
+	if c.Platform.Monitoring.Etcd {
+		var ca, cert string
+		if etcdMembers, etcdPort, ca, cert, _, err = etcd.MonitoringClient(c); err != nil {
+			return nil, err
+		}
+		etcdTLS = ca != "" && cert != ""
+	}
 	var out []Component
 	for _, k := range catalogue {
 		imgs := k.images(set)
 		data := renderData{Version: k.version(set), Images: imgs, BasePath: c.Storage.LocalVolumes(),
 			StorageClass: config.LocalStorageClass, Workspaces: c.Platform.Workspaces,
 			DevicePluginConfig: string(dp), DevicePluginConfigSHA256: hex.EncodeToString(dpSum[:]),
-			GPUDashboard: monitoring[GPUDashboardFile], GPURules: monitoring[GPURulesFile], GPUScrape: monitoring[GPUScrapeFile]}
+			GPUDashboard: monitoring[GPUDashboardFile], GPURules: monitoring[GPURulesFile], GPUScrape: monitoring[GPUScrapeFile],
+			Set: set, ClusterName: clusterName(c), Monitoring: c.Platform.Monitoring, EtcdMembers: etcdMembers, EtcdPort: etcdPort,
+			EtcdTLS: etcdTLS, AlertmanagerConfig: base64.StdEncoding.EncodeToString(amConfig)}
 		if len(imgs) > 0 {
 			data.Image = imgs[0]
 		}
 		docs, err := templates.Render(k.template, data)
 		if err != nil {
 			return nil, err
+		}
+		if k.name == "monitoring" {
+			crds, err := fs.ReadFile(templates.FS(), MonitoringCRDsFile)
+			if err != nil {
+				return nil, err
+			}
+			docs = append(append(crds, "\n---\n"...), docs...)
 		}
 		objs, err := kubeapply.Decode(docs)
 		if err != nil {
@@ -187,8 +253,12 @@ func Components(c *config.Cluster) ([]Component, error) {
 			l[LabelComponent] = k.name
 			o.SetLabels(l)
 		}
-		out = append(out, Component{Name: k.name, Switch: k.field, Enabled: k.on(c), Objects: objs, Images: imgs,
-			WaitTimeout: 5 * time.Minute, Prune: k.prune})
+		comp := Component{Name: k.name, Switch: k.field, Enabled: k.on(c), Objects: objs, Images: imgs,
+			WaitTimeout: 5 * time.Minute, Prune: k.prune}
+		if k.name == "monitoring" && etcdTLS {
+			comp.Runtime = etcdClientSecret(c)
+		}
+		out = append(out, comp)
 	}
 	return out, nil
 }
@@ -240,9 +310,13 @@ func task(comp Component, kubeconfig func(ctx context.Context) (*rest.Config, er
 				}
 				return len(left) == 0, err
 			}
-			ok, why, err := c.Converged(ctx, what, comp.Objects)
+			objs, err := comp.objects(ctx, t)
+			if err != nil {
+				return false, err
+			}
+			ok, why, err := c.Converged(ctx, what, objs)
 			if err == nil && ok {
-				ok, why, err = available(ctx, c, comp.Objects)
+				ok, why, err = available(ctx, c, objs)
 			}
 			if err == nil && ok {
 				var stale []*unstructured.Unstructured
@@ -272,14 +346,18 @@ func task(comp Component, kubeconfig func(ctx context.Context) (*rest.Config, er
 				}
 				return true, c.Delete(ctx, left, "")
 			}
-			res, err := c.Install(ctx, what, comp.Objects, comp.WaitTimeout)
+			objs, err := comp.objects(ctx, t)
+			if err != nil {
+				return false, err
+			}
+			res, err := c.Install(ctx, what, objs, comp.WaitTimeout)
 			if t.Log != nil && len(res.Objects) > 0 {
 				t.Log.Info(what+" applied", "result", res.String())
 			}
 			if err != nil {
 				return res.Changed() > 0, err
 			}
-			if err := waitAvailable(ctx, c, comp); err != nil {
+			if err := waitAvailable(ctx, c, comp, objs); err != nil {
 				return res.Changed() > 0, err
 			}
 			stale, err := leftover(ctx, c, comp)
@@ -296,6 +374,11 @@ func task(comp Component, kubeconfig func(ctx context.Context) (*rest.Config, er
 	}
 }
 
+// keptOnRemoval are the kinds kk leaves in place when it removes a component: deleting a
+// CustomResourceDefinition deletes every object of its kind, the user's own too (their
+// ServiceMonitors and rules, say).
+var keptOnRemoval = map[string]bool{"CustomResourceDefinition": true}
+
 // leftover is what of comp kk removes: switched on, its objects of the Prune kinds that the
 // file no longer makes; switched off, every object of it with kk's label.
 func leftover(ctx context.Context, c *kubeapply.Client, comp Component) ([]*unstructured.Unstructured, error) {
@@ -306,6 +389,7 @@ func leftover(ctx context.Context, c *kubeapply.Client, comp Component) ([]*unst
 	if err != nil {
 		return nil, err
 	}
+	left = slices.DeleteFunc(left, func(o *unstructured.Unstructured) bool { return keptOnRemoval[o.GetKind()] })
 	stale, err := c.Stale(ctx, comp.Prune, comp.Objects, LabelComponent, comp.Name)
 	if err != nil {
 		return nil, err
@@ -326,11 +410,16 @@ func refs(objs []*unstructured.Unstructured) string {
 	return strings.Join(s, ", ")
 }
 
-// available checks what kstatus cannot: an APIService is Current as soon as it exists, but it
-// serves only once the API server reaches its backend (condition Available).
+// availableKinds are the kinds kstatus calls Current as soon as they exist, while what they
+// stand for works only once their condition Available is True: an APIService once the API
+// server reaches its backend, a Prometheus or an Alertmanager once the operator's StatefulSet
+// runs every replica.
+var availableKinds = map[string]bool{"APIService": true, "Prometheus": true, "Alertmanager": true}
+
+// available checks what kstatus cannot: objs of availableKinds are Available.
 func available(ctx context.Context, c *kubeapply.Client, objs []*unstructured.Unstructured) (bool, string, error) {
 	for _, o := range objs {
-		if o.GetKind() != "APIService" {
+		if !availableKinds[o.GetKind()] {
 			continue
 		}
 		got, err := c.Labelled(ctx, []*unstructured.Unstructured{o}, LabelComponent, o.GetLabels()[LabelComponent])
@@ -347,11 +436,23 @@ func available(ctx context.Context, c *kubeapply.Client, objs []*unstructured.Un
 	return true, "", nil
 }
 
-// waitAvailable polls available until comp's APIServices serve, up to its wait timeout.
-func waitAvailable(ctx context.Context, c *kubeapply.Client, comp Component) error {
+// objects are comp's objects, and those its Runtime makes on t.
+func (comp Component) objects(ctx context.Context, t *pipeline.Target) ([]*unstructured.Unstructured, error) {
+	if comp.Runtime == nil {
+		return comp.Objects, nil
+	}
+	more, err := comp.Runtime(ctx, t)
+	if err != nil {
+		return nil, fmt.Errorf("platform component %s: %w", comp.Name, err)
+	}
+	return append(slices.Clone(comp.Objects), more...), nil
+}
+
+// waitAvailable polls available until objs (comp's) serve, up to comp's wait timeout.
+func waitAvailable(ctx context.Context, c *kubeapply.Client, comp Component, objs []*unstructured.Unstructured) error {
 	var why string
 	err := wait.PollUntilContextTimeout(ctx, 2*time.Second, comp.WaitTimeout, true, func(ctx context.Context) (bool, error) {
-		ok, w, err := available(ctx, c, comp.Objects)
+		ok, w, err := available(ctx, c, objs)
 		if why = w; err != nil {
 			why = err.Error()
 		}
@@ -376,4 +477,82 @@ func conditionTrue(o *unstructured.Unstructured, typ string) (bool, string) {
 		}
 	}
 	return false, "no " + typ + " condition yet"
+}
+
+// clusterName is the cluster's name for Prometheus' external label: the file's
+// metadata.name, or kubeadm's cluster name.
+func clusterName(c *config.Cluster) string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.Kubernetes.ClusterName
+}
+
+// alertmanagerConfig is Alertmanager's configuration file as kk writes it.
+type alertmanagerConfig struct {
+	Route     amRoute      `json:"route"`
+	Receivers []amReceiver `json:"receivers"`
+}
+
+type amRoute struct {
+	Receiver       string    `json:"receiver"`
+	GroupBy        []string  `json:"group_by,omitempty"`
+	GroupWait      string    `json:"group_wait,omitempty"`
+	GroupInterval  string    `json:"group_interval,omitempty"`
+	RepeatInterval string    `json:"repeat_interval,omitempty"`
+	Continue       bool      `json:"continue,omitempty"`
+	Routes         []amRoute `json:"routes,omitempty"`
+}
+
+type amReceiver struct {
+	Name           string      `json:"name"`
+	WebhookConfigs []amWebhook `json:"webhook_configs,omitempty"`
+}
+
+type amWebhook struct {
+	URL          string `json:"url"`
+	SendResolved bool   `json:"send_resolved"`
+}
+
+// AlertmanagerConfig renders alertmanager.yaml for a: every alert, grouped by alert name and
+// namespace, goes to each receiver of the file (a route each, continuing to the next); with
+// none, to config.AlertNullReceiver, which sends nowhere (the alerts stay listed in
+// Alertmanager's API).
+func AlertmanagerConfig(a config.Alerting) ([]byte, error) {
+	cfg := alertmanagerConfig{
+		Route: amRoute{Receiver: config.AlertNullReceiver, GroupBy: []string{"alertname", "namespace"},
+			GroupWait: "30s", GroupInterval: "5m", RepeatInterval: "4h"},
+		Receivers: []amReceiver{{Name: config.AlertNullReceiver}},
+	}
+	for _, r := range a.Receivers {
+		cfg.Route.Routes = append(cfg.Route.Routes, amRoute{Receiver: r.Name, Continue: true})
+		cfg.Receivers = append(cfg.Receivers, amReceiver{Name: r.Name, WebhookConfigs: []amWebhook{{URL: r.WebhookURL, SendResolved: true}}})
+	}
+	return yaml.Marshal(cfg)
+}
+
+// etcdClientSecret returns the Runtime of the monitoring with etcd over TLS: the Secret
+// EtcdClientSecret of the etcd CA and client certificate and key that the first control
+// plane's API server (or, for kubeadm's etcd, its health check) uses.
+func etcdClientSecret(c *config.Cluster) func(ctx context.Context, t *pipeline.Target) ([]*unstructured.Unstructured, error) {
+	return func(ctx context.Context, t *pipeline.Target) ([]*unstructured.Unstructured, error) {
+		_, _, ca, cert, key, err := etcd.MonitoringClient(c)
+		if err != nil {
+			return nil, err
+		}
+		data := map[string]any{}
+		for name, path := range map[string]string{"ca.crt": ca, "client.crt": cert, "client.key": key} {
+			b, err := t.Fetch(ctx, path)
+			if err != nil {
+				return nil, pipeline.NotYet(fmt.Errorf("etcd client certificate for Prometheus: %w", err))
+			}
+			data[name] = base64.StdEncoding.EncodeToString(b)
+		}
+		s := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "data": data,
+			"metadata": map[string]any{"name": EtcdClientSecret, "namespace": MonitoringNamespace,
+				"labels": map[string]any{LabelComponent: "monitoring", "app.kubernetes.io/name": "etcd"}},
+		}}
+		return []*unstructured.Unstructured{s}, nil
+	}
 }

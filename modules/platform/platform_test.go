@@ -2,8 +2,10 @@ package platform
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"regexp"
 	"slices"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/api/v1alpha2"
 	"github.com/kk-project/kk/artifacts/versions"
+	"github.com/kk-project/kk/templates"
 )
 
 func cluster(metrics bool) *config.Cluster {
@@ -427,6 +430,7 @@ func TestManifestListsComponentImages(t *testing.T) {
 		func(c *config.Cluster) { c.Platform.LocalStorage = true },
 		func(c *config.Cluster) { c.Platform.MetricsServer = true },
 		func(c *config.Cluster) { c.Platform.Gateway = true },
+		func(c *config.Cluster) { c.Platform.Monitoring.Enabled, c.Platform.Alerting.Enabled = true, true },
 		func(c *config.Cluster) { c.GPU = config.GPU{Toolkit: true, DevicePlugin: true, Exporter: true} },
 	} {
 		c := cluster(false)
@@ -440,6 +444,213 @@ func TestManifestListsComponentImages(t *testing.T) {
 			if !slices.Contains(m.Spec.Images, img) {
 				t.Errorf("the manifest of a cluster with %s on lacks %s", Names(), img)
 			}
+		}
+	}
+}
+
+// monitoringCluster is a cluster with the monitoring stack (etcd scraped) and alerting on:
+// etcd of type kubekey on n1 and n2.
+func monitoringCluster() *config.Cluster {
+	c := cluster(false)
+	c.Name = "lab"
+	c.Etcd.Type = config.EtcdKubeKey
+	for i, n := range []string{"n1", "n2", "n3"} {
+		roles := []config.Role{config.RoleWorker}
+		if i < 2 {
+			roles = append(roles, config.RoleEtcd, config.RoleControlPlane)
+		}
+		c.Hosts = append(c.Hosts, &config.Host{Name: n, Address: fmt.Sprintf("10.0.0.%d", i+1), InternalAddress: fmt.Sprintf("10.0.0.%d", i+1), Roles: roles})
+	}
+	c.Platform.Monitoring = config.Monitoring{Enabled: true, PrometheusReplicas: 2, PrometheusVolumeSize: "5Gi",
+		PrometheusMemoryRequest: "1Gi", Retention: "3d", AlertmanagerReplicas: 1, NodeExporterPort: 9200, Etcd: true}
+	c.Platform.Alerting = config.Alerting{Enabled: true, Receivers: []config.Receiver{{Name: "ops", WebhookURL: "http://hook:8080/a"}}}
+	return c
+}
+
+// The monitoring component: the operator's CRDs first, then the stack with the file's
+// settings, the etcd members scraped over TLS with the Secret its Runtime makes, every image
+// the version table's.
+func TestMonitoring(t *testing.T) {
+	c := monitoringCluster()
+	comps, err := Components(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon := named(t, comps, "monitoring")
+	set, _ := versions.For("v1.37.2")
+	if !mon.Enabled || !slices.Equal(mon.Images, set.MonitoringImages()) || mon.Runtime == nil {
+		t.Fatalf("monitoring %v images %v runtime %v", mon.Enabled, mon.Images, mon.Runtime != nil)
+	}
+	if slices.Index(Names(), "monitoring") < slices.Index(Names(), "local-storage") || slices.Index(Names(), "alerting") != slices.Index(Names(), "monitoring")+1 {
+		t.Errorf("order %v: storage, then monitoring, then alerting", Names())
+	}
+	var crds int
+	byName := map[string]*unstructured.Unstructured{}
+	for i, o := range mon.Objects {
+		if o.GetKind() == "CustomResourceDefinition" {
+			crds++
+			if i != crds-1 {
+				t.Errorf("CRD %s after other objects", o.GetName())
+			}
+		}
+		byName[o.GetKind()+"/"+o.GetName()] = o
+	}
+	if crds < 8 || byName["CustomResourceDefinition/prometheuses.monitoring.coreos.com"] == nil {
+		t.Errorf("%d CRDs", crds)
+	}
+	p := byName["Prometheus/k8s"]
+	if p == nil {
+		t.Fatalf("no Prometheus k8s in %v", len(byName))
+	}
+	spec := p.Object["spec"].(map[string]any)
+	if spec["image"] != set.PrometheusImage() || fmt.Sprint(spec["replicas"]) != "2" || spec["retention"] != "3d" ||
+		spec["serviceDiscoveryRole"] != "EndpointSlice" {
+		t.Errorf("prometheus spec %v", spec)
+	}
+	if size, _, _ := unstructured.NestedString(spec, "storage", "volumeClaimTemplate", "spec", "resources", "requests", "storage"); size != "5Gi" {
+		t.Errorf("volume %q", size)
+	}
+	if mem, _, _ := unstructured.NestedString(spec, "resources", "requests", "memory"); mem != "1Gi" {
+		t.Errorf("memory %q", mem)
+	}
+	if l, _, _ := unstructured.NestedString(spec, "externalLabels", "cluster"); l != "lab" {
+		t.Errorf("external label cluster %q", l)
+	}
+	ep := byName["EndpointSlice/kube-etcd"]
+	if ep == nil {
+		t.Fatal("no etcd EndpointSlice")
+	}
+	var addrs []string
+	for _, e := range toSlice(ep.Object["endpoints"]) {
+		addrs = append(addrs, toStrings(e.(map[string]any)["addresses"])...)
+	}
+	if !slices.Equal(addrs, []string{"10.0.0.1", "10.0.0.2"}) {
+		t.Errorf("etcd members %v", addrs)
+	}
+	sm := byName["ServiceMonitor/etcd"]
+	if scheme, _, _ := unstructured.NestedString(toSlice(sm.Object["spec"].(map[string]any)["endpoints"])[0].(map[string]any), "scheme"); scheme != "https" {
+		t.Errorf("etcd scraped over %q", scheme)
+	}
+	ds := byName["DaemonSet/node-exporter"]
+	if b, _ := json.Marshal(ds.Object); !strings.Contains(string(b), "--web.listen-address=:9200") || !strings.Contains(string(b), set.NodeExporterImage()) {
+		t.Errorf("node-exporter %s", b)
+	}
+	for _, img := range []string{set.PrometheusOperatorImage(), set.KubeStateMetricsImage()} {
+		if b, _ := json.Marshal(mon.Objects); !strings.Contains(string(b), img) {
+			t.Errorf("no %s", img)
+		}
+	}
+	if b, _ := json.Marshal(byName["Deployment/prometheus-operator"].Object); !strings.Contains(string(b), "--prometheus-config-reloader="+set.PrometheusConfigReloaderImage()) {
+		t.Errorf("operator without the config reloader image: %s", b)
+	}
+
+	// etcd not scraped: no etcd objects and no Runtime
+	c.Platform.Monitoring.Etcd = false
+	comps, _ = Components(c)
+	mon = named(t, comps, "monitoring")
+	for _, o := range mon.Objects {
+		if o.GetLabels()["app.kubernetes.io/name"] == "etcd" {
+			t.Errorf("%s %s without etcd.monitoring", o.GetKind(), o.GetName())
+		}
+	}
+	if mon.Runtime != nil {
+		t.Errorf("a Runtime without etcd.monitoring")
+	}
+	// an external etcd named by a host name cannot be listed in an EndpointSlice
+	c.Platform.Monitoring.Etcd = true
+	c.Etcd = config.Etcd{Type: config.EtcdExternal, External: config.ExternalEtcd{Endpoints: []string{"https://etcd.lab:2379"}}}
+	if _, err := Components(c); err == nil || !strings.Contains(err.Error(), "must be an IPv4 address") {
+		t.Errorf("external etcd by name: %v", err)
+	}
+}
+
+// Alerting: Alertmanager with the receivers of the file, every alert to each; kk's rules.
+func TestAlerting(t *testing.T) {
+	comps, err := Components(monitoringCluster())
+	if err != nil {
+		t.Fatal(err)
+	}
+	al := named(t, comps, "alerting")
+	set, _ := versions.For("v1.37.2")
+	if !al.Enabled || !slices.Equal(al.Images, []string{set.AlertmanagerImage()}) {
+		t.Fatalf("alerting %v %v", al.Enabled, al.Images)
+	}
+	var cfg string
+	var rules []string
+	for _, o := range al.Objects {
+		switch o.GetKind() {
+		case "Secret":
+			b64, _, _ := unstructured.NestedString(o.Object, "data", "alertmanager.yaml")
+			raw, err := base64.StdEncoding.DecodeString(b64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg = string(raw)
+		case "PrometheusRule":
+			for _, g := range toSlice(o.Object["spec"].(map[string]any)["groups"]) {
+				for _, r := range toSlice(g.(map[string]any)["rules"]) {
+					rules = append(rules, fmt.Sprint(r.(map[string]any)["alert"]))
+				}
+			}
+		}
+	}
+	var am alertmanagerConfig
+	if err := yaml.Unmarshal([]byte(cfg), &am); err != nil {
+		t.Fatal(err)
+	}
+	if am.Route.Receiver != config.AlertNullReceiver || len(am.Route.Routes) != 1 || am.Route.Routes[0].Receiver != "ops" || !am.Route.Routes[0].Continue ||
+		len(am.Receivers) != 2 || am.Receivers[1].WebhookConfigs[0].URL != "http://hook:8080/a" {
+		t.Errorf("alertmanager.yaml:\n%s", cfg)
+	}
+	for _, want := range []string{"NodeExporterDown", "EtcdNoLeader", "EtcdMemberDown", "KubeAPIDown", "KubeClientCertificateExpiration",
+		"KubeletServerCertificateExpiration", "KubePodCrashLooping"} {
+		if !slices.Contains(rules, want) {
+			t.Errorf("no alert %s in %v", want, rules)
+		}
+	}
+	// Prometheus' templates in the annotations survive kk's own rendering
+	if b, _ := json.Marshal(al.Objects); !strings.Contains(string(b), "{{ $labels.node }}") {
+		t.Errorf("annotations lost their Prometheus templates")
+	}
+}
+
+// The operator's CRDs kk ships are those of the release the version table pins: bumping
+// versions.Addons.PrometheusOperator without go generate ./templates fails here.
+func TestMonitoringCRDsMatchTheOperator(t *testing.T) {
+	b, err := fs.ReadFile(templates.FS(), MonitoringCRDsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	want := "prometheus-operator " + versions.DefaultAddons().PrometheusOperator + " "
+	if !strings.Contains(first, want) {
+		t.Errorf("%s was generated from another release: %q, want %q (run go generate ./templates)", MonitoringCRDsFile, first, want)
+	}
+}
+
+// With kk's monitoring stack, the GPU monitoring adds its rules and scrape job for kk's
+// Prometheus; without it, only the ConfigMaps for the user's own Prometheus.
+func TestGPUMonitoringWithKKsPrometheus(t *testing.T) {
+	for _, mon := range []bool{true, false} {
+		c := monitoringCluster()
+		c.GPU.Exporter = true
+		c.Platform.Monitoring.Enabled = mon
+		c.Platform.Monitoring.Etcd, c.Platform.Alerting.Enabled = false, false
+		comps, err := Components(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds := map[string]bool{}
+		for _, o := range named(t, comps, "gpu-monitoring").Objects {
+			kinds[o.GetKind()] = true
+			if o.GetKind() == "ScrapeConfig" {
+				if b, _ := json.Marshal(o.Object); !strings.Contains(string(b), `"replacement":"${1}:9835"`) {
+					t.Errorf("scrape job %s", b)
+				}
+			}
+		}
+		if kinds["PrometheusRule"] != mon || kinds["ScrapeConfig"] != mon || !kinds["ConfigMap"] {
+			t.Errorf("monitoring %v: kinds %v", mon, kinds)
 		}
 	}
 }
