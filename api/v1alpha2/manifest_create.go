@@ -155,6 +155,9 @@ func clusterImages(c *config.Cluster, set versions.Set, plugin string) ([]string
 	if c.Platform.MetricsServer {
 		imgs = append(imgs, set.MetricsServerImage())
 	}
+	if c.Platform.Logging {
+		imgs = append(imgs, set.LoggingImages()...)
+	}
 	if c.Platform.Gateway {
 		imgs = append(imgs, set.TraefikImage())
 	}
