@@ -264,6 +264,10 @@ func TestLogging(t *testing.T) {
 		!slices.Contains(args, "-remoteWrite.url=http://victoria-logs.kubesphere-logging-system.svc:9428/insert/native") {
 		t.Errorf("collector container %v", agent)
 	}
+	// its own lines left out: one argument, both conditions (LogsQL's "and" is a space)
+	if !slices.Contains(args, "-kubernetesCollector.excludeFilter=kubernetes.pod_namespace:=kubesphere-logging-system kubernetes.container_name:=vlagent") {
+		t.Errorf("collector args %q: no filter leaving out its own lines", args)
+	}
 	if sa, _, _ := unstructured.NestedString(ds, "spec", "template", "spec", "serviceAccountName"); sa != objs["ServiceAccount"].GetName() {
 		t.Errorf("collector's service account %q", sa)
 	}
