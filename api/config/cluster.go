@@ -469,6 +469,15 @@ type Platform struct {
 	// IngressClass. KubeSphere 3.x switches its gateway on in the console; kk reads
 	// spec.gateway.enabled from the ClusterConfiguration.
 	Gateway bool
+	// Logging is spec.logging.enabled: every node's pod logs collected (vlagent, a DaemonSet)
+	// into a log store inside the cluster (VictoriaLogs, on a volume of the default
+	// StorageClass), queried through the store's HTTP API. LoggingRetention is how long it
+	// keeps them (kk's spec.logging.retention, VictoriaLogs' -retentionPeriod: a number and
+	// h, d, w or y), LoggingVolumeSize its volume's size (kk's spec.logging.volumeSize, a
+	// quantity); "" is DefaultLoggingRetention and DefaultLoggingVolumeSize.
+	Logging           bool
+	LoggingRetention  string
+	LoggingVolumeSize string
 	// Workspaces are KubeSphere-like tenants (kk's own spec.workspaces): each groups
 	// namespaces that its admin group administers, each namespace with the same quota.
 	Workspaces []Workspace
@@ -548,6 +557,13 @@ type Workspace struct {
 const (
 	LocalStorageClass           = "local"
 	DefaultLocalStorageBasePath = "/var/openebs/local"
+)
+
+// The logging's defaults: KubeSphere's own (its log store's logMaxAge, 7 days, and its data
+// volume, 20Gi).
+const (
+	DefaultLoggingRetention  = "7d"
+	DefaultLoggingVolumeSize = "20Gi"
 )
 
 // KubeSphere is KubeKey's switch to install KubeSphere on top of the cluster.

@@ -43,9 +43,9 @@ var ccSwitches = []ccSwitch{
 	{path: "spec.metrics_server.enabled", set: func(p *config.Platform) { p.MetricsServer = true }},
 	// kk's own switch: KubeSphere 3.x turns its cluster gateway on in the console
 	{path: "spec.gateway.enabled", set: func(p *config.Platform) { p.Gateway = true }},
+	{path: "spec.logging.enabled", set: func(p *config.Platform) { p.Logging = true }},
 	{path: "spec.auditing.enabled", need: "KubeSphere's auditing operator, webhook and a log store, not built yet (kubernetes.audit in the Cluster writes the API server's audit log)"},
 	{path: "spec.events.enabled", need: "KubeSphere's event exporter and ruler and a log store, not built yet"},
-	{path: "spec.logging.enabled", need: "a node log collector and a log store inside the cluster, not built yet"},
 	{path: "spec.openpitrix.store.enabled", need: "an in-cluster Helm chart repository loaded from the bundle, not built yet"},
 	{path: "spec.devops.enabled", need: "Jenkins and KubeSphere's DevOps controllers, which cannot be built from Go modules here"},
 	{path: "spec.servicemesh.enabled", need: "Istio's control plane and gateways, not built for kk's bundles"},
@@ -188,6 +188,13 @@ func parseClusterConfiguration(root *yaml.Node, rep *report, p *config.Platform)
 			func(path string) bool { return switches[path] })
 	}
 	parseMonitoring(values, p, errorf, warnf, warnUnread, switches)
+	if p.Logging {
+		parseLogging(values, errorf, p)
+		// KubeSphere's logsidecar and containerruntime among them: kk's collector reads every
+		// container's log on its node, whatever the runtime, without sidecars
+		warnUnread("spec.logging", "a logging setting kk does not read (enabled, retention, volumeSize): ignored",
+			func(path string) bool { return switches[path] || slices.Contains(loggingSettings, path) })
+	}
 }
 
 // monitoringFields are the spec.monitoring settings kk reads: KubeSphere 3.x's (both its
@@ -322,7 +329,9 @@ func parseMonitoring(values map[string]*yaml.Node, p *config.Platform, errorf, w
 		a.Receivers = parseReceivers(n, errorf, warnf)
 	}
 	warnUnread("spec.alerting", "an alerting setting kk does not read (enabled, receivers): ignored",
-		func(path string) bool { return path == "spec.alerting.enabled" || path == "spec.alerting.receivers" || strings.HasPrefix(path, "spec.alerting.receivers.") })
+		func(path string) bool {
+			return path == "spec.alerting.enabled" || path == "spec.alerting.receivers" || strings.HasPrefix(path, "spec.alerting.receivers.")
+		})
 }
 
 // parseReceivers reads kk's spec.alerting.receivers, a list of
@@ -539,4 +548,46 @@ func isTrue(v string) bool {
 		return true
 	}
 	return false
+}
+
+// loggingSettings are kk's own settings of its logging (read while spec.logging.enabled is on).
+var loggingSettings = []string{"spec.logging.retention", "spec.logging.volumeSize"}
+
+// loggingRetention is VictoriaLogs' -retentionPeriod as kk takes it: a whole number of hours,
+// days, weeks or years (VictoriaLogs reads a bare number as months; kk asks for the unit).
+var loggingRetention = regexp.MustCompile(`^[1-9][0-9]{0,5}[hdwy]$`)
+
+// parseLogging reads spec.logging.retention and spec.logging.volumeSize into p, each error at
+// its line.
+func parseLogging(values map[string]*yaml.Node, errorf func(path, format string, args ...any), p *config.Platform) {
+	scalar := func(path string) (string, bool) {
+		n, ok := values[path]
+		if !ok || isNull(n) {
+			return "", false
+		}
+		if n.Kind != yaml.ScalarNode {
+			errorf(path, "expected a value, got %s", describe(n))
+			return "", false
+		}
+		return n.Value, true
+	}
+	if v, ok := scalar("spec.logging.retention"); ok {
+		if !loggingRetention.MatchString(v) {
+			errorf("spec.logging.retention", "%q is not a retention period: a whole number and h, d, w or y (such as 7d, 4w, 1y)", v)
+		} else {
+			p.LoggingRetention = v
+		}
+	}
+	if v, ok := scalar("spec.logging.volumeSize"); ok {
+		q, err := resource.ParseQuantity(v)
+		switch {
+		case err != nil:
+			errorf("spec.logging.volumeSize", "%q is not a quantity (such as 20Gi)", v)
+		case q.Cmp(resource.MustParse("1Gi")) < 0:
+			// the store keeps a day's partition at least, and its buffers
+			errorf("spec.logging.volumeSize", "%s is too small for the log store: 1Gi at least", v)
+		default:
+			p.LoggingVolumeSize = v
+		}
+	}
 }

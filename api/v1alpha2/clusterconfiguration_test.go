@@ -43,6 +43,41 @@ func TestClusterConfigurationSwitches(t *testing.T) {
 	}
 }
 
+// spec.logging.enabled is served: on, kk reads its own retention and volumeSize (each wrong
+// value an error at its line) and warns about KubeSphere's other logging settings by name;
+// off, none of them is read or warned about.
+func TestClusterConfigurationLogging(t *testing.T) {
+	c, w := mustParse(t, withPlatform("  logging:\n    enabled: true\n    retention: 2w\n    volumeSize: 5Gi\n    logsidecar: {enabled: true, replicas: 2}\n"))
+	p := c.Platform
+	if !p.Logging || p.LoggingRetention != "2w" || p.LoggingVolumeSize != "5Gi" || p.MetricsServer || p.Gateway {
+		t.Errorf("logging on: %+v", p)
+	}
+	if !hasWarning(w, "test.yaml:23: ClusterConfiguration spec.logging.logsidecar: a logging setting kk does not read") {
+		t.Errorf("logsidecar not warned about:\n%s", strings.Join(w, "\n"))
+	}
+	if hasWarning(w, "spec.logging.retention") || hasWarning(w, "spec.logging.volumeSize") || hasWarning(w, "spec.logging.enabled") {
+		t.Errorf("a setting kk reads warned about:\n%s", strings.Join(w, "\n"))
+	}
+	// the defaults are the platform's to fill in
+	if c, w := mustParse(t, withPlatform("  logging: {enabled: true}\n")); !c.Platform.Logging || c.Platform.LoggingRetention != "" || c.Platform.LoggingVolumeSize != "" || len(w) != 0 {
+		t.Errorf("logging on alone: %+v, warnings %q", c.Platform, w)
+	}
+	if c, w := mustParse(t, withPlatform("  logging: {enabled: false, retention: nonsense, logsidecar: {enabled: true}}\n")); c.Platform.Logging || c.Platform.LoggingRetention != "" || len(w) != 0 {
+		t.Errorf("logging off: %+v, warnings %q", c.Platform, w)
+	}
+	_, _, errs := parse(t, withPlatform("  logging:\n    enabled: true\n    retention: 7\n    volumeSize: lots\n"))
+	wantError(t, errs, 21, "spec.logging.retention", `"7" is not a retention period`)
+	wantError(t, errs, 22, "spec.logging.volumeSize", `"lots" is not a quantity`)
+	_, _, errs = parse(t, withPlatform("  logging:\n    enabled: true\n    retention: [7d]\n    volumeSize: 100Mi\n"))
+	wantError(t, errs, 21, "spec.logging.retention", "expected a value, got a list")
+	wantError(t, errs, 22, "spec.logging.volumeSize", "1Gi at least")
+	for _, ok := range []string{"12h", "7d", "4w", "1y"} {
+		if c, _ := mustParse(t, withPlatform("  logging: {enabled: true, retention: "+ok+"}\n")); c.Platform.LoggingRetention != ok {
+			t.Errorf("retention %s read as %q", ok, c.Platform.LoggingRetention)
+		}
+	}
+}
+
 // spec.persistence.storageClass: empty (or absent) and "local" mean kk's local storage, the
 // default class; another name is the user's class. The Cluster's OpenEBS base path is warned
 // about only while kk installs no local storage.

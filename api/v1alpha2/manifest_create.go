@@ -161,6 +161,9 @@ func clusterImages(c *config.Cluster, set versions.Set, plugin string) ([]string
 	if c.Platform.Alerting.Enabled {
 		imgs = append(imgs, set.AlertmanagerImage())
 	}
+	if c.Platform.Logging {
+		imgs = append(imgs, set.LoggingImages()...)
+	}
 	if c.Platform.Gateway {
 		imgs = append(imgs, set.TraefikImage())
 	}

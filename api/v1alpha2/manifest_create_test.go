@@ -128,7 +128,7 @@ func TestNewManifestCalicoTypha(t *testing.T) {
 	}
 }
 
-// The ClusterConfiguration's metrics_server and gateway switches bundle their images.
+// The ClusterConfiguration's metrics_server, gateway and logging switches bundle their images.
 func TestNewManifestPlatform(t *testing.T) {
 	c := &config.Cluster{Name: "t", Hosts: []*config.Host{{Name: "n1", Arch: "amd64"}}}
 	c.Kubernetes.Version = "v1.37.2"
@@ -142,9 +142,20 @@ func TestNewManifestPlatform(t *testing.T) {
 	if slices.Contains(m.Spec.Images, gw) {
 		t.Errorf("traefik listed while the gateway is off: %v", m.Spec.Images)
 	}
-	c.Platform.MetricsServer, c.Platform.Gateway = true, true
+	logging := versions.Latest().LoggingImages()
+	for _, img := range logging {
+		if slices.Contains(m.Spec.Images, img) {
+			t.Errorf("%s listed while logging is off: %v", img, m.Spec.Images)
+		}
+	}
+	c.Platform.MetricsServer, c.Platform.Gateway, c.Platform.Logging = true, true, true
 	if m, err = NewManifest(c); err != nil || !slices.Contains(m.Spec.Images, ms) || !slices.Contains(m.Spec.Images, gw) {
 		t.Errorf("metrics-server and gateway on: %v %v", err, m.Spec.Images)
+	}
+	for _, img := range logging {
+		if !slices.Contains(m.Spec.Images, img) {
+			t.Errorf("logging on: %s not listed in %v", img, m.Spec.Images)
+		}
 	}
 }
 

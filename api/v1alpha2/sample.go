@@ -39,6 +39,9 @@ func Sample(o SampleOptions) ([]byte, error) {
 	if err != nil || !o.KubeSphere {
 		return out, err
 	}
-	platform, err := templates.Render(PlatformTemplate, config.Platform{MetricsServer: true})
+	platform, err := templates.Render(PlatformTemplate, struct {
+		config.Platform
+		DefaultLoggingRetention, DefaultLoggingVolumeSize string
+	}{config.Platform{MetricsServer: true}, config.DefaultLoggingRetention, config.DefaultLoggingVolumeSize})
 	return append(out, platform...), err
 }

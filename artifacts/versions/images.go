@@ -99,6 +99,21 @@ func (s Set) MonitoringImages() []string {
 		s.NodeExporterImage(), s.KubeStateMetricsImage()}
 }
 
+// VictoriaLogsImage is VictoriaLogs (the platform's logging: the log store).
+func (s Set) VictoriaLogsImage() string {
+	return DockerHub + "/victoriametrics/victoria-logs:" + s.Addons.VictoriaLogs
+}
+
+// VLAgentImage is vlagent, the logging's collector (a DaemonSet: every node's pod logs).
+func (s Set) VLAgentImage() string {
+	return DockerHub + "/victoriametrics/vlagent:" + s.Addons.VLAgent
+}
+
+// LoggingImages are the images of the platform's logging: the store, then the collector.
+func (s Set) LoggingImages() []string {
+	return []string{s.VictoriaLogsImage(), s.VLAgentImage()}
+}
+
 // LocalPathProvisionerImage provisions the platform's local volumes.
 func (s Set) LocalPathProvisionerImage() string {
 	return DockerHub + "/rancher/local-path-provisioner:" + s.Addons.LocalPathProvisioner

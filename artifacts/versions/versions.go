@@ -70,6 +70,12 @@ type Addons struct {
 	NodeExporter       string
 	KubeStateMetrics   string
 	PrometheusOperator string
+	// The platform's logging, each its image's tag: VictoriaLogs, the log store
+	// (docker.io/victoriametrics/victoria-logs), and vlagent, its collector on every node
+	// (docker.io/victoriametrics/vlagent). Upstream releases both from one repository under
+	// one tag.
+	VictoriaLogs string
+	VLAgent      string
 }
 
 // row is one line of the table, keyed by Kubernetes minor.
@@ -147,6 +153,10 @@ func DefaultAddons() Addons {
 		NodeExporter:       "v1.12.1",
 		KubeStateMetrics:   "v2.20.0",
 		PrometheusOperator: "v0.90.1",
+		// The logging: VictoriaLogs v1.52.2, the newest release the module proxy serves (its
+		// collector is released with it). Loki is not used: it is AGPL; VictoriaLogs is Apache-2.0.
+		VictoriaLogs: "v1.52.2",
+		VLAgent:      "v1.52.2",
 	}
 }
 

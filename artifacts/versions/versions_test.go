@@ -125,3 +125,23 @@ func TestMonitoringImages(t *testing.T) {
 		}
 	}
 }
+
+// TestLoggingImages: the logging's images are upstream's references on Docker Hub, tagged with
+// DefaultAddons' releases, and the store and its collector come from one release (one module
+// is built for both).
+func TestLoggingImages(t *testing.T) {
+	s := Latest()
+	want := []string{
+		"docker.io/victoriametrics/victoria-logs:" + s.Addons.VictoriaLogs,
+		"docker.io/victoriametrics/vlagent:" + s.Addons.VLAgent,
+	}
+	if got := s.LoggingImages(); !slices.Equal(got, want) {
+		t.Errorf("LoggingImages() = %q, want %q", got, want)
+	}
+	if _, err := Parse(s.Addons.VictoriaLogs); err != nil || !strings.HasPrefix(s.Addons.VictoriaLogs, "v") {
+		t.Errorf("victoria-logs: tag %q is not vX.Y.Z", s.Addons.VictoriaLogs)
+	}
+	if s.Addons.VLAgent != s.Addons.VictoriaLogs {
+		t.Errorf("vlagent %s and victoria-logs %s: upstream releases them together", s.Addons.VLAgent, s.Addons.VictoriaLogs)
+	}
+}

@@ -1,6 +1,7 @@
 package images
 
 import (
+	"path"
 	"slices"
 	"strings"
 	"testing"
@@ -158,6 +159,56 @@ func TestMonitoringImages(t *testing.T) {
 	for _, want := range append(set.MonitoringImages(), set.AlertmanagerImage()) {
 		if !slices.ContainsFunc(imgs, func(im Image) bool { return im.Ref() == want }) {
 			t.Errorf("no image %s", want)
+		}
+	}
+}
+
+// TestLoggingImages: the logging's images are the references kk's version table names, each
+// the mirror's binary of the victoria-logs component at upstream's path (/<program>-prod, the
+// entrypoint); a release other than the table's is refused, and a spec without one has none.
+func TestLoggingImages(t *testing.T) {
+	spec := mirror.DefaultSpec()
+	imgs, err := Images(spec, "/m", "/b", DebVersions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ofComponents(imgs, spec, "/m", []string{"victoria-logs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := versions.Latest()
+	bins := map[string]string{set.VictoriaLogsImage(): mirror.VictoriaLogsPath(spec.VictoriaLogs), set.VLAgentImage(): mirror.VLAgentPath(spec.VictoriaLogs)}
+	var refs []string
+	for _, im := range got {
+		if strings.HasPrefix(im.Repository, "registry.k8s.io/pause") || im.Repository == ProbeRepository {
+			continue
+		}
+		refs = append(refs, im.Ref())
+		bin := im.layers[len(im.layers)-1].files
+		dst := path.Base(im.Repository) + "-prod"
+		if len(bin) != 1 || bin[0].dst != dst || bin[0].src != "/m"+bins[im.Ref()] || bin[0].mode != 0o755 {
+			t.Errorf("%s: binary layer %+v", im.Ref(), bin)
+		}
+		if !slices.Equal(im.config.Entrypoint, []string{"/" + dst}) || len(im.config.Ports) != 1 || !slices.Contains(im.requires, dst) {
+			t.Errorf("%s: config %+v, requires %q", im.Ref(), im.config, im.requires)
+		}
+	}
+	if want := set.LoggingImages(); !slices.Equal(refs, want) {
+		t.Errorf("--components victoria-logs builds %q, want %q", refs, want)
+	}
+	s := mirror.DefaultSpec()
+	s.VictoriaLogs = "v1.52.1"
+	if _, err := Images(s, "/m", "/b", DebVersions{}); err == nil || !strings.Contains(err.Error(), "artifacts/versions") {
+		t.Errorf("another release than the version table's: %v", err)
+	}
+	s.VictoriaLogs = ""
+	none, err := Images(s, "/m", "/b", DebVersions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range set.LoggingImages() {
+		if slices.ContainsFunc(none, func(im Image) bool { return im.Ref() == want }) {
+			t.Errorf("a spec without VictoriaLogs has %s", want)
 		}
 	}
 }

@@ -367,6 +367,9 @@ func (b *builder) jobs() []job {
 	if s.PrometheusOperator != "" {
 		jobs = append(jobs, b.prometheusOperatorJob(s.PrometheusOperator))
 	}
+	if s.VictoriaLogs != "" {
+		jobs = append(jobs, b.victoriaLogsJob(s.VictoriaLogs))
+	}
 	return jobs
 }
 

@@ -104,6 +104,10 @@ type Spec struct {
 	NodeExporter       string
 	KubeStateMetrics   string
 	PrometheusOperator string
+	// VictoriaLogs is the github.com/VictoriaMetrics/VictoriaLogs release: the platform's log
+	// store (victoria-logs) and its collector (vlagent), the binaries of their images (see
+	// logging.go).
+	VictoriaLogs string
 }
 
 // DefaultSpec returns the pinned versions used by kk's e2e tests: the
@@ -159,12 +163,14 @@ func DefaultSpec() Spec {
 		NodeExporter:       "v1.12.1",
 		KubeStateMetrics:   "v2.20.0",
 		PrometheusOperator: "v0.90.1",
+		// the logging: artifacts/versions Addons.VictoriaLogs and Addons.VLAgent (e2e/images checks)
+		VictoriaLogs: "v1.52.2",
 	}
 }
 
 // Components are the names accepted by BuildOptions.Only, in build order.
 var Components = []string{"k8s", "kubeadm", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc", "registry", "kube-vip", "calico", "docker", "cri-dockerd", "metrics-server", "local-path-provisioner", "traefik", "nvidia-container-toolkit", "nvidia-device-plugin",
-	"prometheus", "alertmanager", "node-exporter", "kube-state-metrics", "prometheus-operator"}
+	"prometheus", "alertmanager", "node-exporter", "kube-state-metrics", "prometheus-operator", "victoria-logs"}
 
 // Checksum-file formats.
 const (
@@ -357,6 +363,8 @@ func (s Spec) Artifacts() []Artifact {
 		{"kube-state-metrics", "kube-state-metrics", s.KubeStateMetrics, KubeStateMetricsPath(s.KubeStateMetrics)},
 		{"prometheus-operator", "operator", s.PrometheusOperator, PrometheusOperatorPath(s.PrometheusOperator)},
 		{"prometheus-operator", "prometheus-config-reloader", s.PrometheusOperator, PrometheusConfigReloaderPath(s.PrometheusOperator)},
+		{"victoria-logs", "victoria-logs", s.VictoriaLogs, VictoriaLogsPath(s.VictoriaLogs)},
+		{"victoria-logs", "vlagent", s.VictoriaLogs, VLAgentPath(s.VictoriaLogs)},
 	} {
 		if m.version != "" {
 			out = append(out, Artifact{Component: m.component, Name: m.name, Version: m.version, Path: m.path, Checksum: m.path + ".sha256", ChecksumFormat: HexOnly})
@@ -388,7 +396,7 @@ func (s Spec) validate() error {
 		"flannel-cni": s.FlannelCNI, "coredns": s.CoreDNS, "containerd": s.Containerd, "runc": s.Runc, "kube-vip": s.KubeVIP, "cri-dockerd": s.CriDockerd, "calico": s.Calico, "metrics-server": s.MetricsServer,
 		"local-path-provisioner": s.LocalPath, "traefik": s.Traefik, "nvidia-container-toolkit": s.NvidiaContainerToolkit,
 		"nvidia-device-plugin": s.NvidiaDevicePlugin, "prometheus": s.Prometheus, "alertmanager": s.Alertmanager,
-		"node-exporter": s.NodeExporter, "kube-state-metrics": s.KubeStateMetrics, "prometheus-operator": s.PrometheusOperator} {
+		"node-exporter": s.NodeExporter, "kube-state-metrics": s.KubeStateMetrics, "prometheus-operator": s.PrometheusOperator, "victoria-logs": s.VictoriaLogs} {
 		if err := check(what, v); err != nil {
 			return err
 		}

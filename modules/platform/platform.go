@@ -16,10 +16,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"slices"
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -28,8 +30,10 @@ import (
 
 	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/artifacts/versions"
+	"github.com/kk-project/kk/modules/binaries"
 	"github.com/kk-project/kk/modules/etcd"
 	"github.com/kk-project/kk/modules/kubeapply"
+	"github.com/kk-project/kk/modules/runtime"
 	"github.com/kk-project/kk/pipeline"
 	"github.com/kk-project/kk/templates"
 )
@@ -88,6 +92,11 @@ var catalogue = []struct {
 		on:      func(c *config.Cluster) bool { return c.Platform.Alerting.Enabled },
 		images:  func(s versions.Set) []string { return []string{s.AlertmanagerImage()} },
 		version: func(s versions.Set) string { return s.Addons.Alertmanager }},
+	// after the storage: the log store claims a volume of the default class
+	{name: "logging", template: "platform/logging.yaml", field: "spec.logging.enabled",
+		on:      func(c *config.Cluster) bool { return c.Platform.Logging },
+		images:  func(s versions.Set) []string { return s.LoggingImages() },
+		version: func(s versions.Set) string { return s.Addons.VictoriaLogs }},
 	{name: "gateway", template: "platform/gateway.yaml", field: "spec.gateway.enabled",
 		on:      func(c *config.Cluster) bool { return c.Platform.Gateway },
 		images:  func(s versions.Set) []string { return []string{s.TraefikImage()} },
@@ -133,6 +142,16 @@ type renderData struct {
 	// DevicePluginConfig is NVIDIA's device plugin's configuration file (gpu/device-plugin-config.yaml),
 	// DevicePluginConfigSHA256 its digest.
 	DevicePluginConfig, DevicePluginConfigSHA256 string
+	// LoggingRetention and LoggingVolumeSize are the log store's retention period and volume
+	// (the file's, else config's defaults); LoggingMaxDiskBytes is the disk the store may use
+	// before it drops its oldest days, a part of the volume (see loggingMaxDisk).
+	LoggingRetention, LoggingVolumeSize string
+	LoggingMaxDiskBytes                 int64
+	// LogHostDirs are the host directories the nodes' pod logs (/var/log/pods) link into,
+	// which the collector must read too: docker's containers directory under its data root
+	// (cri-dockerd links each log to docker's json file); none for containerd, which writes
+	// the logs in /var/log/pods itself.
+	LogHostDirs []string
 	// GPUDashboard, GPURules and GPUScrape are the GPU monitoring's files (templates/files/gpu,
 	// taken as they are: Grafana's legends and Prometheus' labels use braces of their own).
 	GPUDashboard, GPURules, GPUScrape string
@@ -218,6 +237,10 @@ func Components(c *config.Cluster) ([]Component, error) {
 		}
 		etcdTLS = ca != "" && cert != ""
 	}
+	logging, err := loggingData(c)
+	if err != nil {
+		return nil, err
+	}
 	var out []Component
 	for _, k := range catalogue {
 		imgs := k.images(set)
@@ -226,7 +249,9 @@ func Components(c *config.Cluster) ([]Component, error) {
 			DevicePluginConfig: string(dp), DevicePluginConfigSHA256: hex.EncodeToString(dpSum[:]),
 			GPUDashboard: monitoring[GPUDashboardFile], GPURules: monitoring[GPURulesFile], GPUScrape: monitoring[GPUScrapeFile],
 			Set: set, ClusterName: clusterName(c), Monitoring: c.Platform.Monitoring, EtcdMembers: etcdMembers, EtcdPort: etcdPort,
-			EtcdTLS: etcdTLS, AlertmanagerConfig: base64.StdEncoding.EncodeToString(amConfig)}
+			EtcdTLS: etcdTLS, AlertmanagerConfig: base64.StdEncoding.EncodeToString(amConfig),
+			LoggingRetention: logging.LoggingRetention, LoggingVolumeSize: logging.LoggingVolumeSize,
+			LoggingMaxDiskBytes: logging.LoggingMaxDiskBytes, LogHostDirs: logging.LogHostDirs}
 		if len(imgs) > 0 {
 			data.Image = imgs[0]
 		}
@@ -262,6 +287,31 @@ func Components(c *config.Cluster) ([]Component, error) {
 	}
 	return out, nil
 }
+
+// loggingData fills in the logging's part of the render data for cluster c.
+func loggingData(c *config.Cluster) (renderData, error) {
+	d := renderData{LoggingRetention: c.Platform.LoggingRetention, LoggingVolumeSize: c.Platform.LoggingVolumeSize}
+	if d.LoggingRetention == "" {
+		d.LoggingRetention = config.DefaultLoggingRetention
+	}
+	if d.LoggingVolumeSize == "" {
+		d.LoggingVolumeSize = config.DefaultLoggingVolumeSize
+	}
+	size, err := resource.ParseQuantity(d.LoggingVolumeSize)
+	if err != nil {
+		return d, fmt.Errorf("platform component logging: volume size %q: %w", d.LoggingVolumeSize, err)
+	}
+	d.LoggingMaxDiskBytes = loggingMaxDisk(size.Value())
+	if rt := runtime.SpecFor(c, binaries.Files{}); rt.ContainerManager == runtime.Docker {
+		d.LogHostDirs = []string{path.Join(rt.Root(), "containers")}
+	}
+	return d, nil
+}
+
+// loggingMaxDisk is the disk the log store may fill on a volume of size bytes before it drops
+// its oldest days: nine tenths, since the store writes a new part before it merges the old
+// ones away, and a local volume (a directory) has no size limit of its own to stop it.
+func loggingMaxDisk(size int64) int64 { return size / 10 * 9 }
 
 // TaskPrefix starts the name of every platform task: platform/<component>.
 const TaskPrefix = "platform/"

@@ -171,6 +171,173 @@ func TestGateway(t *testing.T) {
 	}
 }
 
+// Logging: VictoriaLogs as a StatefulSet on a volume of the default class (size and retention
+// from the file, else kk's defaults) behind its Service, vlagent as a DaemonSet on every node
+// reading the nodes' pod logs and sending them to that Service; docker's containers directory
+// is read too where cri-dockerd links the logs into it.
+func TestLogging(t *testing.T) {
+	set, _ := versions.For("v1.37.2")
+	render := func(p config.Platform, k config.Kubernetes, r config.Registry) (Component, map[string]*unstructured.Unstructured) {
+		t.Helper()
+		c := cluster(false)
+		p.MetricsServer = false
+		c.Platform, c.Registry = p, r
+		k.Version = c.Kubernetes.Version
+		c.Kubernetes = k
+		comps, err := Components(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lg := named(t, comps, "logging")
+		objs := map[string]*unstructured.Unstructured{}
+		for _, o := range lg.Objects {
+			if o.GetLabels()[LabelComponent] != "logging" {
+				t.Errorf("%s %s without kk's component label", o.GetKind(), o.GetName())
+			}
+			if o.GetKind() != "Namespace" && o.GetKind() != "ClusterRole" && o.GetKind() != "ClusterRoleBinding" && o.GetNamespace() != "kubesphere-logging-system" {
+				t.Errorf("%s %s in namespace %q", o.GetKind(), o.GetName(), o.GetNamespace())
+			}
+			objs[o.GetKind()] = o
+		}
+		return lg, objs
+	}
+	lg, objs := render(config.Platform{Logging: true, LoggingRetention: "2w", LoggingVolumeSize: "5Gi"}, config.Kubernetes{}, config.Registry{})
+	if !lg.Enabled || !slices.Equal(lg.Images, set.LoggingImages()) || len(lg.Images) != 2 {
+		t.Fatalf("logging %+v", lg)
+	}
+	for _, k := range []string{"Namespace", "Service", "StatefulSet", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "DaemonSet"} {
+		if objs[k] == nil {
+			t.Errorf("no %s in the logging's objects", k)
+		}
+	}
+	// the store: its image, the file's retention, a limit below the volume, its volume claim
+	// on the default class, probes, and the Service on its port
+	sts := objs["StatefulSet"].Object
+	cs, _, _ := unstructured.NestedSlice(sts, "spec", "template", "spec", "containers")
+	if len(cs) != 1 {
+		t.Fatalf("statefulset containers %v", cs)
+	}
+	store := cs[0].(map[string]any)
+	args := toStrings(store["args"])
+	if store["image"] != set.VictoriaLogsImage() || !slices.Contains(args, "-retentionPeriod=2w") || !slices.Contains(args, "-storageDataPath=/storage") {
+		t.Errorf("store container %v", store)
+	}
+	if want := fmt.Sprintf("-retention.maxDiskSpaceUsageBytes=%d", int64(5)<<30/10*9); !slices.Contains(args, want) {
+		t.Errorf("store args %q, want %s", args, want)
+	}
+	for _, probe := range []string{"readinessProbe", "livenessProbe"} {
+		if p, _, _ := unstructured.NestedString(store, probe, "httpGet", "path"); p != "/health" {
+			t.Errorf("store %s %v", probe, store[probe])
+		}
+	}
+	claims, _, _ := unstructured.NestedSlice(sts, "spec", "volumeClaimTemplates")
+	if len(claims) != 1 {
+		t.Fatalf("claims %v", claims)
+	}
+	claim := claims[0].(map[string]any)
+	if size, _, _ := unstructured.NestedString(claim, "spec", "resources", "requests", "storage"); size != "5Gi" {
+		t.Errorf("claim size %q", size)
+	}
+	if _, named, _ := unstructured.NestedString(claim, "spec", "storageClassName"); named {
+		t.Errorf("claim names a class: %v (want the cluster's default)", claim)
+	}
+	mounts, _, _ := unstructured.NestedSlice(store, "volumeMounts")
+	if len(mounts) != 1 || mounts[0].(map[string]any)["name"] != claim["metadata"].(map[string]any)["name"] || mounts[0].(map[string]any)["mountPath"] != "/storage" {
+		t.Errorf("store mounts %v", mounts)
+	}
+	svc := objs["Service"]
+	ports, _, _ := unstructured.NestedSlice(svc.Object, "spec", "ports")
+	if svc.GetName() != "victoria-logs" || len(ports) != 1 || fmt.Sprint(ports[0].(map[string]any)["port"]) != "9428" {
+		t.Errorf("service %v", svc.Object)
+	}
+	if name, _, _ := unstructured.NestedString(sts, "spec", "serviceName"); name != svc.GetName() {
+		t.Errorf("statefulset's service %q", name)
+	}
+
+	// the collector: on every node, its image, sending to the Service, reading /var/log
+	ds := objs["DaemonSet"].Object
+	tol, _, _ := unstructured.NestedSlice(ds, "spec", "template", "spec", "tolerations")
+	if len(tol) != 1 || tol[0].(map[string]any)["operator"] != "Exists" || tol[0].(map[string]any)["key"] != nil {
+		t.Errorf("tolerations %v: want every taint tolerated (control planes included)", tol)
+	}
+	cs, _, _ = unstructured.NestedSlice(ds, "spec", "template", "spec", "containers")
+	agent := cs[0].(map[string]any)
+	args = toStrings(agent["args"])
+	if agent["image"] != set.VLAgentImage() || !slices.Contains(args, "-kubernetesCollector") ||
+		!slices.Contains(args, "-remoteWrite.url=http://victoria-logs.kubesphere-logging-system.svc:9428/insert/native") {
+		t.Errorf("collector container %v", agent)
+	}
+	// its own lines left out: one argument, both conditions (LogsQL's "and" is a space)
+	if !slices.Contains(args, "-kubernetesCollector.excludeFilter=kubernetes.pod_namespace:=kubesphere-logging-system kubernetes.container_name:=vlagent") {
+		t.Errorf("collector args %q: no filter leaving out its own lines", args)
+	}
+	if sa, _, _ := unstructured.NestedString(ds, "spec", "template", "spec", "serviceAccountName"); sa != objs["ServiceAccount"].GetName() {
+		t.Errorf("collector's service account %q", sa)
+	}
+	if p, _, _ := unstructured.NestedString(agent, "readinessProbe", "httpGet", "path"); p != "/health" {
+		t.Errorf("collector readiness %v", agent["readinessProbe"])
+	}
+	rules, _, _ := unstructured.NestedSlice(objs["ClusterRole"].Object, "rules")
+	if got := fmt.Sprint(rules); !strings.Contains(got, "[pods] verbs:[get list watch]") || !strings.Contains(got, "[nodes] verbs:[get]") || !strings.Contains(got, "[namespaces] verbs:[list]") {
+		t.Errorf("collector's rules %s", got)
+	}
+	hostPaths := func(ds map[string]any) map[string]string {
+		vols, _, _ := unstructured.NestedSlice(ds, "spec", "template", "spec", "volumes")
+		cs, _, _ := unstructured.NestedSlice(ds, "spec", "template", "spec", "containers")
+		mounts, _, _ := unstructured.NestedSlice(cs[0].(map[string]any), "volumeMounts")
+		out := map[string]string{}
+		for _, v := range vols {
+			hp, ok, _ := unstructured.NestedString(v.(map[string]any), "hostPath", "path")
+			if !ok {
+				continue
+			}
+			for _, m := range mounts {
+				if m.(map[string]any)["name"] == v.(map[string]any)["name"] {
+					out[hp] = fmt.Sprint(m.(map[string]any)["mountPath"], " ro=", m.(map[string]any)["readOnly"])
+				}
+			}
+		}
+		return out
+	}
+	if hp := hostPaths(ds); hp["/var/log"] != "/var/log ro=true" || len(hp) != 2 {
+		t.Errorf("containerd: collector's host paths %v: want /var/log read-only and its own data", hp)
+	}
+
+	// the defaults, and docker's containers directory under its data root
+	_, objs = render(config.Platform{Logging: true}, config.Kubernetes{ContainerManager: "docker"}, config.Registry{DataRoot: "/data/docker"})
+	cs, _, _ = unstructured.NestedSlice(objs["StatefulSet"].Object, "spec", "template", "spec", "containers")
+	if args := toStrings(cs[0].(map[string]any)["args"]); !slices.Contains(args, "-retentionPeriod="+config.DefaultLoggingRetention) {
+		t.Errorf("default retention: %q", args)
+	}
+	claims, _, _ = unstructured.NestedSlice(objs["StatefulSet"].Object, "spec", "volumeClaimTemplates")
+	if size, _, _ := unstructured.NestedString(claims[0].(map[string]any), "spec", "resources", "requests", "storage"); size != config.DefaultLoggingVolumeSize {
+		t.Errorf("default claim size %q", size)
+	}
+	if hp := hostPaths(objs["DaemonSet"].Object); hp["/data/docker/containers"] != "/data/docker/containers ro=true" || len(hp) != 3 {
+		t.Errorf("docker: collector's host paths %v: want docker's containers directory read-only", hp)
+	}
+	if hp := func() map[string]string {
+		_, objs := render(config.Platform{Logging: true}, config.Kubernetes{ContainerManager: "docker"}, config.Registry{})
+		return hostPaths(objs["DaemonSet"].Object)
+	}(); hp["/var/lib/docker/containers"] == "" {
+		t.Errorf("docker, default data root: collector's host paths %v", hp)
+	}
+
+	// off: still rendered (what to remove), not enabled, no images bundled
+	off, objs := render(config.Platform{}, config.Kubernetes{}, config.Registry{})
+	if off.Enabled || len(off.Objects) != len(lg.Objects) || objs["DaemonSet"] == nil {
+		t.Errorf("switched off: %+v", off)
+	}
+	if imgs := Images(cluster(false), set); slices.ContainsFunc(imgs, func(i string) bool { return slices.Contains(set.LoggingImages(), i) }) {
+		t.Errorf("images while off: %v", imgs)
+	}
+	c := cluster(false)
+	c.Platform.Logging = true
+	if imgs := Images(c, set); !slices.Equal(imgs, set.LoggingImages()) {
+		t.Errorf("images while on: %v, want %v", imgs, set.LoggingImages())
+	}
+}
+
 // Workspaces: per namespace the workspace label, the admin group's binding to admin and the
 // quota (GPU included); no images; RoleBindings and ResourceQuotas are pruned, namespaces never.
 func TestTenants(t *testing.T) {
@@ -431,6 +598,7 @@ func TestManifestListsComponentImages(t *testing.T) {
 		func(c *config.Cluster) { c.Platform.MetricsServer = true },
 		func(c *config.Cluster) { c.Platform.Gateway = true },
 		func(c *config.Cluster) { c.Platform.Monitoring.Enabled, c.Platform.Alerting.Enabled = true, true },
+		func(c *config.Cluster) { c.Platform.Logging = true },
 		func(c *config.Cluster) { c.GPU = config.GPU{Toolkit: true, DevicePlugin: true, Exporter: true} },
 	} {
 		c := cluster(false)

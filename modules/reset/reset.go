@@ -73,13 +73,7 @@ type Spec struct {
 // SpecFor derives the reset of every host of c; all is kk delete cluster --all.
 func SpecFor(c *config.Cluster, all bool) Spec {
 	rs := runtime.SpecFor(c, binaries.Files{})
-	root := rs.DataRoot
-	if root == "" {
-		root = "/var/lib/containerd"
-		if rs.ContainerManager == Docker {
-			root = "/var/lib/docker"
-		}
-	}
+	root := rs.Root()
 	backupDir := c.Etcd.BackupDir
 	if backupDir == "" {
 		backupDir = "/var/backups/kube_etcd"

@@ -305,12 +305,8 @@ func (s Spec) auths() []authEntry {
 // for a host; inContainer (the host's facts name a container technology) turns on
 // restrict_oom_score_adj, as kind does, since such a host cannot lower oom_score_adj.
 func RenderContainerdConfig(s Spec, inContainer bool) ([]byte, error) {
-	root := s.DataRoot
-	if root == "" {
-		root = "/var/lib/containerd"
-	}
 	return templates.Render("containerd/config.toml", containerdConfig{
-		Root: root, State: "/run/containerd", Socket: strings.TrimPrefix(ContainerdSocket, "unix://"),
+		Root: s.Root(), State: "/run/containerd", Socket: strings.TrimPrefix(ContainerdSocket, "unix://"),
 		SandboxImage: s.SandboxImage, CertsDir: CertsDir, Runc: RuncPath, CNIBinDir: CNIBinDir, CNIConfDir: CNIConfDir,
 		DropIns: ContainerdDropIns + "/*.toml", RestrictOOMScoreAdj: inContainer, Auths: s.auths(),
 	})

@@ -25,6 +25,23 @@ const (
 	Docker     = "docker"
 )
 
+// The container managers' data roots unless the Cluster's registry settings name another.
+const (
+	DefaultContainerdRoot = "/var/lib/containerd"
+	DefaultDockerRoot     = "/var/lib/docker"
+)
+
+// Root is the container manager's data root: DataRoot, else its manager's default.
+func (s Spec) Root() string {
+	switch {
+	case s.DataRoot != "":
+		return s.DataRoot
+	case s.ContainerManager == Docker:
+		return DefaultDockerRoot
+	}
+	return DefaultContainerdRoot
+}
+
 // CRI sockets of the two container managers (what kubelet's containerRuntimeEndpoint and
 // kubeadm's nodeRegistration.criSocket name).
 const (
