@@ -60,7 +60,9 @@ spec:
   devops:
     enabled: false
   logging:
-    enabled: false
+    enabled: %s
+    retention: 1d
+    volumeSize: 1Gi
   metrics_server:
     enabled: %s
   gateway:
@@ -124,6 +126,7 @@ func platformInstalled(t *testing.T, bed *testbed.Bed, kcfg, createOut, exportOu
 	gatewayRoutes(t, bed, kcfg, exportOut)
 	workspaceWorks(t, kcfg, exportOut)
 	monitoringWorks(t, bed, kcfg, exportOut, 1) // the kube-vip cluster's etcd is on n1
+	logLineFound(t, kcfg, exportOut)
 	alertReachesReceiver(t, kcfg, crasher)
 	imagesFromBundle(t, kcfg, exportOut)
 	recordPlatformUsage(t, kcfg)
@@ -225,6 +228,7 @@ var platformPods = []struct{ component, namespace, selector string }{
 	{"gateway", "kubesphere-controls-system", "app.kubernetes.io/name=kk-gateway"},
 	{"monitoring", "kubesphere-monitoring-system", "app.kubernetes.io/name in (prometheus-operator,prometheus,node-exporter,kube-state-metrics)"},
 	{"alerting", "kubesphere-monitoring-system", "app.kubernetes.io/name=alertmanager"},
+	{"logging", "kubesphere-logging-system", "app.kubernetes.io/name in (victoria-logs,vlagent)"},
 }
 
 // recordPlatformUsage logs, and appends to $KK_E2E_RESULTS (make bench), the memory and CPU
@@ -410,9 +414,18 @@ func platformSwitchedOff(t *testing.T, bin string, bed *testbed.Bed, off, bundle
 	t.Helper()
 	work := workdirOf(kcfg)
 	out, _ := kkOn(t, bin, bed, work, "create", "phase", "platform", "-f", off, "-a", bundle)
-	if n := changed(t, out); n != "5" {
-		t.Errorf("switching metrics_server, the gateway, the workspace, monitoring and alerting off changed %s tasks, want 5 (platform/metrics-server, platform/gateway, platform/tenants, platform/monitoring, platform/alerting):\n%s", n, out)
+	// (and platform/gpu-monitoring: its rules and scrape job for kk's Prometheus go with it)
+	if n := changed(t, out); n != "7" {
+		t.Errorf("switching metrics_server, the gateway, the workspace, monitoring, alerting and logging off changed %s tasks, want 7 (platform/metrics-server, platform/gateway, platform/tenants, platform/monitoring, platform/alerting, platform/logging, platform/gpu-monitoring):\n%s", n, out)
 	}
+	if out, _ := kubectl(t, kcfg, "-n", "kube-system", "get", "prometheusrule,scrapeconfig", "-o", "name"); strings.TrimSpace(out) != "" {
+		t.Errorf("the GPU monitoring's objects for kk's Prometheus left:\n%s", out)
+	}
+	mustKubectl(t, kcfg, "-n", "kube-system", "get", "configmap", "kk-gpu-prometheus")
+	waitFor(t, 3*time.Minute, "the logging's namespace gone", func() bool {
+		_, err := kubectl(t, kcfg, "get", "namespace", "kubesphere-logging-system")
+		return err != nil
+	})
 	// the monitoring stack goes with its namespace (Prometheus' volume too); the operator's
 	// CRDs stay, as the cluster's other ServiceMonitors and rules would go with them
 	waitFor(t, 3*time.Minute, "the monitoring's namespace gone", func() bool {

@@ -172,7 +172,8 @@ func TestExamplePlatform(t *testing.T) {
 	}
 	p := c.Platform
 	if !p.LocalStorage || !p.MetricsServer || !p.Gateway || len(p.Workspaces) != 2 ||
-		p.Workspaces[0].Quota["requests.nvidia.com/gpu"] != "4" || c.Storage.LocalVolumes() != "/data/local-volumes" {
+		p.Workspaces[0].Quota["requests.nvidia.com/gpu"] != "4" || c.Storage.LocalVolumes() != "/data/local-volumes" ||
+		!p.Monitoring.Enabled || !p.Monitoring.Etcd || !p.Alerting.Enabled || len(p.Alerting.Receivers) != 1 || !p.Logging {
 		t.Errorf("platform %+v", p)
 	}
 }
