@@ -70,6 +70,9 @@ type Addons struct {
 	NodeExporter       string
 	KubeStateMetrics   string
 	PrometheusOperator string
+	// ChartMuseum is ghcr.io/helm/chartmuseum's tag: the Helm chart repository of the
+	// platform's app store (spec.openpitrix.store.enabled).
+	ChartMuseum string
 }
 
 // row is one line of the table, keyed by Kubernetes minor.
@@ -147,6 +150,9 @@ func DefaultAddons() Addons {
 		NodeExporter:       "v1.12.1",
 		KubeStateMetrics:   "v2.20.0",
 		PrometheusOperator: "v0.90.1",
+		// v0.16.3: the newest release the module proxy serves (under github.com/helm/chartmuseum;
+		// its declared path helm.sh/chartmuseum is refused, and so is v0.16.4)
+		ChartMuseum: "v0.16.3",
 	}
 }
 
