@@ -367,6 +367,9 @@ func (b *builder) jobs() []job {
 	if s.PrometheusOperator != "" {
 		jobs = append(jobs, b.prometheusOperatorJob(s.PrometheusOperator))
 	}
+	if s.ChartMuseum != "" {
+		jobs = append(jobs, b.chartMuseumJob(s.ChartMuseum))
+	}
 	return jobs
 }
 

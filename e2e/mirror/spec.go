@@ -104,6 +104,9 @@ type Spec struct {
 	NodeExporter       string
 	KubeStateMetrics   string
 	PrometheusOperator string
+	// ChartMuseum is the github.com/helm/chartmuseum release (the binary of its image; the
+	// platform's app store, see chartmuseum.go).
+	ChartMuseum string
 }
 
 // DefaultSpec returns the pinned versions used by kk's e2e tests: the
@@ -159,12 +162,13 @@ func DefaultSpec() Spec {
 		NodeExporter:       "v1.12.1",
 		KubeStateMetrics:   "v2.20.0",
 		PrometheusOperator: "v0.90.1",
+		ChartMuseum:        "v0.16.3", // artifacts/versions Addons.ChartMuseum (e2e/images checks)
 	}
 }
 
 // Components are the names accepted by BuildOptions.Only, in build order.
 var Components = []string{"k8s", "kubeadm", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc", "registry", "kube-vip", "calico", "docker", "cri-dockerd", "metrics-server", "local-path-provisioner", "traefik", "nvidia-container-toolkit", "nvidia-device-plugin",
-	"prometheus", "alertmanager", "node-exporter", "kube-state-metrics", "prometheus-operator"}
+	"prometheus", "alertmanager", "node-exporter", "kube-state-metrics", "prometheus-operator", "chartmuseum"}
 
 // Checksum-file formats.
 const (
@@ -357,6 +361,7 @@ func (s Spec) Artifacts() []Artifact {
 		{"kube-state-metrics", "kube-state-metrics", s.KubeStateMetrics, KubeStateMetricsPath(s.KubeStateMetrics)},
 		{"prometheus-operator", "operator", s.PrometheusOperator, PrometheusOperatorPath(s.PrometheusOperator)},
 		{"prometheus-operator", "prometheus-config-reloader", s.PrometheusOperator, PrometheusConfigReloaderPath(s.PrometheusOperator)},
+		{"chartmuseum", "chartmuseum", s.ChartMuseum, ChartMuseumPath(s.ChartMuseum)},
 	} {
 		if m.version != "" {
 			out = append(out, Artifact{Component: m.component, Name: m.name, Version: m.version, Path: m.path, Checksum: m.path + ".sha256", ChecksumFormat: HexOnly})
@@ -388,7 +393,7 @@ func (s Spec) validate() error {
 		"flannel-cni": s.FlannelCNI, "coredns": s.CoreDNS, "containerd": s.Containerd, "runc": s.Runc, "kube-vip": s.KubeVIP, "cri-dockerd": s.CriDockerd, "calico": s.Calico, "metrics-server": s.MetricsServer,
 		"local-path-provisioner": s.LocalPath, "traefik": s.Traefik, "nvidia-container-toolkit": s.NvidiaContainerToolkit,
 		"nvidia-device-plugin": s.NvidiaDevicePlugin, "prometheus": s.Prometheus, "alertmanager": s.Alertmanager,
-		"node-exporter": s.NodeExporter, "kube-state-metrics": s.KubeStateMetrics, "prometheus-operator": s.PrometheusOperator} {
+		"node-exporter": s.NodeExporter, "kube-state-metrics": s.KubeStateMetrics, "prometheus-operator": s.PrometheusOperator, "chartmuseum": s.ChartMuseum} {
 		if err := check(what, v); err != nil {
 			return err
 		}
