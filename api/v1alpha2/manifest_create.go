@@ -158,6 +158,9 @@ func clusterImages(c *config.Cluster, set versions.Set, plugin string) ([]string
 	if c.Platform.Gateway {
 		imgs = append(imgs, set.TraefikImage())
 	}
+	if c.Platform.AppStore {
+		imgs = append(imgs, set.ChartMuseumImage())
+	}
 	if c.GPU.DevicePlugin {
 		imgs = append(imgs, set.NvidiaDevicePluginImage())
 	}
