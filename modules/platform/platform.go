@@ -34,6 +34,11 @@ import (
 // LabelComponent is set on every object of the platform phase to its component's name.
 const LabelComponent = "kk.kubesphere.io/platform-component"
 
+// AnnotationKeep ("true") on an object of a component's manifest keeps it when the component
+// is switched off: a namespace the component shares with what kk does not install (the app
+// store's kubesphere-system, where KubeSphere's core lives too).
+const AnnotationKeep = "kk.kubesphere.io/keep-on-removal"
+
 // Component is one platform component: its objects and whether the file switches it on.
 type Component struct {
 	// Name is the component ("metrics-server"); its task is platform/<Name>.
@@ -77,6 +82,11 @@ var catalogue = []struct {
 		on:      func(c *config.Cluster) bool { return c.Platform.Gateway },
 		images:  func(s versions.Set) []string { return []string{s.TraefikImage()} },
 		version: func(s versions.Set) string { return s.Addons.Traefik }},
+	// after storage: it claims a volume of the default class
+	{name: "app-store", template: "platform/app-store.yaml", field: "spec.openpitrix.store.enabled",
+		on:      func(c *config.Cluster) bool { return c.Platform.AppStore },
+		images:  func(s versions.Set) []string { return []string{s.ChartMuseumImage()} },
+		version: func(s versions.Set) string { return s.Addons.ChartMuseum }},
 	// no images: namespaces, bindings and quotas; a namespace is never pruned
 	{name: "tenants", template: "platform/tenants.yaml", field: "spec.workspaces",
 		on:      func(c *config.Cluster) bool { return len(c.Platform.Workspaces) > 0 },
@@ -302,7 +312,7 @@ func leftover(ctx context.Context, c *kubeapply.Client, comp Component) ([]*unst
 	if comp.Enabled {
 		return c.Stale(ctx, comp.Prune, comp.Objects, LabelComponent, comp.Name)
 	}
-	left, err := c.Labelled(ctx, comp.Objects, LabelComponent, comp.Name)
+	left, err := c.Labelled(ctx, removable(comp.Objects), LabelComponent, comp.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -316,6 +326,18 @@ func leftover(ctx context.Context, c *kubeapply.Client, comp Component) ([]*unst
 		}
 	}
 	return left, nil
+}
+
+// removable are the objects of objs a switched-off component removes: all but those annotated
+// AnnotationKeep.
+func removable(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetAnnotations()[AnnotationKeep] != "true" {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 func refs(objs []*unstructured.Unstructured) string {
