@@ -37,6 +37,9 @@ func addSeeds(f *testing.F, pattern string) {
 		"kind: Cluster\nspec:\n  gpu: {devicePlugin: {enabled: true, migStrategy: single, timeSlicing: {replicas: 4}}}\n---\nkind: Cluster\nspec:\n  gpu: {devicePlugin: {timeSlicing: {replicas: x}}}\n",
 		"apiVersion: installer.kubesphere.io/v1alpha1\nkind: ClusterConfiguration\nspec:\n  gateway: {enabled: true}\n" +
 			"  workspaces:\n  - {name: a, adminGroup: g, namespaces: [a, b], quota: {requests.nvidia.com/gpu: 1}}\n  - [x]\n",
+		"apiVersion: installer.kubesphere.io/v1alpha1\nkind: ClusterConfiguration\nspec:\n  openpitrix: {store: {enabled: true, charts: [a.tgz, ./a.tgz, {x: 1}, ~/c]}}\n",
+		"apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nspec:\n  arches: [amd64]\n" +
+			"  charts: [{name: a, version: 1.0.0, path: x}, {name: a, version: 1.0.0}, {name: ../b, version: x}, [y]]\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -47,8 +48,12 @@ kk artifact export -m MANIFEST -o BUNDLE.`,
 				return err
 			}
 			if out != "-" {
-				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %d components, %d images; next: kk artifact export -m %s -o kubekey-artifact.tar.gz\n",
-					out, len(m.Components()), len(m.Images()), out)
+				charts := ""
+				if n := len(m.Spec.Charts); n > 0 {
+					charts = fmt.Sprintf(", %d charts", n)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %d components, %d images%s; next: kk artifact export -m %s -o kubekey-artifact.tar.gz\n",
+					out, len(m.Components()), len(m.Images()), charts, out)
 			}
 			return nil
 		},
@@ -128,6 +133,14 @@ func (f *manifestFlags) manifest(cmd *cobra.Command) (*v1alpha2.Manifest, error)
 		}
 		if f.registry {
 			m.Spec.Components.DockerRegistry.Version = v1alpha2.DefaultRegistryVersion
+		}
+		// the app store's charts, their paths relative to the manifest written
+		dir := ""
+		if out := f.output(m.Metadata.Name); out != "-" {
+			dir = filepath.Dir(out)
+		}
+		if m.Spec.Charts, err = v1alpha2.StoreCharts(cl, dir); err != nil {
+			return nil, err
 		}
 		return m, nil
 	}
