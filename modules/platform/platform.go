@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/kk-project/kk/api/config"
+	"github.com/kk-project/kk/artifacts/charts"
 	"github.com/kk-project/kk/artifacts/versions"
 	"github.com/kk-project/kk/modules/kubeapply"
 	"github.com/kk-project/kk/pipeline"
@@ -57,6 +59,17 @@ type Component struct {
 	// deleted: for a component made from a list in the file (workspaces), whose objects an
 	// earlier file had and this one does not.
 	Prune []schema.GroupVersionKind
+	// Charts are the chart archives the app store is loaded with once it serves (each version
+	// the repository lacks is uploaded; see Upload).
+	Charts []charts.Archive
+}
+
+// Inputs are what the platform's components take besides the Cluster: what kk resolved on its
+// own machine before any host is touched.
+type Inputs struct {
+	// Charts are the app store's chart archives: the bundle's, or the Cluster's
+	// spec.openpitrix.store.charts packaged.
+	Charts []charts.Archive
 }
 
 // catalogue is every component kk serves, in install order: the template under
@@ -83,7 +96,7 @@ var catalogue = []struct {
 		images:  func(s versions.Set) []string { return []string{s.TraefikImage()} },
 		version: func(s versions.Set) string { return s.Addons.Traefik }},
 	// after storage: it claims a volume of the default class
-	{name: "app-store", template: "platform/app-store.yaml", field: "spec.openpitrix.store.enabled",
+	{name: appStore, template: "platform/app-store.yaml", field: "spec.openpitrix.store.enabled",
 		on:      func(c *config.Cluster) bool { return c.Platform.AppStore },
 		images:  func(s versions.Set) []string { return []string{s.ChartMuseumImage()} },
 		version: func(s versions.Set) string { return s.Addons.ChartMuseum }},
@@ -153,7 +166,10 @@ func Names() []string {
 
 // Components renders every component kk serves for cluster c, switched on or off as its file
 // says (those off are needed to remove what an earlier run installed).
-func Components(c *config.Cluster) ([]Component, error) {
+func Components(c *config.Cluster) ([]Component, error) { return ComponentsWith(c, Inputs{}) }
+
+// ComponentsWith is Components with in: the app store gets in.Charts.
+func ComponentsWith(c *config.Cluster, in Inputs) ([]Component, error) {
 	set, err := versions.For(c.Kubernetes.Version)
 	if err != nil {
 		return nil, err
@@ -197,8 +213,12 @@ func Components(c *config.Cluster) ([]Component, error) {
 			l[LabelComponent] = k.name
 			o.SetLabels(l)
 		}
-		out = append(out, Component{Name: k.name, Switch: k.field, Enabled: k.on(c), Objects: objs, Images: imgs,
-			WaitTimeout: 5 * time.Minute, Prune: k.prune})
+		comp := Component{Name: k.name, Switch: k.field, Enabled: k.on(c), Objects: objs, Images: imgs,
+			WaitTimeout: 5 * time.Minute, Prune: k.prune}
+		if k.name == appStore && comp.Enabled {
+			comp.Charts = in.Charts
+		}
+		out = append(out, comp)
 	}
 	return out, nil
 }
@@ -232,6 +252,13 @@ func task(comp Component, kubeconfig func(ctx context.Context) (*rest.Config, er
 		}
 		return kubeapply.NewClient(cfg)
 	}
+	repo := func(ctx context.Context) (RepoAPI, error) {
+		cfg, err := kubeconfig(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return ProxyRepo(cfg)
+	}
 	return pipeline.Task{
 		Name: TaskPrefix + comp.Name, Desc: desc, After: after,
 		Hosts: pipeline.FirstOf(string(config.RoleControlPlane)),
@@ -258,6 +285,15 @@ func task(comp Component, kubeconfig func(ctx context.Context) (*rest.Config, er
 				var stale []*unstructured.Unstructured
 				if stale, err = leftover(ctx, c, comp); len(stale) > 0 {
 					ok, why = false, "no longer in the file: "+refs(stale)
+				}
+			}
+			if err == nil && ok && len(comp.Charts) > 0 {
+				var api RepoAPI
+				var missing []charts.Chart
+				if api, err = repo(ctx); err == nil {
+					if missing, err = Missing(ctx, api, comp.Charts); len(missing) > 0 {
+						ok, why = false, "charts not in the app store yet: "+chartList(missing)
+					}
 				}
 			}
 			if err == nil && !ok && t.Log != nil {
@@ -292,16 +328,36 @@ func task(comp Component, kubeconfig func(ctx context.Context) (*rest.Config, er
 			if err := waitAvailable(ctx, c, comp); err != nil {
 				return res.Changed() > 0, err
 			}
+			loaded := false
+			if len(comp.Charts) > 0 {
+				api, err := repo(ctx)
+				if err != nil {
+					return res.Changed() > 0, err
+				}
+				up, kept, err := uploadWhenServing(ctx, api, comp.Charts, os.ReadFile, comp.WaitTimeout)
+				if t.Log != nil && len(up) > 0 {
+					t.Log.Info("charts uploaded into the app store", "charts", chartList(up))
+				}
+				if t.Log != nil && len(kept) > 0 {
+					t.Log.Info("the app store holds these chart versions from other archives: kept (give a chart a new version to replace it)",
+						"charts", chartList(kept))
+				}
+				if err != nil {
+					return res.Changed() > 0 || len(up) > 0, err
+				}
+				loaded = len(up) > 0
+			}
 			stale, err := leftover(ctx, c, comp)
 			if err != nil || len(stale) == 0 {
-				return res.Changed() > 0, err
+				return res.Changed() > 0 || loaded, err
 			}
 			if t.Log != nil {
 				t.Log.Info("removing what the file no longer has of "+what, "objects", refs(stale))
 			}
 			return true, c.Delete(ctx, stale, "")
 		},
-		// the objects' wait, then the APIServices' (each up to WaitTimeout), and the applies
+		// the objects' wait, then the APIServices' or the charts' uploads (each up to
+		// WaitTimeout), and the applies
 		Timeout: 2*comp.WaitTimeout + 3*time.Minute,
 	}
 }
