@@ -64,7 +64,7 @@ and pack them, with the manifest and a checksum index, into one tar.gz bundle.`,
 			w := cmd.OutOrStdout()
 			charts := ""
 			if n := len(rep.Charts); n > 0 {
-				charts = fmt.Sprintf(", %d charts", n)
+				charts = chartCount(n)
 			}
 			fmt.Fprintf(w, "wrote %s (%s, sha256 %s): %d components, %d images%s\n",
 				rep.Path, progress.HumanBytes(rep.Size), rep.SHA256, len(rep.Components), len(rep.Images), charts)

@@ -50,7 +50,7 @@ kk artifact export -m MANIFEST -o BUNDLE.`,
 			if out != "-" {
 				charts := ""
 				if n := len(m.Spec.Charts); n > 0 {
-					charts = fmt.Sprintf(", %d charts", n)
+					charts = chartCount(n)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %d components, %d images%s; next: kk artifact export -m %s -o kubekey-artifact.tar.gz\n",
 					out, len(m.Components()), len(m.Images()), charts, out)
@@ -175,4 +175,13 @@ func (f *manifestFlags) client() (kubernetes.Interface, string, error) {
 		return nil, "", fmt.Errorf("kk create manifest needs a cluster: --kubeconfig of a running cluster, --with-kubernetes vX.Y.Z or -c CLUSTER-FILE (%w)", err)
 	}
 	return cs, where, nil
+}
+
+// chartCount is ", 1 chart" or ", N charts", for the lines that count what a manifest or bundle
+// holds.
+func chartCount(n int) string {
+	if n == 1 {
+		return ", 1 chart"
+	}
+	return fmt.Sprintf(", %d charts", n)
 }
