@@ -478,6 +478,14 @@ type Platform struct {
 	Logging           bool
 	LoggingRetention  string
 	LoggingVolumeSize string
+	// AppStore is spec.openpitrix.store.enabled: a Helm chart repository inside the cluster
+	// (ChartMuseum), loaded with StoreCharts, that helm installs from with no network.
+	AppStore bool
+	// StoreCharts are kk's spec.openpitrix.store.charts: local charts (archives made by helm
+	// package, or chart directories) kk uploads into the app store; with an offline bundle,
+	// the bundle's packages of them (kk create manifest lists them, kk artifact export packs
+	// them).
+	StoreCharts []LocalChart
 	// Workspaces are KubeSphere-like tenants (kk's own spec.workspaces): each groups
 	// namespaces that its admin group administers, each namespace with the same quota.
 	Workspaces []Workspace
@@ -538,6 +546,15 @@ const AlertNullReceiver = "kk-none"
 type Receiver struct {
 	Name       string
 	WebhookURL string
+}
+
+// LocalChart is a chart on the machine kk runs on.
+type LocalChart struct {
+	// Path is the chart archive (.tgz) or directory, absolute or relative to kk's working
+	// directory (the file's relative paths are made relative to the Cluster file's folder).
+	Path string
+	// Source is FILE:LINE of the entry, for messages about the chart it names.
+	Source string
 }
 
 // Workspace is one tenant: namespaces grouped under a name (each labelled

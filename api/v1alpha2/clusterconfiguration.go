@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -46,7 +47,8 @@ var ccSwitches = []ccSwitch{
 	{path: "spec.logging.enabled", set: func(p *config.Platform) { p.Logging = true }},
 	{path: "spec.auditing.enabled", need: "KubeSphere's auditing operator, webhook and a log store, not built yet (kubernetes.audit in the Cluster writes the API server's audit log)"},
 	{path: "spec.events.enabled", need: "KubeSphere's event exporter and ruler and a log store, not built yet"},
-	{path: "spec.openpitrix.store.enabled", need: "an in-cluster Helm chart repository loaded from the bundle, not built yet"},
+	// the app store: a chart repository in the cluster, loaded with kk's spec.openpitrix.store.charts
+	{path: "spec.openpitrix.store.enabled", set: func(p *config.Platform) { p.AppStore = true }},
 	{path: "spec.devops.enabled", need: "Jenkins and KubeSphere's DevOps controllers, which cannot be built from Go modules here"},
 	{path: "spec.servicemesh.enabled", need: "Istio's control plane and gateways, not built for kk's bundles"},
 	{path: "spec.edgeruntime.enabled", need: "KubeEdge's cloudcore, not built for kk's bundles"},
@@ -84,7 +86,7 @@ var ccKnownTop = []string{"gateway", "workspaces", "persistence", "authenticatio
 // parseClusterConfiguration reads the ClusterConfiguration document root into p: the switches
 // kk serves turn components on, a switch kk cannot serve that is on is an error at its line,
 // and the settings kk does not act on are warned about by name.
-func parseClusterConfiguration(root *yaml.Node, rep *report, p *config.Platform) {
+func parseClusterConfiguration(root *yaml.Node, rep *report, p *config.Platform, home string) {
 	p.Source = fmt.Sprintf("%s:%d", rep.file, root.Line)
 	lines := lineIndex{}
 	values := map[string]*yaml.Node{}
@@ -168,6 +170,14 @@ func parseClusterConfiguration(root *yaml.Node, rep *report, p *config.Platform)
 	if n, ok := values["spec.workspaces"]; ok && !isNull(n) {
 		p.Workspaces = parseWorkspaces(n, rep, ccPrefix+"spec.workspaces")
 	}
+	if n, ok := values[storeChartsPath]; ok && !isNull(n) {
+		charts := parseStoreCharts(n, rep, ccPrefix+storeChartsPath, filepath.Dir(rep.file), home)
+		if p.AppStore {
+			p.StoreCharts = charts
+		} else if len(charts) > 0 {
+			warnf(storeChartsPath, "the charts of the app store, which is off (spec.openpitrix.store.enabled): ignored")
+		}
+	}
 	if spec == nil || spec.Kind != yaml.MappingNode {
 		return
 	}
@@ -194,6 +204,12 @@ func parseClusterConfiguration(root *yaml.Node, rep *report, p *config.Platform)
 		// container's log on its node, whatever the runtime, without sidecars
 		warnUnread("spec.logging", "a logging setting kk does not read (enabled, retention, volumeSize): ignored",
 			func(path string) bool { return switches[path] || slices.Contains(loggingSettings, path) })
+	}
+	if p.AppStore {
+		warnUnread("spec.openpitrix", "an app store setting kk does not read (store.enabled, store.charts): ignored",
+			func(path string) bool {
+				return switches[path] || path == "spec.openpitrix.store" || path == storeChartsPath
+			})
 	}
 }
 
@@ -375,6 +391,51 @@ func parseReceivers(n *yaml.Node, errorf, warnf func(path, format string, args .
 			errorf(path, "%s.webhook: %q is not an http(s) URL", at, r.WebhookURL)
 		}
 		out = append(out, r)
+	}
+	return out
+}
+
+// storeChartsPath is kk's list of the charts the app store is loaded with.
+const storeChartsPath = "spec.openpitrix.store.charts"
+
+// parseStoreCharts reads kk's spec.openpitrix.store.charts, a list of local charts:
+//
+//	charts:
+//	- charts/nginx-15.14.0.tgz   # an archive made by helm package
+//	- ./my-chart                 # or a chart directory (kk packages it)
+//
+// each relative path taken from dir (the Cluster file's folder), "~" from home. A value that is
+// no path, or a chart listed twice, is an error at its line. Whether the charts are there and
+// load is checked where they are read (kk create manifest, kk create cluster without a
+// bundle): with a bundle, its packages of them are what the app store gets.
+func parseStoreCharts(n *yaml.Node, rep *report, path, dir, home string) []config.LocalChart {
+	if n.Kind != yaml.SequenceNode {
+		rep.errorAt(path, n.Line, "expected a list of charts (paths of .tgz archives made by helm package, or of chart directories), got %s", describe(n))
+		return nil
+	}
+	var out []config.LocalChart
+	first := map[string]int{}
+	for i, item := range n.Content {
+		at := indexPath(path, i)
+		if item.Kind != yaml.ScalarNode || isNull(item) || strings.TrimSpace(item.Value) == "" {
+			rep.errorAt(at, item.Line, "expected the path of a chart (a .tgz archive or a chart directory), got %s", describe(item))
+			continue
+		}
+		if strings.ContainsAny(item.Value, "\x00\n\r") {
+			rep.errorAt(at, item.Line, "%q is not a path", item.Value)
+			continue
+		}
+		p := expandHome(strings.TrimSpace(item.Value), home)
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		p = filepath.Clean(p)
+		if j, dup := first[p]; dup {
+			rep.errorAt(at, item.Line, "chart %s is listed twice (first at %s)", item.Value, indexPath(path, j))
+			continue
+		}
+		first[p] = i
+		out = append(out, config.LocalChart{Path: p, Source: fmt.Sprintf("%s:%d", rep.file, item.Line)})
 	}
 	return out
 }

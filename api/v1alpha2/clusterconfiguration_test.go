@@ -257,3 +257,71 @@ func TestClusterConfigurationMonitoring(t *testing.T) {
 	wantError(t, errs, 19, "spec.alerting.enabled", "alerting needs its Prometheus")
 	wantError(t, errs, 20, "spec.etcd.monitoring", "the monitoring stack is not")
 }
+
+// The app store: spec.openpitrix.store.enabled turns it on; kk's spec.openpitrix.store.charts
+// lists local charts, each relative path taken from the Cluster file's folder, each entry's
+// line kept for later messages; what is not a list of paths is an error at its line.
+func TestClusterConfigurationAppStore(t *testing.T) {
+	c, w := mustParse(t, withPlatform(`  openpitrix:
+    store:
+      enabled: true
+      charts:
+      - charts/nginx-1.2.3.tgz
+      - /srv/charts/redis
+      - ~/my-chart
+`))
+	p := c.Platform
+	if !p.AppStore || len(w) != 0 {
+		t.Fatalf("platform %+v, warnings %q", p, w)
+	}
+	var got []string
+	for _, ch := range p.StoreCharts {
+		got = append(got, ch.Path+" "+ch.Source)
+	}
+	want := []string{"charts/nginx-1.2.3.tgz test.yaml:23", "/srv/charts/redis test.yaml:24", "/home/u/my-chart test.yaml:25"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("charts %q, want %q", got, want)
+	}
+	// relative to the Cluster file's folder, wherever kk runs
+	c, _, err := ParseWithOptions("/etc/kk/cluster.yaml", []byte(withPlatform("  openpitrix: {store: {enabled: true, charts: [a.tgz, ../b]}}\n")),
+		ParseOptions{SkipFileChecks: true, HomeDir: "/home/u"})
+	if err != nil || len(c.Platform.StoreCharts) != 2 || c.Platform.StoreCharts[0].Path != "/etc/kk/a.tgz" || c.Platform.StoreCharts[1].Path != "/etc/b" {
+		t.Errorf("charts of /etc/kk/cluster.yaml: %+v, %v", c, err)
+	}
+	// on without charts: an empty repository
+	if c, w := mustParse(t, withPlatform("  openpitrix: {store: {enabled: true}}\n")); !c.Platform.AppStore || len(c.Platform.StoreCharts) != 0 || len(w) != 0 {
+		t.Errorf("store without charts: %+v, warnings %q", c.Platform, w)
+	}
+	// off: the charts are warned about, not kept; another openpitrix setting is ignored quietly
+	c, w = mustParse(t, withPlatform("  openpitrix:\n    store: {enabled: false, charts: [a.tgz]}\n"))
+	if c.Platform.AppStore || len(c.Platform.StoreCharts) != 0 ||
+		!hasWarning(w, "test.yaml:20: ClusterConfiguration spec.openpitrix.store.charts: the charts of the app store, which is off") {
+		t.Errorf("store off: %+v, warnings %q", c.Platform, w)
+	}
+	// on: a setting kk does not read is warned about by name
+	_, w = mustParse(t, withPlatform("  openpitrix:\n    store: {enabled: true}\n    repo: x\n"))
+	if len(w) != 1 || !strings.Contains(w[0], "test.yaml:21: ClusterConfiguration spec.openpitrix.repo: an app store setting kk does not read") {
+		t.Errorf("warnings %q", w)
+	}
+	_, _, errs := parse(t, withPlatform(`  openpitrix:
+    store:
+      enabled: true
+      charts:
+      - a.tgz
+      - {path: b}
+      - ""
+      - ./a.tgz
+      - null
+`))
+	wantError(t, errs, 24, "ClusterConfiguration spec.openpitrix.store.charts[1]", "expected the path of a chart", "got a mapping")
+	wantError(t, errs, 25, "spec.openpitrix.store.charts[2]", "expected the path of a chart")
+	wantError(t, errs, 26, "spec.openpitrix.store.charts[3]", "chart ./a.tgz is listed twice (first at ClusterConfiguration spec.openpitrix.store.charts[0])")
+	wantError(t, errs, 27, "spec.openpitrix.store.charts[4]", "expected the path of a chart")
+	if len(errs) != 4 {
+		t.Errorf("errors:\n%v", errs)
+	}
+	_, _, errs = parse(t, withPlatform("  openpitrix: {store: {enabled: true, charts: a.tgz}}\n"))
+	wantError(t, errs, 19, "spec.openpitrix.store.charts", "expected a list of charts", `got "a.tgz"`)
+	_, _, errs = parse(t, withPlatform("  openpitrix: {store: {enabled: true, charts: [\"a\\nb.tgz\"]}}\n"))
+	wantError(t, errs, 19, "spec.openpitrix.store.charts[0]", "is not a path")
+}

@@ -171,6 +171,9 @@ func TestExamplePlatform(t *testing.T) {
 		t.Errorf("warnings: %v", w)
 	}
 	p := c.Platform
+	if !p.AppStore || len(p.StoreCharts) != 1 || p.StoreCharts[0].Path != "../../examples/charts/hello" {
+		t.Errorf("app store %v, charts %+v", p.AppStore, p.StoreCharts)
+	}
 	if !p.LocalStorage || !p.MetricsServer || !p.Gateway || len(p.Workspaces) != 2 ||
 		p.Workspaces[0].Quota["requests.nvidia.com/gpu"] != "4" || c.Storage.LocalVolumes() != "/data/local-volumes" ||
 		!p.Monitoring.Enabled || !p.Monitoring.Etcd || !p.Alerting.Enabled || len(p.Alerting.Receivers) != 1 || !p.Logging {

@@ -3,9 +3,13 @@ package v1alpha2
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // addSeeds adds the testdata files matching pattern, and a few small broken documents, to
@@ -33,6 +37,9 @@ func addSeeds(f *testing.F, pattern string) {
 		"kind: Cluster\nspec:\n  gpu: {devicePlugin: {enabled: true, migStrategy: single, timeSlicing: {replicas: 4}}}\n---\nkind: Cluster\nspec:\n  gpu: {devicePlugin: {timeSlicing: {replicas: x}}}\n",
 		"apiVersion: installer.kubesphere.io/v1alpha1\nkind: ClusterConfiguration\nspec:\n  gateway: {enabled: true}\n" +
 			"  workspaces:\n  - {name: a, adminGroup: g, namespaces: [a, b], quota: {requests.nvidia.com/gpu: 1}}\n  - [x]\n",
+		"apiVersion: installer.kubesphere.io/v1alpha1\nkind: ClusterConfiguration\nspec:\n  openpitrix: {store: {enabled: true, charts: [a.tgz, ./a.tgz, {x: 1}, ~/c]}}\n",
+		"apiVersion: kubekey.kubesphere.io/v1alpha2\nkind: Manifest\nspec:\n  arches: [amd64]\n" +
+			"  charts: [{name: a, version: 1.0.0, path: x}, {name: a, version: 1.0.0}, {name: ../b, version: x}, [y]]\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -79,5 +86,40 @@ func FuzzParseManifest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, _, err := ParseManifest("fuzz.yaml", data)
 		checkResult(t, data, m != nil, err)
+	})
+}
+
+// FuzzParseStoreCharts feeds arbitrary YAML as the value of spec.openpitrix.store.charts: the
+// parser must not panic, every error must name a line of the file, and what it keeps must be
+// clean paths (under the Cluster file's folder when relative), each once, each from a line of
+// the file.
+func FuzzParseStoreCharts(f *testing.F) {
+	for _, s := range []string{"[a.tgz, ./b, ~/c, /d]", "[a, a]", "{a: 1}", "[[x], null, \"\"]", "&x [*x]", "- a\n- b: c\n", "[\"a\\x00b\"]", "[../../x.tgz]"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, value []byte) {
+		var doc yaml.Node
+		if yaml.Unmarshal(value, &doc) != nil || len(doc.Content) != 1 {
+			return
+		}
+		lines := 1 + bytes.Count(value, []byte("\n")) + bytes.Count(value, []byte("\r"))
+		rep := &report{file: "/etc/kk/fuzz.yaml", lines: lineIndex{}}
+		charts := parseStoreCharts(doc.Content[0], rep, "spec.openpitrix.store.charts", "/etc/kk", "/home/fuzz")
+		for _, e := range rep.errs {
+			if e.File != "/etc/kk/fuzz.yaml" || e.Line < 1 || e.Line > lines+1 || e.Msg == "" {
+				t.Fatalf("bad error %+v (value has %d lines)", e, lines)
+			}
+		}
+		seen := map[string]bool{}
+		for _, c := range charts {
+			if !filepath.IsAbs(c.Path) || filepath.Clean(c.Path) != c.Path || seen[c.Path] || strings.ContainsAny(c.Path, "\x00\n\r") {
+				t.Fatalf("chart path %q (seen %v)", c.Path, seen[c.Path])
+			}
+			seen[c.Path] = true
+			var line int
+			if _, err := fmt.Sscanf(strings.TrimPrefix(c.Source, "/etc/kk/fuzz.yaml:"), "%d", &line); err != nil || line < 1 || line > lines+1 {
+				t.Fatalf("chart source %q", c.Source)
+			}
+		}
 	})
 }

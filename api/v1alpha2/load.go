@@ -80,7 +80,7 @@ func ParseWithOptions(source string, data []byte, o ParseOptions) (*config.Clust
 	}
 	c := build(&obj, source, o, rep)
 	if platform != nil {
-		parseClusterConfiguration(platform, rep, &c.Platform)
+		parseClusterConfiguration(platform, rep, &c.Platform, o.HomeDir)
 	}
 	if _, written := rep.lines["spec.storage.openebs.basePath"]; written && !c.Platform.LocalStorage {
 		rep.warnf("spec.storage.openebs.basePath", "the directory of kk's local volumes, which kk installs with KubeSphere's "+

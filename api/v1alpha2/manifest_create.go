@@ -2,13 +2,16 @@ package v1alpha2
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/kk-project/kk/api/config"
+	"github.com/kk-project/kk/artifacts/charts"
 	"github.com/kk-project/kk/artifacts/versions"
 )
 
@@ -62,6 +65,45 @@ func NewManifest(c *config.Cluster) (*Manifest, error) {
 	}
 	s.Images = imgs
 	return m, nil
+}
+
+// StoreCharts are the Manifest entries (spec.charts) of the charts cluster c loads its app
+// store with (spec.openpitrix.store.charts): each chart is read from the disk for its name and
+// version, its path written relative to dir, the folder of the Manifest file written ("": as
+// absolute paths). A chart that is not there or does not load is an error at its FILE:LINE in
+// the Cluster file, all of them together.
+func StoreCharts(c *config.Cluster, dir string) ([]ManifestChart, error) {
+	if !c.Platform.AppStore {
+		return nil, nil
+	}
+	var out []ManifestChart
+	var errs []error
+	seen := map[charts.Chart]string{}
+	for _, lc := range c.Platform.StoreCharts {
+		ch, err := charts.Inspect(lc.Path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %sspec.openpitrix.store.charts: %w", lc.Source, ccPrefix, err))
+			continue
+		}
+		if first, dup := seen[ch]; dup {
+			errs = append(errs, fmt.Errorf("%s: %sspec.openpitrix.store.charts: %s is chart %s, as %s is", lc.Source, ccPrefix, lc.Path, ch, first))
+			continue
+		}
+		seen[ch] = lc.Path
+		p := lc.Path
+		if abs, err := filepath.Abs(p); err == nil {
+			p = abs
+		}
+		if dir != "" {
+			if d, err := filepath.Abs(dir); err == nil {
+				if rel, err := filepath.Rel(d, p); err == nil {
+					p = rel
+				}
+			}
+		}
+		out = append(out, ManifestChart{Name: ch.Name, Version: ch.Version, Path: filepath.ToSlash(p), File: lc.Path, Source: lc.Source})
+	}
+	return out, errors.Join(errs...)
 }
 
 // ManifestFor describes a cluster kk has no Cluster file for: a Kubernetes version alone
@@ -167,6 +209,9 @@ func clusterImages(c *config.Cluster, set versions.Set, plugin string) ([]string
 	if c.Platform.Gateway {
 		imgs = append(imgs, set.TraefikImage())
 	}
+	if c.Platform.AppStore {
+		imgs = append(imgs, set.ChartMuseumImage())
+	}
 	if c.GPU.DevicePlugin {
 		imgs = append(imgs, set.NvidiaDevicePluginImage())
 	}
@@ -179,6 +224,10 @@ func (m *Manifest) Marshal() ([]byte, error) {
 	b.WriteString("# kk Manifest: what an offline bundle holds (kk artifact export -m FILE -o bundle.tar.gz).\n")
 	b.WriteString("# KubeKey's kind: Manifest; spec.components.runc, spec.components.cri-dockerd and\n")
 	b.WriteString("# spec.checksums ({component, version, arch, sha256}) are kk extensions.\n")
+	if len(m.Spec.Charts) > 0 {
+		b.WriteString("# spec.charts (kk extension): the app store's charts, {name, version, path}, the path a .tgz\n")
+		b.WriteString("# archive or a chart directory relative to this file; kk artifact export packs each one.\n")
+	}
 	if slices.ContainsFunc(m.Spec.Components.ContainerRuntimes, func(rt ContainerRuntime) bool { return rt.Type == RuntimeDocker }) {
 		b.WriteString("# containerRuntimes docker and cri-dockerd: their releases publish no checksum file: pin\n")
 		b.WriteString("# the sha256 of each one's download per arch in spec.checksums (component: docker,\n")

@@ -39,6 +39,24 @@ type ManifestSpec struct {
 	// checksum file upstream publishes, and needed where upstream publishes none (docker,
 	// cri-dockerd).
 	Checksums []PinnedChecksum `json:"checksums,omitempty" yaml:"checksums,omitempty"`
+	// Charts (kk extension) are the local Helm charts the bundle carries for the platform's
+	// app store (the ClusterConfiguration's spec.openpitrix.store.charts).
+	Charts []ManifestChart `json:"charts,omitempty" yaml:"charts,omitempty"`
+}
+
+// ManifestChart (kk extension, spec.charts[]) is a local chart: kk artifact export packs it
+// (a directory as helm package would) after checking that it is still the chart named here.
+type ManifestChart struct {
+	// Name and Version are the chart's (its Chart.yaml's), a SemVer version.
+	Name    string `json:"name,omitempty" yaml:"name"`
+	Version string `json:"version,omitempty" yaml:"version"`
+	// Path is the chart's .tgz archive or directory, absolute or relative to the Manifest
+	// file's folder.
+	Path string `json:"path,omitempty" yaml:"path"`
+	// File is Path as read from the machine (resolved against the Manifest's folder), Source
+	// the FILE:LINE of the entry; neither is written.
+	File   string `json:"-" yaml:"-"`
+	Source string `json:"-" yaml:"-"`
 }
 
 // OperatingSystem is one entry of spec.operatingSystems (an OS package repository ISO).

@@ -2,9 +2,12 @@ package v1alpha2
 
 import (
 	"encoding/hex"
+	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/Masterminds/semver/v3"
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/kk-project/kk/artifacts/catalog"
@@ -30,6 +33,7 @@ func (v *manifestCheck) run() {
 	v.images()
 	v.auths()
 	v.checksums(arches)
+	v.charts()
 }
 
 // arches checks spec.arches and returns the valid ones.
@@ -207,5 +211,54 @@ func (v *manifestCheck) checksums(arches []string) {
 		if !wanted[a.Component] {
 			v.rep.warnf(p, "pins %s, which the manifest does not ask for: unused", a.Component)
 		}
+	}
+}
+
+// charts checks spec.charts: each entry a name, a SemVer version and a path (taken from the
+// Manifest file's folder when relative), no chart version listed twice. Whether the path holds
+// that chart is checked when the bundle is exported.
+func (v *manifestCheck) charts() {
+	first := map[string]int{}
+	dir := filepath.Dir(v.m.Source)
+	for i := range v.m.Spec.Charts {
+		c := &v.m.Spec.Charts[i]
+		p := indexPath("spec.charts", i)
+		c.Name, c.Version, c.Path = strings.TrimSpace(c.Name), strings.TrimSpace(c.Version), strings.TrimSpace(c.Path)
+		c.Source = fmt.Sprintf("%s:%d", v.rep.file, v.rep.lines.lookup(p))
+		ok := true
+		switch {
+		case c.Name == "":
+			v.rep.errorf(p, "name is missing: the chart's name (its Chart.yaml's)")
+			ok = false
+		case c.Name != filepath.Base(c.Name) || c.Name == "." || c.Name == ".." || strings.ContainsAny(c.Name, " \t\n\r\x00\\"):
+			v.rep.errorf(p+".name", "%q is not a chart name", c.Name)
+			ok = false
+		}
+		if c.Version == "" {
+			v.rep.errorf(p, "version is missing: the chart's version (its Chart.yaml's)")
+			ok = false
+		} else if _, err := semver.NewVersion(c.Version); err != nil {
+			v.rep.errorf(p+".version", "chart version %q is not a SemVer version", c.Version)
+			ok = false
+		}
+		switch {
+		case c.Path == "":
+			v.rep.errorf(p, "path is missing: the chart's .tgz archive or directory")
+		case strings.ContainsAny(c.Path, "\x00\n\r"):
+			v.rep.errorf(p+".path", "%q is not a path", c.Path)
+		case filepath.IsAbs(c.Path):
+			c.File = filepath.Clean(c.Path)
+		default:
+			c.File = filepath.Join(dir, c.Path)
+		}
+		if !ok {
+			continue
+		}
+		key := c.Name + " " + c.Version
+		if j, dup := first[key]; dup {
+			v.rep.errorf(p, "chart %s is listed twice (first at %s)", key, indexPath("spec.charts", j))
+			continue
+		}
+		first[key] = i
 	}
 }

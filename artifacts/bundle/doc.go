@@ -13,6 +13,9 @@
 //	                          component downloads, laid out as kk's download cache, each with
 //	                          its <file>.sha256 record: an unpacked files/ directory is a cache
 //	                          the downloader reuses with no network
+//	charts/<name>-<version>.tgz
+//	                          the app store's Helm charts (the Manifest's spec.charts), each an
+//	                          archive as helm package makes it
 //	images/oci-layout, images/index.json, images/blobs/sha256/<hex>
 //	                          one OCI image layout holding every image, one entry per image
 //	                          and arch, annotated with org.opencontainers.image.ref.name (and

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kk-project/kk/api/v1alpha2"
 	"github.com/kk-project/kk/artifacts/catalog"
+	"github.com/kk-project/kk/artifacts/charts"
 	"github.com/kk-project/kk/artifacts/download"
 	"github.com/kk-project/kk/pipeline/progress"
 )
@@ -65,6 +66,8 @@ type Report struct {
 	ImageMetadata int64
 	Components    []ComponentResult
 	Images        []ImageResult
+	// Charts are the app store's charts packed (directories packaged into the cache).
+	Charts []charts.Archive
 }
 
 // ComponentResult is one component of an export.
@@ -104,6 +107,9 @@ func Export(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if rep.Charts, err = o.packCharts(filepath.Join(cache, ChartsDir)); err != nil {
+		return nil, err
+	}
 	imgs, err := o.pullAll(ctx, filepath.Join(cache, "images"), rep)
 	if err != nil {
 		return nil, err
@@ -112,7 +118,7 @@ func Export(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	members, ix, err := o.plan(manifest, files, imgs, filepath.Join(cache, "images"))
+	members, ix, err := o.plan(manifest, files, rep.Charts, imgs, filepath.Join(cache, "images"))
 	if err != nil {
 		return nil, err
 	}
@@ -256,8 +262,39 @@ func (o *Options) pullAll(ctx context.Context, cache string, rep *Report) ([]*pu
 	return out, nil
 }
 
+// packCharts checks that each chart of the manifest's spec.charts is still the chart listed and
+// returns its archive: the chart's own, or a directory packaged into dir (as helm package
+// does). A problem names the manifest entry's FILE:LINE.
+func (o *Options) packCharts(dir string) ([]charts.Archive, error) {
+	var out []charts.Archive
+	var errs []error
+	for i, mc := range o.Manifest.Spec.Charts {
+		at := fmt.Sprintf("%s: spec.charts[%d]", mc.Source, i)
+		file := mc.File
+		if file == "" {
+			file = mc.Path
+		}
+		a, err := charts.Package(file, dir)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: %w", at, err))
+			continue
+		case a.Name != mc.Name || a.Version != mc.Version:
+			errs = append(errs, fmt.Errorf("%s: %s is chart %s, the manifest lists %s %s: write the manifest again (kk create manifest)",
+				at, file, a.Chart, mc.Name, mc.Version))
+			continue
+		}
+		o.logf("chart %s: %s (%s)", a.Chart, a.Path, progress.HumanBytes(a.Size))
+		out = append(out, a)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("bundle export: charts: %w", err)
+	}
+	return out, nil
+}
+
 // plan lists the bundle's members, index first, and builds the index.
-func (o *Options) plan(manifest []byte, files []cachedFile, imgs []*pulledImage, imageCache string) ([]member, *Index, error) {
+func (o *Options) plan(manifest []byte, files []cachedFile, archives []charts.Archive, imgs []*pulledImage, imageCache string) ([]member, *Index, error) {
 	now := time.Now
 	if o.Now != nil {
 		now = o.Now
@@ -274,6 +311,11 @@ func (o *Options) plan(manifest []byte, files []cachedFile, imgs []*pulledImage,
 		body = append(body, member{path: f.entry.Path, src: f.src, sha256: f.entry.SHA256, size: f.entry.Size, mode: f.mode})
 		rec := []byte(f.entry.SHA256 + "  " + path.Base(f.entry.Path) + "\n")
 		body = append(body, memMember(f.entry.Path+".sha256", rec, 0o644))
+	}
+	for _, a := range archives {
+		e := ChartEntry{Name: a.Name, Version: a.Version, Path: path.Join(ChartsDir, a.FileName()), SHA256: a.SHA256, Size: a.Size}
+		ix.Charts = append(ix.Charts, e)
+		body = append(body, member{path: e.Path, src: a.Path, sha256: e.SHA256, size: e.Size, mode: 0o644})
 	}
 	layoutMembers, err := imageMembers(imgs, imageCache)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/kk-project/kk/artifacts/charts"
 	"github.com/kk-project/kk/artifacts/download"
 )
 
@@ -38,6 +39,16 @@ func (imp *Imported) Files() string { return filepath.Join(imp.Dir, FilesDir) }
 
 // Images is the unpacked OCI image layout.
 func (imp *Imported) Images() string { return filepath.Join(imp.Dir, ImagesDir) }
+
+// Charts are the unpacked chart archives, in the index's order.
+func (imp *Imported) Charts() []charts.Archive {
+	var out []charts.Archive
+	for _, c := range imp.Index.Charts {
+		out = append(out, charts.Archive{Chart: charts.Chart{Name: c.Name, Version: c.Version},
+			Path: filepath.Join(imp.Dir, filepath.FromSlash(c.Path)), SHA256: c.SHA256, Size: c.Size})
+	}
+	return out
+}
 
 // Component returns the unpacked file of a component, by catalogue name, version and arch.
 func (imp *Imported) Component(name, version, arch string) (string, bool) {

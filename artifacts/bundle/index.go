@@ -16,6 +16,7 @@ const (
 	ManifestName = "manifest.yaml"
 	FilesDir     = "files"
 	ImagesDir    = "images"
+	ChartsDir    = "charts"
 	FormatV1     = "kk-bundle/v1"
 )
 
@@ -29,6 +30,8 @@ type Index struct {
 	Arches     []string         `json:"arches"`
 	Components []ComponentEntry `json:"components"`
 	Images     []ImageEntry     `json:"images"`
+	// Charts are the app store's Helm charts (the Manifest's spec.charts), each packaged.
+	Charts []ChartEntry `json:"charts,omitempty"`
 	// Files lists every member but the index itself.
 	Files []FileEntry `json:"files"`
 }
@@ -52,6 +55,15 @@ type ImageEntry struct {
 	Digest string `json:"digest"` // of the image manifest
 	// Size is the manifest, config and layers together (compressed).
 	Size int64 `json:"size"`
+}
+
+// ChartEntry is one chart archive in the bundle: charts/NAME-VERSION.tgz.
+type ChartEntry struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Path    string `json:"path"`
+	SHA256  string `json:"sha256"`
+	Size    int64  `json:"size"`
 }
 
 // FileEntry is one member.
@@ -108,6 +120,11 @@ func parseIndex(source string, data []byte) (*Index, error) {
 			return nil, fmt.Errorf("%s: %s lists %s twice", source, IndexName, f.Path)
 		}
 		seen[f.Path] = true
+	}
+	for _, c := range ix.Charts {
+		if f, ok := ix.file(c.Path); !ok || !strings.HasPrefix(c.Path, ChartsDir+"/") || f.SHA256 != c.SHA256 || f.Size != c.Size {
+			return nil, fmt.Errorf("%s: %s lists chart %s %s at %q, which is not one of its members with that checksum", source, IndexName, c.Name, c.Version, c.Path)
+		}
 	}
 	return &ix, nil
 }

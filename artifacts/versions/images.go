@@ -132,6 +132,9 @@ func (s Set) LocalStorageImages() []string {
 // TraefikImage is the platform's cluster gateway (its ingress controller).
 func (s Set) TraefikImage() string { return DockerHub + "/library/traefik:" + s.Addons.Traefik }
 
+// ChartMuseumImage is ChartMuseum, the Helm chart repository of the platform's app store.
+func (s Set) ChartMuseumImage() string { return GHCR + "/helm/chartmuseum:" + s.Addons.ChartMuseum }
+
 // MultusImage is the Multus meta-plugin.
 func (s Set) MultusImage() string {
 	return GHCR + "/k8snetworkplumbingwg/multus-cni:" + s.Addons.Multus

@@ -76,6 +76,9 @@ type Addons struct {
 	// one tag.
 	VictoriaLogs string
 	VLAgent      string
+	// ChartMuseum is ghcr.io/helm/chartmuseum's tag: the Helm chart repository of the
+	// platform's app store (spec.openpitrix.store.enabled).
+	ChartMuseum string
 }
 
 // row is one line of the table, keyed by Kubernetes minor.
@@ -157,6 +160,9 @@ func DefaultAddons() Addons {
 		// collector is released with it). Loki is not used: it is AGPL; VictoriaLogs is Apache-2.0.
 		VictoriaLogs: "v1.52.2",
 		VLAgent:      "v1.52.2",
+		// v0.16.3: the newest release the module proxy serves (under github.com/helm/chartmuseum;
+		// its declared path helm.sh/chartmuseum is refused, and so is v0.16.4)
+		ChartMuseum: "v0.16.3",
 	}
 }
 

@@ -145,3 +145,26 @@ func TestLoggingImages(t *testing.T) {
 		t.Errorf("vlagent %s and victoria-logs %s: upstream releases them together", s.Addons.VLAgent, s.Addons.VictoriaLogs)
 	}
 }
+
+// TestChartMuseumImage: the app store's repository is upstream's image under ghcr.io, tagged
+// with the release of DefaultAddons (a vX.Y.Z tag, as upstream tags its images).
+func TestChartMuseumImage(t *testing.T) {
+	s := Latest()
+	if v := s.Addons.ChartMuseum; !strings.HasPrefix(v, "v") {
+		t.Fatalf("ChartMuseum tag %q is not vX.Y.Z", v)
+	} else if _, err := Parse(v); err != nil {
+		t.Fatalf("ChartMuseum tag %q: %v", v, err)
+	}
+	if got, want := s.ChartMuseumImage(), "ghcr.io/helm/chartmuseum:"+s.Addons.ChartMuseum; got != want {
+		t.Errorf("ChartMuseumImage() = %q, want %q", got, want)
+	}
+	for _, minor := range []string{"v1.28.15", "v1.37.2"} {
+		set, err := For(minor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if set.ChartMuseumImage() != s.ChartMuseumImage() {
+			t.Errorf("Kubernetes %s runs %s, the newest %s: the add-on does not depend on the minor", minor, set.ChartMuseumImage(), s.ChartMuseumImage())
+		}
+	}
+}

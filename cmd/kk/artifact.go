@@ -62,8 +62,12 @@ and pack them, with the manifest and a checksum index, into one tar.gz bundle.`,
 				return err
 			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "wrote %s (%s, sha256 %s): %d components, %d images\n",
-				rep.Path, progress.HumanBytes(rep.Size), rep.SHA256, len(rep.Components), len(rep.Images))
+			charts := ""
+			if n := len(rep.Charts); n > 0 {
+				charts = chartCount(n)
+			}
+			fmt.Fprintf(w, "wrote %s (%s, sha256 %s): %d components, %d images%s\n",
+				rep.Path, progress.HumanBytes(rep.Size), rep.SHA256, len(rep.Components), len(rep.Images), charts)
 			fmt.Fprintf(w, "downloaded %s, reused %s from the cache (%s)\n", progress.HumanBytes(rep.Downloaded), progress.HumanBytes(rep.Reused), g.Workdir+"/cache")
 			return nil
 		},
@@ -110,6 +114,16 @@ func writeInspect(out io.Writer, b *bundle.Bundle) {
 	fmt.Fprintln(w, "IMAGE\tARCH\tSIZE\tDIGEST")
 	for _, i := range ix.Images {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", i.Ref, i.Arch, progress.HumanBytes(i.Size), shortDigest(i.Digest))
+	}
+	w.Flush()
+	if len(ix.Charts) == 0 {
+		return
+	}
+	fmt.Fprintln(out)
+	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "CHART\tVERSION\tSIZE\tSHA256")
+	for _, c := range ix.Charts {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", c.Name, c.Version, progress.HumanBytes(c.Size), c.SHA256[:min(12, len(c.SHA256))])
 	}
 	w.Flush()
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -47,8 +48,12 @@ kk artifact export -m MANIFEST -o BUNDLE.`,
 				return err
 			}
 			if out != "-" {
-				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %d components, %d images; next: kk artifact export -m %s -o kubekey-artifact.tar.gz\n",
-					out, len(m.Components()), len(m.Images()), out)
+				charts := ""
+				if n := len(m.Spec.Charts); n > 0 {
+					charts = chartCount(n)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %d components, %d images%s; next: kk artifact export -m %s -o kubekey-artifact.tar.gz\n",
+					out, len(m.Components()), len(m.Images()), charts, out)
 			}
 			return nil
 		},
@@ -129,6 +134,14 @@ func (f *manifestFlags) manifest(cmd *cobra.Command) (*v1alpha2.Manifest, error)
 		if f.registry {
 			m.Spec.Components.DockerRegistry.Version = v1alpha2.DefaultRegistryVersion
 		}
+		// the app store's charts, their paths relative to the manifest written
+		dir := ""
+		if out := f.output(m.Metadata.Name); out != "-" {
+			dir = filepath.Dir(out)
+		}
+		if m.Spec.Charts, err = v1alpha2.StoreCharts(cl, dir); err != nil {
+			return nil, err
+		}
 		return m, nil
 	}
 	if kube != "" {
@@ -162,4 +175,13 @@ func (f *manifestFlags) client() (kubernetes.Interface, string, error) {
 		return nil, "", fmt.Errorf("kk create manifest needs a cluster: --kubeconfig of a running cluster, --with-kubernetes vX.Y.Z or -c CLUSTER-FILE (%w)", err)
 	}
 	return cs, where, nil
+}
+
+// chartCount is ", 1 chart" or ", N charts", for the lines that count what a manifest or bundle
+// holds.
+func chartCount(n int) string {
+	if n == 1 {
+		return ", 1 chart"
+	}
+	return fmt.Sprintf(", %d charts", n)
 }

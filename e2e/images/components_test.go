@@ -212,3 +212,45 @@ func TestLoggingImages(t *testing.T) {
 		}
 	}
 }
+
+// TestChartMuseumImage: the app store's image is the reference kk's version table names, the
+// mirror's chartmuseum binary as its entrypoint, run as upstream's user; --components
+// chartmuseum builds it and another release than the table's is refused.
+func TestChartMuseumImage(t *testing.T) {
+	spec := mirror.DefaultSpec()
+	imgs, err := Images(spec, "/m", "/b", DebVersions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ofComponents(imgs, spec, "/m", []string{"chartmuseum"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := versions.Latest().ChartMuseumImage()
+	var refs []string
+	for _, im := range got {
+		if !strings.HasPrefix(im.Repository, "registry.k8s.io/pause") && im.Repository != ProbeRepository {
+			refs = append(refs, im.Ref())
+		}
+	}
+	if !slices.Equal(refs, []string{want}) {
+		t.Fatalf("--components chartmuseum builds %q, want %q", refs, want)
+	}
+	im := got[slices.IndexFunc(got, func(im Image) bool { return im.Ref() == want })]
+	bin := im.layers[len(im.layers)-1].files
+	if len(bin) != 1 || bin[0].dst != "chartmuseum" || bin[0].src != "/m"+mirror.ChartMuseumPath(spec.ChartMuseum) || bin[0].mode != 0o755 {
+		t.Errorf("binary layer %+v", bin)
+	}
+	if !slices.Equal(im.config.Entrypoint, []string{"/chartmuseum"}) || im.config.User != "1000:1000" {
+		t.Errorf("config %+v", im.config)
+	}
+	s := mirror.DefaultSpec()
+	s.ChartMuseum = "v0.16.2"
+	if _, err := Images(s, "/m", "/b", DebVersions{}); err == nil || !strings.Contains(err.Error(), "artifacts/versions") {
+		t.Errorf("another release than the version table's: %v", err)
+	}
+	s.ChartMuseum = ""
+	if imgs, err := Images(s, "/m", "/b", DebVersions{}); err != nil || slices.ContainsFunc(imgs, func(im Image) bool { return im.Ref() == want }) {
+		t.Errorf("no chartmuseum release in the spec: %v, or its image is still made", err)
+	}
+}

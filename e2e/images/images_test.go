@@ -447,6 +447,7 @@ func manifestClusters(spec mirror.Spec, k8s string) []*config.Cluster {
 				c.Platform.MetricsServer = spec.MetricsServer != ""
 				c.Platform.LocalStorage = spec.LocalPath != ""
 				c.Platform.Gateway = spec.Traefik != ""
+				c.Platform.AppStore = spec.ChartMuseum != ""
 				out = append(out, c)
 			}
 		}

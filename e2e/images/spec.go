@@ -416,7 +416,7 @@ func Images(spec mirror.Spec, mirrorDir, binDir string, debs DebVersions) ([]Ima
 		})
 	}
 
-	for _, extra := range []func(*recipes, mirror.Spec) ([]Image, error){nodeCacheImages, calicoImages, monitoringImages, loggingImages} {
+	for _, extra := range []func(*recipes, mirror.Spec) ([]Image, error){nodeCacheImages, calicoImages, monitoringImages, loggingImages, chartMuseumImages} {
 		more, err := extra(r, spec)
 		if err != nil {
 			return nil, err

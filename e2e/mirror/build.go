@@ -370,6 +370,9 @@ func (b *builder) jobs() []job {
 	if s.VictoriaLogs != "" {
 		jobs = append(jobs, b.victoriaLogsJob(s.VictoriaLogs))
 	}
+	if s.ChartMuseum != "" {
+		jobs = append(jobs, b.chartMuseumJob(s.ChartMuseum))
+	}
 	return jobs
 }
 

@@ -108,6 +108,9 @@ type Spec struct {
 	// store (victoria-logs) and its collector (vlagent), the binaries of their images (see
 	// logging.go).
 	VictoriaLogs string
+	// ChartMuseum is the github.com/helm/chartmuseum release (the binary of its image; the
+	// platform's app store, see chartmuseum.go).
+	ChartMuseum string
 }
 
 // DefaultSpec returns the pinned versions used by kk's e2e tests: the
@@ -165,12 +168,13 @@ func DefaultSpec() Spec {
 		PrometheusOperator: "v0.90.1",
 		// the logging: artifacts/versions Addons.VictoriaLogs and Addons.VLAgent (e2e/images checks)
 		VictoriaLogs: "v1.52.2",
+		ChartMuseum:  "v0.16.3", // artifacts/versions Addons.ChartMuseum (e2e/images checks)
 	}
 }
 
 // Components are the names accepted by BuildOptions.Only, in build order.
 var Components = []string{"k8s", "kubeadm", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc", "registry", "kube-vip", "calico", "docker", "cri-dockerd", "metrics-server", "local-path-provisioner", "traefik", "nvidia-container-toolkit", "nvidia-device-plugin",
-	"prometheus", "alertmanager", "node-exporter", "kube-state-metrics", "prometheus-operator", "victoria-logs"}
+	"prometheus", "alertmanager", "node-exporter", "kube-state-metrics", "prometheus-operator", "victoria-logs", "chartmuseum"}
 
 // Checksum-file formats.
 const (
@@ -365,6 +369,7 @@ func (s Spec) Artifacts() []Artifact {
 		{"prometheus-operator", "prometheus-config-reloader", s.PrometheusOperator, PrometheusConfigReloaderPath(s.PrometheusOperator)},
 		{"victoria-logs", "victoria-logs", s.VictoriaLogs, VictoriaLogsPath(s.VictoriaLogs)},
 		{"victoria-logs", "vlagent", s.VictoriaLogs, VLAgentPath(s.VictoriaLogs)},
+		{"chartmuseum", "chartmuseum", s.ChartMuseum, ChartMuseumPath(s.ChartMuseum)},
 	} {
 		if m.version != "" {
 			out = append(out, Artifact{Component: m.component, Name: m.name, Version: m.version, Path: m.path, Checksum: m.path + ".sha256", ChecksumFormat: HexOnly})
@@ -396,7 +401,7 @@ func (s Spec) validate() error {
 		"flannel-cni": s.FlannelCNI, "coredns": s.CoreDNS, "containerd": s.Containerd, "runc": s.Runc, "kube-vip": s.KubeVIP, "cri-dockerd": s.CriDockerd, "calico": s.Calico, "metrics-server": s.MetricsServer,
 		"local-path-provisioner": s.LocalPath, "traefik": s.Traefik, "nvidia-container-toolkit": s.NvidiaContainerToolkit,
 		"nvidia-device-plugin": s.NvidiaDevicePlugin, "prometheus": s.Prometheus, "alertmanager": s.Alertmanager,
-		"node-exporter": s.NodeExporter, "kube-state-metrics": s.KubeStateMetrics, "prometheus-operator": s.PrometheusOperator, "victoria-logs": s.VictoriaLogs} {
+		"node-exporter": s.NodeExporter, "kube-state-metrics": s.KubeStateMetrics, "prometheus-operator": s.PrometheusOperator, "victoria-logs": s.VictoriaLogs, "chartmuseum": s.ChartMuseum} {
 		if err := check(what, v); err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package cluster
 import (
 	"archive/tar"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -17,6 +18,7 @@ import (
 	"github.com/kk-project/kk/api/v1alpha2"
 	"github.com/kk-project/kk/artifacts/bundle"
 	"github.com/kk-project/kk/artifacts/catalog"
+	"github.com/kk-project/kk/artifacts/charts"
 	"github.com/kk-project/kk/artifacts/download"
 	"github.com/kk-project/kk/modules/binaries"
 	"github.com/kk-project/kk/modules/kubernetes"
@@ -34,6 +36,9 @@ type Artifacts struct {
 	ImageLayout  string
 	ImageArchive string
 	ImageRefs    []string
+	// Charts are the app store's chart archives (spec.openpitrix.store.charts): the bundle's,
+	// or the Cluster file's charts packaged into <workdir>/cache/charts.
+	Charts []charts.Archive
 	// Source says where the files came from, for the run's log.
 	Source string
 }
@@ -114,6 +119,13 @@ func ResolveArtifacts(ctx context.Context, c *config.Cluster, o ArtifactOptions)
 				return nil, fmt.Errorf("bundle %s: images: %w", o.Bundle, err)
 			}
 		}
+		if c.Platform.AppStore {
+			a.Charts = imp.Charts()
+			if missing := lackedCharts(c, a.Charts); len(missing) > 0 {
+				return nil, fmt.Errorf("bundle %s lacks the app store's charts %s (spec.openpitrix.store.charts): export a bundle of this "+
+					"Cluster file (kk create manifest -c FILE; kk artifact export)", o.Bundle, strings.Join(missing, "; "))
+			}
+		}
 		a.Source = "bundle " + o.Bundle
 	} else {
 		m := o.Manifest
@@ -148,6 +160,11 @@ func ResolveArtifacts(ctx context.Context, c *config.Cluster, o ArtifactOptions)
 		}
 		fmt.Fprintf(log, "downloads: %d files (%d reused from the cache), %d bytes received\n", len(res), reused, got)
 		a.Source = "downloads into " + cache
+		if c.Platform.AppStore {
+			if a.Charts, err = packStoreCharts(c, filepath.Join(cache, bundle.ChartsDir)); err != nil {
+				return nil, err
+			}
+		}
 	}
 	for _, art := range arts {
 		members, err := download.Extract(ctx, cache, art)
@@ -180,6 +197,45 @@ func lackedImages(c *config.Cluster, have []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// packStoreCharts packages the app store's charts of c (spec.openpitrix.store.charts): an
+// archive is used as it is, a directory packaged into dir. A chart that is not there or does not
+// load is an error at its FILE:LINE, all of them together.
+func packStoreCharts(c *config.Cluster, dir string) ([]charts.Archive, error) {
+	var out []charts.Archive
+	var errs []error
+	for _, lc := range c.Platform.StoreCharts {
+		a, err := charts.Package(lc.Path, dir)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: ClusterConfiguration spec.openpitrix.store.charts: %w", lc.Source, err))
+			continue
+		}
+		out = append(out, a)
+	}
+	return out, errors.Join(errs...)
+}
+
+// lackedCharts are the app store's charts of c that the bundle's have lacks, each as "FILE:LINE
+// NAME VERSION". A chart the Cluster file names that is not on this machine (the file was
+// copied without it, next to its bundle) is taken to be the bundle's; a bundle with no chart
+// at all lacks every chart the file names.
+func lackedCharts(c *config.Cluster, have []charts.Archive) []string {
+	var out []string
+	for _, lc := range c.Platform.StoreCharts {
+		if len(have) == 0 {
+			out = append(out, lc.Source+" "+lc.Path)
+			continue
+		}
+		ch, err := charts.Inspect(lc.Path)
+		if err != nil {
+			continue
+		}
+		if !slices.ContainsFunc(have, func(a charts.Archive) bool { return a.Chart == ch }) {
+			out = append(out, lc.Source+" "+ch.String())
+		}
+	}
+	return out
 }
 
 // clusterComponents keeps the bundle's components a cluster of Kubernetes version v installs: a

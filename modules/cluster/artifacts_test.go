@@ -1,10 +1,15 @@
 package cluster
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/api/v1alpha2"
+	"github.com/kk-project/kk/artifacts/charts"
 	"github.com/kk-project/kk/artifacts/versions"
 )
 
@@ -29,5 +34,60 @@ func TestLackedImages(t *testing.T) {
 	c.Registry.PrivateRegistry = "registry.local:5000"
 	if got, _ := lackedImages(c, nil); len(got) != 0 {
 		t.Errorf("with a private registry: %v", got)
+	}
+}
+
+// writeChart writes a minimal chart directory under dir.
+func writeChart(t *testing.T, dir, name, version string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Join(p, "templates"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for f, body := range map[string]string{
+		"Chart.yaml":        "apiVersion: v2\nname: " + name + "\nversion: " + version + "\n",
+		"templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: {{ .Release.Name }}}\n",
+	} {
+		if err := os.WriteFile(filepath.Join(p, f), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p
+}
+
+// Without a bundle the Cluster file's charts are packaged (a directory into the cache, an
+// archive as it is), a broken one an error at its line; with a bundle, the bundle must carry
+// the charts the file names that are on this machine, and some chart when the file names any.
+func TestStoreChartsArtifacts(t *testing.T) {
+	tmp := t.TempDir()
+	dir := writeChart(t, tmp, "hello", "1.2.3")
+	pkg, err := charts.Package(writeChart(t, tmp, "world", "0.1.0"), filepath.Join(tmp, "pkg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := loadExample(t, "ha-3cp-2w.yaml")
+	c.Platform.AppStore = true
+	c.Platform.StoreCharts = []config.LocalChart{{Path: dir, Source: "c.yaml:30"}, {Path: pkg.Path, Source: "c.yaml:31"}}
+	cache := filepath.Join(tmp, "cache")
+	got, err := packStoreCharts(c, cache)
+	if err != nil || len(got) != 2 || got[0].Path != filepath.Join(cache, "hello-1.2.3.tgz") || got[1] != pkg {
+		t.Fatalf("packed %+v, %v", got, err)
+	}
+	if lacked := lackedCharts(c, got); len(lacked) != 0 {
+		t.Errorf("the bundle of the same charts lacks %v", lacked)
+	}
+	if lacked := lackedCharts(c, got[1:]); !slices.Equal(lacked, []string{"c.yaml:30 hello 1.2.3"}) {
+		t.Errorf("lacked %v", lacked)
+	}
+	if lacked := lackedCharts(c, nil); len(lacked) != 2 {
+		t.Errorf("a bundle without charts lacks %v", lacked)
+	}
+	// a chart not on this machine (the file copied without it): the bundle's is taken
+	c.Platform.StoreCharts = append(c.Platform.StoreCharts, config.LocalChart{Path: filepath.Join(tmp, "elsewhere.tgz"), Source: "c.yaml:32"})
+	if lacked := lackedCharts(c, got); len(lacked) != 0 {
+		t.Errorf("lacked %v", lacked)
+	}
+	if _, err := packStoreCharts(c, cache); err == nil || !strings.Contains(err.Error(), "c.yaml:32: ClusterConfiguration spec.openpitrix.store.charts: chart "+filepath.Join(tmp, "elsewhere.tgz")) {
+		t.Errorf("a missing chart: %v", err)
 	}
 }

@@ -229,7 +229,11 @@ func NewPlan(c *config.Cluster, a *Artifacts, o Options) (*Plan, error) {
 	}
 	network = append(network, dns.Tasks(ds, kc, dnsAfter)...)
 	set("network", "the CNI plugin, applied and ready on every node; CoreDNS's Corefile, nodelocaldns", network)
-	comps, err := platform.Components(c)
+	var in platform.Inputs
+	if a != nil {
+		in.Charts = a.Charts
+	}
+	comps, err := platform.ComponentsWith(c, in)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.Source, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"slices"
 	"strings"
@@ -29,6 +30,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kk-project/kk/api/config"
+	"github.com/kk-project/kk/artifacts/charts"
 	"github.com/kk-project/kk/artifacts/versions"
 	"github.com/kk-project/kk/modules/binaries"
 	"github.com/kk-project/kk/modules/etcd"
@@ -40,6 +42,11 @@ import (
 
 // LabelComponent is set on every object of the platform phase to its component's name.
 const LabelComponent = "kk.kubesphere.io/platform-component"
+
+// AnnotationKeep ("true") on an object of a component's manifest keeps it when the component
+// is switched off: a namespace the component shares with what kk does not install (the app
+// store's kubesphere-system, where KubeSphere's core lives too).
+const AnnotationKeep = "kk.kubesphere.io/keep-on-removal"
 
 // Component is one platform component: its objects and whether the file switches it on.
 type Component struct {
@@ -62,6 +69,17 @@ type Component struct {
 	// deleted: for a component made from a list in the file (workspaces), whose objects an
 	// earlier file had and this one does not.
 	Prune []schema.GroupVersionKind
+	// Charts are the chart archives the app store is loaded with once it serves (each version
+	// the repository lacks is uploaded; see Upload).
+	Charts []charts.Archive
+}
+
+// Inputs are what the platform's components take besides the Cluster: what kk resolved on its
+// own machine before any host is touched.
+type Inputs struct {
+	// Charts are the app store's chart archives: the bundle's, or the Cluster's
+	// spec.openpitrix.store.charts packaged.
+	Charts []charts.Archive
 }
 
 // catalogue is every component kk serves, in install order: the template under
@@ -101,6 +119,11 @@ var catalogue = []struct {
 		on:      func(c *config.Cluster) bool { return c.Platform.Gateway },
 		images:  func(s versions.Set) []string { return []string{s.TraefikImage()} },
 		version: func(s versions.Set) string { return s.Addons.Traefik }},
+	// after storage: it claims a volume of the default class
+	{name: appStore, template: "platform/app-store.yaml", field: "spec.openpitrix.store.enabled",
+		on:      func(c *config.Cluster) bool { return c.Platform.AppStore },
+		images:  func(s versions.Set) []string { return []string{s.ChartMuseumImage()} },
+		version: func(s versions.Set) string { return s.Addons.ChartMuseum }},
 	// no images: namespaces, bindings and quotas; a namespace is never pruned
 	{name: "tenants", template: "platform/tenants.yaml", field: "spec.workspaces",
 		on:      func(c *config.Cluster) bool { return len(c.Platform.Workspaces) > 0 },
@@ -205,7 +228,10 @@ func Names() []string {
 
 // Components renders every component kk serves for cluster c, switched on or off as its file
 // says (those off are needed to remove what an earlier run installed).
-func Components(c *config.Cluster) ([]Component, error) {
+func Components(c *config.Cluster) ([]Component, error) { return ComponentsWith(c, Inputs{}) }
+
+// ComponentsWith is Components with in: the app store gets in.Charts.
+func ComponentsWith(c *config.Cluster, in Inputs) ([]Component, error) {
 	set, err := versions.For(c.Kubernetes.Version)
 	if err != nil {
 		return nil, err
@@ -283,6 +309,9 @@ func Components(c *config.Cluster) ([]Component, error) {
 		if k.name == "monitoring" && etcdTLS {
 			comp.Runtime = etcdClientSecret(c)
 		}
+		if k.name == appStore && comp.Enabled {
+			comp.Charts = in.Charts
+		}
 		out = append(out, comp)
 	}
 	return out, nil
@@ -342,6 +371,13 @@ func task(comp Component, kubeconfig func(ctx context.Context) (*rest.Config, er
 		}
 		return kubeapply.NewClient(cfg)
 	}
+	repo := func(ctx context.Context) (RepoAPI, error) {
+		cfg, err := kubeconfig(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return ProxyRepo(cfg)
+	}
 	return pipeline.Task{
 		Name: TaskPrefix + comp.Name, Desc: desc, After: after,
 		Hosts: pipeline.FirstOf(string(config.RoleControlPlane)),
@@ -372,6 +408,15 @@ func task(comp Component, kubeconfig func(ctx context.Context) (*rest.Config, er
 				var stale []*unstructured.Unstructured
 				if stale, err = leftover(ctx, c, comp); len(stale) > 0 {
 					ok, why = false, "no longer in the file: "+refs(stale)
+				}
+			}
+			if err == nil && ok && len(comp.Charts) > 0 {
+				var api RepoAPI
+				var missing []charts.Chart
+				if api, err = repo(ctx); err == nil {
+					if missing, err = Missing(ctx, api, comp.Charts); len(missing) > 0 {
+						ok, why = false, "charts not in the app store yet: "+chartList(missing)
+					}
 				}
 			}
 			if err == nil && !ok && t.Log != nil {
@@ -410,24 +455,39 @@ func task(comp Component, kubeconfig func(ctx context.Context) (*rest.Config, er
 			if err := waitAvailable(ctx, c, comp, objs); err != nil {
 				return res.Changed() > 0, err
 			}
+			loaded := false
+			if len(comp.Charts) > 0 {
+				api, err := repo(ctx)
+				if err != nil {
+					return res.Changed() > 0, err
+				}
+				up, kept, err := uploadWhenServing(ctx, api, comp.Charts, os.ReadFile, comp.WaitTimeout)
+				if t.Log != nil && len(up) > 0 {
+					t.Log.Info("charts uploaded into the app store", "charts", chartList(up))
+				}
+				if t.Log != nil && len(kept) > 0 {
+					t.Log.Info("the app store holds these chart versions from other archives: kept (give a chart a new version to replace it)",
+						"charts", chartList(kept))
+				}
+				if err != nil {
+					return res.Changed() > 0 || len(up) > 0, err
+				}
+				loaded = len(up) > 0
+			}
 			stale, err := leftover(ctx, c, comp)
 			if err != nil || len(stale) == 0 {
-				return res.Changed() > 0, err
+				return res.Changed() > 0 || loaded, err
 			}
 			if t.Log != nil {
 				t.Log.Info("removing what the file no longer has of "+what, "objects", refs(stale))
 			}
 			return true, c.Delete(ctx, stale, "")
 		},
-		// the objects' wait, then the APIServices' (each up to WaitTimeout), and the applies
+		// the objects' wait, then the APIServices' or the charts' uploads (each up to
+		// WaitTimeout), and the applies
 		Timeout: 2*comp.WaitTimeout + 3*time.Minute,
 	}
 }
-
-// keptOnRemoval are the kinds kk leaves in place when it removes a component: deleting a
-// CustomResourceDefinition deletes every object of its kind, the user's own too (their
-// ServiceMonitors and rules, say).
-var keptOnRemoval = map[string]bool{"CustomResourceDefinition": true}
 
 // leftover is what of comp kk removes: switched on, its objects of the Prune kinds that the
 // file no longer makes; switched off, every object of it with kk's label.
@@ -435,11 +495,10 @@ func leftover(ctx context.Context, c *kubeapply.Client, comp Component) ([]*unst
 	if comp.Enabled {
 		return c.Stale(ctx, comp.Prune, comp.Objects, LabelComponent, comp.Name)
 	}
-	left, err := c.Labelled(ctx, comp.Objects, LabelComponent, comp.Name)
+	left, err := c.Labelled(ctx, removable(comp.Objects), LabelComponent, comp.Name)
 	if err != nil {
 		return nil, err
 	}
-	left = slices.DeleteFunc(left, func(o *unstructured.Unstructured) bool { return keptOnRemoval[o.GetKind()] })
 	stale, err := c.Stale(ctx, comp.Prune, comp.Objects, LabelComponent, comp.Name)
 	if err != nil {
 		return nil, err
@@ -450,6 +509,20 @@ func leftover(ctx context.Context, c *kubeapply.Client, comp Component) ([]*unst
 		}
 	}
 	return left, nil
+}
+
+// removable are the objects of objs a switched-off component removes: all but those annotated
+// AnnotationKeep (a namespace shared with what kk does not install) and the
+// CustomResourceDefinitions (deleting one deletes every object of its kind, the user's own
+// too: their ServiceMonitors and rules, say).
+func removable(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetAnnotations()[AnnotationKeep] != "true" && o.GetKind() != "CustomResourceDefinition" {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 func refs(objs []*unstructured.Unstructured) string {

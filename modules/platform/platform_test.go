@@ -18,6 +18,7 @@ import (
 	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/api/v1alpha2"
 	"github.com/kk-project/kk/artifacts/versions"
+	"github.com/kk-project/kk/modules/kubeapply"
 	"github.com/kk-project/kk/templates"
 )
 
@@ -599,6 +600,7 @@ func TestManifestListsComponentImages(t *testing.T) {
 		func(c *config.Cluster) { c.Platform.Gateway = true },
 		func(c *config.Cluster) { c.Platform.Monitoring.Enabled, c.Platform.Alerting.Enabled = true, true },
 		func(c *config.Cluster) { c.Platform.Logging = true },
+		func(c *config.Cluster) { c.Platform.AppStore = true },
 		func(c *config.Cluster) { c.GPU = config.GPU{Toolkit: true, DevicePlugin: true, Exporter: true} },
 	} {
 		c := cluster(false)
@@ -820,5 +822,98 @@ func TestGPUMonitoringWithKKsPrometheus(t *testing.T) {
 		if kinds["PrometheusRule"] != mon || kinds["ScrapeConfig"] != mon || !kinds["ConfigMap"] {
 			t.Errorf("monitoring %v: kinds %v", mon, kinds)
 		}
+	}
+}
+
+// The app store: ChartMuseum from the version table as one replica on a claim of the default
+// class, local storage, its API on, a readiness probe on /health, small requests, a Service on
+// port 8080; switched off, everything goes but the namespace it shares with KubeSphere.
+func TestAppStore(t *testing.T) {
+	c := cluster(false)
+	c.Platform.AppStore = true
+	comps, err := Components(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	as := named(t, comps, "app-store")
+	set, _ := versions.For("v1.37.2")
+	if !as.Enabled || as.Switch != "spec.openpitrix.store.enabled" || !slices.Equal(as.Images, []string{set.ChartMuseumImage()}) || set.Addons.ChartMuseum == "" {
+		t.Fatalf("app store %+v", as)
+	}
+	if i, j := slices.Index(Names(), "local-storage"), slices.Index(Names(), "app-store"); i < 0 || j < i {
+		t.Errorf("install order %v: the app store claims a volume, after local storage", Names())
+	}
+	seen := map[string]bool{}
+	var claim string
+	for _, o := range as.Objects {
+		seen[o.GetKind()] = true
+		if o.GetKind() != "Namespace" && o.GetNamespace() != AppStoreNamespace {
+			t.Errorf("%s in namespace %q, want %s", kubeapply.Ref(o), o.GetNamespace(), AppStoreNamespace)
+		}
+		switch o.GetKind() {
+		case "Namespace":
+			if o.GetName() != AppStoreNamespace || o.GetAnnotations()[AnnotationKeep] != "true" {
+				t.Errorf("namespace %v: want %s, kept on removal", o.Object, AppStoreNamespace)
+			}
+		case "PersistentVolumeClaim":
+			claim = o.GetName()
+			if sc, found, _ := unstructured.NestedFieldNoCopy(o.Object, "spec", "storageClassName"); found {
+				t.Errorf("claim names class %v: want the default class", sc)
+			}
+		case "Deployment":
+			if r, _, _ := unstructured.NestedFieldNoCopy(o.Object, "spec", "replicas"); fmt.Sprint(r) != "1" {
+				t.Errorf("replicas %v", r)
+			}
+			if s, _, _ := unstructured.NestedString(o.Object, "spec", "strategy", "type"); s != "Recreate" {
+				t.Errorf("strategy %q: one pod at a time writes the index", s)
+			}
+			cs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+			if len(cs) != 1 {
+				t.Fatalf("containers %v", cs)
+			}
+			ctr := cs[0].(map[string]any)
+			args := toStrings(ctr["args"])
+			if ctr["image"] != set.ChartMuseumImage() || !slices.Contains(args, "--storage=local") || !slices.Contains(args, "--storage-local-rootdir=/storage") ||
+				!slices.Contains(args, fmt.Sprintf("--port=%d", AppStorePort)) || slices.Contains(args, "--disable-api") {
+				t.Errorf("chartmuseum container %v", ctr)
+			}
+			if p, _, _ := unstructured.NestedString(ctr, "readinessProbe", "httpGet", "path"); p != "/health" {
+				t.Errorf("readiness probe %v", ctr["readinessProbe"])
+			}
+			if cpu, _, _ := unstructured.NestedString(ctr, "resources", "requests", "cpu"); cpu == "" {
+				t.Errorf("no CPU request: %v", ctr["resources"])
+			}
+			vols, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "volumes")
+			mounted := false
+			for _, v := range vols {
+				if n, _, _ := unstructured.NestedString(v.(map[string]any), "persistentVolumeClaim", "claimName"); n != "" {
+					mounted = n == claim || claim == ""
+				}
+			}
+			if !mounted {
+				t.Errorf("volumes %v do not mount the claim %q", vols, claim)
+			}
+		case "Service":
+			ports, _, _ := unstructured.NestedSlice(o.Object, "spec", "ports")
+			if o.GetName() != AppStoreService || len(ports) != 1 || fmt.Sprint(ports[0].(map[string]any)["port"]) != fmt.Sprint(AppStorePort) ||
+				ports[0].(map[string]any)["name"] != AppStorePortName {
+				t.Errorf("service %s ports %v", o.GetName(), ports)
+			}
+		}
+	}
+	for _, k := range []string{"Namespace", "PersistentVolumeClaim", "Deployment", "Service"} {
+		if !seen[k] {
+			t.Errorf("no %s in the app store's objects", k)
+		}
+	}
+	// off: removed, but for the namespace
+	comps, _ = Components(cluster(false))
+	off := named(t, comps, "app-store")
+	if off.Enabled {
+		t.Errorf("switched off: %+v", off)
+	}
+	rm := removable(off.Objects)
+	if len(rm) != len(off.Objects)-1 || slices.ContainsFunc(rm, func(o *unstructured.Unstructured) bool { return o.GetKind() == "Namespace" }) {
+		t.Errorf("removed when off: %d of %d objects", len(rm), len(off.Objects))
 	}
 }
