@@ -76,7 +76,8 @@ spec:
       type: none
   openpitrix:
     store:
-      enabled: false
+      enabled: %s
+      charts: [CHARTS]
 `
 
 // e2eWorkspace is kk's spec.workspaces with one tenant: a namespace, an admin group and a
@@ -91,7 +92,8 @@ const e2eWorkspace = `  workspaces:
 // withKubeSphere appends ksConfiguration, metrics_server, the gateway and the workspace
 // switched on or off, to the Cluster file s.
 func withKubeSphere(s string, on bool) string {
-	out := strings.TrimRight(s, "\n") + "\n" + strings.ReplaceAll(ksConfiguration, "%s", strconv.FormatBool(on))
+	cc := strings.ReplaceAll(ksConfiguration, "%s", strconv.FormatBool(on))
+	out := strings.TrimRight(s, "\n") + "\n" + strings.ReplaceAll(cc, "CHARTS", strconv.Quote(exampleChart))
 	if on {
 		out += e2eWorkspace
 	}
@@ -127,6 +129,7 @@ func platformInstalled(t *testing.T, bed *testbed.Bed, kcfg, createOut, exportOu
 	workspaceWorks(t, kcfg, exportOut)
 	monitoringWorks(t, bed, kcfg, exportOut, 1) // the kube-vip cluster's etcd is on n1
 	logLineFound(t, kcfg, exportOut)
+	chartFromAppStore(t, kcfg, exportOut)
 	alertReachesReceiver(t, kcfg, crasher)
 	imagesFromBundle(t, kcfg, exportOut)
 	recordPlatformUsage(t, kcfg)
@@ -229,6 +232,7 @@ var platformPods = []struct{ component, namespace, selector string }{
 	{"monitoring", "kubesphere-monitoring-system", "app.kubernetes.io/name in (prometheus-operator,prometheus,node-exporter,kube-state-metrics)"},
 	{"alerting", "kubesphere-monitoring-system", "app.kubernetes.io/name=alertmanager"},
 	{"logging", "kubesphere-logging-system", "app.kubernetes.io/name in (victoria-logs,vlagent)"},
+	{"app-store", "kubesphere-system", "app.kubernetes.io/name=kk-app-store"},
 }
 
 // recordPlatformUsage logs, and appends to $KK_E2E_RESULTS (make bench), the memory and CPU
@@ -415,9 +419,14 @@ func platformSwitchedOff(t *testing.T, bin string, bed *testbed.Bed, off, bundle
 	work := workdirOf(kcfg)
 	out, _ := kkOn(t, bin, bed, work, "create", "phase", "platform", "-f", off, "-a", bundle)
 	// (and platform/gpu-monitoring: its rules and scrape job for kk's Prometheus go with it)
-	if n := changed(t, out); n != "7" {
-		t.Errorf("switching metrics_server, the gateway, the workspace, monitoring, alerting and logging off changed %s tasks, want 7 (platform/metrics-server, platform/gateway, platform/tenants, platform/monitoring, platform/alerting, platform/logging, platform/gpu-monitoring):\n%s", n, out)
+	if n := changed(t, out); n != "8" {
+		t.Errorf("switching metrics_server, the gateway, the workspace, monitoring, alerting, logging and the app store off changed %s tasks, want 8 (platform/metrics-server, platform/gateway, platform/tenants, platform/monitoring, platform/alerting, platform/logging, platform/app-store, platform/gpu-monitoring):\n%s", n, out)
 	}
+	// the app store goes; the namespace it shares with KubeSphere's core stays
+	if out, _ := kubectl(t, kcfg, "-n", "kubesphere-system", "get", "deployment,service,pvc", "-o", "name"); strings.TrimSpace(out) != "" {
+		t.Errorf("app store objects left:\n%s", out)
+	}
+	mustKubectl(t, kcfg, "get", "namespace", "kubesphere-system")
 	if out, _ := kubectl(t, kcfg, "-n", "kube-system", "get", "prometheusrule,scrapeconfig", "-o", "name"); strings.TrimSpace(out) != "" {
 		t.Errorf("the GPU monitoring's objects for kk's Prometheus left:\n%s", out)
 	}
