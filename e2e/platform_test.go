@@ -422,10 +422,12 @@ func platformSwitchedOff(t *testing.T, bin string, bed *testbed.Bed, off, bundle
 	if n := changed(t, out); n != "8" {
 		t.Errorf("switching metrics_server, the gateway, the workspace, monitoring, alerting, logging and the app store off changed %s tasks, want 8 (platform/metrics-server, platform/gateway, platform/tenants, platform/monitoring, platform/alerting, platform/logging, platform/app-store, platform/gpu-monitoring):\n%s", n, out)
 	}
-	// the app store goes; the namespace it shares with KubeSphere's core stays
-	if out, _ := kubectl(t, kcfg, "-n", "kubesphere-system", "get", "deployment,service,pvc", "-o", "name"); strings.TrimSpace(out) != "" {
-		t.Errorf("app store objects left:\n%s", out)
-	}
+	// the app store goes (its claim once its pod has stopped); the namespace it shares with
+	// KubeSphere's core stays
+	waitFor(t, 2*time.Minute, "the app store's objects gone", func() bool {
+		out, err := kubectl(t, kcfg, "-n", "kubesphere-system", "get", "deployment,service,pvc", "-o", "name")
+		return err == nil && strings.TrimSpace(out) == ""
+	})
 	mustKubectl(t, kcfg, "get", "namespace", "kubesphere-system")
 	if out, _ := kubectl(t, kcfg, "-n", "kube-system", "get", "prometheusrule,scrapeconfig", "-o", "name"); strings.TrimSpace(out) != "" {
 		t.Errorf("the GPU monitoring's objects for kk's Prometheus left:\n%s", out)
