@@ -7,33 +7,16 @@ import (
 	"testing"
 
 	"github.com/kk-project/kk/artifacts/charts"
+	"github.com/kk-project/kk/artifacts/charts/chartstest"
 )
-
-// writeChartDir writes a minimal chart directory under dir.
-func writeChartDir(t *testing.T, dir, name, version string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.MkdirAll(filepath.Join(p, "templates"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for f, body := range map[string]string{
-		"Chart.yaml":        "apiVersion: v2\nname: " + name + "\nversion: " + version + "\n",
-		"templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: {{ .Release.Name }}}\n",
-	} {
-		if err := os.WriteFile(filepath.Join(p, f), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return p
-}
 
 // kk create manifest -c lists the app store's charts with their names and versions, their
 // paths relative to the manifest written; the manifest loads back with each path resolved
 // against its own folder and each entry's line.
 func TestStoreChartsRoundTrip(t *testing.T) {
 	tmp := t.TempDir()
-	writeChartDir(t, filepath.Join(tmp, "charts"), "hello", "1.2.3")
-	pkg, err := charts.Package(writeChartDir(t, filepath.Join(tmp, "src"), "redis", "19.0.1"), filepath.Join(tmp, "charts"))
+	chartstest.WriteChartDir(t, filepath.Join(tmp, "charts"), "hello", "1.2.3")
+	pkg, err := charts.Package(chartstest.WriteChartDir(t, filepath.Join(tmp, "src"), "redis", "19.0.1"), filepath.Join(tmp, "charts"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +74,7 @@ func TestStoreChartsRoundTrip(t *testing.T) {
 // at their lines in the Cluster file, all of them at once.
 func TestStoreChartsErrors(t *testing.T) {
 	tmp := t.TempDir()
-	hello := writeChartDir(t, tmp, "hello", "1.2.3")
+	hello := chartstest.WriteChartDir(t, tmp, "hello", "1.2.3")
 	pkg, err := charts.Package(hello, filepath.Join(tmp, "pkg"))
 	if err != nil {
 		t.Fatal(err)

@@ -9,33 +9,16 @@ import (
 	"testing"
 
 	"github.com/kk-project/kk/artifacts/charts"
+	"github.com/kk-project/kk/artifacts/charts/chartstest"
 )
-
-// writeChartDir writes a minimal chart directory under dir.
-func writeChartDir(t *testing.T, dir, name, version string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.MkdirAll(filepath.Join(p, "templates"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for f, body := range map[string]string{
-		"Chart.yaml":        "apiVersion: v2\nname: " + name + "\nversion: " + version + "\n",
-		"templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: {{ .Release.Name }}}\n",
-	} {
-		if err := os.WriteFile(filepath.Join(p, f), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return p
-}
 
 // The manifest's charts travel in the bundle: a directory packaged, an archive as it is, each
 // under charts/ in the index, verified with the rest and unpacked where Imported.Charts says.
 func TestExportCharts(t *testing.T) {
 	f := newFixture(t)
 	src := t.TempDir()
-	dir := writeChartDir(t, src, "hello", "1.2.3")
-	pkg, err := charts.Package(writeChartDir(t, src, "redis", "19.0.1"), filepath.Join(src, "pkg"))
+	dir := chartstest.WriteChartDir(t, src, "hello", "1.2.3")
+	pkg, err := charts.Package(chartstest.WriteChartDir(t, src, "redis", "19.0.1"), filepath.Join(src, "pkg"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +60,7 @@ func TestExportCharts(t *testing.T) {
 func TestExportChartsChanged(t *testing.T) {
 	f := newFixture(t)
 	src := t.TempDir()
-	dir := writeChartDir(t, src, "hello", "1.2.4")
+	dir := chartstest.WriteChartDir(t, src, "hello", "1.2.4")
 	f.manifest.Spec.Charts = manifest(t, fmt.Sprintf("  arches: [amd64]\n  charts:\n  - {name: hello, version: 1.2.3, path: %s}\n  - {name: gone, version: 1.0.0, path: %s}\n",
 		dir, filepath.Join(src, "gone.tgz"))).Spec.Charts
 	out := filepath.Join(t.TempDir(), "bundle.tar.gz")
