@@ -23,19 +23,30 @@ import (
 
 	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/artifacts/charts"
+	"github.com/kk-project/kk/artifacts/versions"
 	"github.com/kk-project/kk/e2e/apiserver"
+	"github.com/kk-project/kk/e2e/images"
+	"github.com/kk-project/kk/e2e/mirror"
 	"github.com/kk-project/kk/modules/addons"
 	"github.com/kk-project/kk/modules/platform"
 )
 
-// startChartMuseum runs the ChartMuseum binary $KK_CHARTMUSEUM (the mirror's build:
-// /var/tmp/kk-mirror/bin/chartmuseum/VERSION/linux/amd64/chartmuseum) on a loopback port with
-// local storage, as the app store runs it, and returns its base URL once /health answers.
+// startChartMuseum runs the ChartMuseum binary $KK_CHARTMUSEUM, by default the mirror's build
+// of the version table's release (make integration builds the mirror first), on a loopback
+// port with local storage, as the app store runs it, and returns its base URL once /health
+// answers.
 func startChartMuseum(t *testing.T) string {
 	t.Helper()
 	bin := os.Getenv("KK_CHARTMUSEUM")
 	if bin == "" {
-		t.Skip("KK_CHARTMUSEUM (a chartmuseum binary) is not set")
+		dir := os.Getenv("KK_MIRROR_DIR")
+		if dir == "" {
+			dir = images.DefaultMirrorDir
+		}
+		bin = filepath.Join(dir, mirror.ChartMuseumPath(versions.DefaultAddons().ChartMuseum))
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("ChartMuseum binary: %v (make mirror builds it; KK_CHARTMUSEUM names another)", err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
