@@ -129,6 +129,43 @@ func (s Set) LocalStorageImages() []string {
 	return []string{s.LocalPathProvisionerImage(), s.BusyboxImage()}
 }
 
+// SigStorage is the registry path of the Kubernetes storage SIG's images.
+const SigStorage = K8sRegistry + "/sig-storage"
+
+// CSIHostPathImage is the CSI hostpath driver (the local storage's node plugin).
+func (s Set) CSIHostPathImage() string { return SigStorage + "/hostpathplugin:" + s.Addons.CSIHostPath }
+
+// CSINodeDriverRegistrarImage registers the driver with each node's kubelet.
+func (s Set) CSINodeDriverRegistrarImage() string {
+	return SigStorage + "/csi-node-driver-registrar:" + s.Addons.CSINodeDriverRegistrar
+}
+
+// CSIProvisionerImage is external-provisioner (creates and deletes the volumes of claims).
+func (s Set) CSIProvisionerImage() string {
+	return SigStorage + "/csi-provisioner:" + s.Addons.CSIProvisioner
+}
+
+// CSISnapshotterImage is external-snapshotter's sidecar (creates and deletes snapshots).
+func (s Set) CSISnapshotterImage() string {
+	return SigStorage + "/csi-snapshotter:" + s.Addons.CSISnapshotter
+}
+
+// SnapshotControllerImage is external-snapshotter's snapshot-controller (binds VolumeSnapshots
+// to their contents), released with the sidecar under the same tag.
+func (s Set) SnapshotControllerImage() string {
+	return SigStorage + "/snapshot-controller:" + s.Addons.CSISnapshotter
+}
+
+// CSIResizerImage is external-resizer (expands the volumes of claims).
+func (s Set) CSIResizerImage() string { return SigStorage + "/csi-resizer:" + s.Addons.CSIResizer }
+
+// CSIStorageImages are the images of the CSI local storage: the driver, then the sidecars of
+// its DaemonSet, then the snapshot-controller.
+func (s Set) CSIStorageImages() []string {
+	return []string{s.CSIHostPathImage(), s.CSINodeDriverRegistrarImage(), s.CSIProvisionerImage(),
+		s.CSISnapshotterImage(), s.CSIResizerImage(), s.SnapshotControllerImage()}
+}
+
 // TraefikImage is the platform's cluster gateway (its ingress controller).
 func (s Set) TraefikImage() string { return DockerHub + "/library/traefik:" + s.Addons.Traefik }
 
