@@ -373,6 +373,15 @@ func (b *builder) jobs() []job {
 	if s.ChartMuseum != "" {
 		jobs = append(jobs, b.chartMuseumJob(s.ChartMuseum))
 	}
+	if s.CSIProvisioner != "" {
+		jobs = append(jobs, b.csiProvisionerJob(s.CSIProvisioner))
+	}
+	if s.CSISnapshotter != "" {
+		jobs = append(jobs, b.csiSnapshotterJob(s.CSISnapshotter))
+	}
+	if s.CSIResizer != "" {
+		jobs = append(jobs, b.csiResizerJob(s.CSIResizer))
+	}
 	return jobs
 }
 

@@ -111,6 +111,13 @@ type Spec struct {
 	// ChartMuseum is the github.com/helm/chartmuseum release (the binary of its image; the
 	// platform's app store, see chartmuseum.go).
 	ChartMuseum string
+	// The platform's CSI storage (the binaries of its images; see csi.go), each the release its
+	// image's tag names: external-provisioner (csi-provisioner), external-snapshotter
+	// (csi-snapshotter and snapshot-controller; its client module carries the snapshot CRDs)
+	// and external-resizer (csi-resizer).
+	CSIProvisioner string
+	CSISnapshotter string
+	CSIResizer     string
 }
 
 // DefaultSpec returns the pinned versions used by kk's e2e tests: the
@@ -169,12 +176,16 @@ func DefaultSpec() Spec {
 		// the logging: artifacts/versions Addons.VictoriaLogs and Addons.VLAgent (e2e/images checks)
 		VictoriaLogs: "v1.52.2",
 		ChartMuseum:  "v0.16.3", // artifacts/versions Addons.ChartMuseum (e2e/images checks)
+		// the CSI sidecars: artifacts/versions Addons.CSIProvisioner and the others (e2e/images checks)
+		CSIProvisioner: "v6.4.0",
+		CSISnapshotter: "v8.7.0",
+		CSIResizer:     "v2.3.0",
 	}
 }
 
 // Components are the names accepted by BuildOptions.Only, in build order.
 var Components = []string{"k8s", "kubeadm", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc", "registry", "kube-vip", "calico", "docker", "cri-dockerd", "metrics-server", "local-path-provisioner", "traefik", "nvidia-container-toolkit", "nvidia-device-plugin",
-	"prometheus", "alertmanager", "node-exporter", "kube-state-metrics", "prometheus-operator", "victoria-logs", "chartmuseum"}
+	"prometheus", "alertmanager", "node-exporter", "kube-state-metrics", "prometheus-operator", "victoria-logs", "chartmuseum", "csi-provisioner", "csi-snapshotter", "csi-resizer"}
 
 // Checksum-file formats.
 const (
@@ -370,6 +381,10 @@ func (s Spec) Artifacts() []Artifact {
 		{"victoria-logs", "victoria-logs", s.VictoriaLogs, VictoriaLogsPath(s.VictoriaLogs)},
 		{"victoria-logs", "vlagent", s.VictoriaLogs, VLAgentPath(s.VictoriaLogs)},
 		{"chartmuseum", "chartmuseum", s.ChartMuseum, ChartMuseumPath(s.ChartMuseum)},
+		{"csi-provisioner", "csi-provisioner", s.CSIProvisioner, CSIProvisionerPath(s.CSIProvisioner)},
+		{"csi-snapshotter", "csi-snapshotter", s.CSISnapshotter, CSISnapshotterPath(s.CSISnapshotter)},
+		{"csi-snapshotter", "snapshot-controller", s.CSISnapshotter, SnapshotControllerPath(s.CSISnapshotter)},
+		{"csi-resizer", "csi-resizer", s.CSIResizer, CSIResizerPath(s.CSIResizer)},
 	} {
 		if m.version != "" {
 			out = append(out, Artifact{Component: m.component, Name: m.name, Version: m.version, Path: m.path, Checksum: m.path + ".sha256", ChecksumFormat: HexOnly})
@@ -401,7 +416,8 @@ func (s Spec) validate() error {
 		"flannel-cni": s.FlannelCNI, "coredns": s.CoreDNS, "containerd": s.Containerd, "runc": s.Runc, "kube-vip": s.KubeVIP, "cri-dockerd": s.CriDockerd, "calico": s.Calico, "metrics-server": s.MetricsServer,
 		"local-path-provisioner": s.LocalPath, "traefik": s.Traefik, "nvidia-container-toolkit": s.NvidiaContainerToolkit,
 		"nvidia-device-plugin": s.NvidiaDevicePlugin, "prometheus": s.Prometheus, "alertmanager": s.Alertmanager,
-		"node-exporter": s.NodeExporter, "kube-state-metrics": s.KubeStateMetrics, "prometheus-operator": s.PrometheusOperator, "victoria-logs": s.VictoriaLogs, "chartmuseum": s.ChartMuseum} {
+		"node-exporter": s.NodeExporter, "kube-state-metrics": s.KubeStateMetrics, "prometheus-operator": s.PrometheusOperator, "victoria-logs": s.VictoriaLogs, "chartmuseum": s.ChartMuseum,
+		"csi-provisioner": s.CSIProvisioner, "csi-snapshotter": s.CSISnapshotter, "csi-resizer": s.CSIResizer} {
 		if err := check(what, v); err != nil {
 			return err
 		}
@@ -414,6 +430,19 @@ func (s Spec) validate() error {
 	}
 	if s.Prometheus != "" {
 		if _, err := PrometheusModuleVersion(s.Prometheus); err != nil {
+			return err
+		}
+	}
+	for base, v := range map[string]string{CSIProvisionerBase: s.CSIProvisioner, CSISnapshotterBase: s.CSISnapshotter, CSIResizerBase: s.CSIResizer} {
+		if v == "" {
+			continue
+		}
+		if _, err := CSIModule(base, v); err != nil {
+			return err
+		}
+	}
+	if s.CSISnapshotter != "" {
+		if _, err := CSISnapshotCRDModule(s.CSISnapshotter); err != nil {
 			return err
 		}
 	}
