@@ -237,7 +237,7 @@ func ofComponents(imgs []Image, spec mirror.Spec, mirrorDir string, components [
 	}
 	var out []Image
 	for _, im := range imgs {
-		keep := true
+		keep := len(im.partOf) == 0 || slices.ContainsFunc(im.partOf, func(c string) bool { return slices.Contains(components, c) })
 		for _, ls := range im.layers {
 			srcs := slices.Clone(ls.tars)
 			for _, f := range ls.files {
@@ -654,8 +654,9 @@ func archiveMember(archive, member string) ([]byte, error) {
 }
 
 // ensureOwnBinary builds the files kk makes itself: the pause binary
-// (from e2e/images/pause in this module) and flannel's install-conf
-// (from the flannel module, through the Go module proxy).
+// (from e2e/images/pause in this module), the probe, the CSI stand-ins
+// (e2e/images/csihostpath) and flannel's install-conf (from the flannel
+// module, through the Go module proxy).
 func (b *builder) ensureOwnBinary(ctx context.Context, f input) error {
 	if f.builtBy == "" || b.ownBinary[f.src] {
 		return nil
@@ -668,6 +669,10 @@ func (b *builder) ensureOwnBinary(ctx context.Context, f input) error {
 	case "probe":
 		b.logf("%s: go build probe", b.prefix)
 		err = b.goBuild(ctx, "", "github.com/kk-project/kk/e2e/images/probe", f.src)
+	case builtByHostPath, builtByRegistrar:
+		pkg := map[string]string{builtByHostPath: hostPathPluginPkg, builtByRegistrar: registrarPkg}[f.builtBy]
+		b.logf("%s: go build %s (kk's stand-in)", b.prefix, f.builtBy)
+		err = b.goBuild(ctx, "", pkg, f.src, "-X main.version="+standInTag(f.builtBy, f.src))
 	case "install-conf":
 		if _, serr := os.Stat(f.src); serr == nil {
 			break
@@ -685,10 +690,12 @@ func (b *builder) ensureOwnBinary(ctx context.Context, f input) error {
 	return nil
 }
 
-// goBuild builds a static, stripped, reproducible binary of pkg into out.
-func (b *builder) goBuild(ctx context.Context, dir, pkg, out string) error {
+// goBuild builds a static, stripped, reproducible binary of pkg into out, with more linker
+// flags when given (a stand-in's version).
+func (b *builder) goBuild(ctx context.Context, dir, pkg, out string, ldflags ...string) error {
 	tmp := out + ".tmp"
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o", tmp, pkg)
+	ld := strings.Join(append([]string{"-s", "-w", "-buildid="}, ldflags...), " ")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-ldflags="+ld, "-o", tmp, pkg)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+mirror.Arch)
 	if o, err := cmd.CombinedOutput(); err != nil {

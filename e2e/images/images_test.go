@@ -445,7 +445,7 @@ func manifestClusters(spec mirror.Spec, k8s string) []*config.Cluster {
 				c.Etcd.Type = etcd
 				// the platform components the mirror builds
 				c.Platform.MetricsServer = spec.MetricsServer != ""
-				c.Platform.LocalStorage = spec.LocalPath != ""
+				c.Platform.LocalStorage = spec.CSIProvisioner != ""
 				c.Platform.Gateway = spec.Traefik != ""
 				c.Platform.AppStore = spec.ChartMuseum != ""
 				out = append(out, c)

@@ -31,6 +31,9 @@ type Image struct {
 	layers   []*layerSpec
 	config   imageConfig
 	requires []string // paths that must resolve in the flattened image
+	// partOf are the mirror components an image of kk's own programs goes with (none: every
+	// build has it, as the pause image): --components keeps it when it names one of them.
+	partOf []string
 }
 
 // Ref is the upstream reference of the image's first tag.
@@ -416,7 +419,7 @@ func Images(spec mirror.Spec, mirrorDir, binDir string, debs DebVersions) ([]Ima
 		})
 	}
 
-	for _, extra := range []func(*recipes, mirror.Spec) ([]Image, error){nodeCacheImages, calicoImages, monitoringImages, loggingImages, chartMuseumImages} {
+	for _, extra := range []func(*recipes, mirror.Spec) ([]Image, error){nodeCacheImages, calicoImages, monitoringImages, loggingImages, chartMuseumImages, csiImages} {
 		more, err := extra(r, spec)
 		if err != nil {
 			return nil, err

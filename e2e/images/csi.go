@@ -1,0 +1,81 @@
+package images
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/kk-project/kk/e2e/mirror"
+)
+
+// The kk programs that stand in for the CSI hostpath driver and node-driver-registrar (see
+// e2e/images/csihostpath), and the builders that make them (input.builtBy).
+const (
+	hostPathPluginPkg = "github.com/kk-project/kk/e2e/images/csihostpath/hostpathplugin"
+	registrarPkg      = "github.com/kk-project/kk/e2e/images/csihostpath/registrar"
+	builtByHostPath   = "hostpathplugin"
+	builtByRegistrar  = "csi-node-driver-registrar"
+)
+
+// standInBinary is where kk's build of a stand-in for tag goes under binDir: the tag is part of
+// the name, as the program prints it (-version) and so keeps it.
+func standInBinary(binDir, builtBy, tag string) string {
+	return filepath.Join(binDir, builtBy+"-"+tag)
+}
+
+// standInTag reads the tag back from standInBinary's name.
+func standInTag(builtBy, path string) string {
+	return strings.TrimPrefix(filepath.Base(path), builtBy+"-")
+}
+
+// csiImages lists the images of the platform's local storage when the spec builds the CSI
+// sidecars: csi-provisioner, csi-snapshotter, snapshot-controller and csi-resizer, each the
+// mirror's static binary at the root of a distroless-like image with its entrypoint (upstream's
+// Dockerfiles: FROM distroless/static, COPY the binary, ENTRYPOINT it), and kk's stand-ins for
+// the hostpath driver and node-driver-registrar under their upstream references and tags (their
+// modules are not served here; the Note says so). The references are kk's version table's.
+func csiImages(r *recipes, spec mirror.Spec) ([]Image, error) {
+	if spec.CSIProvisioner == "" && spec.CSISnapshotter == "" && spec.CSIResizer == "" {
+		return nil, nil
+	}
+	sets, err := tableSets(spec)
+	if err != nil {
+		return nil, err
+	}
+	set := sets[0]
+	a := set.Addons
+	for what, v := range map[string][2]string{"csi-provisioner": {spec.CSIProvisioner, a.CSIProvisioner},
+		"csi-snapshotter": {spec.CSISnapshotter, a.CSISnapshotter}, "csi-resizer": {spec.CSIResizer, a.CSIResizer}} {
+		if v[0] == "" {
+			return nil, fmt.Errorf("e2e images: the mirror spec builds some CSI sidecars but not %s: kk's local storage needs all of them", what)
+		}
+		if err := sameAs(what, v[0], v[1]); err != nil {
+			return nil, err
+		}
+	}
+	// static is one program at the image's root, run as its entrypoint (as root, as
+	// distroless/static's default user is).
+	static := func(ref, version, bin, src, builtBy, note string) Image {
+		repo, tags := tableRef(ref)
+		return Image{Repository: repo, Tags: tags, Version: version, Note: note,
+			layers:   []*layerSpec{r.base, {name: bin + "-" + version, files: []input{{dst: bin, mode: 0o755, src: src, builtBy: builtBy}}}},
+			config:   imageConfig{Entrypoint: []string{"/" + bin}},
+			requires: []string{bin},
+		}
+	}
+	// kk's stand-ins go with the sidecars: --components of any of them builds them too
+	sidecars := []string{"csi-provisioner", "csi-snapshotter", "csi-resizer"}
+	const standIn = "kk's e2e stand-in (e2e/images/csihostpath, static Go): the module proxy does not serve %s; it takes the flags kk's local storage template passes"
+	driver := static(set.CSIHostPathImage(), a.CSIHostPath, "hostpathplugin", standInBinary(r.binDir, builtByHostPath, a.CSIHostPath), builtByHostPath,
+		fmt.Sprintf(standIn, "github.com/kubernetes-csi/csi-driver-host-path"))
+	registrar := static(set.CSINodeDriverRegistrarImage(), a.CSINodeDriverRegistrar, "csi-node-driver-registrar",
+		standInBinary(r.binDir, builtByRegistrar, a.CSINodeDriverRegistrar), builtByRegistrar,
+		fmt.Sprintf(standIn, "github.com/kubernetes-csi/node-driver-registrar"))
+	driver.partOf, registrar.partOf = sidecars, sidecars
+	return []Image{driver, registrar,
+		static(set.CSIProvisionerImage(), spec.CSIProvisioner, "csi-provisioner", r.mirrorFile(mirror.CSIProvisionerPath(spec.CSIProvisioner)), "", ""),
+		static(set.CSISnapshotterImage(), spec.CSISnapshotter, "csi-snapshotter", r.mirrorFile(mirror.CSISnapshotterPath(spec.CSISnapshotter)), "", ""),
+		static(set.CSIResizerImage(), spec.CSIResizer, "csi-resizer", r.mirrorFile(mirror.CSIResizerPath(spec.CSIResizer)), "", ""),
+		static(set.SnapshotControllerImage(), spec.CSISnapshotter, "snapshot-controller", r.mirrorFile(mirror.SnapshotControllerPath(spec.CSISnapshotter)), "", ""),
+	}, nil
+}

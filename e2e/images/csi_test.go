@@ -1,0 +1,83 @@
+package images
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kk-project/kk/artifacts/versions"
+	"github.com/kk-project/kk/e2e/mirror"
+)
+
+// TestCSIImages: the local storage's images are kk's version table's references; the sidecars
+// and the snapshot-controller hold the mirror's binaries at their root, run as entrypoints as
+// upstream's Dockerfiles do; the driver and the registrar are kk's stand-ins, built by this
+// package with the tag as their version, and say so.
+func TestCSIImages(t *testing.T) {
+	spec := mirror.DefaultSpec()
+	imgs, err := Images(spec, "/m", "/b", DebVersions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := versions.Latest()
+	a := set.Addons
+	for _, c := range []struct {
+		ref, bin, src, builtBy string
+	}{
+		{set.CSIHostPathImage(), "hostpathplugin", "/b/hostpathplugin-" + a.CSIHostPath, builtByHostPath},
+		{set.CSINodeDriverRegistrarImage(), "csi-node-driver-registrar", "/b/csi-node-driver-registrar-" + a.CSINodeDriverRegistrar, builtByRegistrar},
+		{set.CSIProvisionerImage(), "csi-provisioner", "/m" + mirror.CSIProvisionerPath(spec.CSIProvisioner), ""},
+		{set.CSISnapshotterImage(), "csi-snapshotter", "/m" + mirror.CSISnapshotterPath(spec.CSISnapshotter), ""},
+		{set.CSIResizerImage(), "csi-resizer", "/m" + mirror.CSIResizerPath(spec.CSIResizer), ""},
+		{set.SnapshotControllerImage(), "snapshot-controller", "/m" + mirror.SnapshotControllerPath(spec.CSISnapshotter), ""},
+	} {
+		i := slices.IndexFunc(imgs, func(im Image) bool { return im.Ref() == c.ref })
+		if i < 0 {
+			t.Errorf("no image %s", c.ref)
+			continue
+		}
+		im := imgs[i]
+		files := im.layers[len(im.layers)-1].files
+		if len(files) != 1 || files[0].dst != c.bin || files[0].src != c.src || files[0].builtBy != c.builtBy || files[0].mode != 0o755 {
+			t.Errorf("%s: binary layer %+v", c.ref, files)
+		}
+		if !slices.Equal(im.config.Entrypoint, []string{"/" + c.bin}) || im.config.User != "" {
+			t.Errorf("%s: config %+v", c.ref, im.config)
+		}
+		if (c.builtBy != "") != strings.Contains(im.Note, "stand-in") {
+			t.Errorf("%s: note %q", c.ref, im.Note)
+		}
+		if c.builtBy != "" && standInTag(c.builtBy, c.src) != im.Tags[0] {
+			t.Errorf("%s: the stand-in's version %q is not its tag", c.ref, standInTag(c.builtBy, c.src))
+		}
+	}
+	for _, want := range set.CSIStorageImages() {
+		if !slices.ContainsFunc(imgs, func(im Image) bool { return im.Ref() == want }) {
+			t.Errorf("CSIStorageImages names %s, which the test images lack", want)
+		}
+	}
+	// --components csi-snapshotter keeps its two images (and kk's own, which need no mirror file)
+	got, err := ofComponents(imgs, spec, "/m", []string{"csi-snapshotter"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{set.CSISnapshotterImage(), set.SnapshotControllerImage(), set.CSIHostPathImage()} {
+		if !slices.ContainsFunc(got, func(im Image) bool { return im.Ref() == want }) {
+			t.Errorf("--components csi-snapshotter lacks %s", want)
+		}
+	}
+	if slices.ContainsFunc(got, func(im Image) bool { return im.Ref() == set.CSIProvisionerImage() }) {
+		t.Errorf("--components csi-snapshotter builds %s", set.CSIProvisionerImage())
+	}
+	for _, bad := range []func(*mirror.Spec){
+		func(s *mirror.Spec) { s.CSIProvisioner = "v6.3.0" },
+		func(s *mirror.Spec) { s.CSISnapshotter = "v8.6.0" },
+		func(s *mirror.Spec) { s.CSIResizer = "" },
+	} {
+		s := mirror.DefaultSpec()
+		bad(&s)
+		if _, err := Images(s, "/m", "/b", DebVersions{}); err == nil {
+			t.Errorf("a spec whose CSI releases are not kk's: no error")
+		}
+	}
+}
