@@ -114,20 +114,15 @@ func (s Set) LoggingImages() []string {
 	return []string{s.VictoriaLogsImage(), s.VLAgentImage()}
 }
 
-// LocalPathProvisionerImage provisions the platform's local volumes.
+// LocalPathProvisionerImage is rancher's local-path-provisioner, kk's local storage before the
+// CSI hostpath driver (LocalStorageImages) took its place.
 func (s Set) LocalPathProvisionerImage() string {
 	return DockerHub + "/rancher/local-path-provisioner:" + s.Addons.LocalPathProvisioner
 }
 
-// BusyboxImage runs the local volume provisioner's helper pods (they create and remove a
-// volume's directory on its node).
+// BusyboxImage ran local-path-provisioner's helper pods (they created and removed a volume's
+// directory on its node).
 func (s Set) BusyboxImage() string { return DockerHub + "/library/busybox:" + s.Addons.Busybox }
-
-// LocalStorageImages are the images of the platform's local storage: the provisioner, then
-// its helper.
-func (s Set) LocalStorageImages() []string {
-	return []string{s.LocalPathProvisionerImage(), s.BusyboxImage()}
-}
 
 // SigStorage is the registry path of the Kubernetes storage SIG's images.
 const SigStorage = K8sRegistry + "/sig-storage"
@@ -159,9 +154,10 @@ func (s Set) SnapshotControllerImage() string {
 // CSIResizerImage is external-resizer (expands the volumes of claims).
 func (s Set) CSIResizerImage() string { return SigStorage + "/csi-resizer:" + s.Addons.CSIResizer }
 
-// CSIStorageImages are the images of the CSI local storage: the driver, then the sidecars of
-// its DaemonSet, then the snapshot-controller.
-func (s Set) CSIStorageImages() []string {
+// LocalStorageImages are the images of the platform's local storage (the CSI hostpath driver),
+// in the order its template reads them: the driver, then the sidecars of its DaemonSet, then
+// the snapshot-controller.
+func (s Set) LocalStorageImages() []string {
 	return []string{s.CSIHostPathImage(), s.CSINodeDriverRegistrarImage(), s.CSIProvisionerImage(),
 		s.CSISnapshotterImage(), s.CSIResizerImage(), s.SnapshotControllerImage()}
 }

@@ -183,12 +183,12 @@ func TestLocalStorageImages(t *testing.T) {
 		"registry.k8s.io/sig-storage/csi-resizer:" + a.CSIResizer,
 		"registry.k8s.io/sig-storage/snapshot-controller:" + a.CSISnapshotter,
 	}
-	got := s.CSIStorageImages()
+	got := s.LocalStorageImages()
 	if !slices.Equal(got, want) {
-		t.Errorf("CSIStorageImages() = %q, want %q", got, want)
+		t.Errorf("LocalStorageImages() = %q, want %q", got, want)
 	}
 	if len(slices.Compact(slices.Sorted(slices.Values(got)))) != len(got) {
-		t.Errorf("CSIStorageImages() names an image twice: %q", got)
+		t.Errorf("LocalStorageImages() names an image twice: %q", got)
 	}
 	for name, v := range map[string]string{"hostpathplugin": a.CSIHostPath, "csi-node-driver-registrar": a.CSINodeDriverRegistrar,
 		"csi-provisioner": a.CSIProvisioner, "csi-snapshotter": a.CSISnapshotter, "csi-resizer": a.CSIResizer} {

@@ -59,7 +59,7 @@ func TestCreateManifestFromCluster(t *testing.T) {
 			t.Errorf("no %q in\n%s", want, data)
 		}
 	}
-	if strings.Contains(string(data), "local-path-provisioner") {
+	if strings.Contains(string(data), "/sig-storage/") {
 		t.Errorf("local storage's images without a ClusterConfiguration or --with-local-storage:\n%s", data)
 	}
 	// --with-local-storage adds local storage's images (kk create cluster --with-local-storage)
@@ -68,7 +68,7 @@ func TestCreateManifestFromCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	data, _ = os.ReadFile(withLocal)
-	for _, want := range []string{"docker.io/rancher/local-path-provisioner:", "docker.io/library/busybox:"} {
+	for _, want := range []string{"registry.k8s.io/sig-storage/hostpathplugin:", "registry.k8s.io/sig-storage/snapshot-controller:"} {
 		if !strings.Contains(string(data), want) {
 			t.Errorf("--with-local-storage: no %q in\n%s", want, data)
 		}

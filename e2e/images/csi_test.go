@@ -51,9 +51,9 @@ func TestCSIImages(t *testing.T) {
 			t.Errorf("%s: the stand-in's version %q is not its tag", c.ref, standInTag(c.builtBy, c.src))
 		}
 	}
-	for _, want := range set.CSIStorageImages() {
+	for _, want := range set.LocalStorageImages() {
 		if !slices.ContainsFunc(imgs, func(im Image) bool { return im.Ref() == want }) {
-			t.Errorf("CSIStorageImages names %s, which the test images lack", want)
+			t.Errorf("LocalStorageImages names %s, which the test images lack", want)
 		}
 	}
 	// --components csi-snapshotter keeps its two images (and kk's own, which need no mirror file)

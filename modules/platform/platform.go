@@ -91,12 +91,19 @@ var catalogue = []struct {
 	version               func(versions.Set) string
 	prune                 []schema.GroupVersionKind
 }{
-	// storage first: what comes after may claim volumes
+	// storage first: what comes after may claim volumes. The snapshot CRDs (generated from
+	// external-snapshotter's client module: go run ./e2e/cmd/mirror snapshot-crds) come before
+	// the local storage, whose snapshot-controller and default VolumeSnapshotClass use them.
+	{name: "snapshot-crds", template: SnapshotCRDsFile,
+		field:   "spec.persistence.storageClass empty or " + config.LocalStorageClass + ", or --with-local-storage",
+		on:      func(c *config.Cluster) bool { return c.Platform.LocalStorage },
+		images:  func(versions.Set) []string { return nil },
+		version: func(s versions.Set) string { return s.Addons.CSISnapshotter }},
 	{name: "local-storage", template: "platform/local-storage.yaml",
 		field:   "spec.persistence.storageClass empty or " + config.LocalStorageClass + ", or --with-local-storage",
 		on:      func(c *config.Cluster) bool { return c.Platform.LocalStorage },
 		images:  func(s versions.Set) []string { return s.LocalStorageImages() },
-		version: func(s versions.Set) string { return s.Addons.LocalPathProvisioner }},
+		version: func(s versions.Set) string { return s.Addons.CSIHostPath }},
 	{name: "metrics-server", template: "platform/metrics-server.yaml", field: "spec.metrics_server.enabled",
 		on:      func(c *config.Cluster) bool { return c.Platform.MetricsServer },
 		images:  func(s versions.Set) []string { return []string{s.MetricsServerImage()} },
@@ -145,6 +152,9 @@ var catalogue = []struct {
 		prune: []schema.GroupVersionKind{{Group: "monitoring.coreos.com", Version: "v1", Kind: "PrometheusRule"},
 			{Group: "monitoring.coreos.com", Version: "v1alpha1", Kind: "ScrapeConfig"}}},
 }
+
+// SnapshotCRDsFile holds the volume snapshot CRDs (templates/files; generated, see the catalogue).
+const SnapshotCRDsFile = "platform/snapshot-crds.yaml"
 
 // The GPU monitoring's files under templates/files.
 const (

@@ -43,7 +43,7 @@ func TestComponents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(comps) != len(Names()) || comps[0].Name != "local-storage" || !named(t, comps, "metrics-server").Enabled {
+	if len(comps) != len(Names()) || comps[0].Name != "snapshot-crds" || comps[1].Name != "local-storage" || !named(t, comps, "metrics-server").Enabled {
 		t.Fatalf("components %+v", comps)
 	}
 	set, _ := versions.For("v1.37.2")
@@ -79,8 +79,35 @@ func TestComponents(t *testing.T) {
 	}
 }
 
-// Local storage: the default class "local", binding when the pod is scheduled, volumes under
-// the Cluster's OpenEBS base path, helper pods on the version table's busybox.
+// containers returns the containers of a workload's pod template, by name.
+func containers(t *testing.T, o *unstructured.Unstructured) map[string]map[string]any {
+	t.Helper()
+	cs, _, err := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[string]any{}
+	for _, c := range cs {
+		m := c.(map[string]any)
+		out[m["name"].(string)] = m
+	}
+	return out
+}
+
+// args is a container's arguments as one string, for looking up flags.
+func args(c map[string]any) string {
+	var out []string
+	for _, a := range c["args"].([]any) {
+		out = append(out, a.(string))
+	}
+	return strings.Join(out, " ")
+}
+
+// Local storage: the default class "local" of the CSI hostpath driver, binding when the pod is
+// scheduled, expandable, its volumes under the Cluster's OpenEBS base path; a default
+// VolumeSnapshotClass of the same driver; one DaemonSet pod per node runs the driver with the
+// sidecars acting for that node only; the snapshot-controller snapshots distributed; every
+// image from the version table, in the order LocalStorageImages gives.
 func TestLocalStorage(t *testing.T) {
 	c := cluster(false)
 	c.Platform.LocalStorage, c.Storage.OpenEBSBasePath = true, "/data/local"
@@ -90,35 +117,136 @@ func TestLocalStorage(t *testing.T) {
 	}
 	ls := named(t, comps, "local-storage")
 	set, _ := versions.For("v1.37.2")
-	if !ls.Enabled || !slices.Equal(ls.Images, []string{set.LocalPathProvisionerImage(), set.BusyboxImage()}) {
+	if !ls.Enabled || !slices.Equal(ls.Images, set.LocalStorageImages()) {
 		t.Fatalf("local storage %+v", ls)
 	}
-	seen := map[string]bool{}
+	const driver = "hostpath.csi.k8s.io"
+	seen := map[string]int{}
+	var images []string
 	for _, o := range ls.Objects {
-		seen[o.GetKind()] = true
+		seen[o.GetKind()]++
 		switch o.GetKind() {
 		case "StorageClass":
 			if o.GetName() != config.LocalStorageClass || o.GetAnnotations()["storageclass.kubernetes.io/is-default-class"] != "true" ||
-				o.Object["volumeBindingMode"] != "WaitForFirstConsumer" || o.Object["reclaimPolicy"] != "Delete" {
+				o.Object["provisioner"] != driver || o.Object["volumeBindingMode"] != "WaitForFirstConsumer" ||
+				o.Object["allowVolumeExpansion"] != true || o.Object["reclaimPolicy"] != "Delete" {
 				t.Errorf("storage class %v", o.Object)
 			}
-		case "ConfigMap":
-			cfg, _, _ := unstructured.NestedString(o.Object, "data", "config.json")
-			helper, _, _ := unstructured.NestedString(o.Object, "data", "helperPod.yaml")
-			if !strings.Contains(cfg, `"paths": ["/data/local"]`) || !strings.Contains(helper, "image: "+set.BusyboxImage()) {
-				t.Errorf("config %q, helper pod %q", cfg, helper)
+		case "VolumeSnapshotClass":
+			if o.GetAPIVersion() != "snapshot.storage.k8s.io/v1" || o.GetName() != config.LocalStorageClass || o.Object["driver"] != driver ||
+				o.GetAnnotations()["snapshot.storage.kubernetes.io/is-default-class"] != "true" || o.Object["deletionPolicy"] != "Delete" {
+				t.Errorf("snapshot class %v", o.Object)
+			}
+		case "CSIDriver":
+			if o.GetName() != driver || o.Object["spec"].(map[string]any)["attachRequired"] != false {
+				t.Errorf("CSI driver %v", o.Object)
+			}
+		case "DaemonSet":
+			cs := containers(t, o)
+			for _, name := range []string{"hostpath", "node-driver-registrar", "csi-provisioner", "csi-snapshotter", "csi-resizer"} {
+				if cs[name] == nil {
+					t.Fatalf("the DaemonSet has no %s container: %v", name, cs)
+				}
+				images = append(images, cs[name]["image"].(string))
+			}
+			hp := args(cs["hostpath"])
+			for _, want := range []string{"--drivername=" + driver, "--statedir=/csi-data-dir", "--nodeid=$(KUBE_NODE_NAME)", "--disable-controller-expansion"} {
+				if !strings.Contains(hp, want) {
+					t.Errorf("hostpath args %q lack %s", hp, want)
+				}
+			}
+			if !strings.Contains(args(cs["csi-provisioner"]), "--node-deployment=true") || !strings.Contains(args(cs["csi-snapshotter"]), "--node-deployment=true") {
+				t.Errorf("provisioner %q, snapshotter %q: want --node-deployment=true", args(cs["csi-provisioner"]), args(cs["csi-snapshotter"]))
+			}
+			if !strings.Contains(args(cs["node-driver-registrar"]), "--kubelet-registration-path=/var/lib/kubelet/plugins/"+driver+"/csi.sock") {
+				t.Errorf("registrar args %q", args(cs["node-driver-registrar"]))
+			}
+			vols, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "volumes")
+			hostPaths := map[string]string{}
+			for _, v := range vols {
+				m := v.(map[string]any)
+				hostPaths[m["name"].(string)] = m["hostPath"].(map[string]any)["path"].(string)
+			}
+			if hostPaths["csi-data-dir"] != "/data/local" || hostPaths["socket-dir"] != "/var/lib/kubelet/plugins/"+driver {
+				t.Errorf("host paths %v: want the volumes under /data/local", hostPaths)
+			}
+			mounts := cs["hostpath"]["volumeMounts"].([]any)
+			if !slices.ContainsFunc(mounts, func(m any) bool {
+				mm := m.(map[string]any)
+				return mm["mountPath"] == "/var/lib/kubelet/pods" && mm["mountPropagation"] == "Bidirectional"
+			}) {
+				t.Errorf("hostpath mounts %v: want /var/lib/kubelet/pods bidirectional", mounts)
 			}
 		case "Deployment":
-			cs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
-			if len(cs) != 1 || cs[0].(map[string]any)["image"] != set.LocalPathProvisionerImage() {
-				t.Errorf("deployment containers %v", cs)
+			cs := containers(t, o)
+			sc := cs["snapshot-controller"]
+			if len(cs) != 1 || sc == nil || !strings.Contains(args(sc), "--enable-distributed-snapshotting=true") {
+				t.Errorf("snapshot-controller containers %v", cs)
+			} else {
+				images = append(images, sc["image"].(string))
 			}
 		}
 	}
-	for _, k := range []string{"Namespace", "ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding", "ConfigMap", "Deployment", "StorageClass"} {
-		if !seen[k] {
-			t.Errorf("no %s in local storage's objects", k)
+	if !slices.Equal(images, set.LocalStorageImages()) {
+		t.Errorf("the objects run %q, want %q", images, set.LocalStorageImages())
+	}
+	for k, n := range map[string]int{"ServiceAccount": 2, "ClusterRole": 2, "ClusterRoleBinding": 2, "Role": 2, "RoleBinding": 2,
+		"CSIDriver": 1, "DaemonSet": 1, "Deployment": 1, "StorageClass": 1, "VolumeSnapshotClass": 1} {
+		if seen[k] != n {
+			t.Errorf("%d %s in local storage's objects, want %d", seen[k], k, n)
 		}
+	}
+	// a base path is a YAML string whatever it holds
+	c.Storage.OpenEBSBasePath = "/data/a: b"
+	if _, err := Components(c); err != nil {
+		t.Errorf("base path with a colon: %v", err)
+	}
+}
+
+// The snapshot CRDs: the v1 VolumeSnapshot, VolumeSnapshotContent and VolumeSnapshotClass
+// of snapshot.storage.k8s.io, serving and storing v1, and the group snapshot kinds, switched
+// with the local storage and installed before it.
+func TestSnapshotCRDs(t *testing.T) {
+	c := cluster(false)
+	c.Platform.LocalStorage = true
+	comps, err := Components(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crds := named(t, comps, "snapshot-crds")
+	if !crds.Enabled || len(crds.Images) != 0 || slices.Index(Names(), "snapshot-crds") > slices.Index(Names(), "local-storage") {
+		t.Fatalf("snapshot CRDs %+v (order %v)", crds, Names())
+	}
+	kinds := map[string]bool{}
+	for _, o := range crds.Objects {
+		if o.GetKind() != "CustomResourceDefinition" || o.GetAPIVersion() != "apiextensions.k8s.io/v1" {
+			t.Errorf("%s %s in the snapshot CRDs", o.GetKind(), o.GetName())
+			continue
+		}
+		group, _, _ := unstructured.NestedString(o.Object, "spec", "group")
+		kind, _, _ := unstructured.NestedString(o.Object, "spec", "names", "kind")
+		vs, _, _ := unstructured.NestedSlice(o.Object, "spec", "versions")
+		// the snapshot kinds store v1; the group snapshot kinds serve it (they store v1beta2)
+		v1 := false
+		for _, v := range vs {
+			m := v.(map[string]any)
+			v1 = v1 || m["name"] == "v1" && m["served"] == true && (m["storage"] == true || group != "snapshot.storage.k8s.io")
+		}
+		if !v1 {
+			t.Errorf("%s: v1 is not served (and stored)", o.GetName())
+		}
+		kinds[group+"/"+kind] = true
+	}
+	for _, k := range []string{"snapshot.storage.k8s.io/VolumeSnapshot", "snapshot.storage.k8s.io/VolumeSnapshotContent",
+		"snapshot.storage.k8s.io/VolumeSnapshotClass", "groupsnapshot.storage.k8s.io/VolumeGroupSnapshot"} {
+		if !kinds[k] {
+			t.Errorf("no CRD of %s (have %v)", k, kinds)
+		}
+	}
+	c.Platform.LocalStorage = false
+	comps, _ = Components(c)
+	if off := named(t, comps, "snapshot-crds"); off.Enabled || len(off.Objects) != len(crds.Objects) {
+		t.Errorf("switched off: enabled %v, %d objects", off.Enabled, len(off.Objects))
 	}
 }
 
@@ -404,7 +532,7 @@ func toStrings(v any) []string {
 
 func TestTasks(t *testing.T) {
 	comps, _ := Components(cluster(true))
-	comps = append(comps[1:2], Component{Name: "second", Switch: "spec.x.enabled"})
+	comps = append([]Component{named(t, comps, "metrics-server")}, Component{Name: "second", Switch: "spec.x.enabled"})
 	kc := func(context.Context) (*rest.Config, error) { return nil, nil }
 	ts := Tasks(comps, kc, []string{"network/cni"})
 	if len(ts) != 2 || ts[0].Name != "platform/metrics-server" || !slices.Equal(ts[0].After, []string{"network/cni"}) ||
