@@ -157,3 +157,69 @@ func TestWorkspacesPruned(t *testing.T) {
 		t.Errorf("a1's quota with no workspaces: %v", err)
 	}
 }
+
+// The local storage on a real API server (no nodes: its pods never run): the snapshot CRDs are
+// installed and established, then every object of the local storage applies as the template
+// makes it (the CSIDriver, the classes, the RBAC, the workloads), the default
+// VolumeSnapshotClass included; a VolumeSnapshot of a claim is accepted by its CRD's schema, and
+// a second apply changes nothing.
+func TestLocalStorageApplies(t *testing.T) {
+	s := apiserver.StartWith(t, apiserver.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cl := cluster(false)
+	cl.Platform.LocalStorage, cl.Storage.OpenEBSBasePath = true, "/data/local"
+	comps, err := Components(cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := kubeapply.NewClient(s.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crds := named(t, comps, "snapshot-crds")
+	if _, err := c.Install(ctx, "snapshot CRDs", crds.Objects, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	ls := named(t, comps, "local-storage")
+	res, err := c.Apply(ctx, ls.Objects, kubeapply.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Objects) != len(ls.Objects) {
+		t.Errorf("applied %d of %d objects", len(res.Objects), len(ls.Objects))
+	}
+	if again, err := c.Apply(ctx, append(crds.Objects, ls.Objects...), kubeapply.Options{DryRun: true}); err != nil || again.Changed() > 0 {
+		t.Errorf("a second apply: %v, %v", again, err)
+	}
+	cs := kubernetes.NewForConfigOrDie(s.Config)
+	sc, err := cs.StorageV1().StorageClasses().Get(ctx, config.LocalStorageClass, metav1.GetOptions{})
+	if err != nil || sc.Provisioner != "hostpath.csi.k8s.io" || sc.AllowVolumeExpansion == nil || !*sc.AllowVolumeExpansion ||
+		sc.VolumeBindingMode == nil || *sc.VolumeBindingMode != "WaitForFirstConsumer" {
+		t.Errorf("storage class: %+v, %v", sc, err)
+	}
+	if d, err := cs.StorageV1().CSIDrivers().Get(ctx, "hostpath.csi.k8s.io", metav1.GetOptions{}); err != nil || d.Spec.AttachRequired == nil || *d.Spec.AttachRequired {
+		t.Errorf("CSI driver: %+v, %v", d, err)
+	}
+	snap, err := kubeapply.Decode([]byte(`apiVersion: snapshot.storage.k8s.io/v1
+kind: VolumeSnapshot
+metadata: {name: e2e-local, namespace: default}
+spec:
+  volumeSnapshotClassName: local
+  source: {persistentVolumeClaimName: e2e-local}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Apply(ctx, snap, kubeapply.Options{}); err != nil {
+		t.Errorf("a VolumeSnapshot of a claim: %v", err)
+	}
+	bad, _ := kubeapply.Decode([]byte(`apiVersion: snapshot.storage.k8s.io/v1
+kind: VolumeSnapshot
+metadata: {name: no-source, namespace: default}
+spec: {volumeSnapshotClassName: local}
+`))
+	if _, err := c.Apply(ctx, bad, kubeapply.Options{}); err == nil {
+		t.Error("a VolumeSnapshot without a source was accepted: the CRD's schema is not in force")
+	}
+}
