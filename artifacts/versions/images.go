@@ -114,16 +114,6 @@ func (s Set) LoggingImages() []string {
 	return []string{s.VictoriaLogsImage(), s.VLAgentImage()}
 }
 
-// LocalPathProvisionerImage is rancher's local-path-provisioner, kk's local storage before the
-// CSI hostpath driver (LocalStorageImages) took its place.
-func (s Set) LocalPathProvisionerImage() string {
-	return DockerHub + "/rancher/local-path-provisioner:" + s.Addons.LocalPathProvisioner
-}
-
-// BusyboxImage ran local-path-provisioner's helper pods (they created and removed a volume's
-// directory on its node).
-func (s Set) BusyboxImage() string { return DockerHub + "/library/busybox:" + s.Addons.Busybox }
-
 // SigStorage is the registry path of the Kubernetes storage SIG's images.
 const SigStorage = K8sRegistry + "/sig-storage"
 

@@ -49,10 +49,6 @@ type Addons struct {
 	HAProxy          string // docker.io/library/haproxy tag
 	KubeVIP          string
 	MetricsServer    string // platform: registry.k8s.io/metrics-server/metrics-server tag
-	// LocalPathProvisioner is docker.io/rancher/local-path-provisioner's tag (the platform's
-	// local storage), Busybox docker.io/library/busybox's (its helper pods).
-	LocalPathProvisioner string
-	Busybox              string
 	// Traefik is docker.io/library/traefik's tag: the platform's cluster gateway (the ingress
 	// controller serving networking.k8s.io/v1 Ingress).
 	Traefik string
@@ -151,10 +147,6 @@ func DefaultAddons() Addons {
 		// v0.8.0: the newest approved release the module proxy serves (v0.9.0 is served but
 		// not an approved release); proven on the e2e's v1.37.
 		MetricsServer: "v0.8.0",
-		// v0.0.30: the newest release the module proxy lists
-		LocalPathProvisioner: "v0.0.30",
-		// busybox 1.35.0: Debian 12's, which the test images are made of
-		Busybox: "1.35.0",
 		// v3.7.13: the Traefik v3 release the module proxy lists
 		Traefik: "v3.7.13",
 		// v0.17.4: the release the module proxy serves (builds with -mod=mod)

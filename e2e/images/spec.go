@@ -236,6 +236,13 @@ const (
 	ProbeTag        = "v1"
 )
 
+// BusyboxRepository and BusyboxTag name the busybox image of the e2e tests' own pods: Debian
+// 12's busybox-static, tagged with its upstream release (the build checks the package's).
+const (
+	BusyboxRepository = "docker.io/library/busybox"
+	BusyboxTag        = "1.35.0"
+)
+
 // DebVersions are the versions of the Debian packages that stand in for upstream images:
 // haproxy (e.g. "2.6.12-1+deb12u4") and busybox-static ("1:1.35.0-4+b3"). An empty one
 // leaves its image out.
@@ -427,30 +434,20 @@ func Images(spec mirror.Spec, mirrorDir, binDir string, debs DebVersions) ([]Ima
 		imgs = append(imgs, more...)
 	}
 
-	if spec.LocalPath != "" {
-		if err := sameAs("local-path-provisioner", spec.LocalPath, addons.LocalPathProvisioner); err != nil {
+	if debs.Busybox != "" {
+		// the e2e tests' own pods (sh, sleep, httpd, a file written into a volume): Debian's
+		// static busybox, loaded onto the test machines by hand as the probe is (no component of
+		// kk runs it, so no bundle holds it)
+		upstream := debUpstream(debs.Busybox)
+		if err := sameAs("busybox (Debian's busybox-static)", upstream, BusyboxTag); err != nil {
 			return nil, err
 		}
-		// upstream's image is Alpine with the binary in /usr/bin; kk's Deployment runs it by name
-		imgs = append(imgs, Image{Repository: "docker.io/rancher/local-path-provisioner", Tags: []string{spec.LocalPath}, Version: spec.LocalPath,
-			layers: []*layerSpec{r.base, {name: "local-path-provisioner-" + spec.LocalPath, files: []input{
-				{dst: "usr/bin/local-path-provisioner", mode: 0o755, src: r.mirrorFile(mirror.LocalPathPath(spec.LocalPath))}}}},
-			config:   imageConfig{Env: []string{defaultPath}, Cmd: []string{"local-path-provisioner"}},
-			requires: []string{"usr/bin/local-path-provisioner"},
+		imgs = append(imgs, Image{Repository: BusyboxRepository, Tags: []string{BusyboxTag}, Version: upstream,
+			Note:     "busybox " + upstream + " from Debian 12 (" + debs.Busybox + "): the e2e tests' own workload",
+			layers:   []*layerSpec{r.base, r.busybox},
+			config:   imageConfig{Env: []string{defaultPath}, Cmd: []string{"sh"}},
+			requires: []string{"bin/sh", "bin/mkdir", "bin/rm"},
 		})
-		if debs.Busybox != "" {
-			// its helper pods run sh, mkdir and rm: Debian's static busybox, the same release
-			upstream := debUpstream(debs.Busybox)
-			if err := sameAs("busybox (Debian's busybox-static)", upstream, addons.Busybox); err != nil {
-				return nil, err
-			}
-			imgs = append(imgs, Image{Repository: "docker.io/library/busybox", Tags: []string{addons.Busybox}, Version: upstream,
-				Note:     "busybox " + upstream + " from Debian 12 (" + debs.Busybox + ")",
-				layers:   []*layerSpec{r.base, r.busybox},
-				config:   imageConfig{Env: []string{defaultPath}, Cmd: []string{"sh"}},
-				requires: []string{"bin/sh", "bin/mkdir", "bin/rm"},
-			})
-		}
 	}
 
 	if spec.Traefik != "" {

@@ -340,9 +340,6 @@ func (b *builder) jobs() []job {
 	if s.MetricsServer != "" {
 		jobs = append(jobs, b.metricsServerJob(s.MetricsServer))
 	}
-	if s.LocalPath != "" {
-		jobs = append(jobs, b.localPathJob(s.LocalPath))
-	}
 	if s.Traefik != "" {
 		jobs = append(jobs, b.traefikJob(s.Traefik))
 	}

@@ -79,9 +79,6 @@ type Spec struct {
 	CalicoAPIModule string
 	// MetricsServer is the sigs.k8s.io/metrics-server release (the binary of its image).
 	MetricsServer string
-	// LocalPath is the github.com/rancher/local-path-provisioner release (the binary of its
-	// image; the platform's local storage).
-	LocalPath string
 	// Traefik is the github.com/traefik/traefik/v3 release (the binary of its image; the
 	// platform's cluster gateway).
 	Traefik string
@@ -162,7 +159,6 @@ func DefaultSpec() Spec {
 		CalicoAPIModule: "v0.0.0-20251022175904-f2ab03771208",
 		NodeCache:       "1.25.0",  // artifacts/versions Addons.NodeLocalDNS (nodecache_test.go checks)
 		MetricsServer:   "v0.8.0",  // artifacts/versions Addons.MetricsServer (e2e/images checks)
-		LocalPath:       "v0.0.30", // artifacts/versions Addons.LocalPathProvisioner (e2e/images checks)
 		Traefik:         "v3.7.13", // artifacts/versions Addons.Traefik (e2e/images checks)
 		// nvidia-container-toolkit-base only (nvidia.go); upstream publishes no checksum.
 		NvidiaContainerToolkit: "v1.20.2",
@@ -184,7 +180,7 @@ func DefaultSpec() Spec {
 }
 
 // Components are the names accepted by BuildOptions.Only, in build order.
-var Components = []string{"k8s", "kubeadm", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc", "registry", "kube-vip", "calico", "docker", "cri-dockerd", "metrics-server", "local-path-provisioner", "traefik", "nvidia-container-toolkit", "nvidia-device-plugin",
+var Components = []string{"k8s", "kubeadm", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc", "registry", "kube-vip", "calico", "docker", "cri-dockerd", "metrics-server", "traefik", "nvidia-container-toolkit", "nvidia-device-plugin",
 	"prometheus", "alertmanager", "node-exporter", "kube-state-metrics", "prometheus-operator", "victoria-logs", "chartmuseum", "csi-provisioner", "csi-snapshotter", "csi-resizer"}
 
 // Checksum-file formats.
@@ -359,10 +355,6 @@ func (s Spec) Artifacts() []Artifact {
 		p := MetricsServerPath(s.MetricsServer)
 		out = append(out, Artifact{Component: "metrics-server", Name: "metrics-server", Version: s.MetricsServer, Path: p, Checksum: p + ".sha256", ChecksumFormat: HexOnly})
 	}
-	if s.LocalPath != "" {
-		p := LocalPathPath(s.LocalPath)
-		out = append(out, Artifact{Component: "local-path-provisioner", Name: "local-path-provisioner", Version: s.LocalPath, Path: p, Checksum: p + ".sha256", ChecksumFormat: HexOnly})
-	}
 	if s.Traefik != "" {
 		p := TraefikPath(s.Traefik)
 		out = append(out, Artifact{Component: "traefik", Name: "traefik", Version: s.Traefik, Path: p, Checksum: p + ".sha256", ChecksumFormat: HexOnly})
@@ -414,7 +406,7 @@ func (s Spec) validate() error {
 	}
 	for what, v := range map[string]string{"etcd": s.Etcd, "crictl": s.Crictl, "cni": s.CNIPlugins, "flannel": s.Flannel,
 		"flannel-cni": s.FlannelCNI, "coredns": s.CoreDNS, "containerd": s.Containerd, "runc": s.Runc, "kube-vip": s.KubeVIP, "cri-dockerd": s.CriDockerd, "calico": s.Calico, "metrics-server": s.MetricsServer,
-		"local-path-provisioner": s.LocalPath, "traefik": s.Traefik, "nvidia-container-toolkit": s.NvidiaContainerToolkit,
+		"traefik": s.Traefik, "nvidia-container-toolkit": s.NvidiaContainerToolkit,
 		"nvidia-device-plugin": s.NvidiaDevicePlugin, "prometheus": s.Prometheus, "alertmanager": s.Alertmanager,
 		"node-exporter": s.NodeExporter, "kube-state-metrics": s.KubeStateMetrics, "prometheus-operator": s.PrometheusOperator, "victoria-logs": s.VictoriaLogs, "chartmuseum": s.ChartMuseum,
 		"csi-provisioner": s.CSIProvisioner, "csi-snapshotter": s.CSISnapshotter, "csi-resizer": s.CSIResizer} {
