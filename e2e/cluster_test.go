@@ -636,14 +636,27 @@ func loadProbe(t *testing.T, bed *testbed.Bed, machines ...testbed.Machine) stri
 // archive (its path appended).
 func loadProbeWith(t *testing.T, bed *testbed.Bed, load string, machines ...testbed.Machine) string {
 	t.Helper()
-	ref := images.ProbeRepository + ":" + images.ProbeTag
-	tar := filepath.Join(t.TempDir(), "e2e-probe.tar")
+	return loadTestImage(t, bed, images.ProbeRepository+":"+images.ProbeTag, load, machines...)
+}
+
+// loadBusybox loads the tests' busybox image (their pods' shell, sleep and httpd; no component
+// of kk runs it, so no bundle holds it) into containerd on machines and returns its reference.
+func loadBusybox(t *testing.T, bed *testbed.Bed, machines ...testbed.Machine) string {
+	t.Helper()
+	return loadTestImage(t, bed, images.BusyboxRepository+":"+images.BusyboxTag, "ctr -n k8s.io images import", machines...)
+}
+
+// loadTestImage loads the built test image ref into each of machines with load (the container
+// manager's command that loads an image archive, its path appended) and returns ref.
+func loadTestImage(t *testing.T, bed *testbed.Bed, ref, load string, machines ...testbed.Machine) string {
+	t.Helper()
+	tar := filepath.Join(t.TempDir(), "e2e-image.tar")
 	if err := upstream.ImageArchive(upstream.DefaultDirs(), ref, tar); err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range machines {
-		copyToMachine(t, bed, m, tar, "/root/e2e-probe.tar")
-		rootSSH(t, bed, m, load+" /root/e2e-probe.tar && rm /root/e2e-probe.tar")
+		copyToMachine(t, bed, m, tar, "/root/e2e-image.tar")
+		rootSSH(t, bed, m, load+" /root/e2e-image.tar && rm /root/e2e-image.tar")
 	}
 	return ref
 }

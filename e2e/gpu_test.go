@@ -82,7 +82,7 @@ spec:
 // nvidia-ctk as a drop-in and loaded, the RuntimeClass nvidia, and a pod of that class that
 // lands on gpu and runs through nvidia-container-runtime (no GPU asked: it hands the
 // container to runc as it is).
-func gpuToolkitWorks(t *testing.T, bed *testbed.Bed, kcfg, exportOut string, gpu testbed.Machine, others []testbed.Machine) {
+func gpuToolkitWorks(t *testing.T, bed *testbed.Bed, kcfg string, gpu testbed.Machine, others []testbed.Machine) {
 	t.Helper()
 	toolkitInstalled(t, bed, gpu)
 	dropIn := rootSSH(t, bed, gpu, "cat /etc/containerd/conf.d/99-nvidia.toml")
@@ -100,7 +100,7 @@ func gpuToolkitWorks(t *testing.T, bed *testbed.Bed, kcfg, exportOut string, gpu
 	if out := mustKubectl(t, kcfg, "get", "runtimeclass", "nvidia", "-o", `jsonpath={.handler} {.scheduling.nodeSelector.nvidia\.com/gpu\.present}`); out != "nvidia true" {
 		t.Errorf("RuntimeClass nvidia: %q, want handler nvidia, on the GPU nodes", out)
 	}
-	pod := writeClusterFile(t, "nvidia-runtime-pod.yaml", fmt.Sprintf(runtimeClassPod, bundleBusybox(exportOut)))
+	pod := writeClusterFile(t, "nvidia-runtime-pod.yaml", fmt.Sprintf(runtimeClassPod, loadBusybox(t, bed, gpu)))
 	mustKubectl(t, kcfg, "apply", "-f", pod)
 	mustKubectl(t, kcfg, "wait", "--for=condition=Ready", "pod/e2e-nvidia-runtime", "--timeout=180s")
 	if out := mustKubectl(t, kcfg, "get", "pod", "e2e-nvidia-runtime", "-o", "jsonpath={.spec.nodeName}"); out != gpu.Name {

@@ -174,7 +174,7 @@ func TestCreateClusterKubeVIP(t *testing.T) {
 	}
 
 	platformInstalled(t, bed, kcfg, c.out, export)
-	gpuToolkitWorks(t, bed, kcfg, export, cps[1], cps[:1])
+	gpuToolkitWorks(t, bed, kcfg, cps[1], cps[:1])
 	devicePluginWaits(t, kcfg, cps[1])
 	gpuExporterServes(t, bed, kcfg, cps[1], cps[0])
 

@@ -162,9 +162,8 @@ spec:
 `
 
 // startCrasher starts the crashing pod and the alert receiver; it returns the pod's name.
-func startCrasher(t *testing.T, kcfg, exportOut string) string {
+func startCrasher(t *testing.T, kcfg, busybox string) string {
 	t.Helper()
-	busybox := bundleBusybox(exportOut)
 	mustKubectl(t, kcfg, "apply", "-f", writeClusterFile(t, "crasher.yaml", fmt.Sprintf(crashPod, busybox)),
 		"-f", writeClusterFile(t, "hook.yaml", fmt.Sprintf(hookPod, busybox)))
 	return "e2e-crasher"
@@ -218,7 +217,7 @@ spec:
 // logLineFound checks logging (spec.logging.enabled): the store and the collector's images came
 // with the bundle, and a line a test pod writes is found through the log store's API (LogsQL)
 // with the pod's namespace, name and container the collector added.
-func logLineFound(t *testing.T, kcfg, exportOut string) {
+func logLineFound(t *testing.T, kcfg, exportOut, busybox string) {
 	t.Helper()
 	for _, img := range []string{"docker.io/victoriametrics/victoria-logs:", "docker.io/victoriametrics/vlagent:"} {
 		if !strings.Contains(exportOut, "image "+img) {
@@ -226,7 +225,7 @@ func logLineFound(t *testing.T, kcfg, exportOut string) {
 		}
 	}
 	marker := fmt.Sprintf("kk-e2e-log-marker-%d", time.Now().UnixNano())
-	mustKubectl(t, kcfg, "apply", "-f", writeClusterFile(t, "logger.yaml", fmt.Sprintf(logPod, bundleBusybox(exportOut), marker)))
+	mustKubectl(t, kcfg, "apply", "-f", writeClusterFile(t, "logger.yaml", fmt.Sprintf(logPod, busybox, marker)))
 	mustKubectl(t, kcfg, "wait", "--for=condition=Ready", "pod/e2e-logger", "--timeout=120s")
 	query := `_time:15m kubernetes.pod_namespace:=default kubernetes.pod_name:=e2e-logger "` + marker + `"`
 	var line string

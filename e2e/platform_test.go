@@ -114,7 +114,8 @@ func platformInstalled(t *testing.T, bed *testbed.Bed, kcfg, createOut, exportOu
 	}
 	// the alert the test causes: a pod that crashes again and again, started first, as the
 	// alert waits for its backoff, Prometheus' scrape and evaluation and the rule's minute
-	crasher := startCrasher(t, kcfg, exportOut)
+	busybox := loadBusybox(t, bed, bed.Machines...)
+	crasher := startCrasher(t, kcfg, busybox)
 	mustKubectl(t, kcfg, "wait", "--for=condition=Available", "apiservice/v1beta1.metrics.k8s.io", "--timeout=180s")
 	// metrics-server scrapes each kubelet every 15 s: a node's usage comes after a scrape or two
 	var top string
@@ -124,11 +125,11 @@ func platformInstalled(t *testing.T, bed *testbed.Bed, kcfg, createOut, exportOu
 		return err == nil && strings.Count(strings.TrimSpace(out), "\n")+1 == len(bed.Machines) && !strings.Contains(out, "<unknown>")
 	})
 	t.Logf("kubectl top nodes:\n%s", top)
-	localStorageWorks(t, bed, kcfg, exportOut)
-	gatewayRoutes(t, bed, kcfg, exportOut)
-	workspaceWorks(t, kcfg, exportOut)
+	localStorageWorks(t, bed, kcfg, exportOut, busybox)
+	gatewayRoutes(t, bed, kcfg, exportOut, busybox)
+	workspaceWorks(t, kcfg, busybox)
 	monitoringWorks(t, bed, kcfg, exportOut, 1) // the kube-vip cluster's etcd is on n1
-	logLineFound(t, kcfg, exportOut)
+	logLineFound(t, kcfg, exportOut, busybox)
 	chartFromAppStore(t, kcfg, exportOut)
 	alertReachesReceiver(t, kcfg, crasher)
 	imagesFromBundle(t, kcfg, exportOut)
@@ -137,14 +138,14 @@ func platformInstalled(t *testing.T, bed *testbed.Bed, kcfg, createOut, exportOu
 
 // imagesFromBundle checks that every image a pod of the cluster runs (containers and init
 // containers, every namespace) is one the bundle's export listed, apart from the test's own
-// probe (loadProbe imports it by hand).
+// probe and busybox (loadProbe and loadBusybox import them by hand).
 func imagesFromBundle(t *testing.T, kcfg, exportOut string) {
 	t.Helper()
 	out := mustKubectl(t, kcfg, "get", "pods", "-A", "-o",
 		`jsonpath={range .items[*]}{range .spec.initContainers[*]}{.image}{"\n"}{end}{range .spec.containers[*]}{.image}{"\n"}{end}{end}`)
 	seen := map[string]bool{}
 	for _, img := range strings.Fields(out) {
-		if seen[img] || img == images.ProbeRepository+":"+images.ProbeTag {
+		if seen[img] || img == images.ProbeRepository+":"+images.ProbeTag || img == images.BusyboxRepository+":"+images.BusyboxTag {
 			continue
 		}
 		seen[img] = true
@@ -186,7 +187,7 @@ spec:
 // for an extended resource, so the scheduler and the quota act on GPUs for real: two 1-GPU pods
 // run, a third is refused with the quota named, a pod without GPUs still runs, and one beyond
 // the CPU quota is refused.
-func workspaceWorks(t *testing.T, kcfg, exportOut string) {
+func workspaceWorks(t *testing.T, kcfg, busybox string) {
 	t.Helper()
 	ns := "e2e-team-dev"
 	if out := mustKubectl(t, kcfg, "get", "namespace", ns, "-o", `jsonpath={.metadata.labels.kubesphere\.io/workspace}`); out != "e2e-team" {
@@ -198,7 +199,6 @@ func workspaceWorks(t *testing.T, kcfg, exportOut string) {
 	if out, _ := kubectl(t, kcfg, "auth", "can-i", "create", "deployments", "-n", ns, "--as", "mallory"); strings.TrimSpace(out) != "no" {
 		t.Errorf("a user outside the admin group may create deployments in %s: %q", ns, out)
 	}
-	busybox := bundleBusybox(exportOut)
 	mustKubectl(t, kcfg, "patch", "node", "n2", "--subresource=status", "--type=json", "-p",
 		`[{"op":"add","path":"/status/capacity/nvidia.com~1gpu","value":"4"},{"op":"add","path":"/status/allocatable/nvidia.com~1gpu","value":"4"}]`)
 	defer kubectl(t, kcfg, "patch", "node", "n2", "--subresource=status", "--type=json", "-p",
@@ -226,7 +226,7 @@ func workspaceWorks(t *testing.T, kcfg, exportOut string) {
 
 // platformPods are the pods of each platform component kk installs: namespace and selector.
 var platformPods = []struct{ component, namespace, selector string }{
-	{"local-storage", "local-path-storage", "app=local-path-provisioner"},
+	{"local-storage", "kube-system", "app in (kk-local-storage,snapshot-controller)"},
 	{"metrics-server", "kube-system", "k8s-app=metrics-server"},
 	{"gateway", "kubesphere-controls-system", "app.kubernetes.io/name=kk-gateway"},
 	{"monitoring", "kubesphere-monitoring-system", "app.kubernetes.io/name in (prometheus-operator,prometheus,node-exporter,kube-state-metrics)"},
@@ -306,10 +306,9 @@ spec:
 // every node (each a worker), its IngressClass is the default one, and an HTTP request to
 // port 80 of every node for web.e2e.test reaches the backend pod on n1 (from n2 across the
 // pod network); another host gets Traefik's 404.
-func gatewayRoutes(t *testing.T, bed *testbed.Bed, kcfg, exportOut string) {
+func gatewayRoutes(t *testing.T, bed *testbed.Bed, kcfg, exportOut, busybox string) {
 	t.Helper()
-	busybox := bundleBusybox(exportOut)
-	if busybox == "" || !strings.Contains(exportOut, "docker.io/library/traefik:") {
+	if !strings.Contains(exportOut, "docker.io/library/traefik:") {
 		t.Fatalf("the bundle of a file with the gateway on lacks traefik's image:\n%s", exportOut)
 	}
 	mustKubectl(t, kcfg, "-n", "kubesphere-controls-system", "rollout", "status", "daemonset/kk-gateway", "--timeout=180s")
@@ -351,21 +350,16 @@ func gatewayRoutes(t *testing.T, bed *testbed.Bed, kcfg, exportOut string) {
 	mustKubectl(t, kcfg, "delete", "-f", web, "--wait=true", "--timeout=120s")
 }
 
-// bundleBusybox is the busybox image the bundle's export listed ("" when none): local
-// storage's helper, which the tests' own pods run too.
-func bundleBusybox(exportOut string) string {
-	return regexp.MustCompile(`docker\.io/library/busybox:\S+`).FindString(exportOut)
-}
-
-// localVolume is a claim on the default class and a busybox pod on n2 that writes into it.
-const localVolume = `apiVersion: v1
+// localClaim is a claim on the default class; localPod a busybox pod on n2 that writes into it.
+const (
+	localClaim = `apiVersion: v1
 kind: PersistentVolumeClaim
 metadata: {name: e2e-local, namespace: default}
 spec:
   accessModes: [ReadWriteOnce]
   resources: {requests: {storage: 64Mi}}
----
-apiVersion: v1
+`
+	localPod = `apiVersion: v1
 kind: Pod
 metadata: {name: e2e-local, namespace: default}
 spec:
@@ -381,32 +375,82 @@ spec:
   - name: v
     persistentVolumeClaim: {claimName: e2e-local}
 `
+	// localSnapshot takes the default VolumeSnapshotClass (it names none)
+	localSnapshot = `apiVersion: snapshot.storage.k8s.io/v1
+kind: VolumeSnapshot
+metadata: {name: e2e-local, namespace: default}
+spec:
+  source: {persistentVolumeClaimName: e2e-local}
+`
+)
 
 // localStorageWorks checks kk's local storage, which the ClusterConfiguration's empty
-// persistence.storageClass turns on: "local" is the default class; a claim waits for its pod,
-// binds once the pod is scheduled on n2 and holds what the pod writes in a directory under
-// /var/openebs/local there; deleting the claim removes that directory.
-func localStorageWorks(t *testing.T, bed *testbed.Bed, kcfg, exportOut string) {
+// persistence.storageClass turns on (the CSI hostpath driver, its sidecars and the
+// snapshot-controller, from the bundle): "local" is the default class, binding waits for the
+// first consumer and claims may grow; a claim stays Pending without a pod, binds once its pod is
+// scheduled on n2, to a volume pinned to n2 that holds what the pod writes in a directory under
+// /var/openebs/local there; it grows to 128Mi while the pod runs; a snapshot of it (default
+// class) becomes ready, an archive beside the volume on n2; deleting the snapshot and the claim
+// removes both.
+func localStorageWorks(t *testing.T, bed *testbed.Bed, kcfg, exportOut, busybox string) {
 	t.Helper()
-	busybox := bundleBusybox(exportOut)
-	if busybox == "" || !strings.Contains(exportOut, "docker.io/rancher/local-path-provisioner:") {
-		t.Fatalf("the bundle of a file with a ClusterConfiguration lacks local storage's images:\n%s", exportOut)
+	for _, img := range []string{"registry.k8s.io/sig-storage/hostpathplugin:", "registry.k8s.io/sig-storage/csi-provisioner:",
+		"registry.k8s.io/sig-storage/csi-snapshotter:", "registry.k8s.io/sig-storage/snapshot-controller:"} {
+		if !strings.Contains(exportOut, img) {
+			t.Fatalf("the bundle of a file with a ClusterConfiguration lacks local storage's %s:\n%s", img, exportOut)
+		}
 	}
 	if out := mustKubectl(t, kcfg, "get", "storageclass", "local", "-o",
-		`jsonpath={.metadata.annotations.storageclass\.kubernetes\.io/is-default-class} {.volumeBindingMode}`); out != "true WaitForFirstConsumer" {
-		t.Errorf("storage class local: %q, want the default with WaitForFirstConsumer", out)
+		`jsonpath={.metadata.annotations.storageclass\.kubernetes\.io/is-default-class} {.volumeBindingMode} {.allowVolumeExpansion}`); out != "true WaitForFirstConsumer true" {
+		t.Errorf("storage class local: %q, want the default with WaitForFirstConsumer and expansion", out)
 	}
-	pv := writeClusterFile(t, "local-volume.yaml", fmt.Sprintf(localVolume, busybox))
-	mustKubectl(t, kcfg, "apply", "-f", pv)
+	if out := mustKubectl(t, kcfg, "get", "volumesnapshotclass", "local", "-o",
+		`jsonpath={.metadata.annotations.snapshot\.storage\.kubernetes\.io/is-default-class} {.driver}`); out != "true hostpath.csi.k8s.io" {
+		t.Errorf("volume snapshot class local: %q, want the default of hostpath.csi.k8s.io", out)
+	}
+	mustKubectl(t, kcfg, "-n", "kube-system", "rollout", "status", "daemonset/kk-local-storage", "--timeout=180s")
+	mustKubectl(t, kcfg, "-n", "kube-system", "rollout", "status", "deployment/snapshot-controller", "--timeout=180s")
+	n2 := bed.Machines[1]
+
+	claim := writeClusterFile(t, "local-claim.yaml", localClaim)
+	mustKubectl(t, kcfg, "apply", "-f", claim)
+	waitFor(t, time.Minute, "the claim waiting for its first consumer", func() bool {
+		out, err := kubectl(t, kcfg, "get", "events", "--field-selector", "involvedObject.name=e2e-local,reason=WaitForFirstConsumer", "-o", "name")
+		return err == nil && strings.TrimSpace(out) != ""
+	})
+	if out := mustKubectl(t, kcfg, "get", "pvc", "e2e-local", "-o", "jsonpath={.status.phase}"); out != "Pending" {
+		t.Errorf("the claim without a pod is %q, want Pending", out)
+	}
+	pod := writeClusterFile(t, "local-pod.yaml", fmt.Sprintf(localPod, busybox))
+	mustKubectl(t, kcfg, "apply", "-f", pod)
 	mustKubectl(t, kcfg, "wait", "--for=condition=Ready", "pod/e2e-local", "--timeout=180s")
 	mustKubectl(t, kcfg, "wait", "--for=jsonpath={.status.phase}=Bound", "pvc/e2e-local", "--timeout=60s")
-	n2 := bed.Machines[1]
-	if out := rootSSH(t, bed, n2, "cat /var/openebs/local/*e2e-local*/f"); strings.TrimSpace(out) != "written-by-e2e" {
-		t.Errorf("n2: the volume's file under /var/openebs/local: %q", out)
+	pv := mustKubectl(t, kcfg, "get", "pvc", "e2e-local", "-o", "jsonpath={.spec.volumeName}")
+	vol := mustKubectl(t, kcfg, "get", "pv", pv, "-o", `jsonpath={.spec.csi.volumeHandle} {.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values[0]}`)
+	handle, node, _ := strings.Cut(vol, " ")
+	if handle == "" || node != n2.Name {
+		t.Errorf("the volume %q is pinned to %q, want n2", handle, node)
 	}
-	mustKubectl(t, kcfg, "delete", "-f", pv, "--wait=true", "--timeout=120s")
-	waitFor(t, 2*time.Minute, "the volume's directory on n2 removed", func() bool {
-		out, err := sshOut(bed, n2, "ls -d /var/openebs/local/*e2e-local* 2>/dev/null | wc -l")
+	if out := rootSSH(t, bed, n2, "cat /var/openebs/local/"+handle+"/f"); strings.TrimSpace(out) != "written-by-e2e" {
+		t.Errorf("n2: the volume's file under /var/openebs/local/%s: %q", handle, out)
+	}
+
+	mustKubectl(t, kcfg, "patch", "pvc", "e2e-local", "--type=merge", "-p", `{"spec":{"resources":{"requests":{"storage":"128Mi"}}}}`)
+	mustKubectl(t, kcfg, "wait", "--for=jsonpath={.status.capacity.storage}=128Mi", "pvc/e2e-local", "--timeout=180s")
+
+	snap := writeClusterFile(t, "local-snapshot.yaml", localSnapshot)
+	mustKubectl(t, kcfg, "apply", "-f", snap)
+	mustKubectl(t, kcfg, "wait", "--for=jsonpath={.status.readyToUse}=true", "volumesnapshot/e2e-local", "--timeout=180s")
+	content := mustKubectl(t, kcfg, "get", "volumesnapshot", "e2e-local", "-o", "jsonpath={.status.boundVolumeSnapshotContentName}")
+	snapHandle := mustKubectl(t, kcfg, "get", "volumesnapshotcontent", content, "-o", "jsonpath={.status.snapshotHandle}")
+	if out := rootSSH(t, bed, n2, "tar -tzf /var/openebs/local/"+snapHandle+".snap"); !strings.Contains(out, "f") {
+		t.Errorf("n2: the snapshot's archive %s.snap holds %q, want the volume's file", snapHandle, out)
+	}
+
+	mustKubectl(t, kcfg, "delete", "-f", snap, "--wait=true", "--timeout=120s")
+	mustKubectl(t, kcfg, "delete", "-f", pod, "-f", claim, "--wait=true", "--timeout=120s")
+	waitFor(t, 2*time.Minute, "the volume and the snapshot removed from n2", func() bool {
+		out, err := sshOut(bed, n2, "ls -d /var/openebs/local/"+handle+" /var/openebs/local/"+snapHandle+".snap 2>/dev/null | wc -l")
 		return err == nil && strings.TrimSpace(out) == "0"
 	})
 }
