@@ -81,3 +81,23 @@ func TestCSIImages(t *testing.T) {
 		}
 	}
 }
+
+// TestBusyboxImage: the tests' busybox is built from Debian's busybox-static when its version is
+// given, tagged BusyboxTag, and refused when the package is another release than the tag says.
+func TestBusyboxImage(t *testing.T) {
+	imgs, err := Images(mirror.DefaultSpec(), "/m", "/b", DebVersions{Busybox: "1:1.35.0-4+b3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(imgs, func(im Image) bool { return im.Repository == BusyboxRepository })
+	if i < 0 || imgs[i].Tags[0] != BusyboxTag || !strings.Contains(imgs[i].Note, "1:1.35.0-4+b3") {
+		t.Fatalf("busybox image: %+v", imgs)
+	}
+	if _, err := Images(mirror.DefaultSpec(), "/m", "/b", DebVersions{Busybox: "1:1.36.1-9"}); err == nil {
+		t.Error("busybox 1.36.1 tagged 1.35.0: no error")
+	}
+	none, err := Images(mirror.DefaultSpec(), "/m", "/b", DebVersions{})
+	if err != nil || slices.ContainsFunc(none, func(im Image) bool { return im.Repository == BusyboxRepository }) {
+		t.Errorf("no busybox package version, yet a busybox image (%v)", err)
+	}
+}
