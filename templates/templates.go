@@ -15,6 +15,7 @@ import (
 var files embed.FS
 
 //go:generate go run ./gen/promcrds -o files/platform/monitoring-crds.yaml
+//go:generate go run ./gen/snapcrds -o files/platform/snapshot-crds.yaml
 
 // FS returns the embedded template tree (rooted at "files").
 func FS() fs.FS {

@@ -31,14 +31,6 @@ func TestCSIModule(t *testing.T) {
 			t.Errorf("CSIModule(%s, %s) = %s, %v; want %s", c.base, c.v, got, err, c.want)
 		}
 	}
-	if got, err := CSISnapshotCRDModule("v8.7.0"); err != nil || got != CSISnapshotterBase+"/client/v8" {
-		t.Errorf("CSISnapshotCRDModule(v8.7.0) = %s, %v", got, err)
-	}
-	for _, bad := range []string{"8.7", "v1.0.0"} {
-		if _, err := CSISnapshotCRDModule(bad); err == nil {
-			t.Errorf("CSISnapshotCRDModule(%s): no error", bad)
-		}
-	}
 	s := DefaultSpec()
 	s.CSIResizer = "v2"
 	if err := s.validate(); err == nil || !strings.Contains(err.Error(), "external-resizer") {

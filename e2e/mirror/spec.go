@@ -110,8 +110,7 @@ type Spec struct {
 	ChartMuseum string
 	// The platform's CSI storage (the binaries of its images; see csi.go), each the release its
 	// image's tag names: external-provisioner (csi-provisioner), external-snapshotter
-	// (csi-snapshotter and snapshot-controller; its client module carries the snapshot CRDs)
-	// and external-resizer (csi-resizer).
+	// (csi-snapshotter and snapshot-controller) and external-resizer (csi-resizer).
 	CSIProvisioner string
 	CSISnapshotter string
 	CSIResizer     string
@@ -430,11 +429,6 @@ func (s Spec) validate() error {
 			continue
 		}
 		if _, err := CSIModule(base, v); err != nil {
-			return err
-		}
-	}
-	if s.CSISnapshotter != "" {
-		if _, err := CSISnapshotCRDModule(s.CSISnapshotter); err != nil {
 			return err
 		}
 	}

@@ -106,15 +106,12 @@ func TestLocalStorageSidecars(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Install(ctx, "snapshot CRDs", named(t, comps, "snapshot-crds").Objects, 2*time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	// the classes and the driver object; the sidecars run here as the admin, not in pods
+	// the CRDs, the classes and the driver object; the sidecars run here as the admin, not in pods
 	var objs []*unstructured.Unstructured
 	workload := map[string]map[string]any{}
 	for _, o := range named(t, comps, "local-storage").Objects {
 		switch o.GetKind() {
-		case "StorageClass", "VolumeSnapshotClass", "CSIDriver":
+		case "CustomResourceDefinition", "StorageClass", "VolumeSnapshotClass", "CSIDriver":
 			objs = append(objs, o)
 		case "DaemonSet", "Deployment":
 			for n, ct := range containers(t, o) {

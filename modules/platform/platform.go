@@ -91,14 +91,7 @@ var catalogue = []struct {
 	version               func(versions.Set) string
 	prune                 []schema.GroupVersionKind
 }{
-	// storage first: what comes after may claim volumes. The snapshot CRDs (generated from
-	// external-snapshotter's client module: go run ./e2e/cmd/mirror snapshot-crds) come before
-	// the local storage, whose snapshot-controller and default VolumeSnapshotClass use them.
-	{name: "snapshot-crds", template: SnapshotCRDsFile,
-		field:   "spec.persistence.storageClass empty or " + config.LocalStorageClass + ", or --with-local-storage",
-		on:      func(c *config.Cluster) bool { return c.Platform.LocalStorage },
-		images:  func(versions.Set) []string { return nil },
-		version: func(s versions.Set) string { return s.Addons.CSISnapshotter }},
+	// storage first: what comes after may claim volumes; its CRDs are the volume snapshots'
 	{name: "local-storage", template: "platform/local-storage.yaml",
 		field:   "spec.persistence.storageClass empty or " + config.LocalStorageClass + ", or --with-local-storage",
 		on:      func(c *config.Cluster) bool { return c.Platform.LocalStorage },
@@ -153,7 +146,9 @@ var catalogue = []struct {
 			{Group: "monitoring.coreos.com", Version: "v1alpha1", Kind: "ScrapeConfig"}}},
 }
 
-// SnapshotCRDsFile holds the volume snapshot CRDs (templates/files; generated, see the catalogue).
+// SnapshotCRDsFile holds the volume snapshot CRDs (see templates/gen/snapcrds): part of the
+// local storage, applied before its VolumeSnapshotClass and snapshot-controller. It is read as
+// it is, not rendered.
 const SnapshotCRDsFile = "platform/snapshot-crds.yaml"
 
 // The GPU monitoring's files under templates/files.
@@ -207,6 +202,10 @@ type renderData struct {
 // of the monitoring component, applied before the objects that use them. It is read as it
 // is, not rendered.
 const MonitoringCRDsFile = "platform/monitoring-crds.yaml"
+
+// crdFiles are the CRDs that come with a component, read as they are (generated files, which
+// kk's rendering must not touch).
+var crdFiles = map[string]string{"local-storage": SnapshotCRDsFile, "monitoring": MonitoringCRDsFile}
 
 // EtcdClientSecret is the Secret, in the monitoring's namespace, that holds the etcd CA and
 // client certificate Prometheus scrapes the etcd members with.
@@ -295,8 +294,8 @@ func ComponentsWith(c *config.Cluster, in Inputs) ([]Component, error) {
 		if err != nil {
 			return nil, err
 		}
-		if k.name == "monitoring" {
-			crds, err := fs.ReadFile(templates.FS(), MonitoringCRDsFile)
+		if f, ok := crdFiles[k.name]; ok {
+			crds, err := fs.ReadFile(templates.FS(), f)
 			if err != nil {
 				return nil, err
 			}

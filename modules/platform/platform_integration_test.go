@@ -158,9 +158,8 @@ func TestWorkspacesPruned(t *testing.T) {
 	}
 }
 
-// The local storage on a real API server (no nodes: its pods never run): the snapshot CRDs are
-// installed and established, then every object of the local storage applies as the template
-// makes it (the CSIDriver, the classes, the RBAC, the workloads), the default
+// The local storage on a real API server (no nodes: its pods never run): every object of it
+// applies as the template makes it, the snapshot CRDs first and established (the CSIDriver, the classes, the RBAC, the workloads), the default
 // VolumeSnapshotClass included; a VolumeSnapshot of a claim is accepted by its CRD's schema, and
 // a second apply changes nothing.
 func TestLocalStorageApplies(t *testing.T) {
@@ -177,19 +176,25 @@ func TestLocalStorageApplies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	crds := named(t, comps, "snapshot-crds")
-	if _, err := c.Install(ctx, "snapshot CRDs", crds.Objects, 2*time.Minute); err != nil {
-		t.Fatal(err)
-	}
 	ls := named(t, comps, "local-storage")
+	var crds []*unstructured.Unstructured
+	for _, o := range ls.Objects {
+		if o.GetKind() == "CustomResourceDefinition" {
+			crds = append(crds, o)
+		}
+	}
+	// all at once, as the platform's task applies them: the CRDs first, then what uses them
 	res, err := c.Apply(ctx, ls.Objects, kubeapply.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Objects) != len(ls.Objects) {
-		t.Errorf("applied %d of %d objects", len(res.Objects), len(ls.Objects))
+	if len(res.Objects) != len(ls.Objects) || len(crds) != 6 {
+		t.Errorf("applied %d of %d objects, %d CRDs", len(res.Objects), len(ls.Objects), len(crds))
 	}
-	if again, err := c.Apply(ctx, append(crds.Objects, ls.Objects...), kubeapply.Options{DryRun: true}); err != nil || again.Changed() > 0 {
+	if err := c.Wait(ctx, crds, kubeapply.WaitOptions{Timeout: 2 * time.Minute}); err != nil {
+		t.Errorf("the snapshot CRDs: %v", err)
+	}
+	if again, err := c.Apply(ctx, ls.Objects, kubeapply.Options{DryRun: true}); err != nil || again.Changed() > 0 {
 		t.Errorf("a second apply: %v, %v", again, err)
 	}
 	cs := kubernetes.NewForConfigOrDie(s.Config)

@@ -5,9 +5,6 @@
 //	mirror serve [--dir /var/tmp/kk-mirror] [--addr 127.0.0.1:8089]
 //	mirror paths                  # the URL paths the mirror serves
 //	mirror times [--dir ...]      # cold build times recorded in the stamps
-//	mirror snapshot-crds [--out templates/files/platform/snapshot-crds.yaml]
-//	                              # write the platform's snapshot CRDs from the spec's
-//	                              # external-snapshotter client module
 //
 // The default directory is $KK_MIRROR_DIR, else /var/tmp/kk-mirror. build prints one line
 // per step and component; the output of the go tool goes to <dir>/.logs/<build>.log.
@@ -35,7 +32,6 @@ func usage() {
   mirror serve [--dir %[1]s] [--addr 127.0.0.1:8089]
   mirror paths
   mirror times [--dir %[1]s]
-  mirror snapshot-crds [--out templates/files/platform/snapshot-crds.yaml]
 `, defaultDir, strings.Join(mirror.Components, ","))
 }
 
@@ -54,8 +50,7 @@ func main() {
 		err = serve(ctx, os.Args[2:])
 	case "times":
 		err = times(os.Args[2:])
-	case "snapshot-crds":
-		err = snapshotCRDs(ctx, os.Args[2:])
+
 	case "paths":
 		for _, a := range mirror.DefaultSpec().Artifacts() {
 			fmt.Printf("%s\n%s\n", a.Path, a.Checksum)
@@ -129,21 +124,4 @@ func times(args []string) error {
 	}
 	fmt.Printf("| **total** | | %s | | |\n", (time.Duration(total) * time.Second).String())
 	return nil
-}
-
-// snapshotCRDs writes kk's platform template of the snapshot CRDs from the client module of the
-// spec's external-snapshotter release (the sidecars and the CRDs are one release).
-func snapshotCRDs(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("mirror snapshot-crds", flag.ExitOnError)
-	out := fs.String("out", "templates/files/platform/snapshot-crds.yaml", "file to write (- for stdout)")
-	fs.Parse(args)
-	data, err := mirror.SnapshotCRDsTemplate(ctx, mirror.DefaultSpec().CSISnapshotter)
-	if err != nil {
-		return err
-	}
-	if *out == "-" {
-		_, err = os.Stdout.Write(data)
-		return err
-	}
-	return os.WriteFile(*out, data, 0o644)
 }
