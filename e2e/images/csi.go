@@ -63,8 +63,8 @@ func csiImages(r *recipes, spec mirror.Spec) ([]Image, error) {
 			requires: []string{bin},
 		}
 	}
-	// kk's stand-ins go with the sidecars: --components of any of them builds them too
-	sidecars := []string{"csi-provisioner", "csi-snapshotter", "csi-resizer"}
+	// kk's stand-ins go with the sidecars: --components csi-sidecars builds them too
+	sidecars := []string{"csi-sidecars"}
 	const standIn = "kk's e2e stand-in (e2e/images/csihostpath, static Go): the module proxy does not serve %s; it takes the flags kk's local storage template passes"
 	driver := static(set.CSIHostPathImage(), a.CSIHostPath, "hostpathplugin", standInBinary(r.binDir, builtByHostPath, a.CSIHostPath), builtByHostPath,
 		fmt.Sprintf(standIn, "github.com/kubernetes-csi/csi-driver-host-path"))

@@ -56,18 +56,22 @@ func TestCSIImages(t *testing.T) {
 			t.Errorf("LocalStorageImages names %s, which the test images lack", want)
 		}
 	}
-	// --components csi-snapshotter keeps its two images (and kk's own, which need no mirror file)
-	got, err := ofComponents(imgs, spec, "/m", []string{"csi-snapshotter"})
+	// --components csi-sidecars keeps the six images, another component none of them
+	got, err := ofComponents(imgs, spec, "/m", []string{"csi-sidecars"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{set.CSISnapshotterImage(), set.SnapshotControllerImage(), set.CSIHostPathImage()} {
+	for _, want := range set.LocalStorageImages() {
 		if !slices.ContainsFunc(got, func(im Image) bool { return im.Ref() == want }) {
-			t.Errorf("--components csi-snapshotter lacks %s", want)
+			t.Errorf("--components csi-sidecars lacks %s", want)
 		}
 	}
-	if slices.ContainsFunc(got, func(im Image) bool { return im.Ref() == set.CSIProvisionerImage() }) {
-		t.Errorf("--components csi-snapshotter builds %s", set.CSIProvisionerImage())
+	other, err := ofComponents(imgs, spec, "/m", []string{"coredns"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.ContainsFunc(other, func(im Image) bool { return strings.Contains(im.Repository, "/sig-storage/") }) {
+		t.Errorf("--components coredns builds a local storage image")
 	}
 	for _, bad := range []func(*mirror.Spec){
 		func(s *mirror.Spec) { s.CSIProvisioner = "v6.3.0" },

@@ -371,13 +371,7 @@ func (b *builder) jobs() []job {
 		jobs = append(jobs, b.chartMuseumJob(s.ChartMuseum))
 	}
 	if s.CSIProvisioner != "" {
-		jobs = append(jobs, b.csiProvisionerJob(s.CSIProvisioner))
-	}
-	if s.CSISnapshotter != "" {
-		jobs = append(jobs, b.csiSnapshotterJob(s.CSISnapshotter))
-	}
-	if s.CSIResizer != "" {
-		jobs = append(jobs, b.csiResizerJob(s.CSIResizer))
+		jobs = append(jobs, b.csiSidecarsJob())
 	}
 	return jobs
 }
@@ -767,6 +761,9 @@ type goBuild struct {
 	exclude []string
 	pkgs    []string
 	ldflags []string
+	// pkgLdflags adds linker flags for one package of pkgs each (go build's -ldflags=PKG=FLAGS):
+	// several programs of one build, each with its own version.
+	pkgLdflags map[string][]string
 	// cgo builds with CGO_ENABLED=1, statically linked (netgo, osusergo),
 	// for packages with C parts (flannel's udp backend).
 	cgo bool
@@ -897,6 +894,10 @@ func (b *builder) goBuild(ctx context.Context, g goBuild) error {
 	}
 	args := []string{"build", "-trimpath", "-o", g.out + string(filepath.Separator),
 		"-ldflags", "-s -w " + strings.Join(g.ldflags, " ")}
+	for _, pkg := range slices.Sorted(maps.Keys(g.pkgLdflags)) {
+		// a package's own flags take the place of the ones above: repeat them
+		args = append(args, "-ldflags="+pkg+"=-s -w "+strings.Join(append(slices.Clone(g.ldflags), g.pkgLdflags[pkg]...), " "))
+	}
 	args = append(append(args, tags...), g.pkgs...)
 	b.step("go build (%d packages)", len(g.pkgs))
 	if err := b.cmd(ctx, work, env, "go", args...); err != nil {

@@ -110,10 +110,12 @@ type Spec struct {
 	ChartMuseum string
 	// The platform's CSI storage (the binaries of its images; see csi.go), each the release its
 	// image's tag names: external-provisioner (csi-provisioner), external-snapshotter
-	// (csi-snapshotter and snapshot-controller) and external-resizer (csi-resizer).
+	// (csi-snapshotter and snapshot-controller) and external-resizer (csi-resizer); they are
+	// built together against CSIKubeLibs, the k8s.io libraries' release (v0.MINOR.PATCH).
 	CSIProvisioner string
 	CSISnapshotter string
 	CSIResizer     string
+	CSIKubeLibs    string
 }
 
 // DefaultSpec returns the pinned versions used by kk's e2e tests: the
@@ -175,12 +177,14 @@ func DefaultSpec() Spec {
 		CSIProvisioner: "v6.4.0",
 		CSISnapshotter: "v8.7.0",
 		CSIResizer:     "v2.3.0",
+		// the newest k8s.io release the three require: external-resizer v2.3.0's
+		CSIKubeLibs: "v0.37.1",
 	}
 }
 
 // Components are the names accepted by BuildOptions.Only, in build order.
 var Components = []string{"k8s", "kubeadm", "etcd", "crictl", "cni", "flannel", "coredns", "containerd", "runc", "registry", "kube-vip", "calico", "docker", "cri-dockerd", "metrics-server", "traefik", "nvidia-container-toolkit", "nvidia-device-plugin",
-	"prometheus", "alertmanager", "node-exporter", "kube-state-metrics", "prometheus-operator", "victoria-logs", "chartmuseum", "csi-provisioner", "csi-snapshotter", "csi-resizer"}
+	"prometheus", "alertmanager", "node-exporter", "kube-state-metrics", "prometheus-operator", "victoria-logs", "chartmuseum", "csi-sidecars"}
 
 // Checksum-file formats.
 const (
@@ -372,13 +376,14 @@ func (s Spec) Artifacts() []Artifact {
 		{"victoria-logs", "victoria-logs", s.VictoriaLogs, VictoriaLogsPath(s.VictoriaLogs)},
 		{"victoria-logs", "vlagent", s.VictoriaLogs, VLAgentPath(s.VictoriaLogs)},
 		{"chartmuseum", "chartmuseum", s.ChartMuseum, ChartMuseumPath(s.ChartMuseum)},
-		{"csi-provisioner", "csi-provisioner", s.CSIProvisioner, CSIProvisionerPath(s.CSIProvisioner)},
-		{"csi-snapshotter", "csi-snapshotter", s.CSISnapshotter, CSISnapshotterPath(s.CSISnapshotter)},
-		{"csi-snapshotter", "snapshot-controller", s.CSISnapshotter, SnapshotControllerPath(s.CSISnapshotter)},
-		{"csi-resizer", "csi-resizer", s.CSIResizer, CSIResizerPath(s.CSIResizer)},
 	} {
 		if m.version != "" {
 			out = append(out, Artifact{Component: m.component, Name: m.name, Version: m.version, Path: m.path, Checksum: m.path + ".sha256", ChecksumFormat: HexOnly})
+		}
+	}
+	if s.CSIProvisioner != "" {
+		for _, p := range s.csiSidecars() {
+			out = append(out, Artifact{Component: "csi-sidecars", Name: p.cmd, Version: p.version, Path: p.path, Checksum: p.path + ".sha256", ChecksumFormat: HexOnly})
 		}
 	}
 	return out
@@ -424,12 +429,15 @@ func (s Spec) validate() error {
 			return err
 		}
 	}
-	for base, v := range map[string]string{CSIProvisionerBase: s.CSIProvisioner, CSISnapshotterBase: s.CSISnapshotter, CSIResizerBase: s.CSIResizer} {
-		if v == "" {
-			continue
+	if s.CSIProvisioner != "" || s.CSISnapshotter != "" || s.CSIResizer != "" {
+		// one build makes the four programs: it needs every release, and the libraries'
+		for base, v := range map[string]string{CSIProvisionerBase: s.CSIProvisioner, CSISnapshotterBase: s.CSISnapshotter, CSIResizerBase: s.CSIResizer} {
+			if _, err := CSIModule(base, v); err != nil {
+				return err
+			}
 		}
-		if _, err := CSIModule(base, v); err != nil {
-			return err
+		if major, _, _, err := semverParts(s.CSIKubeLibs); err != nil || major != 0 {
+			return fmt.Errorf("mirror: CSIKubeLibs %q: want the k8s.io libraries' release, v0.MINOR.PATCH", s.CSIKubeLibs)
 		}
 	}
 	if s.Runc != "" && s.RuncDeb == "" {

@@ -42,7 +42,7 @@ func (nopMounter) Mounted(string) (bool, error)    { return false, nil }
 func sidecar(t *testing.T, ctx context.Context, bin string, container map[string]any, sock, kubeconfig, node string) {
 	t.Helper()
 	if _, err := os.Stat(bin); err != nil {
-		t.Skipf("the mirror has no %s (go run ./e2e/cmd/mirror build --only csi-provisioner,csi-snapshotter,csi-resizer): %v", bin, err)
+		t.Skipf("the mirror has no %s (go run ./e2e/cmd/mirror build --only csi-sidecars): %v", bin, err)
 	}
 	var args []string
 	for _, a := range container["args"].([]any) {
