@@ -483,10 +483,7 @@ func platformSwitchedOff(t *testing.T, bin string, bed *testbed.Bed, off, bundle
 	})
 	// the monitoring stack goes with its namespace (Prometheus' volume too); the operator's
 	// CRDs stay, as the cluster's other ServiceMonitors and rules would go with them
-	waitFor(t, 3*time.Minute, "the monitoring's namespace gone", func() bool {
-		_, err := kubectl(t, kcfg, "get", "namespace", monitoringNS)
-		return err != nil
-	})
+	namespaceGone(t, kcfg, monitoringNS, 8*time.Minute)
 	if out, _ := kubectl(t, kcfg, "get", "clusterrole,clusterrolebinding", "-l", "kk.kubesphere.io/platform-component in (monitoring,alerting)", "-o", "name"); strings.Contains(out, "/") {
 		t.Errorf("monitoring objects left:\n%s", out)
 	}
@@ -515,5 +512,23 @@ func platformSwitchedOff(t *testing.T, bin string, bed *testbed.Bed, off, bundle
 	again, _ := kkOn(t, bin, bed, work, "create", "phase", "platform", "-f", off, "-a", bundle)
 	if n := changed(t, again); n != "0" {
 		t.Errorf("kk create phase platform again changed %s tasks, want 0", n)
+	}
+}
+
+// namespaceGone waits up to within for namespace ns to be deleted; when it is not, the test
+// fails with what holds it (the namespace's conditions, its pods and claims).
+func namespaceGone(t *testing.T, kcfg, ns string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		if _, err := kubectl(t, kcfg, "get", "namespace", ns); err != nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			conds, _ := kubectl(t, kcfg, "get", "namespace", ns, "-o", `jsonpath={range .status.conditions[*]}{.type}={.status}: {.message}{"\n"}{end}`)
+			left, _ := kubectl(t, kcfg, "-n", ns, "get", "pods,pvc,statefulsets,prometheus,alertmanager", "-o", "wide")
+			t.Fatalf("namespace %s still there after %s:\n%s\n%s", ns, within, conds, left)
+		}
+		time.Sleep(5 * time.Second)
 	}
 }

@@ -1,11 +1,12 @@
 package cluster
 
 import (
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kk-project/kk/artifacts/charts/chartstest"
 
 	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/api/v1alpha2"
@@ -37,31 +38,13 @@ func TestLackedImages(t *testing.T) {
 	}
 }
 
-// writeChart writes a minimal chart directory under dir.
-func writeChart(t *testing.T, dir, name, version string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.MkdirAll(filepath.Join(p, "templates"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for f, body := range map[string]string{
-		"Chart.yaml":        "apiVersion: v2\nname: " + name + "\nversion: " + version + "\n",
-		"templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: {{ .Release.Name }}}\n",
-	} {
-		if err := os.WriteFile(filepath.Join(p, f), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return p
-}
-
 // Without a bundle the Cluster file's charts are packaged (a directory into the cache, an
 // archive as it is), a broken one an error at its line; with a bundle, the bundle must carry
 // the charts the file names that are on this machine, and some chart when the file names any.
 func TestStoreChartsArtifacts(t *testing.T) {
 	tmp := t.TempDir()
-	dir := writeChart(t, tmp, "hello", "1.2.3")
-	pkg, err := charts.Package(writeChart(t, tmp, "world", "0.1.0"), filepath.Join(tmp, "pkg"))
+	dir := chartstest.WriteChartDir(t, tmp, "hello", "1.2.3")
+	pkg, err := charts.Package(chartstest.WriteChartDir(t, tmp, "world", "0.1.0"), filepath.Join(tmp, "pkg"))
 	if err != nil {
 		t.Fatal(err)
 	}

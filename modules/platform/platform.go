@@ -265,12 +265,12 @@ func ComponentsWith(c *config.Cluster, in Inputs) ([]Component, error) {
 	var etcdMembers []string
 	var etcdPort int
 	var etcdTLS bool
+	var etcdCA, etcdCert, etcdKey string
 	if c.Platform.Monitoring.Etcd {
-		var ca, cert string
-		if etcdMembers, etcdPort, ca, cert, _, err = etcd.MonitoringClient(c); err != nil {
+		if etcdMembers, etcdPort, etcdCA, etcdCert, etcdKey, err = etcd.MonitoringClient(c); err != nil {
 			return nil, err
 		}
-		etcdTLS = ca != "" && cert != ""
+		etcdTLS = etcdCA != "" && etcdCert != ""
 	}
 	logging, err := loggingData(c)
 	if err != nil {
@@ -316,7 +316,7 @@ func ComponentsWith(c *config.Cluster, in Inputs) ([]Component, error) {
 		comp := Component{Name: k.name, Switch: k.field, Enabled: k.on(c), Objects: objs, Images: imgs,
 			WaitTimeout: 5 * time.Minute, Prune: k.prune}
 		if k.name == "monitoring" && etcdTLS {
-			comp.Runtime = etcdClientSecret(c)
+			comp.Runtime = etcdClientSecret(etcdCA, etcdCert, etcdKey)
 		}
 		if k.name == appStore && comp.Enabled {
 			comp.Charts = in.Charts
@@ -666,12 +666,9 @@ func AlertmanagerConfig(a config.Alerting) ([]byte, error) {
 // etcdClientSecret returns the Runtime of the monitoring with etcd over TLS: the Secret
 // EtcdClientSecret of the etcd CA and client certificate and key that the first control
 // plane's API server (or, for kubeadm's etcd, its health check) uses.
-func etcdClientSecret(c *config.Cluster) func(ctx context.Context, t *pipeline.Target) ([]*unstructured.Unstructured, error) {
+// ca, cert and key are their paths there, as etcd.MonitoringClient gives them.
+func etcdClientSecret(ca, cert, key string) func(ctx context.Context, t *pipeline.Target) ([]*unstructured.Unstructured, error) {
 	return func(ctx context.Context, t *pipeline.Target) ([]*unstructured.Unstructured, error) {
-		_, _, ca, cert, key, err := etcd.MonitoringClient(c)
-		if err != nil {
-			return nil, err
-		}
 		data := map[string]any{}
 		for name, path := range map[string]string{"ca.crt": ca, "client.crt": cert, "client.key": key} {
 			b, err := t.Fetch(ctx, path)
