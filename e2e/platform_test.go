@@ -15,6 +15,7 @@ import (
 
 	"github.com/kk-project/kk/e2e/images"
 	"github.com/kk-project/kk/e2e/testbed"
+	"github.com/kk-project/kk/modules/platform/localcsi"
 )
 
 // ksConfiguration is the ClusterConfiguration a KubeKey user keeps after the Cluster (KubeSphere
@@ -385,7 +386,7 @@ spec:
 )
 
 // localStorageWorks checks kk's local storage, which the ClusterConfiguration's empty
-// persistence.storageClass turns on (the CSI hostpath driver, its sidecars and the
+// persistence.storageClass turns on (kk's CSI driver, the upstream sidecars and the
 // snapshot-controller, from the bundle): "local" is the default class, binding waits for the
 // first consumer and claims may grow; a claim stays Pending without a pod, binds once its pod is
 // scheduled on n2, to a volume pinned to n2 that holds what the pod writes in a directory under
@@ -394,7 +395,7 @@ spec:
 // removes both.
 func localStorageWorks(t *testing.T, bed *testbed.Bed, kcfg, exportOut, busybox string) {
 	t.Helper()
-	for _, img := range []string{"registry.k8s.io/sig-storage/hostpathplugin:", "registry.k8s.io/sig-storage/csi-provisioner:",
+	for _, img := range []string{"ghcr.io/kk-project/kk-local-csi:", "registry.k8s.io/sig-storage/csi-provisioner:",
 		"registry.k8s.io/sig-storage/csi-snapshotter:", "registry.k8s.io/sig-storage/snapshot-controller:"} {
 		if !strings.Contains(exportOut, img) {
 			t.Fatalf("the bundle of a file with a ClusterConfiguration lacks local storage's %s:\n%s", img, exportOut)
@@ -405,8 +406,8 @@ func localStorageWorks(t *testing.T, bed *testbed.Bed, kcfg, exportOut, busybox 
 		t.Errorf("storage class local: %q, want the default with WaitForFirstConsumer and expansion", out)
 	}
 	if out := mustKubectl(t, kcfg, "get", "volumesnapshotclass", "local", "-o",
-		`jsonpath={.metadata.annotations.snapshot\.storage\.kubernetes\.io/is-default-class} {.driver}`); out != "true hostpath.csi.k8s.io" {
-		t.Errorf("volume snapshot class local: %q, want the default of hostpath.csi.k8s.io", out)
+		`jsonpath={.metadata.annotations.snapshot\.storage\.kubernetes\.io/is-default-class} {.driver}`); out != "true "+localcsi.DriverName {
+		t.Errorf("volume snapshot class local: %q, want the default of %s", out, localcsi.DriverName)
 	}
 	mustKubectl(t, kcfg, "-n", "kube-system", "rollout", "status", "daemonset/kk-local-storage", "--timeout=180s")
 	mustKubectl(t, kcfg, "-n", "kube-system", "rollout", "status", "deployment/snapshot-controller", "--timeout=180s")

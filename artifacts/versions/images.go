@@ -117,13 +117,12 @@ func (s Set) LoggingImages() []string {
 // SigStorage is the registry path of the Kubernetes storage SIG's images.
 const SigStorage = K8sRegistry + "/sig-storage"
 
-// CSIHostPathImage is the CSI hostpath driver (the local storage's node plugin).
-func (s Set) CSIHostPathImage() string { return SigStorage + "/hostpathplugin:" + s.Addons.CSIHostPath }
+// KKRegistry is where kk's own images are published.
+const KKRegistry = GHCR + "/kk-project"
 
-// CSINodeDriverRegistrarImage registers the driver with each node's kubelet.
-func (s Set) CSINodeDriverRegistrarImage() string {
-	return SigStorage + "/csi-node-driver-registrar:" + s.Addons.CSINodeDriverRegistrar
-}
+// LocalCSIImage is kk's local volume driver (cmd/kk-local-csi), the local storage's CSI driver
+// on every node.
+func (s Set) LocalCSIImage() string { return KKRegistry + "/kk-local-csi:" + s.Addons.LocalCSI }
 
 // CSIProvisionerImage is external-provisioner (creates and deletes the volumes of claims).
 func (s Set) CSIProvisionerImage() string {
@@ -144,12 +143,11 @@ func (s Set) SnapshotControllerImage() string {
 // CSIResizerImage is external-resizer (expands the volumes of claims).
 func (s Set) CSIResizerImage() string { return SigStorage + "/csi-resizer:" + s.Addons.CSIResizer }
 
-// LocalStorageImages are the images of the platform's local storage (the CSI hostpath driver),
-// in the order its template reads them: the driver, then the sidecars of its DaemonSet, then
-// the snapshot-controller.
+// LocalStorageImages are the images of the platform's local storage, in the order its template
+// reads them: kk's driver, then the sidecars of its DaemonSet, then the snapshot-controller.
 func (s Set) LocalStorageImages() []string {
-	return []string{s.CSIHostPathImage(), s.CSINodeDriverRegistrarImage(), s.CSIProvisionerImage(),
-		s.CSISnapshotterImage(), s.CSIResizerImage(), s.SnapshotControllerImage()}
+	return []string{s.LocalCSIImage(), s.CSIProvisionerImage(), s.CSISnapshotterImage(), s.CSIResizerImage(),
+		s.SnapshotControllerImage()}
 }
 
 // TraefikImage is the platform's cluster gateway (its ingress controller).

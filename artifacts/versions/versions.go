@@ -75,17 +75,16 @@ type Addons struct {
 	// ChartMuseum is ghcr.io/helm/chartmuseum's tag: the Helm chart repository of the
 	// platform's app store (spec.openpitrix.store.enabled).
 	ChartMuseum string
-	// The platform's local storage (the CSI hostpath driver with the Kubernetes CSI sidecars),
-	// each its image's tag under registry.k8s.io/sig-storage: the driver (hostpathplugin), the
-	// kubelet registration sidecar (csi-node-driver-registrar), external-provisioner
+	// The platform's local storage: kk's own CSI driver (LocalCSI, the tag of
+	// ghcr.io/kk-project/kk-local-csi, built from cmd/kk-local-csi) with the Kubernetes CSI
+	// sidecars, each its image's tag under registry.k8s.io/sig-storage: external-provisioner
 	// (csi-provisioner), external-snapshotter (csi-snapshotter and snapshot-controller, one
 	// release; its snapshot CRDs are templates/files/platform/snapshot-crds.yaml) and
 	// external-resizer (csi-resizer).
-	CSIHostPath            string
-	CSINodeDriverRegistrar string
-	CSIProvisioner         string
-	CSISnapshotter         string
-	CSIResizer             string
+	LocalCSI       string
+	CSIProvisioner string
+	CSISnapshotter string
+	CSIResizer     string
 }
 
 // row is one line of the table, keyed by Kubernetes minor.
@@ -166,16 +165,15 @@ func DefaultAddons() Addons {
 		// v0.16.3: the newest release the module proxy serves (under github.com/helm/chartmuseum;
 		// its declared path helm.sh/chartmuseum is refused, and so is v0.16.4)
 		ChartMuseum: "v0.16.3",
-		// The local storage's CSI programs: the sidecars are the newest releases the module
-		// proxy serves (external-provisioner v6.4.0, external-snapshotter v8.7.0 with its
-		// client module's CRDs, external-resizer v2.3.0); the hostpath driver v1.18.0 and
-		// node-driver-registrar v2.17.0 are upstream's newest releases, whose modules the proxy
-		// does not serve (kk's e2e tests run stand-ins under their tags, see e2e/images).
-		CSIHostPath:            "v1.18.0",
-		CSINodeDriverRegistrar: "v2.17.0",
-		CSIProvisioner:         "v6.4.0",
-		CSISnapshotter:         "v8.7.0",
-		CSIResizer:             "v2.3.0",
+		// The local storage's CSI programs: kk's driver (raise LocalCSI when
+		// modules/platform/localcsi or cmd/kk-local-csi changes: nodes keep an image by its tag)
+		// and the sidecars, the newest releases the module proxy serves (external-provisioner
+		// v6.4.0, external-snapshotter v8.7.0 with its client module's CRDs, external-resizer
+		// v2.3.0).
+		LocalCSI:       "v0.1.0",
+		CSIProvisioner: "v6.4.0",
+		CSISnapshotter: "v8.7.0",
+		CSIResizer:     "v2.3.0",
 	}
 }
 

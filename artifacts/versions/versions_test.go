@@ -169,15 +169,14 @@ func TestChartMuseumImage(t *testing.T) {
 	}
 }
 
-// TestLocalStorageImages: the local storage's images are the storage SIG's references, tagged
-// with the releases of DefaultAddons (the snapshot-controller with the snapshotter's), each
-// named once.
+// TestLocalStorageImages: the local storage's images are kk's driver and the storage SIG's
+// references, tagged with the releases of DefaultAddons (the snapshot-controller with the
+// snapshotter's), each named once.
 func TestLocalStorageImages(t *testing.T) {
 	s := Latest()
 	a := s.Addons
 	want := []string{
-		"registry.k8s.io/sig-storage/hostpathplugin:" + a.CSIHostPath,
-		"registry.k8s.io/sig-storage/csi-node-driver-registrar:" + a.CSINodeDriverRegistrar,
+		"ghcr.io/kk-project/kk-local-csi:" + a.LocalCSI,
 		"registry.k8s.io/sig-storage/csi-provisioner:" + a.CSIProvisioner,
 		"registry.k8s.io/sig-storage/csi-snapshotter:" + a.CSISnapshotter,
 		"registry.k8s.io/sig-storage/csi-resizer:" + a.CSIResizer,
@@ -190,7 +189,7 @@ func TestLocalStorageImages(t *testing.T) {
 	if len(slices.Compact(slices.Sorted(slices.Values(got)))) != len(got) {
 		t.Errorf("LocalStorageImages() names an image twice: %q", got)
 	}
-	for name, v := range map[string]string{"hostpathplugin": a.CSIHostPath, "csi-node-driver-registrar": a.CSINodeDriverRegistrar,
+	for name, v := range map[string]string{"kk-local-csi": a.LocalCSI,
 		"csi-provisioner": a.CSIProvisioner, "csi-snapshotter": a.CSISnapshotter, "csi-resizer": a.CSIResizer} {
 		if _, err := Parse(v); err != nil || !strings.HasPrefix(v, "v") {
 			t.Errorf("%s: tag %q is not vX.Y.Z", name, v)

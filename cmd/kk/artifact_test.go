@@ -68,7 +68,7 @@ func TestCreateManifestFromCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	data, _ = os.ReadFile(withLocal)
-	for _, want := range []string{"registry.k8s.io/sig-storage/hostpathplugin:", "registry.k8s.io/sig-storage/snapshot-controller:"} {
+	for _, want := range []string{"ghcr.io/kk-project/kk-local-csi:", "registry.k8s.io/sig-storage/snapshot-controller:"} {
 		if !strings.Contains(string(data), want) {
 			t.Errorf("--with-local-storage: no %q in\n%s", want, data)
 		}

@@ -165,7 +165,7 @@ func TestCreateManifestWithKubernetesVersion(t *testing.T) {
 	if _, err := kk(t, "create", "manifest", "--with-kubernetes", "v1.33.2", "--with-local-storage", "-f", "local.yaml"); err != nil {
 		t.Fatal(err)
 	}
-	if imgs := readManifest(t, "local.yaml").Images(); !slices.ContainsFunc(imgs, func(i string) bool { return strings.Contains(i, "/sig-storage/hostpathplugin:") }) {
+	if imgs := readManifest(t, "local.yaml").Images(); !slices.ContainsFunc(imgs, func(i string) bool { return strings.Contains(i, "/kk-project/kk-local-csi:") }) {
 		t.Errorf("--with-local-storage: images %v", imgs)
 	}
 	for _, c := range []struct {

@@ -654,8 +654,8 @@ func archiveMember(archive, member string) ([]byte, error) {
 }
 
 // ensureOwnBinary builds the files kk makes itself: the pause binary
-// (from e2e/images/pause in this module), the probe, the CSI stand-ins
-// (e2e/images/csihostpath) and flannel's install-conf (from the flannel
+// (from e2e/images/pause in this module), the probe, kk's CSI driver
+// (cmd/kk-local-csi) and flannel's install-conf (from the flannel
 // module, through the Go module proxy).
 func (b *builder) ensureOwnBinary(ctx context.Context, f input) error {
 	if f.builtBy == "" || b.ownBinary[f.src] {
@@ -669,10 +669,9 @@ func (b *builder) ensureOwnBinary(ctx context.Context, f input) error {
 	case "probe":
 		b.logf("%s: go build probe", b.prefix)
 		err = b.goBuild(ctx, "", "github.com/kk-project/kk/e2e/images/probe", f.src)
-	case builtByHostPath, builtByRegistrar:
-		pkg := map[string]string{builtByHostPath: hostPathPluginPkg, builtByRegistrar: registrarPkg}[f.builtBy]
-		b.logf("%s: go build %s (kk's stand-in)", b.prefix, f.builtBy)
-		err = b.goBuild(ctx, "", pkg, f.src, "-X main.version="+standInTag(f.builtBy, f.src))
+	case builtByLocalCSI:
+		b.logf("%s: go build %s", b.prefix, f.builtBy)
+		err = b.goBuild(ctx, "", localCSIPkg, f.src, "-X main.version="+ownBinaryTag(f.builtBy, f.src))
 	case "install-conf":
 		if _, serr := os.Stat(f.src); serr == nil {
 			break
@@ -691,7 +690,7 @@ func (b *builder) ensureOwnBinary(ctx context.Context, f input) error {
 }
 
 // goBuild builds a static, stripped, reproducible binary of pkg into out, with more linker
-// flags when given (a stand-in's version).
+// flags when given (kk's driver's version).
 func (b *builder) goBuild(ctx context.Context, dir, pkg, out string, ldflags ...string) error {
 	tmp := out + ".tmp"
 	ld := strings.Join(append([]string{"-s", "-w", "-buildid="}, ldflags...), " ")

@@ -8,32 +8,29 @@ import (
 	"github.com/kk-project/kk/e2e/mirror"
 )
 
-// The kk programs that stand in for the CSI hostpath driver and node-driver-registrar (see
-// e2e/images/csihostpath), and the builders that make them (input.builtBy).
+// kk's local volume driver (cmd/kk-local-csi in this module), and the builder that makes it
+// (input.builtBy).
 const (
-	hostPathPluginPkg = "github.com/kk-project/kk/e2e/images/csihostpath/hostpathplugin"
-	registrarPkg      = "github.com/kk-project/kk/e2e/images/csihostpath/registrar"
-	builtByHostPath   = "hostpathplugin"
-	builtByRegistrar  = "csi-node-driver-registrar"
+	localCSIPkg     = "github.com/kk-project/kk/cmd/kk-local-csi"
+	builtByLocalCSI = "kk-local-csi"
 )
 
-// standInBinary is where kk's build of a stand-in for tag goes under binDir: the tag is part of
-// the name, as the program prints it (-version) and so keeps it.
-func standInBinary(binDir, builtBy, tag string) string {
+// ownBinary is where kk's build of its own program builtBy at tag goes under binDir: the tag
+// is part of the name, as the program prints it (-version) and so keeps it.
+func ownBinary(binDir, builtBy, tag string) string {
 	return filepath.Join(binDir, builtBy+"-"+tag)
 }
 
-// standInTag reads the tag back from standInBinary's name.
-func standInTag(builtBy, path string) string {
+// ownBinaryTag reads the tag back from ownBinary's name.
+func ownBinaryTag(builtBy, path string) string {
 	return strings.TrimPrefix(filepath.Base(path), builtBy+"-")
 }
 
 // csiImages lists the images of the platform's local storage when the spec builds the CSI
 // sidecars: csi-provisioner, csi-snapshotter, snapshot-controller and csi-resizer, each the
 // mirror's static binary at the root of a distroless-like image with its entrypoint (upstream's
-// Dockerfiles: FROM distroless/static, COPY the binary, ENTRYPOINT it), and kk's stand-ins for
-// the hostpath driver and node-driver-registrar under their upstream references and tags (their
-// modules are not served here; the Note says so). The references are kk's version table's.
+// Dockerfiles: FROM distroless/static, COPY the binary, ENTRYPOINT it), and kk's own driver,
+// built from this module as kk's release would. The references are kk's version table's.
 func csiImages(r *recipes, spec mirror.Spec) ([]Image, error) {
 	if spec.CSIProvisioner == "" && spec.CSISnapshotter == "" && spec.CSIResizer == "" {
 		return nil, nil
@@ -63,16 +60,11 @@ func csiImages(r *recipes, spec mirror.Spec) ([]Image, error) {
 			requires: []string{bin},
 		}
 	}
-	// kk's stand-ins go with the sidecars: --components csi-sidecars builds them too
-	sidecars := []string{"csi-sidecars"}
-	const standIn = "kk's e2e stand-in (e2e/images/csihostpath, static Go): the module proxy does not serve %s; it takes the flags kk's local storage template passes"
-	driver := static(set.CSIHostPathImage(), a.CSIHostPath, "hostpathplugin", standInBinary(r.binDir, builtByHostPath, a.CSIHostPath), builtByHostPath,
-		fmt.Sprintf(standIn, "github.com/kubernetes-csi/csi-driver-host-path"))
-	registrar := static(set.CSINodeDriverRegistrarImage(), a.CSINodeDriverRegistrar, "csi-node-driver-registrar",
-		standInBinary(r.binDir, builtByRegistrar, a.CSINodeDriverRegistrar), builtByRegistrar,
-		fmt.Sprintf(standIn, "github.com/kubernetes-csi/node-driver-registrar"))
-	driver.partOf, registrar.partOf = sidecars, sidecars
-	return []Image{driver, registrar,
+	// kk's driver goes with the sidecars: --components csi-sidecars builds it too
+	driver := static(set.LocalCSIImage(), a.LocalCSI, "kk-local-csi", ownBinary(r.binDir, builtByLocalCSI, a.LocalCSI), builtByLocalCSI,
+		"kk's own CSI driver (cmd/kk-local-csi, static Go, built from this module)")
+	driver.partOf = []string{"csi-sidecars"}
+	return []Image{driver,
 		static(set.CSIProvisionerImage(), spec.CSIProvisioner, "csi-provisioner", r.mirrorFile(mirror.CSIProvisionerPath(spec.CSIProvisioner)), "", ""),
 		static(set.CSISnapshotterImage(), spec.CSISnapshotter, "csi-snapshotter", r.mirrorFile(mirror.CSISnapshotterPath(spec.CSISnapshotter)), "", ""),
 		static(set.CSIResizerImage(), spec.CSIResizer, "csi-resizer", r.mirrorFile(mirror.CSIResizerPath(spec.CSIResizer)), "", ""),

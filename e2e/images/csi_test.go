@@ -11,8 +11,8 @@ import (
 
 // TestCSIImages: the local storage's images are kk's version table's references; the sidecars
 // and the snapshot-controller hold the mirror's binaries at their root, run as entrypoints as
-// upstream's Dockerfiles do; the driver and the registrar are kk's stand-ins, built by this
-// package with the tag as their version, and say so.
+// upstream's Dockerfiles do; the driver is kk's own, built by this package with the tag as its
+// version, and says so.
 func TestCSIImages(t *testing.T) {
 	spec := mirror.DefaultSpec()
 	imgs, err := Images(spec, "/m", "/b", DebVersions{})
@@ -24,8 +24,7 @@ func TestCSIImages(t *testing.T) {
 	for _, c := range []struct {
 		ref, bin, src, builtBy string
 	}{
-		{set.CSIHostPathImage(), "hostpathplugin", "/b/hostpathplugin-" + a.CSIHostPath, builtByHostPath},
-		{set.CSINodeDriverRegistrarImage(), "csi-node-driver-registrar", "/b/csi-node-driver-registrar-" + a.CSINodeDriverRegistrar, builtByRegistrar},
+		{set.LocalCSIImage(), "kk-local-csi", "/b/kk-local-csi-" + a.LocalCSI, builtByLocalCSI},
 		{set.CSIProvisionerImage(), "csi-provisioner", "/m" + mirror.CSIProvisionerPath(spec.CSIProvisioner), ""},
 		{set.CSISnapshotterImage(), "csi-snapshotter", "/m" + mirror.CSISnapshotterPath(spec.CSISnapshotter), ""},
 		{set.CSIResizerImage(), "csi-resizer", "/m" + mirror.CSIResizerPath(spec.CSIResizer), ""},
@@ -44,11 +43,11 @@ func TestCSIImages(t *testing.T) {
 		if !slices.Equal(im.config.Entrypoint, []string{"/" + c.bin}) || im.config.User != "" {
 			t.Errorf("%s: config %+v", c.ref, im.config)
 		}
-		if (c.builtBy != "") != strings.Contains(im.Note, "stand-in") {
+		if (c.builtBy != "") != strings.Contains(im.Note, "kk's own") {
 			t.Errorf("%s: note %q", c.ref, im.Note)
 		}
-		if c.builtBy != "" && standInTag(c.builtBy, c.src) != im.Tags[0] {
-			t.Errorf("%s: the stand-in's version %q is not its tag", c.ref, standInTag(c.builtBy, c.src))
+		if c.builtBy != "" && ownBinaryTag(c.builtBy, c.src) != im.Tags[0] {
+			t.Errorf("%s: kk's driver's version %q is not its tag", c.ref, ownBinaryTag(c.builtBy, c.src))
 		}
 	}
 	for _, want := range set.LocalStorageImages() {
@@ -56,7 +55,7 @@ func TestCSIImages(t *testing.T) {
 			t.Errorf("LocalStorageImages names %s, which the test images lack", want)
 		}
 	}
-	// --components csi-sidecars keeps the six images, another component none of them
+	// --components csi-sidecars keeps the five images, another component none of them
 	got, err := ofComponents(imgs, spec, "/m", []string{"csi-sidecars"})
 	if err != nil {
 		t.Fatal(err)

@@ -19,10 +19,9 @@ package mirror
 // external-snapshotter v8.7.0 v0.37.0): a patch or minor apart, within what client-go keeps
 // compatible.
 //
-// The CSI hostpath driver (github.com/kubernetes-csi/csi-driver-host-path), the
-// node-driver-registrar and the livenessprobe are not served by the module proxy here (every
-// release tried answers "not available"): e2e/images stands in for the first two with kk's
-// own programs (e2e/images/csihostpath), and kk's template runs no livenessprobe. The snapshot
+// The driver under them is kk's own (cmd/kk-local-csi), which registers itself with the
+// kubelet: no node-driver-registrar or livenessprobe runs (neither is served by the module
+// proxy here, nor is any local-volume CSI driver). The snapshot
 // CRDs kk ships come from external-snapshotter's client module too, through go generate
 // ./templates (templates/gen/snapcrds).
 

@@ -24,9 +24,9 @@ import (
 
 	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/e2e/apiserver"
-	"github.com/kk-project/kk/e2e/images/csihostpath"
 	"github.com/kk-project/kk/e2e/mirror"
 	"github.com/kk-project/kk/modules/kubeapply"
+	"github.com/kk-project/kk/modules/platform/localcsi"
 )
 
 // nopMounter stands in for the node's bind mounts: no kubelet runs here to publish a volume.
@@ -80,7 +80,7 @@ func sidecar(t *testing.T, ctx context.Context, bin string, container map[string
 }
 
 // The local storage's flow with upstream's sidecars and snapshot-controller (the mirror's
-// builds) and kk's hostpath stand-in, on a real API server and controller manager, no kubelet:
+// builds) and kk's driver (localcsi), on a real API server and controller manager, no kubelet:
 // a claim of the default class stays unprovisioned until the scheduler's choice of node (the
 // selected-node annotation) reaches it, then the node's provisioner makes its volume there and
 // the claim binds; a snapshot of it (default class) becomes ready, its content managed by that
@@ -125,12 +125,12 @@ func TestLocalStorageSidecars(t *testing.T) {
 	cs := kubernetes.NewForConfigOrDie(s.Config)
 	// the node, labelled with its topology segment as its kubelet does once the driver registers
 	if _, err := cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node,
-		Labels: map[string]string{csihostpath.TopologyKey: node, "kubernetes.io/hostname": node}}}, metav1.CreateOptions{}); err != nil {
+		Labels: map[string]string{localcsi.TopologyKey: node, "kubernetes.io/hostname": node}}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 
 	state := t.TempDir()
-	d, err := csihostpath.New(csihostpath.Config{Name: "hostpath.csi.k8s.io", Version: "test", NodeID: node, StateDir: state,
+	d, err := localcsi.New(localcsi.Config{Name: localcsi.DriverName, Version: "test", NodeID: node, StateDir: state,
 		Topology: true, NodeExpansion: true, MaxVolumeSize: 1 << 40}, nopMounter{})
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +141,7 @@ func TestLocalStorageSidecars(t *testing.T) {
 	}
 	defer os.RemoveAll(sockDir)
 	sock := filepath.Join(sockDir, "csi.sock")
-	go csihostpath.Serve(ctx, d, "unix://"+sock)
+	go localcsi.Serve(ctx, d, "unix://"+sock)
 	for n, bin := range map[string]string{"csi-provisioner": mirror.CSIProvisionerPath(spec.CSIProvisioner),
 		"csi-snapshotter": mirror.CSISnapshotterPath(spec.CSISnapshotter), "csi-resizer": mirror.CSIResizerPath(spec.CSIResizer),
 		"snapshot-controller": mirror.SnapshotControllerPath(spec.CSISnapshotter)} {
@@ -193,8 +193,8 @@ func TestLocalStorageSidecars(t *testing.T) {
 	})
 	handle := pv.Spec.CSI.VolumeHandle
 	terms := pv.Spec.NodeAffinity.Required.NodeSelectorTerms
-	if len(terms) != 1 || terms[0].MatchExpressions[0].Key != csihostpath.TopologyKey || terms[0].MatchExpressions[0].Values[0] != node {
-		t.Errorf("the volume's node affinity %v, want %s=%s", terms, csihostpath.TopologyKey, node)
+	if len(terms) != 1 || terms[0].MatchExpressions[0].Key != localcsi.TopologyKey || terms[0].MatchExpressions[0].Values[0] != node {
+		t.Errorf("the volume's node affinity %v, want %s=%s", terms, localcsi.TopologyKey, node)
 	}
 	if fi, err := os.Stat(filepath.Join(state, handle)); err != nil || !fi.IsDir() {
 		t.Errorf("the volume's directory %s: %v", handle, err)

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"slices"
@@ -96,7 +97,13 @@ var catalogue = []struct {
 		field:   "spec.persistence.storageClass empty or " + config.LocalStorageClass + ", or --with-local-storage",
 		on:      func(c *config.Cluster) bool { return c.Platform.LocalStorage },
 		images:  func(s versions.Set) []string { return s.LocalStorageImages() },
-		version: func(s versions.Set) string { return s.Addons.CSIHostPath }},
+		version: func(s versions.Set) string { return s.Addons.LocalCSI },
+		// an earlier kk's local storage (rancher's local-path-provisioner in its namespace
+		// local-path-storage, with its cluster role and binding) goes once the CSI driver is in;
+		// its class "local" is replaced first (replaceClasses)
+		prune: []schema.GroupVersionKind{{Version: "v1", Kind: "Namespace"},
+			{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "ClusterRole"},
+			{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "ClusterRoleBinding"}}},
 	{name: "metrics-server", template: "platform/metrics-server.yaml", field: "spec.metrics_server.enabled",
 		on:      func(c *config.Cluster) bool { return c.Platform.MetricsServer },
 		images:  func(s versions.Set) []string { return []string{s.MetricsServerImage()} },
@@ -454,15 +461,19 @@ func task(comp Component, kubeconfig func(ctx context.Context) (*rest.Config, er
 			if err != nil {
 				return false, err
 			}
+			replaced, err := replaceClasses(ctx, c, comp, objs, t.Log)
+			if err != nil {
+				return false, err
+			}
 			res, err := c.Install(ctx, what, objs, comp.WaitTimeout)
 			if t.Log != nil && len(res.Objects) > 0 {
 				t.Log.Info(what+" applied", "result", res.String())
 			}
 			if err != nil {
-				return res.Changed() > 0, err
+				return replaced || res.Changed() > 0, err
 			}
 			if err := waitAvailable(ctx, c, comp, objs); err != nil {
-				return res.Changed() > 0, err
+				return replaced || res.Changed() > 0, err
 			}
 			loaded := false
 			if len(comp.Charts) > 0 {
@@ -496,6 +507,44 @@ func task(comp Component, kubeconfig func(ctx context.Context) (*rest.Config, er
 		// WaitTimeout), and the applies
 		Timeout: 2*comp.WaitTimeout + 3*time.Minute,
 	}
+}
+
+// replaceClasses deletes the StorageClasses of objs that kk made earlier for comp with another
+// provisioner (an earlier kk's class "local" of rancher's local-path-provisioner), so that the
+// apply makes them anew: a class's provisioner cannot change. The volumes made under the old
+// class stay and stay bound; their provisioner goes with the old component, so deleting one
+// of their claims leaves the volume's directory on its node, which the log says.
+func replaceClasses(ctx context.Context, c *kubeapply.Client, comp Component, objs []*unstructured.Unstructured, log *slog.Logger) (bool, error) {
+	var classes []*unstructured.Unstructured
+	want := map[string]any{}
+	for _, o := range objs {
+		if o.GroupVersionKind().GroupKind() == (schema.GroupKind{Group: "storage.k8s.io", Kind: "StorageClass"}) {
+			classes = append(classes, o)
+			want[o.GetName()] = o.Object["provisioner"]
+		}
+	}
+	if len(classes) == 0 {
+		return false, nil
+	}
+	there, err := c.Labelled(ctx, classes, LabelComponent, comp.Name)
+	if err != nil {
+		return false, err
+	}
+	var old []*unstructured.Unstructured
+	for _, o := range there {
+		if o.Object["provisioner"] != want[o.GetName()] {
+			old = append(old, o)
+			if log != nil {
+				log.Warn("replacing StorageClass "+o.GetName()+": its provisioner changes and cannot be changed in place; "+
+					"its volumes stay, but their directories are no longer removed with their claims",
+					"from", o.Object["provisioner"], "to", want[o.GetName()])
+			}
+		}
+	}
+	if len(old) == 0 {
+		return false, nil
+	}
+	return true, c.Delete(ctx, old, "")
 }
 
 // leftover is what of comp kk removes: switched on, its objects of the Prune kinds that the

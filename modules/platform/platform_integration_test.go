@@ -19,6 +19,7 @@ import (
 	"github.com/kk-project/kk/api/config"
 	"github.com/kk-project/kk/e2e/apiserver"
 	"github.com/kk-project/kk/modules/kubeapply"
+	"github.com/kk-project/kk/modules/platform/localcsi"
 	"github.com/kk-project/kk/pipeline"
 )
 
@@ -199,11 +200,11 @@ func TestLocalStorageApplies(t *testing.T) {
 	}
 	cs := kubernetes.NewForConfigOrDie(s.Config)
 	sc, err := cs.StorageV1().StorageClasses().Get(ctx, config.LocalStorageClass, metav1.GetOptions{})
-	if err != nil || sc.Provisioner != "hostpath.csi.k8s.io" || sc.AllowVolumeExpansion == nil || !*sc.AllowVolumeExpansion ||
+	if err != nil || sc.Provisioner != localcsi.DriverName || sc.AllowVolumeExpansion == nil || !*sc.AllowVolumeExpansion ||
 		sc.VolumeBindingMode == nil || *sc.VolumeBindingMode != "WaitForFirstConsumer" {
 		t.Errorf("storage class: %+v, %v", sc, err)
 	}
-	if d, err := cs.StorageV1().CSIDrivers().Get(ctx, "hostpath.csi.k8s.io", metav1.GetOptions{}); err != nil || d.Spec.AttachRequired == nil || *d.Spec.AttachRequired {
+	if d, err := cs.StorageV1().CSIDrivers().Get(ctx, localcsi.DriverName, metav1.GetOptions{}); err != nil || d.Spec.AttachRequired == nil || *d.Spec.AttachRequired {
 		t.Errorf("CSI driver: %+v, %v", d, err)
 	}
 	snap, err := kubeapply.Decode([]byte(`apiVersion: snapshot.storage.k8s.io/v1
@@ -226,5 +227,95 @@ spec: {volumeSnapshotClassName: local}
 `))
 	if _, err := c.Apply(ctx, bad, kubeapply.Options{}); err == nil {
 		t.Error("a VolumeSnapshot without a source was accepted: the CRD's schema is not in force")
+	}
+}
+
+// An earlier kk's local storage (rancher's local-path-provisioner: its namespace, its cluster
+// role and its class "local") on a real API server: the CSI driver's component replaces the
+// class "local" (its provisioner cannot change in place) and lists the rest as left over;
+// a class of the same provisioner, or one without kk's label, is left alone.
+func TestLocalStorageReplacesLocalPath(t *testing.T) {
+	s := apiserver.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := kubeapply.NewClient(s.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c0 := cluster(false)
+	c0.Platform.LocalStorage = true
+	comps, err := Components(c0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls := named(t, comps, "local-storage")
+	kk := map[string]string{LabelComponent: "local-storage"}
+	earlier, err := kubeapply.Decode([]byte(`apiVersion: v1
+kind: Namespace
+metadata: {name: local-path-storage}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: "kk:local-path-provisioner"}
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: local}
+provisioner: rancher.io/local-path
+volumeBindingMode: WaitForFirstConsumer
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: someone-elses}
+provisioner: example.com/nfs
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range earlier {
+		if o.GetName() != "someone-elses" {
+			o.SetLabels(kk)
+		}
+	}
+	if _, err := c.Apply(ctx, earlier, kubeapply.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	replaced, err := replaceClasses(ctx, c, ls, ls.Objects, log)
+	if err != nil || !replaced {
+		t.Fatalf("replaceClasses: %v, %v", replaced, err)
+	}
+	if !strings.Contains(buf.String(), "rancher.io/local-path") || !strings.Contains(buf.String(), localcsi.DriverName) {
+		t.Errorf("the log does not say what the class changes from and to: %s", buf.String())
+	}
+	cs := kubernetes.NewForConfigOrDie(s.Config)
+	if _, err := cs.StorageV1().StorageClasses().Get(ctx, "local", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the earlier class local is still there: %v", err)
+	}
+	if _, err := cs.StorageV1().StorageClasses().Get(ctx, "someone-elses", metav1.GetOptions{}); err != nil {
+		t.Errorf("someone else's class: %v", err)
+	}
+	var classes []*unstructured.Unstructured
+	for _, o := range ls.Objects {
+		if o.GetKind() == "StorageClass" {
+			classes = append(classes, o)
+		}
+	}
+	if _, err := c.Apply(ctx, classes, kubeapply.Options{}); err != nil {
+		t.Fatalf("apply the CSI driver's class after the replacement: %v", err)
+	}
+	if sc, err := cs.StorageV1().StorageClasses().Get(ctx, "local", metav1.GetOptions{}); err != nil || sc.Provisioner != localcsi.DriverName {
+		t.Errorf("class local after the apply: %v, %v", sc, err)
+	}
+	if replaced, err := replaceClasses(ctx, c, ls, ls.Objects, log); err != nil || replaced {
+		t.Errorf("second replaceClasses: %v, %v", replaced, err)
+	}
+	left, err := leftover(ctx, c, ls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := refs(left); !strings.Contains(got, "local-path-storage") || !strings.Contains(got, "kk:local-path-provisioner") || strings.Contains(got, "StorageClass") {
+		t.Errorf("left over of the earlier local storage: %s", got)
 	}
 }

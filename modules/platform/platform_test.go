@@ -19,6 +19,7 @@ import (
 	"github.com/kk-project/kk/api/v1alpha2"
 	"github.com/kk-project/kk/artifacts/versions"
 	"github.com/kk-project/kk/modules/kubeapply"
+	"github.com/kk-project/kk/modules/platform/localcsi"
 	"github.com/kk-project/kk/templates"
 )
 
@@ -103,10 +104,10 @@ func args(c map[string]any) string {
 	return strings.Join(out, " ")
 }
 
-// Local storage: the default class "local" of the CSI hostpath driver, binding when the pod is
+// Local storage: the default class "local" of kk's CSI driver, binding when the pod is
 // scheduled, expandable, its volumes under the Cluster's OpenEBS base path; a default
-// VolumeSnapshotClass of the same driver; one DaemonSet pod per node runs the driver with the
-// sidecars acting for that node only; the snapshot-controller snapshots distributed; every
+// VolumeSnapshotClass of the same driver; one DaemonSet pod per node runs the driver, which
+// registers itself with the kubelet, with the sidecars acting for that node only; the snapshot-controller snapshots distributed; every
 // image from the version table, in the order LocalStorageImages gives.
 func TestLocalStorage(t *testing.T) {
 	c := cluster(false)
@@ -120,7 +121,7 @@ func TestLocalStorage(t *testing.T) {
 	if !ls.Enabled || !slices.Equal(ls.Images, set.LocalStorageImages()) {
 		t.Fatalf("local storage %+v", ls)
 	}
-	const driver = "hostpath.csi.k8s.io"
+	const driver = localcsi.DriverName
 	seen := map[string]int{}
 	var images []string
 	for _, o := range ls.Objects {
@@ -143,23 +144,21 @@ func TestLocalStorage(t *testing.T) {
 			}
 		case "DaemonSet":
 			cs := containers(t, o)
-			for _, name := range []string{"hostpath", "node-driver-registrar", "csi-provisioner", "csi-snapshotter", "csi-resizer"} {
+			for _, name := range []string{"kk-local-csi", "csi-provisioner", "csi-snapshotter", "csi-resizer"} {
 				if cs[name] == nil {
 					t.Fatalf("the DaemonSet has no %s container: %v", name, cs)
 				}
 				images = append(images, cs[name]["image"].(string))
 			}
-			hp := args(cs["hostpath"])
-			for _, want := range []string{"--drivername=" + driver, "--statedir=/csi-data-dir", "--nodeid=$(KUBE_NODE_NAME)", "--disable-controller-expansion"} {
+			hp := args(cs["kk-local-csi"])
+			for _, want := range []string{"--statedir=/csi-data-dir", "--nodeid=$(KUBE_NODE_NAME)",
+				"--kubelet-registration-path=/var/lib/kubelet/plugins/" + driver + "/csi.sock", "--plugin-registration-path=/registration"} {
 				if !strings.Contains(hp, want) {
-					t.Errorf("hostpath args %q lack %s", hp, want)
+					t.Errorf("kk-local-csi args %q lack %s", hp, want)
 				}
 			}
 			if !strings.Contains(args(cs["csi-provisioner"]), "--node-deployment=true") || !strings.Contains(args(cs["csi-snapshotter"]), "--node-deployment=true") {
 				t.Errorf("provisioner %q, snapshotter %q: want --node-deployment=true", args(cs["csi-provisioner"]), args(cs["csi-snapshotter"]))
-			}
-			if !strings.Contains(args(cs["node-driver-registrar"]), "--kubelet-registration-path=/var/lib/kubelet/plugins/"+driver+"/csi.sock") {
-				t.Errorf("registrar args %q", args(cs["node-driver-registrar"]))
 			}
 			vols, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "volumes")
 			hostPaths := map[string]string{}
@@ -170,12 +169,12 @@ func TestLocalStorage(t *testing.T) {
 			if hostPaths["csi-data-dir"] != "/data/local" || hostPaths["socket-dir"] != "/var/lib/kubelet/plugins/"+driver {
 				t.Errorf("host paths %v: want the volumes under /data/local", hostPaths)
 			}
-			mounts := cs["hostpath"]["volumeMounts"].([]any)
+			mounts := cs["kk-local-csi"]["volumeMounts"].([]any)
 			if !slices.ContainsFunc(mounts, func(m any) bool {
 				mm := m.(map[string]any)
 				return mm["mountPath"] == "/var/lib/kubelet/pods" && mm["mountPropagation"] == "Bidirectional"
 			}) {
-				t.Errorf("hostpath mounts %v: want /var/lib/kubelet/pods bidirectional", mounts)
+				t.Errorf("kk-local-csi mounts %v: want /var/lib/kubelet/pods bidirectional", mounts)
 			}
 		case "Deployment":
 			cs := containers(t, o)

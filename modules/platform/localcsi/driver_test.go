@@ -1,4 +1,4 @@
-package csihostpath
+package localcsi
 
 import (
 	"archive/tar"
@@ -73,7 +73,7 @@ func serve(t *testing.T, d *Driver) *grpc.ClientConn {
 func newDriver(t *testing.T, node string) (*Driver, *fakeMounter) {
 	t.Helper()
 	m := &fakeMounter{mounts: map[string]string{}}
-	d, err := New(Config{Name: "hostpath.csi.k8s.io", Version: "v1.18.0", NodeID: node, StateDir: t.TempDir(),
+	d, err := New(Config{Name: DriverName, Version: "v0.1.0", NodeID: node, StateDir: t.TempDir(),
 		Topology: true, NodeExpansion: true, MaxVolumeSize: 1 << 40}, m)
 	if err != nil {
 		t.Fatal(err)
@@ -388,27 +388,20 @@ func TestUntarRefusesEscape(t *testing.T) {
 	}
 }
 
-// The registrar asks the driver its name over its socket and tells the kubelet (here a test
-// client on the registration socket) the name and the socket's host path; the kubelet's
-// refusal reaches Registered.
+// The registrar tells the kubelet (here a test client on the registration socket) the driver's
+// name and its socket's host path; the kubelet's refusal reaches Registered.
 func TestRegistrar(t *testing.T) {
-	d, _ := newDriver(t, "n1")
-	dsock := filepath.Join(shortDir(t), "csi.sock")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go Serve(ctx, d, "unix://"+dsock)
 	told := make(chan error, 1)
-	r := &Registrar{CSIAddress: dsock, KubeletPath: "/var/lib/kubelet/plugins/csi-hostpath/csi.sock", Dir: shortDir(t),
+	r := &Registrar{KubeletPath: "/var/lib/kubelet/plugins/" + DriverName + "/csi.sock", Dir: shortDir(t),
 		Registered: func(err error) { told <- err }}
 	tctx, tcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer tcancel()
-	name, err := r.DriverName(tctx)
-	if err != nil || name != "hostpath.csi.k8s.io" {
-		t.Fatalf("DriverName: %q, %v", name, err)
-	}
+	name := DriverName
 	go r.Serve(ctx, name)
 	sock := r.SocketFor(name)
-	if filepath.Base(sock) != "hostpath.csi.k8s.io-reg.sock" {
+	if filepath.Base(sock) != DriverName+"-reg.sock" {
 		t.Errorf("registration socket %s", sock)
 	}
 	for i := 0; i < 100; i++ {

@@ -1,4 +1,4 @@
-package csihostpath
+package localcsi
 
 import (
 	"context"
@@ -9,11 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	registration "k8s.io/kubelet/pkg/apis/pluginregistration/v1"
 )
 
@@ -83,50 +81,17 @@ func Serve(ctx context.Context, d *Driver, endpoint string) error {
 	return s.Serve(l)
 }
 
-// Registrar registers a CSI driver with the kubelet, as node-driver-registrar does: it asks
-// the driver its name over the driver's socket, then serves kubelet's plugin registration
-// service on <registration dir>/<name>-reg.sock, which the kubelet's plugin watcher finds and
-// calls.
+// Registrar registers the driver with the kubelet, as upstream's node-driver-registrar does
+// for other drivers: it serves kubelet's plugin registration service on
+// <registration dir>/<name>-reg.sock, which the kubelet's plugin watcher finds and calls, and
+// tells the kubelet where the driver's socket is.
 type Registrar struct {
-	// CSIAddress is the driver's socket as this container sees it; KubeletPath the same socket
-	// as the kubelet (on the host) sees it.
-	CSIAddress, KubeletPath string
+	// KubeletPath is the driver's socket as the kubelet (on the host) sees it.
+	KubeletPath string
 	// Dir is the kubelet's plugins_registry directory as mounted in this container.
 	Dir string
 	// Registered is told the kubelet's answer: nil, or why it refused the driver.
 	Registered func(error)
-}
-
-// DriverName asks the driver on CSIAddress its name, retrying until ctx ends (the driver's
-// container may start after this one).
-func (r *Registrar) DriverName(ctx context.Context) (string, error) {
-	p, err := SocketPath(r.CSIAddress)
-	if err != nil {
-		return "", err
-	}
-	conn, err := grpc.NewClient("unix://"+p, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	id := csi.NewIdentityClient(conn)
-	for {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		info, err := id.GetPluginInfo(cctx, &csi.GetPluginInfoRequest{})
-		cancel()
-		if err == nil {
-			if info.GetName() == "" {
-				return "", errors.New("the CSI driver reports no name")
-			}
-			return info.GetName(), nil
-		}
-		log.Printf("waiting for the CSI driver on %s: %v", p, err)
-		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(2 * time.Second):
-		}
-	}
 }
 
 // SocketFor is the registration socket of driver name in the registration directory.

@@ -1,23 +1,21 @@
-// Package csihostpath is kk's e2e stand-in for the Kubernetes CSI hostpath driver
-// (registry.k8s.io/sig-storage/hostpathplugin) and its node-driver-registrar
-// (registry.k8s.io/sig-storage/csi-node-driver-registrar). The module proxy here serves
-// neither github.com/kubernetes-csi/csi-driver-host-path nor node-driver-registrar, while the
-// sidecars that drive them (external-provisioner, external-snapshotter, external-resizer) are
-// built from their upstream modules by e2e/mirror. So that kk's local storage template runs
-// unchanged in the e2e tests, these programs take the upstream images' flags that the template
-// passes and speak CSI and kubelet's plugin registration as the upstream programs do.
+// Package localcsi is kk's local volume driver, a CSI driver that the platform's local storage
+// runs on every node (cmd/kk-local-csi, image ghcr.io/kk-project/kk-local-csi) under the
+// Kubernetes CSI sidecars built from their upstream modules (external-provisioner,
+// external-snapshotter, external-resizer, snapshot-controller). kk ships its own driver because
+// no local-volume CSI driver can be obtained here (the module proxy serves neither the CSI
+// hostpath driver nor OpenEBS's, TopoLVM's or the NFS driver), while a snapshot needs one;
+// it serves kubelet's plugin registration itself, so no node-driver-registrar is needed.
 //
-// What the driver does, as upstream's hostpath driver: a volume is a directory <statedir>/<id>
-// on the node the driver runs on, and is published by a bind mount onto the pod's target path;
-// the node's topology segment (topology.hostpath.csi/node=<nodeid>) pins each volume to its
-// node; a snapshot is a gzip'ed tar of the volume's directory, <statedir>/<id>.snap, and a
-// volume can be made from one; expansion changes the recorded capacity only (a directory has
-// no size of its own). The records live in <statedir>/kk-hostpath-state.json, so volumes and
-// snapshots outlive a restart of the driver.
+// What it does: a volume is a directory <statedir>/<id> on the node the driver runs on,
+// published by a bind mount onto the pod's target path; the node's topology segment
+// (TopologyKey=<nodeid>) pins each volume to its node; a snapshot is a gzip'ed tar of the
+// volume's directory, <statedir>/<id>.snap, and a volume can be made from one; expansion
+// changes the recorded capacity only (a directory has no size of its own). The records live in
+// <statedir>/kk-local-csi-state.json, so volumes and snapshots outlive a restart of the driver.
 //
 // Left out, as kk's template uses none of it: block volumes, ephemeral inline volumes,
 // attach/detach, capacity tracking, group snapshots, volume attributes classes.
-package csihostpath
+package localcsi
 
 import (
 	"context"
@@ -40,13 +38,14 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// TopologyKey is the topology segment every volume carries: the node it lives on. Upstream's
-// hostpath driver uses the same key, which kk's template names in no object (the provisioner
-// reads it from NodeGetInfo and the PV's node affinity), so the real image works in its place.
-const TopologyKey = "topology.hostpath.csi/node"
+// DriverName is the driver's CSI name, the provisioner of kk's StorageClass "local".
+const DriverName = "local.csi.kk.kubesphere.io"
+
+// TopologyKey is the topology segment every volume carries: the node it lives on.
+const TopologyKey = "topology.local.csi.kk.kubesphere.io/node"
 
 // stateFile is where the driver keeps its records, under the state directory.
-const stateFile = "kk-hostpath-state.json"
+const stateFile = "kk-local-csi-state.json"
 
 // Config is what the driver's flags set.
 type Config struct {
@@ -102,20 +101,20 @@ type Driver struct {
 // New opens (or creates) the driver's state under cfg.StateDir.
 func New(cfg Config, m Mounter) (*Driver, error) {
 	if cfg.Name == "" || cfg.NodeID == "" {
-		return nil, errors.New("csi hostpath: the driver name and the node id must be set")
+		return nil, errors.New("kk-local-csi: the driver name and the node id must be set")
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
-		return nil, fmt.Errorf("csi hostpath: state directory: %w", err)
+		return nil, fmt.Errorf("kk-local-csi: state directory: %w", err)
 	}
 	d := &Driver{cfg: cfg, mount: m, st: state{Volumes: map[string]*Volume{}, Snapshots: map[string]*Snapshot{}}}
 	data, err := os.ReadFile(filepath.Join(cfg.StateDir, stateFile))
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
-		return nil, fmt.Errorf("csi hostpath: %w", err)
+		return nil, fmt.Errorf("kk-local-csi: %w", err)
 	default:
 		if err := json.Unmarshal(data, &d.st); err != nil {
-			return nil, fmt.Errorf("csi hostpath: %s: %w", stateFile, err)
+			return nil, fmt.Errorf("kk-local-csi: %s: %w", stateFile, err)
 		}
 	}
 	return d, nil

@@ -1,4 +1,4 @@
-package csihostpath
+package localcsi
 
 import (
 	"archive/tar"
