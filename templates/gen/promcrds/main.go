@@ -10,14 +10,13 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
-	"strings"
+
+	"github.com/kk-project/kk/templates/gen/internal/gomod"
 
 	"sigs.k8s.io/yaml"
 
@@ -41,7 +40,7 @@ func main() {
 
 func run(out string) error {
 	v := versions.DefaultAddons().PrometheusOperator
-	dir, err := moduleDir(Module, v)
+	dir, err := gomod.Dir(Module, v)
 	if err != nil {
 		return err
 	}
@@ -110,24 +109,4 @@ func stripDescriptions(v any) any {
 		}
 	}
 	return v
-}
-
-// moduleDir downloads module@version with the go command (the module proxy) and returns
-// its folder in the module cache.
-func moduleDir(module, version string) (string, error) {
-	cmd := exec.Command("go", "mod", "download", "-json", module+"@"+version)
-	cmd.Stderr = os.Stderr
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
-	outb, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("go mod download %s@%s: %w", module, version, err)
-	}
-	var info struct{ Dir, Error string }
-	if err := json.Unmarshal(outb, &info); err != nil {
-		return "", err
-	}
-	if info.Error != "" || info.Dir == "" {
-		return "", fmt.Errorf("go mod download %s@%s: %s", module, version, strings.TrimSpace(info.Error))
-	}
-	return info.Dir, nil
 }

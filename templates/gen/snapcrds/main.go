@@ -11,13 +11,13 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/kk-project/kk/templates/gen/internal/gomod"
 
 	"sigs.k8s.io/yaml"
 
@@ -52,7 +52,7 @@ func run(out string) error {
 	if err != nil {
 		return err
 	}
-	dir, err := moduleDir(mod, v)
+	dir, err := gomod.Dir(mod, v)
 	if err != nil {
 		return err
 	}
@@ -100,24 +100,4 @@ func Assemble(dir, mod, v string) ([]byte, error) {
 		b.WriteString(strings.TrimRight(strings.TrimPrefix(string(src), "---\n"), "\n") + "\n")
 	}
 	return b.Bytes(), nil
-}
-
-// moduleDir downloads module@version with the go command (the module proxy) and returns
-// its folder in the module cache.
-func moduleDir(module, version string) (string, error) {
-	cmd := exec.Command("go", "mod", "download", "-json", module+"@"+version)
-	cmd.Stderr = os.Stderr
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
-	outb, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("go mod download %s@%s: %w", module, version, err)
-	}
-	var info struct{ Dir, Error string }
-	if err := json.Unmarshal(outb, &info); err != nil {
-		return "", err
-	}
-	if info.Error != "" || info.Dir == "" {
-		return "", fmt.Errorf("go mod download %s@%s: %s", module, version, strings.TrimSpace(info.Error))
-	}
-	return info.Dir, nil
 }
