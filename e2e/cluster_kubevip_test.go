@@ -178,7 +178,7 @@ func TestCreateClusterKubeVIP(t *testing.T) {
 	devicePluginWaits(t, kcfg, cps[1])
 	gpuExporterServes(t, bed, kcfg, cps[1], cps[0])
 
-	c.rerunChangesNothing(t, "kube-vip create (2 machines: control plane + worker, etcd on n1, ARP VIP; calico; local storage, metrics-server, gateway)")
+	c.rerunChangesNothing(t, "kube-vip create (2 machines: control plane + worker, etcd on n1, ARP VIP; calico; the whole platform: local storage, metrics-server, monitoring, alerting, logging, gateway, app store, a workspace)")
 
 	// metrics_server and the gateway switched off: kk removes them.
 	platformSwitchedOff(t, bin, bed, writeClusterFile(t, "cluster-vip-off.yaml", withKubeSphere(s, false)), bundle, kcfg)
