@@ -53,9 +53,11 @@ integration: build mirror
 	KK_BIN=$(CURDIR)/$(KK) bin/testlog $(GO) test -json -tags integration -count=1 -p 2 -timeout 40m $(INTEGRATION_PKGS)
 
 # Whole clusters on test machines, from a bundle exported from the local mirror: the HA layout
-# (3 etcd + control planes, 2 workers behind haproxy) and an all-in-one machine. The HA
-# lifecycle runs beside the smaller layouts, one at a time (-parallel 2); make bench runs every
-# test alone (-parallel 1), so the times it records are each cluster's own.
+# (3 etcd + control planes, 2 workers behind haproxy) and an all-in-one machine. Two clusters
+# at a time (KK_E2E_LANES=2, e2e/lanes_test.go), longest first: the HA lifecycle and the
+# kube-vip platform start together, the smaller layouts follow in the lane that frees first
+# (go test's own -parallel starts them in no set order, so it is set above their number);
+# make bench runs every test alone (-parallel 1), so the times it records are each cluster's own.
 # E2E_TIMEOUT is go test's -timeout; .ci/run sets it to what is left of the job's time limit.
 # e2e/cmd/testlog runs go test and stops reading its output shortly after it exits (a
 # machine's runner a test left behind may hold it). The log is go test's; testlog ends it
@@ -63,7 +65,7 @@ integration: build mirror
 # of the results and times, where a log cut to its head and tail still shows them.
 e2e: build mirror
 	@$(GO) build -o bin/testlog ./e2e/cmd/testlog
-	KK_BIN=$(CURDIR)/$(KK) bin/testlog $(GO) test -json -tags e2e -count=1 -p 1 -parallel 2 -timeout $(E2E_TIMEOUT) -run 'TestCreateCluster' ./e2e
+	KK_E2E_LANES=2 KK_BIN=$(CURDIR)/$(KK) bin/testlog $(GO) test -json -tags e2e -count=1 -p 1 -parallel 8 -timeout $(E2E_TIMEOUT) -run 'TestCreateCluster' ./e2e
 
 # The local upstream mirror (/var/tmp/kk-mirror: release binaries built from their Go modules at
 # pinned versions, laid out as the download sites) and the test images (/var/tmp/kk-images: one

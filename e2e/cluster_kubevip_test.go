@@ -65,7 +65,7 @@ func vipHolders(t *testing.T, bed *testbed.Bed, ms []testbed.Machine, addr strin
 // through port 80 of every node) from the bundle, and removes metrics-server and the gateway
 // once switched off.
 func TestCreateClusterKubeVIP(t *testing.T) {
-	t.Parallel()
+	lane(t)
 	bin := kkBinary(t)
 	bed := testbed.Require(t, testbed.Options{Name: "kkvip"}, 2)
 	cps := bed.Machines

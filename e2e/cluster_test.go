@@ -227,7 +227,7 @@ spec:
 // renewed, etcd backed up and restored, and finally the cluster deleted, leaving nothing on
 // any host.
 func TestCreateClusterHA(t *testing.T) {
-	t.Parallel()
+	lane(t)
 	bin := kkBinary(t)
 	bed := testbed.Require(t, testbed.Options{Name: "kkha"}, 5)
 	cfg := haCluster(t, bed)
@@ -516,7 +516,7 @@ func kkLong(t *testing.T, bin string, args ...string) run {
 // SIGKILL (a crash, or the jump host gone: kubeadm init goes on without it, and the next run
 // stops that kubeadm and finishes the half-done init over its certificates and kubeconfigs).
 func TestCreateClusterAllInOne(t *testing.T) {
-	t.Parallel()
+	lane(t)
 	bin := kkBinary(t)
 	// The bundles of `kk create manifest --with-kubernetes`: KubeKey's defaults for the
 	// version, the cluster `kk create cluster --with-kubernetes` builds.
@@ -678,7 +678,7 @@ func machineKubeconfig(t *testing.T, bed *testbed.Bed, m testbed.Machine, path s
 // control plane and nodelocaldns without any CNI, does not wait for what cannot run without a
 // pod network (CoreDNS), bundles no network plugin, and a re-run changes nothing.
 func TestCreateClusterNoNetwork(t *testing.T) {
-	t.Parallel()
+	lane(t)
 	bin := kkBinary(t)
 	bed := testbed.Require(t, testbed.Options{Name: "kknone"}, 1)
 	// stacked etcd (kubeadm's static pod) with 3-hour certificates: the certificate step

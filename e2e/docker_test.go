@@ -46,7 +46,7 @@ func dockerCluster(t *testing.T, bed *testbed.Bed) string {
 // CoreDNS work, and a re-run changes nothing. The machine is a GPU host: every container runs
 // through NVIDIA's runtime, docker's default there (dockerGPU).
 func TestCreateClusterDocker(t *testing.T) {
-	t.Parallel()
+	lane(t)
 	bin := kkBinary(t)
 	bed := testbed.Require(t, testbed.Options{Name: "kkdock"}, 1)
 	m := bed.Machines[0]

@@ -26,6 +26,7 @@ import (
 	"github.com/kk-project/kk/modules/facts"
 	"github.com/kk-project/kk/pipeline"
 	"github.com/kk-project/kk/pipeline/connector"
+	"github.com/kk-project/kk/pipeline/retry"
 )
 
 // runState is what the tasks of one run share: the join credentials made on the first
@@ -483,6 +484,15 @@ const (
 	joinedAll // a worker that is registered, a control plane that also has the label
 )
 
+// apiAsk is how long joined asks an API server that does not answer (about 2 minutes with
+// kubectl's own 20 s): kk restarts the API servers one at a time in the same run (kk add
+// nodes' etcd members, certificate renewal), and on a loaded machine a restarted one is slow
+// to serve.
+var apiAsk = retry.Policy{Attempts: 4, Initial: 5 * time.Second, Factor: 2, Cap: 20 * time.Second}
+
+// errNoAnswer is kubectl's failure other than NotFound: the API server did not answer.
+var errNoAnswer = errors.New("the API server does not answer")
+
 // joined tells how far this node got: its kubelet kubeconfig exists and the API server knows
 // the node (and, for a control plane, has marked it one). An API server that cannot be asked is
 // an error, never "not joined" (that would reset a working node).
@@ -494,10 +504,24 @@ func joined(ctx context.Context, t *pipeline.Target, controlPlane bool) (joinSta
 	if ok, err := t.Test(ctx, files); err != nil || !ok {
 		return notJoined, err
 	}
-	// the kubelet's own identity may read its Node
-	res, err := t.Exec(ctx, BinDir+"/kubectl --kubeconfig="+KubeletConf+" --request-timeout=20s get node "+connector.Quote(t.Name)+" -o jsonpath='{.metadata.labels}'",
-		connector.ExecOptions{Sudo: true})
-	if err != nil {
+	// the kubelet's own identity may read its Node; an API server that does not answer is
+	// asked again for a while (apiAsk)
+	var res connector.Result
+	_, err := retry.Do(ctx, apiAsk, func(err error) bool { return errors.Is(err, errNoAnswer) }, func(ctx context.Context, _ int) error {
+		var err error
+		res, err = t.Exec(ctx, BinDir+"/kubectl --kubeconfig="+KubeletConf+" --request-timeout=20s get node "+connector.Quote(t.Name)+" -o jsonpath='{.metadata.labels}'",
+			connector.ExecOptions{Sudo: true})
+		if err == nil && res.ExitCode != 0 && !strings.Contains(res.Stderr, "NotFound") {
+			return errNoAnswer
+		}
+		return err
+	}, func(attempt int, _ error, wait time.Duration) {
+		if t.Log != nil {
+			t.Log.Info("the API server does not answer through "+KubeletConf+"; asking again", "attempt", attempt, "in", wait,
+				"error", strings.TrimSpace(res.Stderr))
+		}
+	})
+	if err != nil && !errors.Is(err, errNoAnswer) {
 		return notJoined, err
 	}
 	switch {
