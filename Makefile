@@ -58,6 +58,7 @@ integration: build mirror
 # kube-vip platform start together, the smaller layouts follow in the lane that frees first
 # (go test's own -parallel starts them in no set order, so it is set above their number);
 # make bench runs every test alone (-parallel 1), so the times it records are each cluster's own.
+# (A test's time in go test's report includes its wait for a lane; the test logs that wait.)
 # E2E_TIMEOUT is go test's -timeout; .ci/run sets it to what is left of the job's time limit.
 # e2e/cmd/testlog runs go test and stops reading its output shortly after it exits (a
 # machine's runner a test left behind may hold it). The log is go test's; testlog ends it

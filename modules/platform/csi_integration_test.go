@@ -96,20 +96,11 @@ func TestLocalStorageSidecars(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	const node = "n1"
-	cl := cluster(false)
-	cl.Platform.LocalStorage = true
-	comps, err := Components(cl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := kubeapply.NewClient(s.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ls, c := localStorage(t, s, "")
 	// the CRDs, the classes and the driver object; the sidecars run here as the admin, not in pods
 	var objs []*unstructured.Unstructured
 	workload := map[string]map[string]any{}
-	for _, o := range named(t, comps, "local-storage").Objects {
+	for _, o := range ls.Objects {
 		switch o.GetKind() {
 		case "CustomResourceDefinition", "StorageClass", "VolumeSnapshotClass", "CSIDriver":
 			objs = append(objs, o)

@@ -167,17 +167,7 @@ func TestLocalStorageApplies(t *testing.T) {
 	s := apiserver.StartWith(t, apiserver.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cl := cluster(false)
-	cl.Platform.LocalStorage, cl.Storage.OpenEBSBasePath = true, "/data/local"
-	comps, err := Components(cl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := kubeapply.NewClient(s.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ls := named(t, comps, "local-storage")
+	ls, c := localStorage(t, s, "/data/local")
 	var crds []*unstructured.Unstructured
 	for _, o := range ls.Objects {
 		if o.GetKind() == "CustomResourceDefinition" {
@@ -238,17 +228,7 @@ func TestLocalStorageReplacesLocalPath(t *testing.T) {
 	s := apiserver.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := kubeapply.NewClient(s.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c0 := cluster(false)
-	c0.Platform.LocalStorage = true
-	comps, err := Components(c0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ls := named(t, comps, "local-storage")
+	ls, c := localStorage(t, s, "")
 	kk := map[string]string{LabelComponent: "local-storage"}
 	earlier, err := kubeapply.Decode([]byte(`apiVersion: v1
 kind: Namespace
@@ -318,4 +298,24 @@ provisioner: example.com/nfs
 	if got := refs(left); !strings.Contains(got, "local-path-storage") || !strings.Contains(got, "kk:local-path-provisioner") || strings.Contains(got, "StorageClass") {
 		t.Errorf("left over of the earlier local storage: %s", got)
 	}
+}
+
+// localStorage is the local storage component of a cluster with the OpenEBS base path
+// basePath (empty: the default), and a client of the API server s.
+func localStorage(t *testing.T, s *apiserver.Server, basePath string) (Component, *kubeapply.Client) {
+	t.Helper()
+	cl := cluster(false)
+	cl.Platform.LocalStorage = true
+	if basePath != "" {
+		cl.Storage.OpenEBSBasePath = basePath
+	}
+	comps, err := Components(cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := kubeapply.NewClient(s.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return named(t, comps, "local-storage"), c
 }

@@ -56,18 +56,7 @@ func serve(t *testing.T, d *Driver) *grpc.ClientConn {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	for i := 0; i < 100; i++ {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
+	return dialSocket(t, sock)
 }
 
 func newDriver(t *testing.T, node string) (*Driver, *fakeMounter) {
@@ -404,17 +393,7 @@ func TestRegistrar(t *testing.T) {
 	if filepath.Base(sock) != DriverName+"-reg.sock" {
 		t.Errorf("registration socket %s", sock)
 	}
-	for i := 0; i < 100; i++ {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialSocket(t, sock)
 	kubelet := registration.NewRegistrationClient(conn)
 	info, err := kubelet.GetInfo(tctx, &registration.InfoRequest{})
 	if err != nil {
@@ -442,4 +421,22 @@ func TestSocketPath(t *testing.T) {
 			t.Errorf("SocketPath(%q): no error", bad)
 		}
 	}
+}
+
+// dialSocket waits for the unix socket sock to appear and dials it; the connection is closed
+// when t ends.
+func dialSocket(t *testing.T, sock string) *grpc.ClientConn {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
