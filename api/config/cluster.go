@@ -583,6 +583,10 @@ const (
 	DefaultLoggingVolumeSize = "20Gi"
 )
 
+// LogCollectorDir is where the logging's collector on each node keeps what it has not sent
+// yet (a host directory: it outlives the collector's pod); kk delete cluster removes it.
+const LogCollectorDir = "/var/lib/kk-vlagent"
+
 // KubeSphere is KubeKey's switch to install KubeSphere on top of the cluster.
 type KubeSphere struct {
 	Enabled        bool

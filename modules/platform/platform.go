@@ -187,6 +187,8 @@ type renderData struct {
 	// (cri-dockerd links each log to docker's json file); none for containerd, which writes
 	// the logs in /var/log/pods itself.
 	LogHostDirs []string
+	// LogCollectorDir is config.LogCollectorDir, the collector's buffer on each node.
+	LogCollectorDir string
 	// GPUDashboard, GPURules and GPUScrape are the GPU monitoring's files (templates/files/gpu,
 	// taken as they are: Grafana's legends and Prometheus' labels use braces of their own).
 	GPUDashboard, GPURules, GPUScrape string
@@ -293,7 +295,7 @@ func ComponentsWith(c *config.Cluster, in Inputs) ([]Component, error) {
 			Set: set, ClusterName: clusterName(c), Monitoring: c.Platform.Monitoring, EtcdMembers: etcdMembers, EtcdPort: etcdPort,
 			EtcdTLS: etcdTLS, AlertmanagerConfig: base64.StdEncoding.EncodeToString(amConfig),
 			LoggingRetention: logging.LoggingRetention, LoggingVolumeSize: logging.LoggingVolumeSize,
-			LoggingMaxDiskBytes: logging.LoggingMaxDiskBytes, LogHostDirs: logging.LogHostDirs}
+			LoggingMaxDiskBytes: logging.LoggingMaxDiskBytes, LogHostDirs: logging.LogHostDirs, LogCollectorDir: logging.LogCollectorDir}
 		if len(imgs) > 0 {
 			data.Image = imgs[0]
 		}
@@ -335,7 +337,8 @@ func ComponentsWith(c *config.Cluster, in Inputs) ([]Component, error) {
 
 // loggingData fills in the logging's part of the render data for cluster c.
 func loggingData(c *config.Cluster) (renderData, error) {
-	d := renderData{LoggingRetention: c.Platform.LoggingRetention, LoggingVolumeSize: c.Platform.LoggingVolumeSize}
+	d := renderData{LoggingRetention: c.Platform.LoggingRetention, LoggingVolumeSize: c.Platform.LoggingVolumeSize,
+		LogCollectorDir: config.LogCollectorDir}
 	if d.LoggingRetention == "" {
 		d.LoggingRetention = config.DefaultLoggingRetention
 	}

@@ -437,8 +437,11 @@ func TestLogging(t *testing.T) {
 		}
 		return out
 	}
-	if hp := hostPaths(ds); hp["/var/log"] != "/var/log ro=true" || len(hp) != 2 {
-		t.Errorf("containerd: collector's host paths %v: want /var/log read-only and its own data", hp)
+	if hp := hostPaths(ds); hp["/var/log"] != "/var/log ro=true" || hp[config.LogCollectorDir] != config.LogCollectorDir+" ro=<nil>" || len(hp) != 2 {
+		t.Errorf("containerd: collector's host paths %v: want /var/log read-only and its own data in %s", hp, config.LogCollectorDir)
+	}
+	if !slices.Contains(args, "-tmpDataPath="+config.LogCollectorDir) {
+		t.Errorf("collector args %q: its buffer is not %s", args, config.LogCollectorDir)
 	}
 
 	// the defaults, and docker's containers directory under its data root

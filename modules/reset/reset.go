@@ -163,6 +163,8 @@ func (s Spec) Paths() []string {
 		"/var/lib/cni", "/run/flannel", "/run/calico", "/var/lib/calico", "/var/log/calico", "/run/cilium",
 		// kk init os's kernel parameters and modules
 		"/etc/sysctl.d/99-kubernetes-kk.conf", "/etc/modules-load.d/kubernetes-kk.conf",
+		// the platform logging's collector buffer (whether logging is on now or was earlier)
+		config.LogCollectorDir,
 	)
 	if s.EtcdDataDir != "/var/lib/etcd" {
 		p = append(p, s.EtcdDataDir)

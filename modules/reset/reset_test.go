@@ -75,7 +75,7 @@ func TestScriptsCoverEveryItem(t *testing.T) {
 			"/etc/systemd/system/kk-certs-renew.timer", "/etc/systemd/system/kk-certs-renew.service", "/usr/local/lib/kk",
 			"/etc/kubekey/haproxy", "/etc/sysctl.d/99-kubernetes-kk.conf", "/etc/modules-load.d/kubernetes-kk.conf",
 			"/usr/local/bin/kubeadm", "/usr/local/bin/kubelet", "/usr/local/bin/kubectl", "/usr/local/bin/etcd", "/etc/etcd.env",
-			"/usr/local/bin/kube-scripts/etcd-backup.sh", "/var/lib/kk"}
+			"/usr/local/bin/kube-scripts/etcd-backup.sh", "/var/lib/kk", config.LogCollectorDir}
 		for _, p := range want {
 			if !slices.Contains(s.Paths(), p) {
 				t.Errorf("%s: paths lack %s", name, p)
