@@ -42,9 +42,6 @@ func main() {
 		return
 	}
 	cfg.Version = version
-	cfg.Topology = true
-	// expansion is the node's: the directory's recorded size changes where the volume lives
-	cfg.NodeExpansion = true
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 	log.Printf("kk-local-csi %s", version)
 	d, err := localcsi.New(cfg, localcsi.BindMounter{})

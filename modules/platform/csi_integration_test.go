@@ -122,7 +122,7 @@ func TestLocalStorageSidecars(t *testing.T) {
 
 	state := t.TempDir()
 	d, err := localcsi.New(localcsi.Config{Name: localcsi.DriverName, Version: "test", NodeID: node, StateDir: state,
-		Topology: true, NodeExpansion: true, MaxVolumeSize: 1 << 40}, nopMounter{})
+		MaxVolumeSize: 1 << 40}, nopMounter{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,12 +50,6 @@ const stateFile = "kk-local-csi-state.json"
 // Config is what the driver's flags set.
 type Config struct {
 	Name, Version, NodeID, StateDir string
-	// Topology advertises VOLUME_ACCESSIBILITY_CONSTRAINTS and the node's segment.
-	Topology bool
-	// ControllerExpansion and NodeExpansion advertise EXPAND_VOLUME on the controller and the
-	// node service. Without controller expansion, external-resizer only marks a claim for the
-	// node's expansion, which the kubelet of the volume's node asks this driver for.
-	ControllerExpansion, NodeExpansion bool
 	// MaxVolumeSize bounds a volume's capacity (bytes); MaxVolumesPerNode the node's volumes
 	// (0: no limit).
 	MaxVolumeSize     int64
@@ -149,10 +143,8 @@ func (d *Driver) VolumePath(id string) string { return filepath.Join(d.cfg.State
 // SnapshotPath is where snapshot id's archive lives.
 func (d *Driver) SnapshotPath(id string) string { return filepath.Join(d.cfg.StateDir, id+".snap") }
 
+// topology is the segment that pins every volume to this node.
 func (d *Driver) topology() []*csi.Topology {
-	if !d.cfg.Topology {
-		return nil
-	}
 	return []*csi.Topology{{Segments: map[string]string{TopologyKey: d.cfg.NodeID}}}
 }
 
@@ -163,19 +155,16 @@ func (d *Driver) GetPluginInfo(context.Context, *csi.GetPluginInfoRequest) (*csi
 	return &csi.GetPluginInfoResponse{Name: d.cfg.Name, VendorVersion: d.cfg.Version}, nil
 }
 
-// GetPluginCapabilities: a controller service, topology when on, and online expansion.
+// GetPluginCapabilities: a controller service, topology (each volume lives on its node), and
+// online expansion. The expansion is the node's alone: without the controller's EXPAND_VOLUME,
+// external-resizer only marks a claim for it, and the kubelet of the volume's node asks this
+// driver (NodeExpandVolume); ControllerExpandVolume is left unimplemented.
 func (d *Driver) GetPluginCapabilities(context.Context, *csi.GetPluginCapabilitiesRequest) (*csi.GetPluginCapabilitiesResponse, error) {
-	caps := []*csi.PluginCapability{{Type: &csi.PluginCapability_Service_{Service: &csi.PluginCapability_Service{
-		Type: csi.PluginCapability_Service_CONTROLLER_SERVICE}}}}
-	if d.cfg.Topology {
-		caps = append(caps, &csi.PluginCapability{Type: &csi.PluginCapability_Service_{Service: &csi.PluginCapability_Service{
-			Type: csi.PluginCapability_Service_VOLUME_ACCESSIBILITY_CONSTRAINTS}}})
-	}
-	if d.cfg.ControllerExpansion || d.cfg.NodeExpansion {
-		caps = append(caps, &csi.PluginCapability{Type: &csi.PluginCapability_VolumeExpansion_{VolumeExpansion: &csi.PluginCapability_VolumeExpansion{
-			Type: csi.PluginCapability_VolumeExpansion_ONLINE}}})
-	}
-	return &csi.GetPluginCapabilitiesResponse{Capabilities: caps}, nil
+	return &csi.GetPluginCapabilitiesResponse{Capabilities: []*csi.PluginCapability{
+		{Type: &csi.PluginCapability_Service_{Service: &csi.PluginCapability_Service{Type: csi.PluginCapability_Service_CONTROLLER_SERVICE}}},
+		{Type: &csi.PluginCapability_Service_{Service: &csi.PluginCapability_Service{Type: csi.PluginCapability_Service_VOLUME_ACCESSIBILITY_CONSTRAINTS}}},
+		{Type: &csi.PluginCapability_VolumeExpansion_{VolumeExpansion: &csi.PluginCapability_VolumeExpansion{Type: csi.PluginCapability_VolumeExpansion_ONLINE}}},
+	}}, nil
 }
 
 // Probe: the driver is ready once its state is open.
@@ -192,9 +181,6 @@ func (d *Driver) ControllerGetCapabilities(context.Context, *csi.ControllerGetCa
 		csi.ControllerServiceCapability_RPC_CREATE_DELETE_SNAPSHOT,
 		csi.ControllerServiceCapability_RPC_LIST_SNAPSHOTS,
 		csi.ControllerServiceCapability_RPC_CLONE_VOLUME,
-	}
-	if d.cfg.ControllerExpansion {
-		types = append(types, csi.ControllerServiceCapability_RPC_EXPAND_VOLUME)
 	}
 	return &csi.ControllerGetCapabilitiesResponse{Capabilities: rpcCaps(types)}, nil
 }
@@ -253,7 +239,7 @@ func (d *Driver) capacity(r *csi.CapacityRange) (int64, error) {
 
 // onThisNode reports whether the accessibility requirements admit this node (none do too).
 func (d *Driver) onThisNode(req *csi.TopologyRequirement) bool {
-	if !d.cfg.Topology || req == nil || len(req.GetRequisite())+len(req.GetPreferred()) == 0 {
+	if req == nil || len(req.GetRequisite())+len(req.GetPreferred()) == 0 {
 		return true
 	}
 	for _, t := range append(req.GetRequisite(), req.GetPreferred()...) {
@@ -385,18 +371,6 @@ func (d *Driver) ValidateVolumeCapabilities(_ context.Context, req *csi.Validate
 	}
 	return &csi.ValidateVolumeCapabilitiesResponse{Confirmed: &csi.ValidateVolumeCapabilitiesResponse_Confirmed{
 		VolumeContext: req.GetVolumeContext(), VolumeCapabilities: req.GetVolumeCapabilities(), Parameters: req.GetParameters()}}, nil
-}
-
-// ControllerExpandVolume records the volume's new capacity (when controller expansion is on).
-func (d *Driver) ControllerExpandVolume(_ context.Context, req *csi.ControllerExpandVolumeRequest) (*csi.ControllerExpandVolumeResponse, error) {
-	if !d.cfg.ControllerExpansion {
-		return nil, status.Error(codes.Unimplemented, "controller expansion is disabled (--disable-controller-expansion)")
-	}
-	size, err := d.expand(req.GetVolumeId(), req.GetCapacityRange())
-	if err != nil {
-		return nil, err
-	}
-	return &csi.ControllerExpandVolumeResponse{CapacityBytes: size, NodeExpansionRequired: false}, nil
 }
 
 // expand grows volume id's recorded capacity; it never shrinks.

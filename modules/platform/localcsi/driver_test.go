@@ -63,7 +63,7 @@ func newDriver(t *testing.T, node string) (*Driver, *fakeMounter) {
 	t.Helper()
 	m := &fakeMounter{mounts: map[string]string{}}
 	d, err := New(Config{Name: DriverName, Version: "v0.1.0", NodeID: node, StateDir: t.TempDir(),
-		Topology: true, NodeExpansion: true, MaxVolumeSize: 1 << 40}, m)
+		MaxVolumeSize: 1 << 40}, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestExpansion(t *testing.T) {
 	}
 	id := vol.GetVolume().GetVolumeId()
 	if _, err := d.ControllerExpandVolume(ctx, &csi.ControllerExpandVolumeRequest{VolumeId: id, CapacityRange: &csi.CapacityRange{RequiredBytes: 200}}); code(err) != codes.Unimplemented {
-		t.Errorf("ControllerExpandVolume with it off: %v, want Unimplemented", err)
+		t.Errorf("ControllerExpandVolume (expansion is the node's): %v, want Unimplemented", err)
 	}
 	for _, c := range []struct{ ask, want int64 }{{300, 300}, {200, 300}} {
 		resp, err := d.NodeExpandVolume(ctx, &csi.NodeExpandVolumeRequest{VolumeId: id, CapacityRange: &csi.CapacityRange{RequiredBytes: c.ask}})
@@ -261,10 +261,6 @@ func TestExpansion(t *testing.T) {
 	}
 	if _, err := d.NodeExpandVolume(ctx, &csi.NodeExpandVolumeRequest{VolumeId: "vol-none", CapacityRange: &csi.CapacityRange{RequiredBytes: 1}}); code(err) != codes.NotFound {
 		t.Errorf("NodeExpandVolume of an unknown volume: %v, want NotFound", err)
-	}
-	d.cfg.ControllerExpansion = true
-	if resp, err := d.ControllerExpandVolume(ctx, &csi.ControllerExpandVolumeRequest{VolumeId: id, CapacityRange: &csi.CapacityRange{RequiredBytes: 400}}); err != nil || resp.GetCapacityBytes() != 400 {
-		t.Errorf("ControllerExpandVolume: %v, %v", resp, err)
 	}
 }
 

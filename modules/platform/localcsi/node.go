@@ -57,19 +57,13 @@ func (BindMounter) Mounted(target string) (bool, error) {
 
 // NodeGetInfo names the node and its topology segment.
 func (d *Driver) NodeGetInfo(context.Context, *csi.NodeGetInfoRequest) (*csi.NodeGetInfoResponse, error) {
-	resp := &csi.NodeGetInfoResponse{NodeId: d.cfg.NodeID, MaxVolumesPerNode: d.cfg.MaxVolumesPerNode}
-	if t := d.topology(); t != nil {
-		resp.AccessibleTopology = t[0]
-	}
-	return resp, nil
+	return &csi.NodeGetInfoResponse{NodeId: d.cfg.NodeID, MaxVolumesPerNode: d.cfg.MaxVolumesPerNode,
+		AccessibleTopology: d.topology()[0]}, nil
 }
 
-// NodeGetCapabilities: volume statistics, and expansion when on.
+// NodeGetCapabilities: volume statistics and expansion.
 func (d *Driver) NodeGetCapabilities(context.Context, *csi.NodeGetCapabilitiesRequest) (*csi.NodeGetCapabilitiesResponse, error) {
-	types := []csi.NodeServiceCapability_RPC_Type{csi.NodeServiceCapability_RPC_GET_VOLUME_STATS}
-	if d.cfg.NodeExpansion {
-		types = append(types, csi.NodeServiceCapability_RPC_EXPAND_VOLUME)
-	}
+	types := []csi.NodeServiceCapability_RPC_Type{csi.NodeServiceCapability_RPC_GET_VOLUME_STATS, csi.NodeServiceCapability_RPC_EXPAND_VOLUME}
 	var caps []*csi.NodeServiceCapability
 	for _, t := range types {
 		caps = append(caps, &csi.NodeServiceCapability{Type: &csi.NodeServiceCapability_Rpc{Rpc: &csi.NodeServiceCapability_RPC{Type: t}}})
@@ -151,9 +145,6 @@ func (d *Driver) NodeUnpublishVolume(_ context.Context, req *csi.NodeUnpublishVo
 
 // NodeExpandVolume records the new capacity: a directory needs no resizing of a filesystem.
 func (d *Driver) NodeExpandVolume(_ context.Context, req *csi.NodeExpandVolumeRequest) (*csi.NodeExpandVolumeResponse, error) {
-	if !d.cfg.NodeExpansion {
-		return nil, status.Error(codes.Unimplemented, "node expansion is disabled (--disable-node-expansion)")
-	}
 	size, err := d.expand(req.GetVolumeId(), req.GetCapacityRange())
 	if err != nil {
 		return nil, err
