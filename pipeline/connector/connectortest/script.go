@@ -11,10 +11,14 @@ import (
 )
 
 // Script is a connector.Connector that runs nothing: it records every command and answers
-// exit 1 to those that contain one of Fail, exit 0 to the others; it keeps the data of every
-// upload (each reports a change) and Fetch returns it. Safe for concurrent use.
+// with Answer's result where Answer is set and answers, else exit 1 to those that contain one
+// of Fail, exit 0 to the others; it keeps the data of every upload (each reports a change)
+// and Fetch returns it. Safe for concurrent use (Answer is called under its lock).
 type Script struct {
 	Fail []string
+	// Answer, when set, answers the commands it knows (ok): its result's output and exit code
+	// are the command's.
+	Answer func(cmd string) (res connector.Result, ok bool)
 
 	mu    sync.Mutex
 	cmds  []string
@@ -28,6 +32,12 @@ func (c *Script) Exec(_ context.Context, cmd string, _ connector.ExecOptions) (c
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.cmds = append(c.cmds, cmd)
+	if c.Answer != nil {
+		if res, ok := c.Answer(cmd); ok {
+			res.Cmd = cmd
+			return res, nil
+		}
+	}
 	for _, f := range c.Fail {
 		if strings.Contains(cmd, f) {
 			return connector.Result{Cmd: cmd, ExitCode: 1}, nil
